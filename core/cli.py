@@ -1,0 +1,359 @@
+"""``python -m core``: the store from the command line.
+
+Every command takes ``--store PATH`` (default ``$MODEL_STORE``, else ``./models``) and ``--json``
+(one JSON value on stdout and nothing else there). Errors: exit code 1 and one line on stderr;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from core.catalog import CATALOG, get_spec, parse_param_args
+from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset, load_frame, to_jsonable
+from core.environment import compare_environment
+from core.errors import ModelShelfError
+from core.formats import FORMATS
+from core.index import SORTS
+from core.store import Store, default_store_path, predict_table
+from core.training import train
+
+Output = tuple[str, Any]
+Handler = Callable[[argparse.Namespace], Output]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
+def human_bytes(size: int | None) -> str:
+    """``2534`` -> ``2.5 kB``: sizes for people (powers of 1000, as file managers show them)."""
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def _fmt_accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 1, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return Store(args.store or default_store_path())
+
+
+def _data_args(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--data", required=required, help="builtin:NAME, a CSV path or a CSV URL")
+    parser.add_argument("--names", help="comma-separated column names; given means the CSV has no header")
+    parser.add_argument("--target", help="the label column (default: the last column; 'target' for built-ins)")
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+@command("train")
+def _train(args: argparse.Namespace) -> Output:
+    dataset = load_dataset(args.data, names=args.names, target=args.target)
+    result = train(
+        dataset,
+        args.estimator,
+        parse_param_args(args.param),
+        test_size=args.test_size,
+        seed=args.seed,
+        stratify=args.stratify,
+        scale=args.scale,
+    )
+    record = _store(args).save_trained(
+        result, args.name, format=args.format, compress=args.compress, tags=args.tag or [], note=args.note or ""
+    )
+    lines = [
+        f"Saved {record['name']}:{record['version']} ({record['format']}, {human_bytes(record['size_bytes'])}) "
+        f"to {record['uri']}",
+        f"  {get_spec(args.estimator).label} on {dataset.source}: held-out accuracy "
+        f"{record['metrics']['accuracy']!r} ({result.split.n_test} rows), fit in {result.fit_seconds:.3f}s",
+    ]
+    lines += [f"  warning: {w}" for w in result.warnings]
+    return "\n".join(lines), record
+
+
+@command("list")
+def _list(args: argparse.Namespace) -> Output:
+    store = _store(args)
+    records = store.list(name=args.name, tag=args.tag, sort=args.sort, limit=args.limit)
+    if not records:
+        return f"No models in {store.location}" + (" match" if args.name or args.tag else ""), records
+    header = ("MODEL", "ALIASES", "ESTIMATOR", "ACCURACY", "FORMAT", "SIZE", "SKLEARN", "CREATED (UTC)")
+    rows = [
+        (
+            f"{r['name']}:{r['version']}",
+            " ".join("@" + a for a in r["aliases"]) or "-",
+            (r.get("estimator") or "-").rsplit(".", 1)[-1],
+            _fmt_accuracy((r.get("metrics") or {}).get("accuracy")),
+            r["format"],
+            human_bytes(r["size_bytes"]),
+            r["environment"]["packages"].get("scikit-learn", "-"),
+            r["created_at"][:19].replace("T", " "),
+        )
+        for r in records
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    text = "\n".join(
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
+    )
+    return text, records
+
+
+@command("show")
+def _show(args: argparse.Namespace) -> Output:
+    record = _store(args).get(args.ref)
+    compatibility = compare_environment(record.get("environment"))
+    metrics = record.get("metrics") or {}
+    lines = [
+        f"{record['name']}:{record['version']}"
+        + (" " + " ".join("@" + a for a in record["aliases"]) if record["aliases"] else ""),
+        f"  created      {record['created_at']}",
+        f"  estimator    {record.get('estimator')}",
+        f"  file         {record['format']}, {human_bytes(record['size_bytes'])}, sha256 {record['sha256']}",
+        f"  uri          {record['uri']}",
+        f"  accuracy     {metrics.get('accuracy')!r}",
+    ]
+    for key in ("precision", "recall", "f1", "roc_auc"):
+        if metrics.get(key) is not None:
+            lines.append(f"  {key:<12} {metrics[key]:.4f}")
+    if record.get("split"):
+        s = record["split"]
+        lines.append(
+            f"  split        test_size={s['test_size']} random_state={s['random_state']} "
+            f"stratify={s['stratify']} ({s['n_train']} train / {s['n_test']} test)"
+        )
+    if record.get("dataset"):
+        d = record["dataset"]
+        lines.append(f"  data         {d.get('source')} ({d.get('n_rows')} rows, {d.get('n_features')} features)")
+        if d.get("fingerprint"):
+            lines.append(f"  fingerprint  {d['fingerprint']}")
+    lines.append("  params       " + ", ".join(f"{k}={v!r}" for k, v in (record.get("params") or {}).items()))
+    lines.append(f"  environment  {compatibility.status}: {compatibility.summary()}")
+    lines += [f"  warning      {w}" for w in record.get("warnings") or []]
+    if record.get("tags"):
+        lines.append("  tags         " + ", ".join(record["tags"]))
+    if record.get("note"):
+        lines.append(f"  note         {record['note']}")
+    return "\n".join(lines), record | {"compatibility": compatibility.to_dict()}
+
+
+@command("evaluate")
+def _evaluate(args: argparse.Namespace) -> Output:
+    evaluation = _store(args).evaluate(args.ref, data=args.data, names=args.names, target=args.target)
+    result = evaluation.to_dict()
+    verdict = {True: "yes", False: "NO", None: "nothing recorded"}[evaluation.reproduced]
+    lines = [
+        f"{evaluation.name}:{evaluation.version} re-scored on {evaluation.data} "
+        f"({evaluation.metrics['n_samples']} rows)",
+        f"  accuracy     {evaluation.accuracy!r}",
+        f"  recorded     {evaluation.recorded_accuracy!r}",
+        f"  reproduced   {verdict}",
+        f"  environment  {evaluation.compatibility.status}: {evaluation.compatibility.summary()}",
+    ]
+    if evaluation.fingerprint_match is False:
+        lines.append("  note         the data differs from the data set the model was trained on")
+    lines += [f"  warning      {w}" for w in evaluation.warnings]
+    return "\n".join(lines), result
+
+
+@command("predict")
+def _predict(args: argparse.Namespace) -> Output:
+    store = _store(args)
+    loaded = store.load(args.ref)
+    frame = load_frame(args.data, [n.strip() for n in args.names.split(",")] if args.names else None)
+    table = predict_table(loaded.model, frame, loaded.record)
+    if args.output in (None, "-"):
+        if args.json:
+            return "", json.loads(table.to_json(orient="records"))
+        return table.to_csv(index=False).rstrip("\n"), None
+    table.to_csv(args.output, index=False)
+    counts = {str(to_jsonable(k)): int(v) for k, v in table["prediction"].value_counts().items()}
+    summary = {"ref": loaded.ref, "rows": len(table), "output": args.output, "predictions": counts}
+    return f"Wrote {len(table)} predictions of {loaded.ref} to {args.output} ({counts})", summary
+
+
+@command("alias")
+def _alias(args: argparse.Namespace) -> Output:
+    store = _store(args)
+    if args.remove:
+        name = args.ref.split("@")[0].split(":")[0]
+        removed = store.remove_alias(name, args.alias)
+        return (f"Removed {name}@{args.alias}" if removed else f"{name} has no alias @{args.alias}"), {
+            "removed": removed
+        }
+    record = store.set_alias(args.ref, args.alias)
+    return f"{record['name']}@{args.alias} -> {record['name']}:{record['version']}", record
+
+
+@command("tag")
+def _tag(args: argparse.Namespace) -> Output:
+    store = _store(args)
+    if args.remove:
+        removed = store.remove_tag(args.ref, args.tag)
+        return (f"Removed tag {args.tag}" if removed else f"No tag {args.tag} to remove"), {"removed": removed}
+    record = store.add_tag(args.ref, args.tag)
+    return f"{record['name']}:{record['version']} tags: {', '.join(record['tags'])}", record
+
+
+@command("note")
+def _note(args: argparse.Namespace) -> Output:
+    record = _store(args).set_note(args.ref, args.text)
+    return f"{record['name']}:{record['version']} note saved", record
+
+
+@command("delete")
+def _delete(args: argparse.Namespace) -> Output:
+    store = _store(args)
+    row = store.row(args.ref)
+    freed = store.delete(args.ref, force=args.force)
+    ref = f"{row.name}:{row.version}"
+    return f"Deleted {ref}, freed {human_bytes(freed)}", {"deleted": ref, "freed_bytes": freed}
+
+
+@command("estimators")
+def _estimators(args: argparse.Namespace) -> Output:
+    specs = [CATALOG[args.key]] if args.key else list(CATALOG.values())
+    if args.key:
+        get_spec(args.key)
+    lines = []
+    for spec in specs:
+        lines.append(f"{spec.key:<24} {spec.label}: {spec.description}")
+        lines += [f"    {p.name:<20} default {p.default!r:<10} {p.describe()}" for p in spec.params]
+    payload = [
+        {"key": s.key, "label": s.label, "class": s.class_path, "params": [p.to_dict() for p in s.params]}
+        for s in specs
+    ]
+    return "\n".join(lines), payload
+
+
+@command("datasets")
+def _datasets(args: argparse.Namespace) -> Output:
+    names = [BUILTIN_PREFIX + n for n in BUILTIN_DATASETS]
+    return "\n".join(names) + "\n(or a CSV path or URL, with --names when it has no header)", names
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", default=argparse.SUPPRESS, help="store folder (default: $MODEL_STORE or ./models)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON value")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+    parser = _Parser(prog="python -m core", description="ModelShelf: train, save, list, reload and re-score models.")
+    parser.add_argument("--store", default=None, help="store folder (default: $MODEL_STORE or ./models)")
+    parser.add_argument("--json", action="store_true", default=False, help="print one JSON value on stdout")
+    parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("train", parents=[common], help="train a catalog estimator and save it as a new version")
+    _data_args(p, required=True)
+    p.add_argument("--estimator", required=True, help="catalog key: " + ", ".join(CATALOG))
+    p.add_argument("--param", action="append", metavar="K=V", help="hyperparameter (repeatable)")
+    p.add_argument("--test-size", type=float, default=0.33, help="held-out fraction (default 0.33)")
+    p.add_argument("--seed", type=int, default=7, help="random_state of the split and the estimator (default 7)")
+    p.add_argument("--stratify", action="store_true", help="keep class proportions in the split")
+    p.add_argument("--scale", action="store_true", help="standardise numeric features")
+    p.add_argument("--name", required=True, help="model name")
+    p.add_argument("--format", choices=FORMATS, default="joblib")
+    p.add_argument("--compress", type=int, default=0, help="joblib compression level 0-9")
+    p.add_argument("--tag", action="append", help="tag (repeatable)")
+    p.add_argument("--note", help="free text kept with the version")
+
+    p = sub.add_parser("list", parents=[common], help="one row per version, newest first")
+    p.add_argument("--name", help="only names containing this text")
+    p.add_argument("--tag", help="only versions with this tag")
+    p.add_argument("--sort", choices=SORTS, default="created")
+    p.add_argument("--limit", type=int, help="at most this many rows")
+
+    p = sub.add_parser("show", parents=[common], help="a version's metadata and environment check")
+    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
+
+    p = sub.add_parser("evaluate", parents=[common], help="re-score a version and compare with the record")
+    p.add_argument("ref")
+    _data_args(p, required=False)
+
+    p = sub.add_parser("predict", parents=[common], help="predict on a CSV of raw rows")
+    p.add_argument("ref")
+    p.add_argument("--data", required=True, help="a CSV path or URL (or builtin:NAME)")
+    p.add_argument("--names", help="comma-separated column names; given means the CSV has no header")
+    p.add_argument("-o", "--output", help="output CSV (default: stdout)")
+
+    p = sub.add_parser("alias", parents=[common], help="point NAME@ALIAS at a version")
+    p.add_argument("ref")
+    p.add_argument("alias")
+    p.add_argument("--remove", action="store_true", help="remove the alias instead")
+
+    p = sub.add_parser("tag", parents=[common], help="add a tag to a version")
+    p.add_argument("ref")
+    p.add_argument("tag")
+    p.add_argument("--remove", action="store_true", help="remove the tag instead")
+
+    p = sub.add_parser("note", parents=[common], help="replace a version's note")
+    p.add_argument("ref")
+    p.add_argument("text")
+
+    p = sub.add_parser("delete", parents=[common], help="delete a version's file and row")
+    p.add_argument("ref")
+    p.add_argument("--force", action="store_true", help="delete even if aliased (drops the aliases)")
+
+    p = sub.add_parser("estimators", parents=[common], help="the estimator catalog and hyperparameter schemas")
+    p.add_argument("key", nargs="?")
+
+    sub.add_parser("datasets", parents=[common], help="the built-in data sets")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit code (0 ok, 1 error)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors and --help: argparse has already printed
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    try:
+        text, payload = COMMANDS[args.command](args)
+    except ModelShelfError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, MemoryError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(payload, default=to_jsonable, indent=2))
+    elif text:
+        print(text)
+    return 0

@@ -1,0 +1,199 @@
+"""Data sets: the built-in ones that ship inside scikit-learn, and CSV files or URLs.
+
+A data set is a table of raw features plus one target column. Its fingerprint (sha256 of a
+canonical CSV form) is recorded with every model trained on it, so a later re-score can tell
+whether it is looking at the same data.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core.errors import DatasetError
+
+BUILTIN_PREFIX = "builtin:"
+
+#: The tutorial's data set, offered as an example URL (reading it needs network access).
+PIMA_URL = "https://raw.githubusercontent.com/jbrownlee/Datasets/master/pima-indians-diabetes.data.csv"
+PIMA_NAMES = ("preg", "plas", "pres", "skin", "test", "mass", "pedi", "age", "class")
+
+
+def _builtin_loaders() -> dict[str, Callable[..., Any]]:
+    from sklearn import datasets
+
+    return {
+        "breast_cancer": datasets.load_breast_cancer,
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "digits": datasets.load_digits,
+    }
+
+
+BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "iris", "wine", "digits")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A table of raw features ``X`` and target ``y``, with where it came from."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    source: str
+    target: str
+    fingerprint: str
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [str(c) for c in self.X.columns]
+
+    @property
+    def classes(self) -> list[Any]:
+        return sorted(pd.unique(self.y).tolist(), key=_sort_key)
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON-able ``dataset`` part of a model's metadata record."""
+        return {
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "n_rows": len(self.X),
+            "n_features": int(self.X.shape[1]),
+            "feature_names": self.feature_names,
+            "feature_types": feature_types(self.X),
+            "target": self.target,
+            "classes": [to_jsonable(c) for c in self.classes],
+        }
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    # Mixed label types must still sort deterministically.
+    return (type(value).__name__, value)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn a numpy scalar (a class label, a count) into the matching plain Python value."""
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return value.item()
+        except (ValueError, TypeError):
+            pass
+    return value
+
+
+def feature_types(X: pd.DataFrame) -> dict[str, str]:
+    """``number`` or ``category`` per column: how the pipeline treats it and how a form asks for it."""
+    return {str(c): ("number" if pd.api.types.is_numeric_dtype(X[c]) else "category") for c in X.columns}
+
+
+def fingerprint_frame(frame: pd.DataFrame) -> str:
+    """sha256 of the table written as CSV (header, ``\\n`` line ends, shortest float repr)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return hashlib.sha256(buffer.getvalue().encode("utf-8")).hexdigest()
+
+
+def is_builtin(source: str) -> bool:
+    return source.startswith(BUILTIN_PREFIX)
+
+
+def read_table(source: str | Path | bytes | io.IOBase, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a CSV from a path, URL, bytes or file object; ``names`` given means the file has no header."""
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    label = source if isinstance(source, (str, Path)) else "uploaded file"
+    kwargs: dict[str, Any] = {"sep": None, "engine": "python"}
+    if names:
+        kwargs.update(header=None)
+    try:
+        frame = pd.read_csv(source, **kwargs)
+    except FileNotFoundError:
+        raise DatasetError(f"No such data file: {label}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        kind = "URL" if str(label).startswith(("http://", "https://")) else "file"
+        raise DatasetError(f"Could not read the {kind} {label}: {_first_line(exc)}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
+        raise DatasetError(f"{label} is not a readable CSV table: {_first_line(exc)}") from None
+    if frame.empty:
+        raise DatasetError(f"{label} has no rows")
+    if names:
+        if frame.shape[1] != len(names):
+            raise DatasetError(f"{label} has {frame.shape[1]} columns but {len(names)} names were given")
+        frame.columns = list(names)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(set(frame.columns)) != len(frame.columns):
+        raise DatasetError(f"{label} has duplicate column names")
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def load_builtin(name: str) -> pd.DataFrame:
+    """One of scikit-learn's bundled data sets as a frame whose last column, ``target``, is the label."""
+    loaders = _builtin_loaders()
+    if name not in loaders:
+        raise DatasetError(
+            f"Unknown built-in data set {name!r}; choose one of: "
+            + ", ".join(BUILTIN_PREFIX + key for key in BUILTIN_DATASETS)
+        )
+    bunch = loaders[name](as_frame=True)
+    frame = bunch.frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def load_frame(source: str | Path | bytes | io.IOBase, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """The raw table behind a data source: ``builtin:NAME``, a CSV path or URL, or CSV bytes."""
+    if isinstance(source, str) and is_builtin(source):
+        if names:
+            raise DatasetError("--names applies to CSV files, not to built-in data sets")
+        return load_builtin(source[len(BUILTIN_PREFIX) :])
+    return read_table(source, names)
+
+
+def from_frame(frame: pd.DataFrame, target: str | None = None, source: str = "dataframe") -> Dataset:
+    """Split a table into features and target (the last column when ``target`` is not given)."""
+    if frame.shape[1] < 2:
+        raise DatasetError(f"{source} needs at least one feature column and a target column")
+    target = target if target is not None else str(frame.columns[-1])
+    if target not in frame.columns:
+        raise DatasetError(
+            f"Target column {target!r} is not in {source}; columns are: " + ", ".join(map(str, frame.columns))
+        )
+    frame = frame.dropna(subset=[target]).reset_index(drop=True)
+    if frame.empty:
+        raise DatasetError(f"Every row of {source} lacks a value in the target column {target!r}")
+    y = frame[target]
+    if y.nunique() < 2:
+        raise DatasetError(f"The target column {target!r} has a single class; a classifier needs two or more")
+    X = frame.drop(columns=[target])
+    return Dataset(X=X, y=y, source=source, target=target, fingerprint=fingerprint_frame(frame))
+
+
+def load_dataset(
+    source: str | Path | bytes | io.IOBase,
+    names: Sequence[str] | str | None = None,
+    target: str | None = None,
+    label: str | None = None,
+) -> Dataset:
+    """Load a data set for training or scoring: ``builtin:iris``, ``data.csv``, ``https://.../x.csv``.
+
+    ``names`` (a list or a comma-separated string) means the CSV has no header row; ``label`` names
+    an in-memory source (an upload) in the recorded metadata.
+    """
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    frame = load_frame(source, names)
+    if target is None and isinstance(source, str) and is_builtin(source):
+        target = "target"
+    described = label or (str(source) if isinstance(source, (str, Path)) else "uploaded file")
+    return from_frame(frame, target=target, source=described)

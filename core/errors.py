@@ -1,0 +1,35 @@
+"""Errors that core raises: one family, each with a message fit to show a user as it is."""
+
+from __future__ import annotations
+
+
+class ModelShelfError(Exception):
+    """Base class: anything core refuses, with a message a user can act on."""
+
+
+class InvalidParameterError(ModelShelfError, ValueError):
+    """A parameter (estimator key, hyperparameter, option) has a value outside what is allowed."""
+
+
+class DatasetError(ModelShelfError, ValueError):
+    """A data source could not be read or does not fit the request (missing target, no rows...)."""
+
+
+class NotFoundError(ModelShelfError, LookupError):
+    """A model name, version or alias is not in the store."""
+
+
+class IntegrityError(ModelShelfError):
+    """A stored file's bytes no longer match the sha256 recorded when it was saved."""
+
+
+class FormatError(ModelShelfError, ValueError):
+    """Bytes are not a model file in a format ModelShelf reads."""
+
+
+class UnsafeModelError(ModelShelfError):
+    """A model file asks for something the safe loader will not do (a global outside the allowlist...)."""
+
+
+class ConflictError(ModelShelfError):
+    """The request would break a rule of the store (delete an aliased version without force...)."""

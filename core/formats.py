@@ -1,0 +1,167 @@
+"""Model file formats: write pickle, joblib or skops; tell a file's format from its bytes.
+
+The tutorial's two formats (pickle, joblib) plus skops, whose files can be inspected before
+anything is loaded. Writing goes through a hashing writer, so the sha256 of a saved file costs
+no second read. Loading here is for the store's own, hash-checked files; bytes from anyone
+else go through ``core.safe_load``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import pickletools
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from core.errors import FormatError, InvalidParameterError
+
+Format = Literal["pickle", "joblib", "skops"]
+FORMATS: tuple[str, ...] = ("pickle", "joblib", "skops")
+EXTENSIONS = {"pickle": "pkl", "joblib": "joblib", "skops": "skops"}
+PICKLE_PROTOCOL = 5
+
+#: How joblib marks its compressed files (joblib/compressor.py), first bytes -> method.
+_JOBLIB_COMPRESSED = (
+    (b"\x78", "zlib"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ", "xz"),
+    (b"\x5d\x00", "lzma"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"ZF", "zlib-legacy"),
+)
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class HashingWriter(io.RawIOBase):
+    """A write-only file that hashes and counts what passes through it on the way to ``target``."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        super().__init__()
+        self._target = target
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        self._sha.update(view)
+        self._target.write(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_format(fmt: str, compress: int) -> None:
+    """Reject an unknown format or a compression level the format cannot honour."""
+    if fmt not in FORMATS:
+        raise InvalidParameterError(f"Unknown format {fmt!r}; choose one of: " + ", ".join(FORMATS))
+    if not isinstance(compress, int) or isinstance(compress, bool) or not 0 <= compress <= 9:
+        raise InvalidParameterError(f"Invalid value {compress!r} for compress: expected an integer in [0, 9]")
+    if compress and fmt != "joblib":
+        raise InvalidParameterError(f"compress applies to the joblib format only, not to {fmt}")
+
+
+def write_model(model: Any, fileobj: IO[bytes], fmt: str = "joblib", compress: int = 0) -> None:
+    """Serialise ``model`` into an open binary file in the chosen format."""
+    check_format(fmt, compress)
+    if fmt == "pickle":
+        pickle.dump(model, fileobj, protocol=PICKLE_PROTOCOL)
+    elif fmt == "joblib":
+        import joblib
+
+        joblib.dump(model, fileobj, compress=compress)
+    else:
+        import skops.io
+
+        fileobj.write(skops.io.dumps(model))
+
+
+def dumps(model: Any, fmt: str = "joblib", compress: int = 0) -> bytes:
+    """The bytes of ``model`` in a format: for downloads and format comparisons."""
+    buffer = io.BytesIO()
+    write_model(model, buffer, fmt, compress)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Detected:
+    """What the bytes of a file say it is."""
+
+    format: Format
+    compression: str | None = None
+    protocol: int | None = None
+
+
+def detect_format(data: bytes) -> Detected:
+    """Tell pickle, joblib (compressed or not) and skops apart by their bytes, not their name."""
+    if not data:
+        raise FormatError("The file is empty")
+    if data.startswith(_ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = set(archive.namelist())
+        except zipfile.BadZipFile:
+            raise FormatError("The file looks like a zip archive but is damaged or truncated") from None
+        if "schema.json" in names:
+            return Detected("skops", compression="zip")
+        raise FormatError("The file is a zip archive but not a skops model (it has no schema.json)")
+    if data[:1] == b"\x80" and len(data) > 1 and 2 <= data[1] <= 5:
+        is_joblib = b"joblib.numpy_pickle" in data or b"NumpyArrayWrapper" in data
+        return Detected("joblib" if is_joblib else "pickle", protocol=data[1])
+    for prefix, method in _JOBLIB_COMPRESSED:
+        if data.startswith(prefix):
+            return Detected("joblib", compression=method)
+    if _is_legacy_pickle(data):
+        return Detected("pickle", protocol=0 if data[:1] != b"}" else 1)
+    raise FormatError("Not a model file: the bytes are neither pickle, joblib nor skops")
+
+
+def _is_legacy_pickle(data: bytes) -> bool:
+    """Protocol 0/1 pickles have no header: accept them only if the opcodes parse to STOP."""
+    if data[:1] not in b"(c]}ISVNFL)Kde":
+        return False
+    try:
+        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(data[: 64 * 1024 * 1024])):
+            if opcode.name == "STOP":
+                return True
+    except Exception:  # noqa: BLE001 - any parse failure means "not a pickle"
+        return False
+    return False
+
+
+def load_trusted(source: bytes | str, fmt: str, mmap: bool = False) -> Any:
+    """Deserialise a file this store wrote itself (its sha256 already checked by the caller).
+
+    ``source`` is the file's bytes or, for a memory-mapped joblib load, its local path.
+    """
+    if fmt == "pickle":
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return pickle.loads(data)
+    if fmt == "joblib":
+        import joblib
+
+        target = io.BytesIO(source) if isinstance(source, bytes) else source
+        return joblib.load(target, mmap_mode="r" if mmap and not isinstance(source, bytes) else None)
+    if fmt == "skops":
+        import skops.io
+
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+    raise FormatError(f"Unknown format {fmt!r}")

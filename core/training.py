@@ -1,0 +1,203 @@
+"""Training: split, build the pipeline, fit, and score on the held-out part.
+
+The saved pipeline carries its own preprocessing (imputation, one-hot encoding, optional
+scaling), so the stored model accepts raw rows exactly like the ones it was trained on. Every
+warning raised during fit is kept: a ConvergenceWarning is something a user must see.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from core.catalog import get_spec
+from core.datasets import Dataset, feature_types
+from core.errors import DatasetError, InvalidParameterError
+from core.metrics import classification_metrics
+
+
+@dataclass(frozen=True)
+class Split:
+    """How a data set was cut into training and held-out parts (enough to cut it again)."""
+
+    test_size: float
+    random_state: int | None
+    stratify: bool
+    n_train: int = 0
+    n_test: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "test_size": self.test_size,
+            "random_state": self.random_state,
+            "stratify": self.stratify,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+        }
+
+    def apply(self, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+        """``X_train, X_test, y_train, y_test`` exactly as ``train_test_split`` gives them."""
+        if not 0.0 < self.test_size < 1.0:
+            raise InvalidParameterError(f"Invalid value {self.test_size!r} for test_size: expected a number in (0, 1)")
+        try:
+            return train_test_split(
+                dataset.X,
+                dataset.y,
+                test_size=self.test_size,
+                random_state=self.random_state,
+                stratify=dataset.y if self.stratify else None,
+            )
+        except ValueError as exc:
+            raise DatasetError(f"Cannot split {dataset.source}: {exc}") from None
+
+
+@dataclass
+class TrainResult:
+    """A fitted pipeline with its held-out evaluation, ready to save."""
+
+    model: Pipeline
+    estimator_key: str
+    params: dict[str, Any]
+    scale: bool
+    dataset: Dataset
+    split: Split
+    X_test: pd.DataFrame
+    y_test: pd.Series
+    metrics: dict[str, Any]
+    fit_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_pipeline(
+    estimator: str, params: dict[str, Any] | None, X: pd.DataFrame, scale: bool = False, seed: int | None = None
+) -> Pipeline:
+    """Preprocessing for the columns of ``X`` followed by the catalog estimator ``estimator``."""
+    spec = get_spec(estimator)
+    model = spec.build(params, random_state=seed)
+    types = feature_types(X)
+    numeric = [c for c, t in types.items() if t == "number"]
+    categorical = [c for c, t in types.items() if t == "category"]
+    steps: list[tuple[str, Any]] = []
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+        if scale:
+            numeric_steps.append(("scale", StandardScaler()))
+        transformers.append(("numeric", Pipeline(numeric_steps), numeric))
+    if categorical:
+        transformers.append(
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                ),
+                categorical,
+            )
+        )
+    steps.append(("preprocess", ColumnTransformer(transformers, verbose_feature_names_out=False)))
+    steps.append(("model", model))
+    return Pipeline(steps)
+
+
+def collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """One line per distinct warning, in the order they were first raised."""
+    lines: list[str] = []
+    for w in caught:
+        line = f"{w.category.__name__}: {' '.join(str(w.message).split())}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def train(
+    dataset: Dataset,
+    estimator: str,
+    params: dict[str, Any] | None = None,
+    test_size: float = 0.33,
+    seed: int | None = 7,
+    stratify: bool = False,
+    scale: bool = False,
+) -> TrainResult:
+    """Split ``dataset``, fit the catalog ``estimator`` on the training part, score the rest.
+
+    The defaults (a third held out, seed 7, no stratification) are the tutorial's, so its
+    figures reproduce; ``seed`` also seeds estimators that take a ``random_state``.
+    """
+    spec = get_spec(estimator)
+    resolved = spec.resolve(params)
+    split = Split(test_size=float(test_size), random_state=seed, stratify=stratify)
+    X_train, X_test, y_train, y_test = split.apply(dataset)
+    if pd.unique(y_train).size < 2:
+        raise DatasetError("The training part has a single class; use a larger data set or --stratify")
+    pipeline = build_pipeline(estimator, resolved, dataset.X, scale=scale, seed=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = time.perf_counter()
+        try:
+            pipeline.fit(X_train, y_train)
+            fit_seconds = time.perf_counter() - started
+            metrics = classification_metrics(pipeline, X_test, y_test)
+        except (ValueError, TypeError) as exc:
+            raise DatasetError(f"{spec.label} could not be trained on {dataset.source}: {exc}") from None
+    metrics["fit_seconds"] = round(fit_seconds, 6)
+    return TrainResult(
+        model=pipeline,
+        estimator_key=estimator,
+        params=resolved,
+        scale=scale,
+        dataset=dataset,
+        split=Split(split.test_size, seed, stratify, n_train=len(X_train), n_test=len(X_test)),
+        X_test=X_test.reset_index(drop=True),
+        y_test=y_test.reset_index(drop=True),
+        metrics=metrics,
+        fit_seconds=fit_seconds,
+        warnings=collect_warnings(caught),
+    )
+
+
+def final_estimator(model: Any) -> Any:
+    """The last step of a pipeline (or the model itself): what the user thinks of as "the model"."""
+    while isinstance(model, Pipeline):
+        model = model.steps[-1][1]
+    return model
+
+
+def class_path(model: Any) -> str:
+    """``sklearn.linear_model._logistic.LogisticRegression`` -> public ``sklearn.linear_model.LogisticRegression``."""
+    cls = type(final_estimator(model))
+    module = cls.__module__
+    parts = module.split(".")
+    public = ".".join(p for p in parts if not p.startswith("_"))
+    return f"{public}.{cls.__name__}"
+
+
+def jsonable_params(model: Any) -> dict[str, Any]:
+    """``get_params(deep=False)`` of the final estimator, with anything not JSON-able as its repr."""
+    estimator = final_estimator(model)
+    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+    return {k: _jsonable(v) for k, v in sorted(params.items())}
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)

@@ -1,0 +1,38 @@
+"""Shared fixtures: the tutorial's data set (read from ../shared, never copied) and fresh stores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("MODELSHELF_SHARED", ROOT.parent / "shared"))
+PIMA = SHARED / "datasets" / "pima-indians-diabetes.data.csv"
+PIMA_NAMES = "preg,plas,pres,skin,test,mass,pedi,age,class"
+TUTORIAL_ACCURACY = 0.7559055118110236
+DEFAULT_SOLVER_ACCURACY = 0.7874015748031497
+
+
+@pytest.fixture(scope="session")
+def pima_path() -> Path:
+    if not PIMA.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"The Pima data set is missing at {PIMA}")
+        pytest.skip(f"The Pima data set is not at {PIMA}")
+    return PIMA
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(store_path: Path):
+    from core import Store
+
+    s = Store(store_path)
+    yield s
+    s.close()

@@ -1,0 +1,70 @@
+import pandas as pd
+import pytest
+
+from core.datasets import BUILTIN_DATASETS, load_dataset
+from core.errors import DatasetError
+from tests.conftest import PIMA_NAMES
+
+
+@pytest.mark.parametrize("name", BUILTIN_DATASETS)
+def test_builtin_datasets_load_with_target(name):
+    ds = load_dataset(f"builtin:{name}")
+    assert ds.target == "target" and len(ds.X) == len(ds.y) > 100
+    assert "target" not in ds.X.columns
+    assert len(ds.fingerprint) == 64
+
+
+def test_unknown_builtin_lists_the_choices():
+    with pytest.raises(DatasetError, match="builtin:iris"):
+        load_dataset("builtin:mnist")
+
+
+def test_csv_without_header_uses_names(pima_path):
+    ds = load_dataset(str(pima_path), names=PIMA_NAMES, target="class")
+    assert ds.feature_names == PIMA_NAMES.split(",")[:-1]
+    assert len(ds.X) == 768 and ds.classes == [0, 1]
+    d = ds.describe()
+    assert d["n_rows"] == 768 and d["n_features"] == 8 and d["target"] == "class"
+
+
+def test_csv_with_header_and_default_target(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,x,yes\n2,y,no\n3,x,yes\n4,,no\n")
+    ds = load_dataset(str(path))
+    assert ds.target == "label" and ds.feature_names == ["a", "b"]
+    assert ds.describe()["feature_types"] == {"a": "number", "b": "category"}
+
+
+def test_fingerprint_is_stable_and_sensitive(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,0\n2,1\n3,0\n")
+    first = load_dataset(str(path)).fingerprint
+    assert load_dataset(str(path)).fingerprint == first
+    path.write_text("a,b\n1,0\n2,1\n4,0\n")
+    assert load_dataset(str(path)).fingerprint != first
+
+
+@pytest.mark.parametrize(
+    ("content", "kwargs", "message"),
+    [
+        ("a,b\n1,0\n2,1\n", {"target": "zzz"}, "Target column 'zzz' is not in"),
+        ("a,b\n1,0\n2,0\n", {}, "single class"),
+        ("", {}, "not a readable CSV|no rows"),
+        ("a,b\n1,0\n", {"names": "x,y,z"}, "3 names were given"),
+    ],
+)
+def test_bad_csv_gets_one_clear_error(tmp_path, content, kwargs, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(str(path), **kwargs)
+
+
+def test_missing_file():
+    with pytest.raises(DatasetError, match="No such data file"):
+        load_dataset("/nonexistent/x.csv")
+
+
+def test_bytes_source_for_uploads():
+    ds = load_dataset(b"a,b,c\n1,2,0\n3,4,1\n5,6,0\n", label="upload.csv")
+    assert ds.source == "upload.csv" and isinstance(ds.X, pd.DataFrame)

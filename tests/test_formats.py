@@ -1,0 +1,81 @@
+import io
+import pickle
+
+import joblib
+import pytest
+import skops.io
+
+from core.datasets import load_dataset
+from core.errors import FormatError, InvalidParameterError
+from core.formats import HashingWriter, detect_format, dumps, sha256_bytes
+from core.training import train
+
+
+@pytest.fixture(scope="module")
+def model():
+    return train(load_dataset("builtin:iris"), "random_forest", {"n_estimators": 5}).model
+
+
+@pytest.mark.parametrize(
+    ("fmt", "compress", "expected"),
+    [
+        ("pickle", 0, ("pickle", None)),
+        ("joblib", 0, ("joblib", None)),
+        ("joblib", 3, ("joblib", "zlib")),
+        ("skops", 0, ("skops", "zip")),
+    ],
+)
+def test_detects_format_from_bytes(model, fmt, compress, expected):
+    detected = detect_format(dumps(model, fmt, compress))
+    assert (detected.format, detected.compression) == expected
+
+
+@pytest.mark.parametrize("method", ["gzip", "bz2", "xz", "lzma"])
+def test_detects_joblib_compression_methods(model, method):
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer, compress=(method, 3))
+    assert detect_format(buffer.getvalue()).format == "joblib"
+    assert detect_format(buffer.getvalue()).compression == method
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_detects_every_pickle_protocol(protocol):
+    data = pickle.dumps({"weights": [1.0, 2.0], "name": "m"}, protocol=protocol)
+    assert detect_format(data).format == "pickle"
+
+
+def test_plain_pickle_dump_is_pickle_and_skops_dump_is_skops(model):
+    assert detect_format(pickle.dumps(model)).format == "pickle"
+    assert detect_format(skops.io.dumps(model)).format == "skops"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "Not a model file"),
+        (b"hello world, not a model", "Not a model file"),
+        (b"PK\x03\x04garbage", "damaged or truncated"),
+    ],
+)
+def test_non_models_are_refused(data, message):
+    with pytest.raises(FormatError, match=message):
+        detect_format(data)
+
+
+def test_hashing_writer_hashes_what_it_writes():
+    target = io.BytesIO()
+    writer = HashingWriter(target)
+    writer.write(b"abc")
+    writer.write(memoryview(b"def"))
+    assert writer.size == 6 and writer.tell() == 6
+    assert writer.sha256 == sha256_bytes(b"abcdef") and target.getvalue() == b"abcdef"
+
+
+def test_compression_is_joblib_only(model):
+    with pytest.raises(InvalidParameterError, match="joblib format only"):
+        dumps(model, "pickle", 3)
+    with pytest.raises(InvalidParameterError, match=r"\[0, 9\]"):
+        dumps(model, "joblib", 12)
+    with pytest.raises(InvalidParameterError, match="Unknown format"):
+        dumps(model, "onnx")
