@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from core.catalog import CATALOG, get_spec, parse_param_args
@@ -24,12 +25,25 @@ from core.training import train
 
 Output = tuple[str, Any]
 Handler = Callable[[argparse.Namespace], Output]
-COMMANDS: dict[str, Handler] = {}
+Setup = Callable[[argparse.ArgumentParser], None]
 
 
-def command(name: str) -> Callable[[Handler], Handler]:
+@dataclass(frozen=True)
+class Command:
+    handler: Handler
+    help: str
+    setup: Setup | None
+
+
+#: Every subcommand, in the order ``--help`` lists them. Modules add theirs with ``@command``.
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, setup: Setup | None = None) -> Callable[[Handler], Handler]:
+    """Register a subcommand: ``setup`` adds its arguments, the handler returns ``(text, json_payload)``."""
+
     def register(handler: Handler) -> Handler:
-        COMMANDS[name] = handler
+        COMMANDS[name] = Command(handler, help, setup)
         return handler
 
     return register
@@ -71,7 +85,22 @@ def _data_args(parser: argparse.ArgumentParser, required: bool) -> None:
 # -- commands -------------------------------------------------------------------------------------
 
 
-@command("train")
+def _train_args(p: argparse.ArgumentParser) -> None:
+    _data_args(p, required=True)
+    p.add_argument("--estimator", required=True, help="catalog key: " + ", ".join(CATALOG))
+    p.add_argument("--param", action="append", metavar="K=V", help="hyperparameter (repeatable)")
+    p.add_argument("--test-size", type=float, default=0.33, help="held-out fraction (default 0.33)")
+    p.add_argument("--seed", type=int, default=7, help="random_state of the split and the estimator (default 7)")
+    p.add_argument("--stratify", action="store_true", help="keep class proportions in the split")
+    p.add_argument("--scale", action="store_true", help="standardise numeric features")
+    p.add_argument("--name", required=True, help="model name")
+    p.add_argument("--format", choices=FORMATS, default="joblib")
+    p.add_argument("--compress", type=int, default=0, help="joblib compression level 0-9")
+    p.add_argument("--tag", action="append", help="tag (repeatable)")
+    p.add_argument("--note", help="free text kept with the version")
+
+
+@command("train", "train a catalog estimator and save it as a new version", _train_args)
 def _train(args: argparse.Namespace) -> Output:
     dataset = load_dataset(args.data, names=args.names, target=args.target)
     result = train(
@@ -96,7 +125,14 @@ def _train(args: argparse.Namespace) -> Output:
     return "\n".join(lines), record
 
 
-@command("list")
+def _list_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", help="only names containing this text")
+    p.add_argument("--tag", help="only versions with this tag")
+    p.add_argument("--sort", choices=SORTS, default="created")
+    p.add_argument("--limit", type=int, help="at most this many rows")
+
+
+@command("list", "one row per version, newest first", _list_args)
 def _list(args: argparse.Namespace) -> Output:
     store = _store(args)
     records = store.list(name=args.name, tag=args.tag, sort=args.sort, limit=args.limit)
@@ -123,7 +159,11 @@ def _list(args: argparse.Namespace) -> Output:
     return text, records
 
 
-@command("show")
+def _ref_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ref", help="NAME (the latest version), NAME:VERSION or NAME@ALIAS")
+
+
+@command("show", "a version's metadata and environment check", _ref_arg)
 def _show(args: argparse.Namespace) -> Output:
     record = _store(args).get(args.ref)
     compatibility = compare_environment(record.get("environment"))
@@ -161,7 +201,12 @@ def _show(args: argparse.Namespace) -> Output:
     return "\n".join(lines), record | {"compatibility": compatibility.to_dict()}
 
 
-@command("evaluate")
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    _ref_arg(p)
+    _data_args(p, required=False)
+
+
+@command("evaluate", "re-score a version and compare with the record", _evaluate_args)
 def _evaluate(args: argparse.Namespace) -> Output:
     evaluation = _store(args).evaluate(args.ref, data=args.data, names=args.names, target=args.target)
     result = evaluation.to_dict()
@@ -180,7 +225,14 @@ def _evaluate(args: argparse.Namespace) -> Output:
     return "\n".join(lines), result
 
 
-@command("predict")
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    _ref_arg(p)
+    p.add_argument("--data", required=True, help="a CSV path or URL (or builtin:NAME)")
+    p.add_argument("--names", help="comma-separated column names; given means the CSV has no header")
+    p.add_argument("-o", "--output", help="output CSV (default: stdout)")
+
+
+@command("predict", "predict on a CSV of raw rows", _predict_args)
 def _predict(args: argparse.Namespace) -> Output:
     store = _store(args)
     loaded = store.load(args.ref)
@@ -196,7 +248,13 @@ def _predict(args: argparse.Namespace) -> Output:
     return f"Wrote {len(table)} predictions of {loaded.ref} to {args.output} ({counts})", summary
 
 
-@command("alias")
+def _alias_args(p: argparse.ArgumentParser) -> None:
+    _ref_arg(p)
+    p.add_argument("alias")
+    p.add_argument("--remove", action="store_true", help="remove the alias instead")
+
+
+@command("alias", "point NAME@ALIAS at a version", _alias_args)
 def _alias(args: argparse.Namespace) -> Output:
     store = _store(args)
     if args.remove:
@@ -209,7 +267,13 @@ def _alias(args: argparse.Namespace) -> Output:
     return f"{record['name']}@{args.alias} -> {record['name']}:{record['version']}", record
 
 
-@command("tag")
+def _tag_args(p: argparse.ArgumentParser) -> None:
+    _ref_arg(p)
+    p.add_argument("tag")
+    p.add_argument("--remove", action="store_true", help="remove the tag instead")
+
+
+@command("tag", "add (or --remove) a tag", _tag_args)
 def _tag(args: argparse.Namespace) -> Output:
     store = _store(args)
     if args.remove:
@@ -219,13 +283,23 @@ def _tag(args: argparse.Namespace) -> Output:
     return f"{record['name']}:{record['version']} tags: {', '.join(record['tags'])}", record
 
 
-@command("note")
+def _note_args(p: argparse.ArgumentParser) -> None:
+    _ref_arg(p)
+    p.add_argument("text")
+
+
+@command("note", "replace a version's note", _note_args)
 def _note(args: argparse.Namespace) -> Output:
     record = _store(args).set_note(args.ref, args.text)
     return f"{record['name']}:{record['version']} note saved", record
 
 
-@command("delete")
+def _delete_args(p: argparse.ArgumentParser) -> None:
+    _ref_arg(p)
+    p.add_argument("--force", action="store_true", help="delete even if aliased (drops the aliases)")
+
+
+@command("delete", "delete a version's files and row; says how many bytes it freed", _delete_args)
 def _delete(args: argparse.Namespace) -> Output:
     store = _store(args)
     row = store.row(args.ref)
@@ -234,7 +308,11 @@ def _delete(args: argparse.Namespace) -> Output:
     return f"Deleted {ref}, freed {human_bytes(freed)}", {"deleted": ref, "freed_bytes": freed}
 
 
-@command("estimators")
+def _estimators_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("key", nargs="?", help="one catalog key")
+
+
+@command("estimators", "the estimator catalog and hyperparameter schemas", _estimators_args)
 def _estimators(args: argparse.Namespace) -> Output:
     specs = [CATALOG[args.key]] if args.key else list(CATALOG.values())
     if args.key:
@@ -250,7 +328,7 @@ def _estimators(args: argparse.Namespace) -> Output:
     return "\n".join(lines), payload
 
 
-@command("datasets")
+@command("datasets", "the built-in data sets")
 def _datasets(args: argparse.Namespace) -> Output:
     names = [BUILTIN_PREFIX + n for n in BUILTIN_DATASETS]
     return "\n".join(names) + "\n(or a CSV path or URL, with --names when it has no header)", names
@@ -260,6 +338,7 @@ def _datasets(args: argparse.Namespace) -> Output:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser for every registered command; ``--store/--json/--debug`` go before or after it."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", default=argparse.SUPPRESS, help="store folder (default: $MODEL_STORE or ./models)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON value")
@@ -270,62 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", default=False, help="print one JSON value on stdout")
     parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-
-    p = sub.add_parser("train", parents=[common], help="train a catalog estimator and save it as a new version")
-    _data_args(p, required=True)
-    p.add_argument("--estimator", required=True, help="catalog key: " + ", ".join(CATALOG))
-    p.add_argument("--param", action="append", metavar="K=V", help="hyperparameter (repeatable)")
-    p.add_argument("--test-size", type=float, default=0.33, help="held-out fraction (default 0.33)")
-    p.add_argument("--seed", type=int, default=7, help="random_state of the split and the estimator (default 7)")
-    p.add_argument("--stratify", action="store_true", help="keep class proportions in the split")
-    p.add_argument("--scale", action="store_true", help="standardise numeric features")
-    p.add_argument("--name", required=True, help="model name")
-    p.add_argument("--format", choices=FORMATS, default="joblib")
-    p.add_argument("--compress", type=int, default=0, help="joblib compression level 0-9")
-    p.add_argument("--tag", action="append", help="tag (repeatable)")
-    p.add_argument("--note", help="free text kept with the version")
-
-    p = sub.add_parser("list", parents=[common], help="one row per version, newest first")
-    p.add_argument("--name", help="only names containing this text")
-    p.add_argument("--tag", help="only versions with this tag")
-    p.add_argument("--sort", choices=SORTS, default="created")
-    p.add_argument("--limit", type=int, help="at most this many rows")
-
-    p = sub.add_parser("show", parents=[common], help="a version's metadata and environment check")
-    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
-
-    p = sub.add_parser("evaluate", parents=[common], help="re-score a version and compare with the record")
-    p.add_argument("ref")
-    _data_args(p, required=False)
-
-    p = sub.add_parser("predict", parents=[common], help="predict on a CSV of raw rows")
-    p.add_argument("ref")
-    p.add_argument("--data", required=True, help="a CSV path or URL (or builtin:NAME)")
-    p.add_argument("--names", help="comma-separated column names; given means the CSV has no header")
-    p.add_argument("-o", "--output", help="output CSV (default: stdout)")
-
-    p = sub.add_parser("alias", parents=[common], help="point NAME@ALIAS at a version")
-    p.add_argument("ref")
-    p.add_argument("alias")
-    p.add_argument("--remove", action="store_true", help="remove the alias instead")
-
-    p = sub.add_parser("tag", parents=[common], help="add a tag to a version")
-    p.add_argument("ref")
-    p.add_argument("tag")
-    p.add_argument("--remove", action="store_true", help="remove the tag instead")
-
-    p = sub.add_parser("note", parents=[common], help="replace a version's note")
-    p.add_argument("ref")
-    p.add_argument("text")
-
-    p = sub.add_parser("delete", parents=[common], help="delete a version's file and row")
-    p.add_argument("ref")
-    p.add_argument("--force", action="store_true", help="delete even if aliased (drops the aliases)")
-
-    p = sub.add_parser("estimators", parents=[common], help="the estimator catalog and hyperparameter schemas")
-    p.add_argument("key", nargs="?")
-
-    sub.add_parser("datasets", parents=[common], help="the built-in data sets")
+    for name, spec in COMMANDS.items():
+        p = sub.add_parser(name, parents=[common], help=spec.help)
+        if spec.setup is not None:
+            spec.setup(p)
     return parser
 
 
@@ -336,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors and --help: argparse has already printed
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     try:
-        text, payload = COMMANDS[args.command](args)
+        text, payload = COMMANDS[args.command].handler(args)
     except ModelShelfError as exc:
         if args.debug:
             raise
