@@ -13,6 +13,7 @@ store = Store(default_store_path())
 summary = store.summary()
 st.caption(f"Store: `{summary['location']}`: {summary['versions']} versions of {summary['names']} models")
 if summary["versions"]:
-    st.dataframe(store.table(limit=50), hide_index=True, use_container_width=True)
+    st.dataframe(store.table(limit=50), hide_index=True, width="stretch")
 else:
-    st.info("No models yet. Train one with `python -m core train --data builtin:iris --estimator random_forest --name iris`.")
+    st.info("No models yet. Train one with:")
+    st.code("python -m core train --data builtin:iris --estimator random_forest --name iris", language="bash")
