@@ -13,6 +13,7 @@ lost or doubled under concurrent saves, and a crash never leaves an index row wi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -27,9 +28,10 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import formats
-from core.artifacts import ArtifactStore
+from core.artifacts import ArtifactStore, settled, stamp_of
 from core.datasets import Dataset, load_dataset, to_jsonable
 from core.environment import Compatibility, capture_environment, compare_environment, fold_version_warnings
 from core.errors import DatasetError, IntegrityError, InvalidParameterError, NotFoundError
@@ -41,6 +43,7 @@ DEFAULT_STORE = "models"
 INDEX_FILE = "index.sqlite"
 TARGET_COLUMN = "__target__"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+VERIFY_MODES = ("cached", "full")
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
 
@@ -495,26 +498,41 @@ class Store:
         row = self.row(ref)
         return self._verified_bytes(row, row.path, row.sha256, "model")
 
-    def load(self, ref: str | Ref, mmap: bool = False) -> LoadedModel:
+    def load(self, ref: str | Ref, mmap: bool = False, verify: str = "cached") -> LoadedModel:
         """Read a version back: integrity first (nothing is unpickled on a mismatch), then the model.
 
         ``mmap=True`` memory-maps the arrays of an uncompressed joblib file on a local store.
+        ``verify="full"`` hashes the whole file every time; the default ``"cached"`` skips the hash
+        when the file's stat (size, mtime, ctime, inode) is unchanged since it last hashed to the
+        recorded sha256 (see docs/benchmarks.md): hashing a 300 MB file costs more than mapping it.
         """
+        if verify not in VERIFY_MODES:
+            choices = ", ".join(VERIFY_MODES)
+            raise InvalidParameterError(f"Invalid value {verify!r} for verify: choose one of: {choices}")
         row = self.row(ref)
         record = self._public(row.record())
         started = time.perf_counter()
         local = self.artifacts.local_path(row.path)
         use_mmap = mmap and row.format == "joblib" and not record.get("compression") and local is not None
-        if use_mmap:
-            try:
-                actual = self.artifacts.sha256(row.path)
-            except FileNotFoundError:
-                raise IntegrityError(f"{row.name}:{row.version}: the model file {row.path} is missing") from None
-            if actual != row.sha256:
-                self._verified_bytes(row, row.path, row.sha256, "model")  # raises with the full message
-            source: bytes | str = local
+        try:
+            stat = self.artifacts.local_stat(row.path)
+        except FileNotFoundError:
+            raise IntegrityError(f"{row.name}:{row.version}: the model file {row.path} is missing") from None
+        source: bytes | str
+        if verify == "cached" and stat is not None and self.index.verified_stamp(row) == stamp_of(stat):
+            source = local  # type: ignore[assignment]  # unchanged since it hashed to row.sha256
         else:
-            source = self._verified_bytes(row, row.path, row.sha256, "model")
+            if use_mmap:
+                try:
+                    actual = self.artifacts.sha256(row.path)
+                except FileNotFoundError:
+                    raise IntegrityError(f"{row.name}:{row.version}: the model file {row.path} is missing") from None
+                if actual != row.sha256:
+                    self._verified_bytes(row, row.path, row.sha256, "model")  # raises with the full message
+                source = local  # type: ignore[assignment]
+            else:
+                source = self._verified_bytes(row, row.path, row.sha256, "model")
+            self._remember_verified(row, stat)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = formats.load_trusted(source, row.format, mmap=use_mmap)
@@ -525,6 +543,18 @@ class Store:
             warnings=fold_version_warnings(caught),
             load_seconds=time.perf_counter() - started,
         )
+
+    def _remember_verified(self, row: Row, before: os.stat_result | None) -> None:
+        """Record the stat of a file that just hashed right, if it was not changed meanwhile or lately."""
+        if before is None or not settled(before):
+            return
+        try:
+            after = self.artifacts.local_stat(row.path)
+        except FileNotFoundError:
+            return
+        if after is not None and stamp_of(after) == stamp_of(before):
+            with contextlib.suppress(SQLAlchemyError):  # a read-only store still loads, only slower
+                self.index.record_verified(row, stamp_of(before))
 
     def evaluation_set(self, ref: str | Ref) -> tuple[pd.DataFrame, pd.Series]:
         """The held-out rows kept with a version, integrity-checked."""
