@@ -1,0 +1,700 @@
+"""Each figure of the benchmark: what is timed, against which baseline, and the target.
+
+A figure whose API is not on this branch (or whose peer is not installed) is reported as
+"not available: <reason>" instead of stopping the run; a figure that fails is reported as
+"failed: <error>" (the tests check that none does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from bench import workloads
+from bench.timing import Samples, time_many, time_pair
+from bench.workloads import Scale, Workload
+from core import Store
+
+#: Seconds a model file must have been left alone before its stat may vouch for its hash
+#: (core.verified; the benchmark waits that long after a save before timing cached loads).
+SETTLE_SECONDS = 2.1
+
+
+@dataclass
+class Figure:
+    """One row of the report.
+
+    ``kind`` says how the ratio reads: ``at_most`` (subject / baseline, lower is better),
+    ``faster`` (baseline / subject: how many times faster), ``under`` (an absolute limit in
+    seconds, no baseline) or ``report`` (shown without a target).
+    """
+
+    key: str
+    title: str
+    workload: str
+    subject_label: str
+    baseline_label: str = ""
+    kind: str = "report"
+    target: float | None = None
+    unit: str = "s"
+    subject: Samples | None = None
+    baseline: Samples | None = None
+    unavailable: str | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.subject is None or self.baseline is None:
+            return None
+        if self.kind == "faster":
+            return self.baseline.median / self.subject.median if self.subject.median else None
+        return self.subject.median / self.baseline.median if self.baseline.median else None
+
+    @property
+    def target_text(self) -> str:
+        if self.target is None:
+            return "report"
+        if self.kind == "at_most":
+            return f"<= {self.target:g}x"
+        if self.kind == "faster":
+            return f">= {self.target:g}x faster"
+        return f"< {self.target * 1000:g} ms" if self.target < 1 else f"< {self.target:g} s"
+
+    @property
+    def status(self) -> str:
+        if self.unavailable:
+            return "n/a"
+        if self.target is None or self.subject is None:
+            return "report"
+        if self.kind == "under":
+            return "PASS" if self.subject.median < self.target else "MISS"
+        ratio = self.ratio
+        if ratio is None:
+            return "report"
+        ok = ratio <= self.target if self.kind == "at_most" else ratio >= self.target
+        return "PASS" if ok else "MISS"
+
+    def to_dict(self) -> dict[str, Any]:
+        def samples(s: Samples | None) -> dict[str, Any] | None:
+            return None if s is None else {"median": s.median, "min": s.min, "max": s.max, "values": s.values}
+
+        return {
+            "key": self.key,
+            "title": self.title,
+            "workload": self.workload,
+            "subject_label": self.subject_label,
+            "baseline_label": self.baseline_label,
+            "kind": self.kind,
+            "unit": self.unit,
+            "subject": samples(self.subject),
+            "baseline": samples(self.baseline),
+            "ratio": self.ratio,
+            "target": self.target_text,
+            "status": self.status,
+            "unavailable": self.unavailable,
+            "note": self.note,
+        }
+
+
+class NotAvailable(Exception):
+    """A figure cannot be measured here (API not on this branch, peer not installed)."""
+
+
+# -- network guard: MLflow runs offline, and the report says how many connections it tried ----
+
+_NETWORK = {"on": False, "events": []}
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _NETWORK["on"] and event in ("socket.connect", "socket.getaddrinfo", "urllib.Request"):
+        _NETWORK["events"].append(f"{event} {args[1:2] if event == 'socket.connect' else args[:1]}")
+
+
+sys.addaudithook(_audit)
+
+#: MLflow 3's default (skops) refuses to reload a scikit-learn Pipeline without a list of trusted
+#: types; cloudpickle was its default before and saves anything, so it is the fair peer.
+MLFLOW_FORMAT = "cloudpickle"
+
+OFFLINE_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_TRACKING_URI": "",  # set per run to a file: URI inside the temp dir
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "DISABLE_MLFLOWDBFS": "true",
+}
+
+
+@dataclass
+class Bench:
+    """The run: its scale, a scratch folder, the workloads (built once) and the figures so far."""
+
+    scale: Scale
+    scratch: Path
+    only: set[str] | None = None
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    log: Callable[[str], None] = print
+    works: dict[str, Workload] = field(default_factory=dict)
+    _counter: int = 0
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def work(self, key: str) -> Workload:
+        if key not in self.works:
+            started = time.perf_counter()
+            builder = {
+                "pima": workloads.pima_logistic,
+                "forest": lambda: workloads.forest(self.scale),
+                "big": lambda: workloads.big_forest(self.scale),
+                "hgb": lambda: workloads.hist_gradient_boosting(self.scale),
+            }[key]
+            self.works[key] = builder()
+            w, took = self.works[key], time.perf_counter() - started
+            self.log(f"  built {w.label} ({w.joblib_bytes / 1e6:.1f} MB joblib) in {took:.1f}s")
+        return self.works[key]
+
+    def fresh_dir(self, stem: str) -> Path:
+        self._counter += 1
+        path = self.scratch / f"{stem}-{self._counter}"
+        path.mkdir(parents=True)
+        return path
+
+    def add(self, figure: Figure, measure: Callable[[Figure], None]) -> Figure:
+        """Measure one figure; a missing API becomes "not available", an error "failed"."""
+        self.log(f"- {figure.key}: {figure.title} [{figure.workload}]")
+        try:
+            measure(figure)
+        except NotAvailable as exc:
+            figure.unavailable = f"not available: {exc}"
+        except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
+            figure.unavailable = f"failed: {type(exc).__name__}: {exc}"
+        self.figures.append(figure)
+        if figure.unavailable:
+            self.log(f"    {figure.unavailable}")
+        else:
+            ratio = f" ratio {figure.ratio:.2f}x" if figure.ratio is not None else ""
+            self.log(f"    median {_short(figure.subject, figure.unit)}{ratio} {figure.status}")
+        return figure
+
+    def wanted(self, group: str) -> bool:
+        return self.only is None or group in self.only
+
+    # -- the figures --------------------------------------------------------------------------
+
+    def run(self) -> list[Figure]:
+        groups = [
+            ("save", self.save_figures),
+            ("load", self.load_figures),
+            ("safe", self.safe_load_figures),
+            ("mlflow", self.mlflow_figures),
+            ("list", self.list_figures),
+            ("mmap", self.mmap_figures),
+            ("onnx", self.onnx_figures),
+            ("import", self.import_figures),
+            ("page", self.page_figures),
+        ]
+        for group, method in groups:
+            if self.wanted(group):
+                method()
+        return self.figures
+
+    def _workload_or_none(self, key: str) -> Workload:
+        try:
+            return self.work(key)
+        except FileNotFoundError as exc:
+            raise NotAvailable(str(exc)) from None
+
+    def save_figures(self) -> None:
+        for key, target in (("pima", None), ("forest", 1.25), ("hgb", None)):
+            label = {"pima": "LogisticRegression (Pima)", "forest": "", "hgb": ""}[key]
+            fig = Figure(
+                f"save_{key}",
+                "save a version (file + sha256 + index row + evaluation set)",
+                label or key,
+                "Store.save",
+                "joblib.dump to a file",
+                kind="at_most" if target else "report",
+                target=target,
+            )
+            self.add(fig, lambda f, key=key: self._measure_save(f, key))
+
+    def _measure_save(self, fig: Figure, key: str) -> None:
+        work = self._workload_or_none(key)
+        fig.workload = work.label
+        folder = self.fresh_dir("save")
+        store = Store(folder / "store")
+        raw = folder / "raw"
+        raw.mkdir()
+        counter = iter(range(10**6))
+
+        def dump() -> Path:
+            path = raw / f"model-{next(counter)}.joblib"
+            joblib.dump(work.model, path)
+            return path
+
+        try:
+            fig.baseline, fig.subject = time_pair(
+                dump,
+                lambda: save_workload(store, work, "bench"),
+                self.scale.repeats,
+                baseline_teardown=lambda path: path.unlink(),
+                subject_teardown=lambda record: store.delete(f"bench:{record['version']}"),
+            )
+        finally:
+            store.close()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _saved(self, key: str) -> tuple[Store, str, Path, Path]:
+        """A store holding one version of a workload, settled so a stat can vouch for its hash."""
+        work = self.work(key)
+        folder = self.fresh_dir(f"stored-{key}")
+        store = Store(folder / "store")
+        record = save_workload(store, work, "bench")
+        ref = f"bench:{record['version']}"
+        path = Path(store.artifacts.local_path(store.row(ref).path) or "")
+        time.sleep(SETTLE_SECONDS)
+        return store, ref, path, folder
+
+    def load_figures(self) -> None:
+        for key, target in (("pima", None), ("forest", 1.25), ("hgb", None)):
+            fig = Figure(
+                f"load_{key}",
+                "load a version with integrity check",
+                key,
+                "Store.load",
+                "joblib.load of the same file",
+                kind="at_most" if target else "report",
+                target=target,
+            )
+            self.add(fig, lambda f, key=key: self._measure_load(f, key, verify=None))
+        fig = Figure(
+            "load_forest_full_hash",
+            "load a version, re-hashing the whole file (verify='full')",
+            "forest",
+            "Store.load(verify='full')",
+            "joblib.load of the same file",
+        )
+        self.add(fig, lambda f: self._measure_load(f, "forest", verify="full"))
+
+    def _measure_load(self, fig: Figure, key: str, verify: str | None, mmap: bool = False) -> None:
+        work = self._workload_or_none(key)
+        fig.workload = work.label
+        if verify is not None and not _supports_verify():
+            raise NotAvailable("Store.load has no verify option on this branch")
+        store, ref, path, folder = self._saved(key)
+        options: dict[str, Any] = {"mmap": True} if mmap else {}
+        if verify is not None:
+            options["verify"] = verify
+        try:
+            fig.baseline, fig.subject = time_pair(
+                lambda: joblib.load(path),
+                lambda: store.load(ref, **options),
+                self.scale.repeats,
+            )
+        finally:
+            store.close()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def safe_load_figures(self) -> None:
+        for key, target in (("pima", None), ("forest", 2.0), ("hgb", None)):
+            fig = Figure(
+                f"safe_load_{key}",
+                "safe load of an uploaded joblib file (restricted unpickler)",
+                key,
+                "read + core.safe_load.load_untrusted",
+                "joblib.load of the same file",
+                kind="at_most" if target else "report",
+                target=target,
+            )
+            self.add(fig, lambda f, key=key: self._measure_safe_load(f, key))
+
+    def _measure_safe_load(self, fig: Figure, key: str) -> None:
+        try:
+            from core.safe_load import load_untrusted
+        except ImportError:
+            raise NotAvailable("core.safe_load (issue 4) is not on this branch yet") from None
+        work = self._workload_or_none(key)
+        fig.workload = work.label
+        folder = self.fresh_dir("safe")
+        path = folder / "upload.joblib"
+        joblib.dump(work.model, path)
+        try:
+            fig.baseline, fig.subject = time_pair(
+                lambda: joblib.load(path),
+                lambda: load_untrusted(path.read_bytes()),
+                self.scale.repeats,
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def mlflow_figures(self) -> None:
+        for key in ("pima", "forest", "hgb"):
+            if key not in self.scale.mlflow_models:
+                continue
+            target = 10.0 if key == "pima" else None
+            fig = Figure(
+                f"mlflow_save_{key}",
+                "save a version vs MLflow",
+                key,
+                "Store.save",
+                "mlflow.sklearn.save_model",
+                kind="faster" if target else "report",
+                target=target,
+            )
+            self.add(fig, lambda f, key=key: self._measure_mlflow(f, key, "save"))
+            fig = Figure(
+                f"mlflow_load_{key}",
+                "load a version vs MLflow",
+                key,
+                "Store.load",
+                "mlflow.sklearn.load_model",
+                kind="faster",
+            )
+            self.add(fig, lambda f, key=key: self._measure_mlflow(f, key, "load"))
+
+    def _mlflow(self) -> Any:
+        for name, value in OFFLINE_ENV.items():
+            os.environ[name] = value
+        os.environ["MLFLOW_TRACKING_URI"] = (self.scratch / "mlruns").as_uri()
+        try:
+            import mlflow.sklearn
+        except ImportError:
+            raise NotAvailable("mlflow not installed (pip install -r bench/requirements.txt)") from None
+        return mlflow.sklearn
+
+    def _measure_mlflow(self, fig: Figure, key: str, what: str) -> None:
+        if "mlflow" in sys.modules and sys.modules["mlflow"] is None:
+            raise NotAvailable("mlflow not installed (pip install -r bench/requirements.txt)")
+        mlflow_sklearn = self._mlflow()
+        work = self._workload_or_none(key)
+        fig.workload = work.label
+        folder = self.fresh_dir("mlflow")
+        counter = iter(range(10**6))
+        repeats = self.scale.mlflow_repeats
+        _NETWORK["on"] = True
+        try:
+            if what == "save":
+                store = Store(folder / "store")
+
+                def mlflow_save() -> Path:
+                    target = folder / f"mlflow-{next(counter)}"
+                    mlflow_sklearn.save_model(work.model, str(target), serialization_format=MLFLOW_FORMAT)
+                    return target
+
+                fig.baseline, fig.subject = time_pair(
+                    mlflow_save,
+                    lambda: save_workload(store, work, "bench"),
+                    repeats,
+                    warmup=0,
+                    baseline_teardown=lambda p: shutil.rmtree(p),
+                    subject_teardown=lambda r: store.delete(f"bench:{r['version']}"),
+                )
+                store.close()
+            else:
+                target = folder / "mlflow-model"
+                mlflow_sklearn.save_model(work.model, str(target), serialization_format=MLFLOW_FORMAT)
+                store, ref, _path, inner = self._saved(key)
+                try:
+                    fig.baseline, fig.subject = time_pair(
+                        lambda: mlflow_sklearn.load_model(str(target)),
+                        lambda: store.load(ref),
+                        max(repeats, 3),
+                    )
+                finally:
+                    store.close()
+                    shutil.rmtree(inner, ignore_errors=True)
+        finally:
+            _NETWORK["on"] = False
+            shutil.rmtree(folder, ignore_errors=True)
+        tried = len(_NETWORK["events"])
+        fig.note = f"MLflow offline: {tried} network attempt(s) seen in-process"
+        if tried:
+            fig.note += " (" + "; ".join(_NETWORK["events"][:3]) + ")"
+
+    def list_figures(self) -> None:
+        small, middle, large = self.scale.list_sizes
+        fig = Figure(
+            "list_page",
+            "list: first page of 50 by accuracy + total count",
+            f"{middle:,} versions",
+            "Store.list(sort='accuracy', limit=50) + Store.count()",
+            kind="under",
+            target=0.05,
+        )
+        self.add(fig, lambda f: self._measure_list(f, [middle]))
+        fig = Figure(
+            "list_scaling",
+            "list: the same page, largest vs smallest index",
+            f"{large:,} vs {small:,} versions",
+            f"list at {large:,}",
+            f"list at {small:,}",
+            kind="at_most",
+            target=2.0,
+        )
+        self.add(fig, lambda f: self._measure_list(f, [large, small]))
+
+    def index_store(self, n: int) -> Path:
+        """A store folder whose index holds ``n`` synthetic versions (built once per size)."""
+        folder = self.scratch / f"index-{n}"
+        if not folder.exists():
+            started = time.perf_counter()
+            populate_index(folder, n, self._template_record())
+            self.log(f"  indexed {n:,} synthetic versions in {time.perf_counter() - started:.1f}s")
+        return folder
+
+    def _template_record(self) -> str:
+        """The JSON record of a real saved version, reused for every synthetic row."""
+        folder = self.fresh_dir("template")
+        store = Store(folder)
+        try:
+            work = self.work("forest")
+            record = save_workload(store, work, "template")
+            return store.index.find("template", version=record["version"]).record_json  # type: ignore[union-attr]
+        finally:
+            store.close()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _measure_list(self, fig: Figure, sizes: list[int]) -> None:
+        results = []
+        for n in sizes:
+            store = Store(self.index_store(n))
+            try:
+                assert store.count() == n
+                results.append(
+                    time_many(
+                        lambda store=store: (store.list(sort="accuracy", limit=50), store.count()),
+                        max(self.scale.repeats, 9),
+                        warmup=2,
+                    )
+                )
+            finally:
+                store.close()
+        fig.subject = results[0]
+        if len(results) > 1:
+            fig.baseline = results[1]
+        fig.note = "synthetic index rows (listing never opens a model file)"
+
+    def mmap_figures(self) -> None:
+        fig = Figure(
+            "mmap_load_big",
+            "load a 300 MB+ uncompressed joblib version for prediction (memory-mapped)",
+            "big",
+            "Store.load(mmap=True)",
+            "joblib.load of the same file",
+            kind="faster",
+            target=5.0,
+        )
+        self.add(fig, lambda f: self._measure_load(f, "big", verify=None, mmap=True))
+        fig = Figure(
+            "mmap_load_big_full_hash",
+            "the same, re-hashing the whole file first (verify='full')",
+            "big",
+            "Store.load(mmap=True, verify='full')",
+            "joblib.load of the same file",
+            kind="faster",
+        )
+        self.add(fig, lambda f: self._measure_load(f, "big", verify="full", mmap=True))
+
+    def onnx_figures(self) -> None:
+        fig = Figure(
+            "onnx_predict_forest",
+            "1-row predict via ONNX runtime",
+            "forest",
+            "ONNX runtime session.run, 1 row",
+            "scikit-learn predict, 1 row",
+            kind="faster",
+            target=50.0,
+        )
+        self.add(fig, self._measure_onnx)
+
+    def _measure_onnx(self, fig: Figure) -> None:
+        predictor = onnx_predictor()
+        work = self.work("forest")
+        fig.workload = work.label
+        row = np.asarray(work.X_test[:1])
+        run = predictor(work.model, np.asarray(work.X_test[:50]))
+        if not np.array_equal(np.asarray(run(row)).ravel(), work.model.predict(row).ravel()):
+            raise AssertionError("ONNX and scikit-learn disagree on the benchmark row")
+        fig.baseline, fig.subject = time_pair(
+            lambda: work.model.predict(row), lambda: run(row), max(self.scale.repeats, 25), warmup=3
+        )
+
+    def import_figures(self) -> None:
+        fig = Figure(
+            "import_memory_big",
+            "import (upload) of the big joblib file: peak extra memory",
+            "big",
+            "peak RSS growth during Store.import_model",
+            "file size",
+            kind="at_most",
+            target=2.5,
+            unit="B",
+        )
+        self.add(fig, self._measure_import_memory)
+
+    def _measure_import_memory(self, fig: Figure) -> None:
+        from core.store import Store as StoreClass
+
+        if not hasattr(StoreClass, "import_model"):
+            raise NotAvailable("Store.import_model (issue 4) is not on this branch yet")
+        work = self.work("big")
+        fig.workload = work.label
+        folder = self.fresh_dir("import")
+        path = folder / "upload.joblib"
+        joblib.dump(work.model, path)
+        size = path.stat().st_size
+        extra: list[float] = []
+        try:
+            for i in range(self.scale.memory_repeats):
+                out = subprocess.run(
+                    [sys.executable, "-m", "bench.peak_memory", str(path), str(folder / f"store-{i}")],
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    cwd=workloads.ROOT,
+                    check=False,
+                )
+                if out.returncode != 0:
+                    raise RuntimeError((out.stderr.strip().splitlines() or ["no output"])[-1])
+                extra.append(float(json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        fig.subject = Samples(extra)
+        fig.baseline = Samples([float(size)])
+        fig.note = "fresh process; ru_maxrss after import minus ru_maxrss with the upload bytes already in memory"
+
+    def page_figures(self) -> None:
+        n = self.scale.page_versions
+        fig = Figure(
+            "models_page_render",
+            "Models page render (AppTest, server side)",
+            f"{n:,} versions",
+            "AppTest.run of the Models page",
+            kind="under",
+            target=1.0,
+        )
+        self.add(fig, lambda f: self._measure_page(f, n))
+
+    def _measure_page(self, fig: Figure, n: int) -> None:
+        try:
+            from streamlit.testing.v1 import AppTest
+        except ImportError:
+            raise NotAvailable("streamlit is not installed") from None
+        page, label = models_page()
+        folder = self.index_store(n)
+        previous = os.environ.get("MODEL_STORE")
+        os.environ["MODEL_STORE"] = str(folder)
+
+        def render() -> Any:
+            app = AppTest.from_file(str(page), default_timeout=120)
+            app.run()
+            if app.exception:
+                raise RuntimeError(f"the page raised: {app.exception[0].message}")
+            return app
+
+        try:
+            fig.subject = time_many(render, max(self.scale.repeats, 3), warmup=1)
+        finally:
+            if previous is None:
+                os.environ.pop("MODEL_STORE", None)
+            else:
+                os.environ["MODEL_STORE"] = previous
+        fig.note = f"page: {label}; synthetic index rows"
+
+
+# -- helpers shared with the tests --------------------------------------------------------------
+
+
+def save_workload(store: Store, work: Workload, name: str) -> dict[str, Any]:
+    """Save as an app would: the trained result, or the model with its held-out rows and metrics."""
+    if work.result is not None:
+        return store.save_trained(work.result, name)
+    return store.save(work.model, name, X_test=work.X_test, y_test=work.y_test, metrics=work.metrics)
+
+
+def _supports_verify() -> bool:
+    import inspect
+
+    return "verify" in inspect.signature(Store.load).parameters
+
+
+def populate_index(folder: Path, n: int, record_json: str) -> None:
+    """Write ``n`` synthetic versions straight into a store's index: one transaction, executemany."""
+    from sqlalchemy import insert
+
+    from core.index import tags, versions
+
+    rng = np.random.default_rng(0)
+    accuracy = rng.uniform(0.5, 1.0, n)
+    accuracy[rng.random(n) < 0.02] = np.nan  # a few versions saved without an evaluation set
+    names = 200
+    start = 1_700_000_000
+    rows = []
+    for i in range(n):
+        name = f"model-{i % names:03d}"
+        version = i // names + 1
+        rows.append(
+            {
+                "name": name,
+                "version": version,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start + i)) + ".000000+00:00",
+                "format": "joblib",
+                "path": f"{name}/v{version}/model.joblib",
+                "size_bytes": 44_000_000,
+                "sha256": "0" * 64,
+                "estimator": "sklearn.ensemble._forest.RandomForestClassifier",
+                "accuracy": None if np.isnan(accuracy[i]) else float(accuracy[i]),
+                "sklearn_version": "1.9.1",
+                "origin": "trained",
+                "owner": None,
+                "note": "",
+                "record": record_json,
+            }
+        )
+    store = Store(folder)
+    try:
+        with store.index.writing() as conn:
+            conn.execute(insert(versions), rows)
+            ids = [r for (r,) in conn.exec_driver_sql("SELECT id FROM versions ORDER BY id")]
+            conn.execute(insert(tags), [{"version_id": i, "tag": "candidate"} for i in ids[::10]])
+    finally:
+        store.close()
+
+
+def onnx_predictor() -> Callable[[Any, np.ndarray], Callable[[np.ndarray], Any]]:
+    """A ``(model, sample) -> run(rows)`` factory from ModelShelf's ONNX export (issue 5)."""
+    try:
+        from core.portable import onnx_export  # type: ignore[attr-defined]
+    except ImportError:
+        raise NotAvailable("core.portable ONNX export (issue 5) is not on this branch yet") from None
+    return onnx_export.session_predictor  # pragma: no cover - replaced once issue 5 lands
+
+
+def models_page() -> tuple[Path, str]:
+    """The file that renders the Models page: the dashboard's page module, or the app itself."""
+    root = workloads.ROOT
+    for candidate in ("app_pages/models.py", "app_pages/1_models.py", "pages/models.py"):
+        if (root / candidate).exists():
+            return root / candidate, candidate
+    return root / "streamlit_app.py", "streamlit_app.py (no separate Models page on this branch)"
+
+
+def _short(samples: Samples | None, unit: str) -> str:
+    if samples is None:
+        return "-"
+    value = samples.median
+    if unit == "B":
+        return f"{value / 1e6:.1f} MB"
+    return f"{value * 1000:.2f} ms" if value < 1 else f"{value:.2f} s"
