@@ -330,9 +330,9 @@ class Store:
             temps.append(temp_model)
             evaluation_set = None
             if eval_frame is not None:
-                buffer = io.BytesIO()
-                eval_frame.to_parquet(buffer, index=False)
-                temp_eval, eval_size, eval_sha = self.artifacts.write_temp(lambda h: h.write(buffer.getvalue()))
+                temp_eval, eval_size, eval_sha = self.artifacts.write_temp(
+                    lambda handle: write_evaluation_set(eval_frame, handle)
+                )
                 temps.append(temp_eval)
                 evaluation_set = {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame)}
             with self.index.writing() as conn:
@@ -655,6 +655,12 @@ class Store:
 
 def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, default=to_jsonable, allow_nan=True)
+
+
+def write_evaluation_set(frame: pd.DataFrame, handle: IO[bytes]) -> None:
+    """Parquet, dictionary-encoding only the non-float columns (floats seldom repeat: trying costs time)."""
+    repeating = [str(c) for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])]
+    frame.to_parquet(handle, index=False, use_dictionary=repeating or False)
 
 
 def split_evaluation_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

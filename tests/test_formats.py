@@ -79,3 +79,19 @@ def test_compression_is_joblib_only(model):
         dumps(model, "joblib", 12)
     with pytest.raises(InvalidParameterError, match="Unknown format"):
         dumps(model, "onnx")
+
+
+def test_hashing_writer_hashes_big_writes_in_order_even_if_the_caller_reuses_its_buffer():
+    target = io.BytesIO()
+    writer = HashingWriter(target)
+    buffer = bytearray(b"x" * 3_000_000)
+    expected = bytearray()
+    for i in range(4):
+        buffer[:1] = bytes([i])  # the caller changes its buffer after each write
+        writer.write(buffer)
+        expected += buffer
+        writer.write(b"small %d" % i)
+        expected += b"small %d" % i
+    assert writer.sha256 == sha256_bytes(bytes(expected)) and target.getvalue() == bytes(expected)
+    with pytest.raises(ValueError, match="already taken"):
+        writer.write(b"late")
