@@ -34,6 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shown_args(argv: list[str]) -> str:
+    """The options that shape the run (not where its files went), for the report's first line."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip or arg.split("=")[0] in ("--output", "--scratch"):
+            skip = not skip and "=" not in arg
+            continue
+        shown.append(arg)
+    return "".join(f" {a}" for a in shown)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
@@ -46,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(scale, scratch, set(args.only) if args.only else None, log=lambda m: print(m, flush=True))
     run = {
         "mode": mode,
-        "argv": "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv) if a != str(args.output)),
+        "argv": _shown_args(sys.argv[1:] if argv is None else argv),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": describe_machine(),
         "packages": package_versions(),

@@ -69,13 +69,14 @@ def readme_snippet(figures: list[Figure], run: dict[str, Any]) -> str:
 
 def _row(figure: Figure) -> str:
     if figure.unavailable:
-        cells = [figure.title, figure.workload, figure.subject_label, figure.unavailable, "-", figure.target_text]
-        cells.append("n/a")
+        cells = [f"`{figure.key}`", figure.title, figure.workload, figure.subject_label, figure.unavailable, "-"]
+        cells += [figure.target_text, "n/a"]
     else:
         baseline = fmt_samples(figure.baseline, figure.unit)
         if figure.baseline_label and figure.baseline is not None:
             baseline = f"{figure.baseline_label}: {baseline}"
         cells = [
+            f"`{figure.key}`",
             figure.title,
             figure.workload,
             f"{figure.subject_label}: {fmt_samples(figure.subject, figure.unit)}",
@@ -125,8 +126,8 @@ def markdown(figures: list[Figure], run: dict[str, Any], notes: list[str], chart
         "",
         "## Results",
         "",
-        "| figure | workload | ModelShelf | baseline | ratio | target | result |",
-        "|---|---|---|---|---|---|---|",
+        "| figure | what | workload | ModelShelf | baseline | ratio | target | result |",
+        "|---|---|---|---|---|---|---|---|",
         *[_row(f) for f in figures],
         "",
         "## Headline (quoted in the README)",

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
 
 from core.datasets import load_dataset
 from core.metrics import classification_metrics
@@ -153,6 +154,22 @@ def big_forest(scale: Scale) -> Workload:
     work = Workload("big", "", model, X_test, y_test, classification_metrics(model, X_test, y_test))
     size = work.measure_size()
     work.label = f"RandomForest {n_trees} trees, {size / 1e6:.0f} MB"
+    return work
+
+
+def nearest_neighbours(scale: Scale) -> Workload:
+    """A brute-force KNeighborsClassifier holding ``big_bytes`` of training rows (float64, 20 columns).
+
+    Its weight is plain numpy arrays (the training rows), which a memory-mapped load maps
+    without copying; a forest's trees are copied into scikit-learn's own buffers when loaded.
+    """
+    rows = math.ceil(scale.big_bytes * 1.01 / (20 * 8))
+    X, y = make_classification(rows, 20, flip_y=0.05, random_state=1)
+    model = KNeighborsClassifier(algorithm="brute").fit(X, y)
+    X_test, y_test = X[:200].copy(), y[:200].copy()
+    work = Workload("knn", "", model, X_test, y_test, classification_metrics(model, X_test, y_test))
+    size = work.measure_size()
+    work.label = f"KNeighbors (brute) on {rows:,} x 20, {size / 1e6:.0f} MB"
     return work
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -57,7 +58,7 @@ def test_a_same_size_edit_with_mtime_put_back_is_still_caught(saved, settle_now)
     store.load(ref)
     before = os.stat(path)
     time.sleep(0.05)  # past the timestamp tick of the recorded stat
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     data[-3] ^= 0xFF
     with open(path, "r+b") as handle:
         handle.write(bytes(data))
@@ -73,7 +74,7 @@ def test_a_replaced_file_is_caught(saved, settle_now):
     store, ref, path = saved
     store.load(ref)
     os.replace(path, path + ".old")
-    data = bytearray(open(path + ".old", "rb").read())
+    data = bytearray(Path(path + ".old").read_bytes())
     data[-3] ^= 0xFF
     with open(path, "wb") as dst:
         dst.write(bytes(data))
