@@ -124,6 +124,7 @@ def forest(scale: Scale) -> Workload:
     """
     X_train, X_test, y_train, y_test = _synthetic(scale.forest_rows, flip=0.07)
     model = RandomForestClassifier(scale.forest_trees, random_state=0, n_jobs=2).fit(X_train, y_train)
+    model.n_jobs = None  # fitted on both cores; saved, loaded and predicting with the default
     work = Workload(
         "forest",
         f"RandomForest {scale.forest_trees} trees, {scale.forest_rows:,} x 20",
@@ -145,6 +146,7 @@ def big_forest(scale: Scale) -> Workload:
     X_train, X_test, y_train, y_test = _synthetic(scale.big_rows, flip=0.1)
     fitted = 40 if scale.name != "tiny" else 4
     model = RandomForestClassifier(fitted, random_state=0, n_jobs=2, max_features=2).fit(X_train, y_train)
+    model.n_jobs = None
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     per_tree = len(buffer.getvalue()) / fitted
