@@ -8,6 +8,7 @@ A figure whose API is not on this branch (or whose peer is not installed) is rep
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -376,6 +377,7 @@ class Bench:
         for name, value in OFFLINE_ENV.items():
             os.environ[name] = value
         os.environ["MLFLOW_TRACKING_URI"] = (self.scratch / "mlruns").as_uri()
+        logging.getLogger("mlflow").setLevel(logging.ERROR)  # its advice on pickle formats, once per save
         try:
             import mlflow.sklearn
         except ImportError:

@@ -11,13 +11,17 @@ from bench.timing import Samples
 
 #: The figures quoted in the README, in this order (when measured).
 HEADLINES = (
-    ("save_forest", "save a 44 MB forest vs `joblib.dump`"),
-    ("load_forest", "load it (integrity checked) vs `joblib.load`"),
-    ("safe_load_forest", "safe load of an upload vs `joblib.load`"),
+    ("save_forest", "save a version vs `joblib.dump`"),
+    ("load_forest", "load it, integrity checked, vs `joblib.load`"),
+    ("safe_load_forest", "safe load of the same file uploaded vs `joblib.load`"),
     ("mlflow_save_pima", "save vs `mlflow.sklearn.save_model`"),
-    ("list_page", "first page of a 10,000-version list"),
-    ("mmap_load_big", "memory-mapped load of a 300 MB+ forest vs `joblib.load`"),
-    ("import_memory_big", "peak memory importing it, per byte of file"),
+    ("list_page", "first page of 50 by accuracy, plus the count"),
+    ("list_scaling", "the same page, largest vs smallest index"),
+    ("mmap_load_knn", "memory-mapped load vs `joblib.load`"),
+    ("mmap_load_big", "memory-mapped load vs `joblib.load`"),
+    ("onnx_predict_forest", "1-row predict via ONNX runtime vs scikit-learn"),
+    ("import_memory_big", "peak extra memory importing an upload, per byte of file"),
+    ("models_page_render", "Models page render"),
 )
 
 
@@ -62,7 +66,7 @@ def readme_snippet(figures: list[Figure], run: dict[str, Any]) -> str:
         figure = by_key.get(key)
         if figure is None or figure.unavailable:
             continue
-        lines.append(f"- {label}: {headline(figure)}, {figure.status}")
+        lines.append(f"- {label} ({figure.workload}): {headline(figure)}, {figure.status}")
     stamp = f"{run['mode']} run of {run['date']} on {run['machine']['cores']} cores ({run['machine']['cpu']})"
     return "\n".join([f"Measured by `python -m bench` ({stamp}):", "", *lines])
 

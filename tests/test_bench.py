@@ -122,5 +122,5 @@ def test_values_and_the_readme_snippet_are_formatted_from_the_figures():
     save.key = "save_forest"
     run = {"mode": "full", "date": "D", "machine": {"cores": 2, "cpu": "CPU"}}
     snippet = readme_snippet([save], run)
-    assert "save a 44 MB forest vs `joblib.dump`: 1.10x (target <= 1.25x), PASS" in snippet
+    assert "save a version vs `joblib.dump` (w): 1.10x (target <= 1.25x), PASS" in snippet
     assert "full run of D on 2 cores (CPU)" in snippet
