@@ -237,6 +237,33 @@ class Bench:
                 target=target,
             )
             self.add(fig, lambda f, key=key: self._measure_save(f, key))
+        fig = Figure(
+            "sha256_forest",
+            "of which the sha256 alone (the same bytes, hashed in memory)",
+            "forest",
+            "hashlib.sha256 of the file's bytes",
+            "joblib.dump to a file",
+        )
+        self.add(fig, self._measure_hash)
+
+    def _measure_hash(self, fig: Figure) -> None:
+        import hashlib
+        import io
+
+        work = self.work("forest")
+        fig.workload = work.label
+        buffer = io.BytesIO()
+        joblib.dump(work.model, buffer)
+        data = buffer.getvalue()
+        folder = self.fresh_dir("hash")
+        try:
+            fig.baseline, fig.subject = time_pair(
+                lambda: joblib.dump(work.model, folder / "model.joblib"),
+                lambda: hashlib.sha256(data).hexdigest(),
+                self.scale.repeats,
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _measure_save(self, fig: Figure, key: str) -> None:
         work = self._workload_or_none(key)

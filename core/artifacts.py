@@ -75,18 +75,14 @@ class ArtifactStore:
         """
         self.fs.makedirs(f"{self.root}/{_TMP}", exist_ok=True)
         temp = f"{self.root}/{_TMP}/{uuid.uuid4().hex}"
-        writer: HashingWriter | None = None
         try:
             with self.fs.open(temp, "wb") as raw:
                 writer = HashingWriter(raw)
                 write(writer)
-                sha = writer.sha256
         except BaseException:
-            if writer is not None:
-                writer.close()
             self.discard(temp)
             raise
-        return temp, writer.size, sha
+        return temp, writer.size, writer.sha256
 
     def commit(self, temp: str, relpath: str) -> None:
         """Move a finished temporary file to its real name (a rename on a local disk: atomic)."""

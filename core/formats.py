@@ -12,8 +12,6 @@ import hashlib
 import io
 import pickle
 import pickletools
-import queue
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,84 +38,30 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 
 class HashingWriter(io.RawIOBase):
-    """A write-only file that hashes and counts what passes through it on the way to ``target``.
-
-    The hashing runs in a helper thread, fed in batches of about 1 MB: hashlib releases the GIL
-    on large updates, so on a machine with a spare core the sha256 of a saved model costs about
-    nothing on top of pickling it. Bytes objects are queued as they are (they cannot change);
-    anything mutable is copied first.
-    """
-
-    _BATCH = 1 << 20
-    _QUEUE = 64
+    """A write-only file that hashes and counts what passes through it on the way to ``target``."""
 
     def __init__(self, target: IO[bytes]) -> None:
         super().__init__()
         self._target = target
         self._sha = hashlib.sha256()
-        self._batch: list[bytes] = []
-        self._batch_size = 0
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=self._QUEUE)
-        self._thread: threading.Thread | None = None
-        self._digest: str | None = None
         self.size = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:  # type: ignore[override]
-        if self._digest is not None:
-            raise ValueError("write to a HashingWriter whose hash was already taken")
         view = memoryview(data).cast("B")
+        self._sha.update(view)
         self._target.write(view)
-        n = view.nbytes
-        self._batch.append(data if type(data) is bytes else view.tobytes())
-        self._batch_size += n
-        self.size += n
-        if self._batch_size >= self._BATCH:
-            self._submit()
-        return n
-
-    def _submit(self) -> None:
-        if not self._batch:
-            return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._hash_batches, name="sha256", daemon=True)
-            self._thread.start()
-        self._queue.put(self._batch)
-        self._batch, self._batch_size = [], 0
-
-    def _hash_batches(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            for chunk in batch:
-                self._sha.update(chunk)
-
-    def _finish(self) -> str:
-        if self._digest is None:
-            if self._thread is None:  # small files: no thread needed
-                for chunk in self._batch:
-                    self._sha.update(chunk)
-                self._batch = []
-            else:
-                self._submit()
-                self._queue.put(None)
-                self._thread.join()
-            self._digest = self._sha.hexdigest()
-        return self._digest
-
-    def close(self) -> None:
-        """Stop the helper thread (a writer abandoned after an error must not leave it waiting)."""
-        if self._thread is not None and self._digest is None:
-            self._batch = []
-            self._finish()
-        super().close()
+        self.size += view.nbytes
+        return view.nbytes
 
     def tell(self) -> int:
         return self.size
 
     @property
     def sha256(self) -> str:
-        return self._finish()
+        return self._sha.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:
