@@ -81,15 +81,18 @@ def test_compression_is_joblib_only(model):
         dumps(model, "onnx")
 
 
-def test_hashing_writer_hashes_what_was_written_even_if_the_caller_reuses_its_buffer():
+@pytest.mark.parametrize("threaded", [False, True])
+def test_hashing_writer_hashes_what_was_written_even_if_the_caller_reuses_its_buffer(threaded):
     target = io.BytesIO()
-    writer = HashingWriter(target)
+    writer = HashingWriter(target, threaded=threaded)
     buffer = bytearray(b"x" * 3_000_000)
     expected = bytearray()
-    for i in range(4):
+    for i in range(6):
         buffer[:1] = bytes([i])  # the caller changes its buffer after each write
         writer.write(buffer)
         expected += buffer
         writer.write(b"small %d" % i)
         expected += b"small %d" % i
+    writer.write(bytes(9_000_000))  # big and immutable: handed over without a copy
+    expected += bytes(9_000_000)
     assert writer.sha256 == sha256_bytes(bytes(expected)) and target.getvalue() == bytes(expected)
