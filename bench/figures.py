@@ -26,7 +26,7 @@ from bench import workloads
 from bench.timing import Samples, time_many, time_pair
 from bench.workloads import Scale, Workload
 from core import Store
-from core.formats import _core_to_spare
+from core.formats import has_spare_core
 from core.store import as_frame
 
 #: Seconds a model file must have been left alone before its stat may vouch for its hash
@@ -284,7 +284,7 @@ class Bench:
         threaded: list[bool] = []
 
         def save() -> dict[str, Any]:
-            threaded.append(_core_to_spare())  # what HashingWriter is about to decide
+            threaded.append(has_spare_core())  # what HashingWriter is about to decide
             return save_workload(store, work, "bench")
 
         try:

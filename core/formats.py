@@ -58,7 +58,7 @@ class HashingWriter(io.RawIOBase):
         super().__init__()
         self._target = target
         self._sha = hashlib.sha256()
-        self._threaded = _core_to_spare() if threaded is None else threaded
+        self._threaded = has_spare_core() if threaded is None else threaded
         self._buffer = bytearray(self._BATCH if self._threaded else 0)
         self._filled = 0
         self._allocated = 1
@@ -150,7 +150,7 @@ class HashingWriter(io.RawIOBase):
         return self._finish()
 
 
-def _core_to_spare() -> bool:
+def has_spare_core() -> bool:
     """Whether another core is likely idle (load average below the core count minus one)."""
     cores = os.cpu_count() or 1
     try:
