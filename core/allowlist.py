@@ -29,7 +29,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from core.errors import UnsafeModelError
+from core.errors import FormatError, UnsafeModelError
 
 Global = tuple[str, str]
 ArgCheck = Callable[[tuple[Any, ...]], None]
@@ -41,6 +41,8 @@ MODULE_ALIASES = {
     "numpy.core.multiarray": "numpy._core.multiarray",
     "numpy.core.numeric": "numpy._core.numeric",
     "numpy.core._multiarray_umath": "numpy._core._multiarray_umath",
+    # scikit-learn 1.5's Cython losses pickled under the bare module name "_loss".
+    "_loss": "sklearn._loss._loss",
 }
 
 _BUILTIN_TYPES = ("slice", "complex", "set", "frozenset", "bytes", "bytearray", "object")
@@ -108,6 +110,9 @@ def _family(module_name: str) -> list[Global]:
     return found
 
 
+_MISSING: set[Global] = set()
+
+
 @lru_cache(maxsize=1)
 def _catalogue() -> dict[Global, Any]:
     """``(module, name) -> object`` for everything a file may mention (built once, on first use)."""
@@ -132,7 +137,7 @@ def _catalogue() -> dict[Global, Any]:
         try:
             resolved[(module, name)] = getattr(_import(module), name)
         except (ImportError, AttributeError):
-            continue  # a helper this scikit-learn release does not have
+            _MISSING.add((module, name))  # a helper this scikit-learn release does not have
     for old, new in MODULE_ALIASES.items():
         for (module, name), obj in list(resolved.items()):
             if module == new:
@@ -150,9 +155,23 @@ def allowed_type_names() -> frozenset[str]:
     return frozenset(f"{m}.{n}" for m, n in _catalogue())
 
 
+def missing_message(module: str, name: str) -> str | None:
+    """Why a global on the list cannot be had: this scikit-learn release no longer has it."""
+    if (module, name) not in _MISSING:
+        return None
+    from sklearn import __version__
+
+    return (
+        f"The file needs {module}.{name}, which scikit-learn {__version__} no longer has: it was saved "
+        "by an older release whose objects this one cannot rebuild; re-save it with this release"
+    )
+
+
 def resolve(module: str, name: str) -> Any:
     """The object a pickle's global stands for, or UnsafeModelError naming it."""
     obj = _catalogue().get((module, name))
+    if obj is None and (missing := missing_message(module, name)):
+        raise FormatError(missing)
     if obj is None:
         raise UnsafeModelError(
             f"{module}.{name} is not allowed: the file asks to load a global outside ModelShelf's "

@@ -392,6 +392,9 @@ def _load_skops(data: bytes, guard: _Guard) -> Any:
         raise FormatError(f"The skops file is damaged: {type(exc).__name__}: {exc}") from None
     allowed = allowlist.allowed_type_names()
     refused = [name for name in needed if name not in allowed]
+    for name in refused:
+        if missing := allowlist.missing_message(*name.rsplit(".", 1)):
+            raise FormatError(missing)
     if refused:
         shown = ", ".join(refused[:5]) + (" ..." if len(refused) > 5 else "")
         verb = "is" if len(refused) == 1 else "are"
