@@ -197,6 +197,51 @@ class _RestrictedMixin:
     def load_build(self) -> None:
         self._guard_build()
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+        _after_build(self.stack[-1])
+
+
+def _after_build(obj: Any) -> None:
+    if isinstance(obj, np.dtype):
+        check_dtype(obj)
+
+
+def check_dtype(dtype: np.dtype) -> None:
+    """A dtype set from a file's state must equal the one numpy's own constructor makes of it.
+
+    ``dtype.__setstate__`` trusts its flags, sizes and field table; a damaged or crafted one
+    (say, fields that claim no Python objects where there are some) crashes numpy on first
+    use. So it is rebuilt through the public constructor and every property compared.
+    """
+    try:
+        if dtype.names is not None:
+            fields = dtype.fields or {}
+            entries = [fields[name] for name in dtype.names]
+            if any(not isinstance(e[0], np.dtype) or not isinstance(e[1], int) for e in entries):
+                raise ValueError("malformed field")
+            spec: dict[str, Any] = {
+                "names": list(dtype.names),
+                "formats": [e[0] for e in entries],
+                "offsets": [e[1] for e in entries],
+                "itemsize": dtype.itemsize,
+            }
+            if any(len(e) > 2 for e in entries):
+                spec["titles"] = [e[2] if len(e) > 2 else None for e in entries]
+            canonical = np.dtype(spec, align=dtype.isalignedstruct)
+        elif dtype.subdtype is not None:
+            canonical = np.dtype(dtype.subdtype)
+        else:
+            canonical = np.dtype(dtype.str)
+        same = (
+            canonical == dtype
+            and canonical.flags == dtype.flags
+            and canonical.itemsize == dtype.itemsize
+            and canonical.alignment == dtype.alignment
+            and canonical.fields == dtype.fields
+        )
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+        same = False
+    if not same:
+        raise FormatError("The file is damaged or crafted: a numpy dtype in it is inconsistent")
 
 
 def _python2_names(module: str, name: str) -> tuple[str, str]:
@@ -254,6 +299,7 @@ def _joblib_unpickler() -> type:
     def load_build(self: Any) -> None:
         self._guard_build()
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+        _after_build(self.stack[-1])
         if isinstance(self.stack[-1], NumpyArrayWrapper):
             self.stack.append(self._read_wrapped_array(self.stack.pop()))
 
