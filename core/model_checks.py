@@ -268,6 +268,25 @@ def _check_binary_tree(tree: Any) -> None:
         raise _bad("neighbours index", "an inner node has no children")
     if node_bounds.ndim != 3 or node_bounds.shape[1] != n_nodes or node_bounds.shape[2] != data.shape[1]:
         raise _bad("neighbours index", "its node bounds have the wrong shape")
+    state = tree.__getstate__()
+    n_levels, stored_nodes, metric, weights = state[5], state[6], state[11], state[12]
+    if stored_nodes != n_nodes or not 0 < n_levels < 64 or n_nodes > 2**n_levels - 1:
+        raise _bad("neighbours index", "its node count does not match its arrays")
+    if weights is not None and np.asarray(weights).shape != (n,):
+        raise _bad("neighbours index", "its sample weights do not match its data")
+    _check_distance_metric(metric, data)
+
+
+def _check_distance_metric(metric: Any, data: np.ndarray) -> None:
+    """Weighted metrics index their weights by feature: the sizes must match the data's width."""
+    _p, vec, mat = metric.__getstate__()[:3]
+    if type(metric).__name__.startswith("MahalanobisDistance") and (mat.ndim != 2 or mat.shape[0] != mat.shape[1]):
+        raise _bad("distance metric", "its matrix is not square")
+    try:
+        metric._validate_data(data)
+    except ValueError as exc:
+        raise _bad("distance metric", str(exc)) from None
+    del vec
 
 
 def _check_libsvm(model: Any) -> None:

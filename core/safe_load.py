@@ -187,6 +187,8 @@ class _RestrictedMixin:
             )
         if isinstance(inst, np.ndarray):
             _check_array_state(state, self._guard.limits.max_decompressed_bytes)
+        if isinstance(inst, np.dtype):
+            _check_dtype_state(inst, state)
         slotstate = state[1] if isinstance(state, tuple) and len(state) == 2 else None
         if isinstance(slotstate, dict) and any(str(k).startswith("__") for k in slotstate):
             raise UnsafeModelError("The file tries to set special attributes (__...__) on an object; not loaded")
@@ -198,6 +200,59 @@ class _RestrictedMixin:
         self._guard_build()
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
         _after_build(self.stack[-1])
+
+
+def _dtype_from_state(base: np.dtype, state: tuple) -> np.dtype:
+    """The dtype numpy's public constructor makes from a pickled dtype state's public parts."""
+    endian, subdtype, names, fields, elsize = state[1], state[2], state[3], state[4], state[5]
+    if names is not None:
+        if not isinstance(names, tuple) or not isinstance(fields, dict) or not isinstance(elsize, int):
+            raise ValueError("malformed fields")
+        entries = [fields[name] for name in names]
+        if any(not isinstance(e, tuple) or len(e) not in (2, 3) for e in entries):
+            raise ValueError("malformed field")
+        spec: dict[str, Any] = {
+            "names": list(names),
+            "formats": [e[0] for e in entries],
+            "offsets": [e[1] for e in entries],
+            "itemsize": elsize,
+        }
+        if any(len(e) == 3 for e in entries):
+            spec["titles"] = [e[2] if len(e) == 3 else None for e in entries]
+        return np.dtype(spec, align=bool(isinstance(state[7], int) and state[7] & 0x80))
+    if subdtype is not None:
+        return np.dtype(subdtype)
+    return base.newbyteorder(endian) if endian in ("<", ">") else base
+
+
+def _check_dtype_state(inst: np.dtype, state: Any) -> None:
+    """``dtype.__setstate__`` trusts its input and can crash on a damaged one: accept only the
+    exact state numpy itself writes for the dtype that the state's public parts describe."""
+    if inst.kind in "mM":
+        raise FormatError("The file holds a datetime dtype; model files here may not")
+    ok = False
+    if isinstance(state, tuple) and len(state) in (8, 9) and state[0] in (3, 4):
+        try:
+            candidate = _dtype_from_state(inst, state)
+            expected = candidate.__reduce__()
+            ok = expected[1][0] == inst.__reduce__()[1][0] and _same_state(expected[2], state)
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+            ok = False
+    if not ok:
+        raise FormatError("The file is damaged or crafted: a numpy dtype in it is inconsistent")
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    """Exact structural equality (types too), so ``True == 1`` tricks do not pass."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.dtype):
+        return a == b and a.__reduce__()[2] == b.__reduce__()[2]
+    return bool(a == b)
 
 
 def _after_build(obj: Any) -> None:

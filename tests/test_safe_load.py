@@ -500,7 +500,36 @@ class CraftedDtype:
         return (np.dtype, ("V16", False, True), (3, "|", None, ("a", "b"), fields, 16, 1, 0))
 
 
+class DamagedDtype:
+    """What the fuzzer found: an object dtype's state under a datetime type code (crashed numpy)."""
+
+    def __reduce__(self):
+        return (np.dtype, ("M8", False, True), (3, "|", None, None, None, -1, -1, 63))
+
+
 def test_inconsistent_dtype_refused_before_use() -> None:
     real = np.dtype([("a", "<i8"), ("b", "O")])
     assert pickle.loads(pickle.dumps(real)) == real  # the honest form round-trips
     _refused(pickle.dumps(CraftedDtype(), protocol=4), "numpy dtype in it is inconsistent", error=FormatError)
+    _refused(pickle.dumps(DamagedDtype(), protocol=2), "datetime dtype", error=FormatError)
+
+
+def test_crafted_neighbours_index_refused(iris) -> None:
+    from sklearn.metrics._dist_metrics import SEuclideanDistance64
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = iris
+    model = KNeighborsClassifier(algorithm="ball_tree", metric="seuclidean", metric_params={"V": np.ones(4)})
+    model.fit(X.to_numpy(), y)
+    assert load_untrusted(pickle.dumps(model), limits=LIMITS).model.predict(X.to_numpy()).tolist() == (
+        model.predict(X.to_numpy()).tolist()
+    )
+    state = list(model._tree.__getstate__())
+    state[11] = SEuclideanDistance64(np.ones(1))  # weights for 1 feature, used on 4: reads past the end
+    model._tree.__setstate__(tuple(state))
+    _refused(pickle.dumps(model), "distance metric", "size of V does not match")
+    state[11] = SEuclideanDistance64(np.ones(4))
+    state[1] = state[1].copy()
+    state[1][0] = 10_000  # an index past the data
+    model._tree.__setstate__(tuple(state))
+    _refused(pickle.dumps(model), "neighbours index", "index array does not fit")
