@@ -102,7 +102,7 @@ def import_into(
         "dataset": described_data,
         "warnings": loaded.warnings,
         # Only what the file itself says about where it was made: its scikit-learn version.
-        "environment": {"packages": {"scikit-learn": loaded.sklearn_version}} if loaded.sklearn_version else None,
+        "environment": {"packages": {"scikit-learn": loaded.sklearn_version} if loaded.sklearn_version else {}},
         "imported": {
             "filename": filename,
             "sha256": sha256_bytes(data),
@@ -112,8 +112,6 @@ def import_into(
             "n_features_in": described["n_features_in"],
         },
     }
-    if fields["environment"] is None:
-        fields["environment"] = {"packages": {}}
     return store._add_version(
         name,
         lambda handle: handle.write(bytes(data)),

@@ -113,10 +113,9 @@ def _checkers() -> list[tuple[type, Callable[[Any], None]]]:
         (TreePredictor, lambda p: check_predictor(p, None, None)),
         (BaseLibSVM, _check_libsvm),
     ]
-    for module, name in (("sklearn.neighbors._kd_tree", "KDTree"), ("sklearn.neighbors._ball_tree", "BallTree")):
-        import importlib
+    from sklearn.neighbors import BallTree, KDTree
 
-        found.append((getattr(importlib.import_module(module), name), _check_binary_tree))
+    found += [(KDTree, _check_binary_tree), (BallTree, _check_binary_tree)]
     found.append((object, _check_ensemble_features))
     return found
 
@@ -279,14 +278,13 @@ def _check_binary_tree(tree: Any) -> None:
 
 def _check_distance_metric(metric: Any, data: np.ndarray) -> None:
     """Weighted metrics index their weights by feature: the sizes must match the data's width."""
-    _p, vec, mat = metric.__getstate__()[:3]
+    mat = metric.__getstate__()[2]
     if type(metric).__name__.startswith("MahalanobisDistance") and (mat.ndim != 2 or mat.shape[0] != mat.shape[1]):
         raise _bad("distance metric", "its matrix is not square")
     try:
         metric._validate_data(data)
     except ValueError as exc:
         raise _bad("distance metric", str(exc)) from None
-    del vec
 
 
 def _check_libsvm(model: Any) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from core.errors import ConflictError, DatasetError, IntegrityError, InvalidPara
 from core.index import MetadataIndex, Row
 from core.metrics import classification_metrics
 from core.training import Split, TrainResult, class_path, final_estimator, jsonable_params
+
+if TYPE_CHECKING:
+    from core.safe_load import LoadLimits
 
 DEFAULT_STORE = "models"
 INDEX_FILE = "index.sqlite"
@@ -312,7 +315,7 @@ class Store:
         tags: Iterable[str] = (),
         note: str = "",
         owner: str | None = None,
-        limits: Any = None,
+        limits: LoadLimits | None = None,
     ) -> dict[str, Any]:
         """Add a model file from outside as the next version of ``name`` (see ``core.importing``).
 
