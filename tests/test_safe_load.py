@@ -533,3 +533,14 @@ def test_crafted_neighbours_index_refused(iris) -> None:
     state[1][0] = 10_000  # an index past the data
     model._tree.__setstate__(tuple(state))
     _refused(pickle.dumps(model), "neighbours index", "index array does not fit")
+
+
+def test_crafted_tree_inside_gradient_boosting_refused(iris) -> None:
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = iris
+    model = GradientBoostingClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, y)
+    assert load_untrusted(dumps(model, "joblib"), limits=LIMITS).model.predict(X).tolist() == model.predict(X).tolist()
+    model.estimators_[2, 1] = _crafted_tree(model.estimators_[2, 1], _cycle_below_root)
+    for fmt in ("pickle", "joblib", "skops"):
+        _refused(dumps(model, fmt), "decision tree", "two parents")
