@@ -1,8 +1,9 @@
 """``python -m core import FILE --name NAME [--data ...]``: add a model file from outside.
 
-The file is read once, checked by its bytes (never by its extension) and handed to
-``Store.import_model``, which loads it through the restricted loader. The handler branches on
-the detected format, so other kinds of file (bundles) can be added beside it.
+The file is read once (refused before reading if over the upload limit) and handed to
+``Store.import_model``, which tells its format from its bytes (never its name) and loads it
+through the restricted loader. ``_import`` is the branch point where other kinds of file
+(bundles) get their own handler.
 """
 
 from __future__ import annotations
@@ -79,12 +80,9 @@ def _import_model_file(args: argparse.Namespace, data: bytes) -> Output:
 
 @command("import", "add a model file (pickle, joblib, skops) safely as a new version", _import_args)
 def _import(args: argparse.Namespace) -> Output:
-    from core.formats import detect_format
     from core.settings import load_settings
 
     data = read_input_file(args.file, load_settings().max_upload_bytes)
-    detected = detect_format(data)
-    # Branch point: model files here; other kinds (e.g. bundles) get their own handler.
-    if detected.format in ("pickle", "joblib", "skops"):
-        return _import_model_file(args, data)
-    raise InvalidParameterError(f"{args.file} is a {detected.format} file, which import cannot add")
+    # Branch point: recognise other kinds of file here (a bundle .zip, say) and hand them to their
+    # own handler; everything else is a model file, whose format is told from its bytes.
+    return _import_model_file(args, data)
