@@ -618,6 +618,7 @@ class Bench:
         joblib.dump(work.model, path)
         size = path.stat().st_size
         extra: list[float] = []
+        measured: dict[str, Any] = {}
         try:
             for i in range(self.scale.memory_repeats):
                 out = subprocess.run(
@@ -630,12 +631,13 @@ class Bench:
                 )
                 if out.returncode != 0:
                     raise RuntimeError((out.stderr.strip().splitlines() or ["no output"])[-1])
-                extra.append(float(json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]))
+                measured = json.loads(out.stdout.strip().splitlines()[-1])
+                extra.append(float(measured["extra_bytes"]))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         fig.subject = Samples(extra)
         fig.baseline = Samples([float(size)])
-        fig.note = "fresh process; ru_maxrss after import minus ru_maxrss with the upload bytes already in memory"
+        fig.note = f"fresh process, upload bytes already in memory; {measured['method']}"
 
     def page_figures(self) -> None:
         n = self.scale.page_versions
