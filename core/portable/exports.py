@@ -48,6 +48,7 @@ class Exported:
     data: bytes
     filename: str
     format: str
+    ref: str
     media_type: str
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -151,7 +152,7 @@ def export_version(store: Store, ref: str, fmt: str) -> Exported:
     else:
         data = formats.dumps(store.load(_ref(record)).model, fmt)
         info = {"sha256": formats.sha256_bytes(data), "same_file": False, "converted_from": record["format"]}
-    return Exported(data=data, filename=filename, format=fmt, media_type=MEDIA_TYPES[fmt], info=info)
+    return Exported(data=data, filename=filename, format=fmt, ref=_ref(record), media_type=MEDIA_TYPES[fmt], info=info)
 
 
 def predict_with_onnx(store: Store, ref: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -126,14 +126,12 @@ def how_to_load(record: dict[str, Any], fmt: str) -> str:
         model_file = f"model.{EXTENSIONS.get(record.get('format', 'joblib'), 'joblib')}"
         load = {
             "pickle": ["import pickle", "model = pickle.loads(data)"],
-            "joblib": ["import io", "import joblib", "model = joblib.load(io.BytesIO(data))"],
+            "joblib": ["import joblib", "model = joblib.load(io.BytesIO(data))"],
             "skops": ["import skops.io as sio", "model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))"],
         }[record.get("format", "joblib")]
+        imports = sorted({"import hashlib", "import io", "import json", "import zipfile", load[0]} - {""})
         body = [
-            "import hashlib",
-            "import io",
-            "import json",
-            "import zipfile",
+            *imports,
             "",
             "import pandas as pd",
             "",
@@ -142,7 +140,7 @@ def how_to_load(record: dict[str, Any], fmt: str) -> str:
             f'data = bundle.read("{model_file}")',
             f'assert hashlib.sha256(data).hexdigest() == manifest["files"]["{model_file}"]["sha256"]',
             "# The model file unpickles: only load a bundle you trust (ModelShelf's import checks it first).",
-            *[line for line in load if line not in ("import io",)],
+            load[1],
         ]
         if record.get("evaluation_set"):
             body += [
