@@ -355,6 +355,8 @@ def import_bundle(
         "dataset": metadata.get("dataset"),
         "warnings": list(metadata.get("warnings") or []) + list(untrusted.warnings),
         "estimator_key": metadata.get("estimator_key"),
+        # The environment the model was saved in (what a reload must be compared with).
+        "environment": metadata.get("environment"),
         "scale": metadata.get("scale"),
         "imported_from": {
             "kind": "bundle",
