@@ -265,29 +265,37 @@ def _existing(store: Store, name: str, sha256: str) -> dict[str, Any] | None:
     return None
 
 
-def _check_exports(model: Any, files: dict[str, bytes], X: pd.DataFrame | None) -> tuple[dict[str, bytes], list[str]]:
+def _check_exports(
+    model: Any, files: dict[str, bytes], X: pd.DataFrame | None
+) -> tuple[dict[str, tuple[bytes, dict[str, Any]]], list[str]]:
     """The bundle's ONNX and JSON forms that still agree with its model on its evaluation rows."""
-    from core.portable.onnx_export import check_parity, read_onnx
+    from core.portable.onnx_export import META_LAYOUT, PROBA_TOLERANCE, check_parity, onnx_metadata, read_onnx
     from core.portable.params_json import read_params
 
-    kept: dict[str, bytes] = {}
+    kept: dict[str, tuple[bytes, dict[str, Any]]] = {}
     notes: list[str] = []
     if "model.onnx" in files:
         try:
-            read_onnx(files["model.onnx"])
-            if X is not None and not check_parity(files["model.onnx"], model, X).passed:
-                raise FormatError("its parity check on the evaluation set failed")
-            kept["model.onnx"] = files["model.onnx"]
+            layout = onnx_metadata(read_onnx(files["model.onnx"])).get(META_LAYOUT)
+            info: dict[str, Any] = {"layout": layout, "tolerance": PROBA_TOLERANCE, "parity": None}
+            if X is not None:
+                parity = check_parity(files["model.onnx"], model, X)
+                if not parity.passed:
+                    raise FormatError(f"its {parity.summary()}")
+                info["parity"] = parity.to_dict()
+            kept["onnx"] = (files["model.onnx"], info)
         except FormatError as exc:
             notes.append(f"model.onnx not kept: {exc}")
     if "params.json" in files:
         try:
             params = read_params(files["params.json"])
+            info = {"exact": None, "rows_checked": 0, "schema_version": params["schema_version"]}
             if X is not None:
                 expected = np.asarray(model.predict(model_input(model, X))).astype(object)
                 if not np.array_equal(np.asarray(params_predict.predict(params, X)).astype(object), expected):
                     raise FormatError("its predictions differ from the model's")
-            kept["params.json"] = files["params.json"]
+                info.update(exact=True, rows_checked=len(X))
+            kept["json"] = (files["params.json"], info)
         except (FormatError, ValueError, KeyError) as exc:
             notes.append(f"params.json not kept: {exc}")
     return kept, notes
@@ -381,12 +389,15 @@ def import_bundle(
     ref = f"{record['name']}:{record['version']}"
     kept, notes = _check_exports(model, files, X)
     exports: dict[str, Any] = {}
-    for filename, key in (("model.onnx", "onnx"), ("params.json", "json")):
-        if filename in kept:
-            stored = store.attach_file(ref, filename, kept[filename])
-            exports[key] = stored | {"status": "ok", "model_sha256": sha256, "source": "bundle"}
-            if key == "onnx":
-                exports[key]["layout"] = (((metadata.get("exports") or {}).get("onnx")) or {}).get("layout")
+    for key, filename in (("onnx", "model.onnx"), ("json", "params.json")):
+        if key in kept:
+            content, info = kept[key]
+            try:
+                stored = store.attach_file(ref, filename, content)
+            except OSError as exc:  # the version is in; its export can be made again later
+                notes.append(f"{filename} not kept: {exc}")
+                continue
+            exports[key] = info | stored | {"status": "ok", "model_sha256": sha256, "source": "bundle"}
     if exports:
         store.merge_exports(ref, exports)
     accuracy = metrics.get("accuracy")
