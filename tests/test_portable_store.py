@@ -17,7 +17,7 @@ from onnx import TensorProto, helper
 from core import load_dataset, train
 from core.errors import FormatError, IntegrityError, InvalidParameterError
 from core.portable import params_predict
-from core.portable.exports import ensure_onnx, ensure_params, export_version, predict_with_onnx
+from core.portable.exports import ensure_onnx, ensure_params, export_status, export_version, predict_with_onnx
 from core.portable.how_to_load import DOWNLOAD_FORMATS, download_filename, how_to_load
 from core.portable.onnx_export import NotConvertibleError, read_onnx
 from core.portable.onnx_runtime import _sessions, run_onnx
@@ -73,6 +73,17 @@ def test_refusals_are_recorded_with_their_reason(store):
     assert exports["onnx"]["status"] == "refused" and "HistGradientBoosting" in exports["onnx"]["reason"]
     assert exports["json"]["status"] == "refused"
     assert not store.artifacts.exists("hgb/v1/model.onnx")
+
+
+def test_export_status_tells_a_page_what_is_available(store):
+    store.save_trained(trained("builtin:iris", "svc"), "svc")
+    assert export_status(store.get("svc"))["onnx"] == {"status": "not yet", "reason": None}
+    export_version(store, "svc", "onnx")
+    with pytest.raises(FormatError):
+        export_version(store, "svc", "json")
+    status = export_status(store.get("svc"))
+    assert status["onnx"]["status"] == "ok" and status["joblib"]["status"] == "ok"
+    assert status["json"]["status"] == "refused" and status["json"]["reason"].startswith("not exportable")
 
 
 def test_delete_removes_the_exports_too(saved):

@@ -8,8 +8,8 @@ predictions read the checked file instead of converting again. A refusal is reco
 dashboard can say why) and raised with its reason. pickle/joblib/skops downloads are the stored
 file itself when the format matches (same sha256), else the loaded model written in that format.
 
-Entry points for front ends: ``export_version``, ``ensure_onnx``, ``ensure_params``,
-``predict_with_onnx``.
+Entry points for front ends: ``export_version``, ``export_status``, ``ensure_onnx``,
+``ensure_params``, ``predict_with_onnx`` (and ``core.portable.how_to_load.how_to_load``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 from core import formats
 from core.environment import package_version
 from core.errors import FormatError
-from core.portable.how_to_load import check_download_format, download_filename
+from core.portable.how_to_load import DOWNLOAD_FORMATS, check_download_format, download_filename
 from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError, export_onnx
 from core.portable.onnx_runtime import is_cached, onnx_predict_table
 from core.portable.params_json import export_params
@@ -82,6 +82,25 @@ def _recorded(store: Store, record: dict[str, Any], key: str, what: str) -> tupl
         return store.read_attached(_ref(record), info["path"], info["sha256"], what), info
     except Exception:  # noqa: BLE001 - a missing or damaged export is made again, not fatal
         return None
+
+
+def export_status(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per download format, what is known without doing any work: for a page to offer or explain.
+
+    ``{"onnx": {"status": "ok"|"refused"|"not yet", "reason": ...}, "json": {...}, "joblib": {...}}``;
+    pickle/joblib/skops and bundle are always available (the bundle leaves out refused forms).
+    """
+    exports = record.get("exports") or {}
+    status: dict[str, dict[str, Any]] = {}
+    for fmt in DOWNLOAD_FORMATS:
+        if fmt in ("onnx", "json"):
+            info = exports.get(fmt) or {}
+            current = info.get("model_sha256") in (None, record.get("sha256"))
+            state = info.get("status") if info and current else "not yet"
+            status[fmt] = {"status": state, "reason": info.get("reason") if state == "refused" else None}
+        else:
+            status[fmt] = {"status": "ok", "reason": None}
+    return status
 
 
 def ensure_onnx(store: Store, ref: str, refresh: bool = False) -> tuple[bytes, dict[str, Any]]:
