@@ -149,15 +149,16 @@ def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
     ref = f"{record['name']}:{record['version']}"
     model_file = f"model.{formats.EXTENSIONS[record['format']]}"
     files: dict[str, bytes] = {model_file: store.read_artifact(ref)}
+    loaded = store.load(ref)
     omitted: dict[str, str] = {}
     available = [record["format"]]
     try:
-        files["model.onnx"], _ = ensure_onnx(store, ref)
+        files["model.onnx"], _ = ensure_onnx(store, ref, loaded=loaded)
         available.append("onnx")
     except FormatError as exc:
         omitted["onnx"] = str(exc)
     try:
-        files["params.json"], _ = ensure_params(store, ref)
+        files["params.json"], _ = ensure_params(store, ref, loaded=loaded)
         files["predict_params.py"] = getsource(params_predict).encode("utf-8")
         available.append("json")
     except FormatError as exc:
@@ -169,8 +170,7 @@ def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
     public = {k: v for k, v in record.items() if k != "uri"}
     files["metadata.json"] = json.dumps(public, indent=2, default=to_jsonable, allow_nan=True).encode("utf-8")
     files["requirements.txt"] = requirements_txt(record).encode("utf-8")
-    model = store.load(ref).model
-    files["README.md"] = model_card(record, model, [*available, "bundle"], omitted).encode("utf-8")
+    files["README.md"] = model_card(record, loaded.model, [*available, "bundle"], omitted).encode("utf-8")
     manifest = {
         "format": BUNDLE_FORMAT,
         "bundle_version": BUNDLE_VERSION,

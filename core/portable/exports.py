@@ -27,7 +27,7 @@ from core.portable.how_to_load import DOWNLOAD_FORMATS, check_download_format, d
 from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError, export_onnx
 from core.portable.onnx_runtime import is_cached, onnx_predict_table
 from core.portable.params_json import export_params
-from core.store import Store
+from core.store import LoadedModel, Store
 
 ONNX_FILE = "model.onnx"
 PARAMS_FILE = "params.json"
@@ -103,7 +103,9 @@ def export_status(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return status
 
 
-def ensure_onnx(store: Store, ref: str, refresh: bool = False) -> tuple[bytes, dict[str, Any]]:
+def ensure_onnx(
+    store: Store, ref: str, refresh: bool = False, loaded: LoadedModel | None = None
+) -> tuple[bytes, dict[str, Any]]:
     """The version's ONNX bytes and their recorded export info (parity, sha256, tolerance).
 
     Converts and runs the parity check on first use; raises NotConvertibleError with the reason
@@ -112,7 +114,7 @@ def ensure_onnx(store: Store, ref: str, refresh: bool = False) -> tuple[bytes, d
     record = store.get(ref)
     if not refresh and (found := _recorded(store, record, "onnx", "ONNX export")):
         return found
-    loaded = store.load(_ref(record))
+    loaded = loaded or store.load(_ref(record))
     X = _evaluation_rows(store, record)
     base = {"exported_at": _now(), "model_sha256": record["sha256"], "tolerance": PROBA_TOLERANCE}
     base["packages"] = {p: package_version(p) for p in ("skl2onnx", "onnx", "onnxruntime")}
@@ -132,12 +134,14 @@ def ensure_onnx(store: Store, ref: str, refresh: bool = False) -> tuple[bytes, d
     return result.data, info
 
 
-def ensure_params(store: Store, ref: str, refresh: bool = False) -> tuple[bytes, dict[str, Any]]:
+def ensure_params(
+    store: Store, ref: str, refresh: bool = False, loaded: LoadedModel | None = None
+) -> tuple[bytes, dict[str, Any]]:
     """The version's plain-parameter JSON and its export info (rows checked, exactness)."""
     record = store.get(ref)
     if not refresh and (found := _recorded(store, record, "json", "JSON export")):
         return found
-    loaded = store.load(_ref(record))
+    loaded = loaded or store.load(_ref(record))
     X = _evaluation_rows(store, record)
     base = {"exported_at": _now(), "model_sha256": record["sha256"]}
     try:
