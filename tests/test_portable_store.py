@@ -240,3 +240,18 @@ def test_bundle_contents_and_determinism(saved):
     for part in ("# Model description", "Intended uses", "Hyperparameters", "n_estimators", "accuracy", "**onnx**"):
         assert part in card
     assert json.loads(archive.read("metadata.json"))["sha256"] == record["sha256"]
+
+
+def test_a_bare_estimator_fitted_on_arrays_exports_too(store):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X[:400], y[:400])
+    store.save(model, "bare", X_test=X[400:], y_test=y[400:])
+    frame, _ = store.evaluation_set("bare")
+    expected = model.predict(X[400:])
+    document = json.loads(export_version(store, "bare", "json").data)
+    assert [f["name"] for f in document["features"]][:2] == ["x0", "x1"] and document["preprocess"] is None
+    np.testing.assert_array_equal(params_predict.predict(document, frame), expected)
+    np.testing.assert_array_equal(predict_with_onnx(store, "bare", frame)["prediction"], expected)
