@@ -44,7 +44,7 @@ def test_bundle_round_trip_keeps_the_bytes_and_the_accuracy(store, other_store, 
     assert other_store.read_artifact("m:1") == store.read_artifact("m:1")
     evaluation = other_store.evaluate("m:1")
     assert evaluation.accuracy == original["metrics"]["accuracy"]
-    assert imported["imported_from"]["recorded_accuracy"] == original["metrics"]["accuracy"]
+    assert imported["imported"]["bundle"]["recorded_accuracy"] == original["metrics"]["accuracy"]
     assert imported["environment"] == original["environment"]
 
 

@@ -33,7 +33,7 @@ from core.metrics import classification_metrics
 from core.portable import params_predict
 from core.portable.how_to_load import DOWNLOAD_FORMATS, how_to_load
 from core.portable.requirements import requirements_txt
-from core.store import Store, check_name, model_input, split_evaluation_frame
+from core.store import Store, check_label, check_name, describe_model, model_input, split_evaluation_frame
 from core.training import final_estimator
 
 BUNDLE_FORMAT = "modelshelf.bundle"
@@ -306,13 +306,16 @@ def import_bundle(
     data: bytes,
     name: str | None = None,
     *,
+    filename: str | None = None,
     tags: Any = (),
     note: str = "",
     owner: str | None = None,
+    limits: Any = None,
 ) -> BundleImport:
     """Verify, safely load, re-score and store a bundle's model as a new version (or say it is there)."""
     from core.safe_load import load_untrusted
 
+    tag_list = [check_label(t, "tag") for t in tags]
     manifest, files = read_bundle(data)
     model_entry = manifest["model"]
     try:
@@ -330,7 +333,7 @@ def import_bundle(
         return BundleImport(
             found, False, f"Already in the store as {ref} (same name and model sha256); nothing imported"
         )
-    untrusted = load_untrusted(model_bytes)
+    untrusted = load_untrusted(model_bytes, limits=limits)
     if untrusted.detected.format != model_entry.get("format"):
         raise FormatError(
             f"The bundle says its model is {model_entry.get('format')}, but the bytes are {untrusted.detected.format}"
@@ -353,6 +356,7 @@ def import_bundle(
         except (ValueError, TypeError, KeyError) as exc:
             raise FormatError(f"The bundle's model cannot score its own evaluation set: {exc}") from None
     recorded = (metadata.get("metrics") or {}).get("accuracy")
+    described = describe_model(model)
     fields = {
         "format": model_entry["format"],
         "compression": metadata.get("compression"),
@@ -366,14 +370,20 @@ def import_bundle(
         # The environment the model was saved in (what a reload must be compared with).
         "environment": metadata.get("environment"),
         "scale": metadata.get("scale"),
-        "imported_from": {
-            "kind": "bundle",
-            "bundle_sha256": formats.sha256_bytes(data),
-            "ref": f"{manifest.get('name')}:{manifest.get('version')}",
-            "created_at": metadata.get("created_at"),
-            "recorded_accuracy": recorded,
-            "environment": metadata.get("environment"),
+        # The same shape as a plain model-file import (core.importing), plus where the bundle came from.
+        "imported": {
+            "filename": filename,
+            "sha256": sha256,
+            "size_bytes": len(model_bytes),
             "sklearn_version": untrusted.sklearn_version,
+            "classes": described["classes"],
+            "n_features_in": described["n_features_in"],
+            "bundle": {
+                "sha256": formats.sha256_bytes(data),
+                "ref": f"{manifest.get('name')}:{manifest.get('version')}",
+                "created_at": metadata.get("created_at"),
+                "recorded_accuracy": recorded,
+            },
         },
     }
     record = store._add_version(
@@ -381,7 +391,7 @@ def import_bundle(
         lambda handle: handle.write(model_bytes),
         fields,
         eval_frame=eval_frame,
-        tags=list(tags),
+        tags=tag_list,
         note=note,
         origin="imported",
         owner=owner,

@@ -80,7 +80,12 @@ def import_bundle_file(args: argparse.Namespace, data: bytes) -> Output:
     from core.portable.bundle import import_bundle
 
     result = import_bundle(
-        _store(args), data, getattr(args, "name", None), tags=getattr(args, "tag", None) or (), note=args.note or ""
+        _store(args),
+        data,
+        getattr(args, "name", None),
+        filename=Path(args.file).name,
+        tags=getattr(args, "tag", None) or (),
+        note=getattr(args, "note", None) or "",
     )
     lines = [result.message] + [f"  warning: {w}" for w in result.warnings]
     return "\n".join(lines), result.to_dict()
