@@ -395,4 +395,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-from core.portable import cli as _portable_cli  # noqa: E402,F401  (registers export, import, env)
+from core import commands_import  # noqa: E402,F401  (registers commands)
+from core.portable import cli as _portable_cli  # noqa: E402,F401  (registers export and env)

@@ -1,7 +1,8 @@
-"""``python -m core export|import|env``: take a version elsewhere, bring a bundle back, re-create its environment.
+"""``python -m core export|env``: take a version elsewhere, re-create its environment.
 
-Registered into ``core.cli`` (imported at the bottom of it). ``predict --engine onnx`` lives
-with the predict command and calls ``core.portable.exports.predict_with_onnx``.
+Registered into ``core.cli`` (imported at the bottom of it). ``import`` (``core.commands_import``)
+hands a bundle to ``import_bundle_file`` here; ``predict --engine onnx`` lives with the predict
+command and calls ``core.portable.exports.predict_with_onnx``.
 """
 
 from __future__ import annotations
@@ -68,16 +69,10 @@ def _export(args: argparse.Namespace) -> Output:
     return "\n".join(lines), {"output": output, "format": args.to, "size_bytes": len(exported.data), **info}
 
 
-def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a bundle .zip exported by ModelShelf (recognised by its content)")
-    p.add_argument("--name", help="model name (default: the bundle's)")
-    p.add_argument("--tag", action="append", help="tag (repeatable)")
-    p.add_argument("--note", help="free text kept with the version")
-
-
 def import_bundle_file(args: argparse.Namespace, data: bytes) -> Output:
     """Import bundle bytes for the ``import`` command (used by it when the file is a bundle)."""
     from core.portable.bundle import import_bundle
+    from core.safe_load import LoadLimits
 
     result = import_bundle(
         _store(args),
@@ -86,23 +81,10 @@ def import_bundle_file(args: argparse.Namespace, data: bytes) -> Output:
         filename=Path(args.file).name,
         tags=getattr(args, "tag", None) or (),
         note=getattr(args, "note", None) or "",
+        limits=LoadLimits.from_settings(),
     )
     lines = [result.message] + [f"  warning: {w}" for w in result.warnings]
     return "\n".join(lines), result.to_dict()
-
-
-@command("import", "import a bundle .zip (checked file by file, loaded safely, re-scored)", _import_args)
-def _import(args: argparse.Namespace) -> Output:
-    from core.errors import FormatError
-    from core.portable.bundle import is_bundle
-
-    path = Path(args.file)
-    if not path.is_file():
-        raise InvalidParameterError(f"No file at {path}")
-    data = path.read_bytes()
-    if not is_bundle(data):
-        raise FormatError(f"{path} is not a ModelShelf bundle (a zip with a manifest.json)")
-    return import_bundle_file(args, data)
 
 
 @command("env", "the pinned requirements of a version and how this environment differs", _ref_arg)
