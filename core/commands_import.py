@@ -17,7 +17,7 @@ from core.errors import DatasetError, InvalidParameterError
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a pickle, joblib or skops model file, or a ModelShelf bundle .zip")
+    p.add_argument("file", help="a pickle, joblib or skops model file, a ModelShelf bundle .zip or JSON parameters")
     p.add_argument("--name", help="model name to add the file under (a bundle's own name by default)")
     _data_args(p, required=False)
     p.add_argument("--test-size", type=float, default=0.33, help="held-out fraction to score on (default 0.33)")
@@ -91,6 +91,14 @@ def _import(args: argparse.Namespace) -> Output:
         from core.portable.cli import import_bundle_file
 
         return import_bundle_file(args, data)
+    from core.portable.params_json import is_params_json
+
+    if is_params_json(data):
+        from core.portable.cli import import_params_file
+
+        return import_params_file(args, data)
     if not args.name:
-        raise InvalidParameterError("--name is required to import a model file (a bundle brings its own)")
+        raise InvalidParameterError(
+            "--name is required to import a model file or JSON parameters (a bundle brings its own)"
+        )
     return _import_model_file(args, data)

@@ -87,6 +87,28 @@ def import_bundle_file(args: argparse.Namespace, data: bytes) -> Output:
     return "\n".join(lines), result.to_dict()
 
 
+def import_params_file(args: argparse.Namespace, data: bytes) -> Output:
+    """Import a plain-parameter JSON for the ``import`` command: rebuilt with this scikit-learn."""
+    from core.portable.params_json import import_params
+
+    if not getattr(args, "name", None):
+        raise InvalidParameterError("--name is required to import JSON parameters")
+    record = import_params(
+        _store(args),
+        data,
+        args.name,
+        filename=Path(args.file).name,
+        tags=getattr(args, "tag", None) or (),
+        note=getattr(args, "note", None) or "",
+    )
+    text = (
+        f"Rebuilt {record['imported']['estimator']} from {args.file} with this scikit-learn and saved it as "
+        f"{record['name']}:{record['version']} (joblib, {human_bytes(record['size_bytes'])}); "
+        "score it with: python -m core evaluate REF --data ..."
+    )
+    return text, record
+
+
 @command("env", "the pinned requirements of a version and how this environment differs", _ref_arg)
 def _env(args: argparse.Namespace) -> Output:
     from core.portable.requirements import environment_report

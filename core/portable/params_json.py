@@ -408,3 +408,65 @@ def to_sklearn(data: bytes | str | dict[str, Any]) -> Any:
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"The parameter file is malformed: {type(exc).__name__}: {exc}") from None
+
+
+def is_params_json(data: bytes) -> bool:
+    """True when the bytes are a ModelShelf plain-parameter document (by content, not by name)."""
+    if data.lstrip()[:1] != b"{":
+        return False
+    try:
+        read_params(data)
+    except FormatError:
+        return False
+    return True
+
+
+def import_params(
+    store: Any,
+    data: bytes,
+    name: str,
+    *,
+    filename: str | None = None,
+    tags: Any = (),
+    note: str = "",
+    owner: str | None = None,
+) -> dict[str, Any]:
+    """Rebuild the model from its JSON with THIS scikit-learn and store it as a new version (joblib).
+
+    The way back when a pickle no longer loads: nothing in the JSON is executed, only numbers
+    and names are read. The version records where it came from; it has no evaluation set (the
+    JSON carries none), so score it with ``Store.evaluate(ref, data=...)``.
+    """
+    from core.formats import sha256_bytes
+
+    params = read_params(data)
+    model = to_sklearn(params)
+    features = params["features"]
+    dataset = {
+        "source": filename or "params.json",
+        "fingerprint": None,
+        "n_rows": None,
+        "n_features": len(features),
+        "feature_names": [f["name"] for f in features],
+        "feature_types": {f["name"]: f["kind"] for f in features},
+        "target": None,
+        "classes": params["classes"],
+    }
+    imported = {
+        "filename": filename,
+        "sha256": sha256_bytes(data),
+        "size_bytes": len(data),
+        "from": "json",
+        "schema_version": params["schema_version"],
+        "estimator": params["estimator"],
+    }
+    return store.save(
+        model,
+        name,
+        format="joblib",
+        tags=tags,
+        note=note,
+        dataset=dataset,
+        owner=owner,
+        extra={"origin": "imported", "imported": imported, "estimator_key": None},
+    )
