@@ -7,7 +7,6 @@ import io
 import json
 import runpy
 import zipfile
-from inspect import getsource
 
 import numpy as np
 import onnx
@@ -18,7 +17,13 @@ from core import load_dataset, train
 from core.errors import FormatError, IntegrityError, InvalidParameterError
 from core.portable import params_predict
 from core.portable.exports import ensure_onnx, ensure_params, export_status, export_version, predict_with_onnx
-from core.portable.how_to_load import DOWNLOAD_FORMATS, download_filename, how_to_load
+from core.portable.how_to_load import (
+    DOWNLOAD_FORMATS,
+    PREDICTOR_FILENAME,
+    download_filename,
+    how_to_load,
+    predictor_source,
+)
 from core.portable.onnx_export import NotConvertibleError, read_onnx
 from core.portable.onnx_runtime import _sessions, run_onnx
 from core.portable.requirements import environment_report, requirements_txt
@@ -176,7 +181,7 @@ def test_how_to_load_snippets_run_and_predict_what_the_store_predicts(saved, fmt
     (tmp_path / exported.filename).write_bytes(exported.data)
     X, _ = store.evaluation_set("iris")
     _write_rows(tmp_path, X)
-    (tmp_path / "predict_params.py").write_text(getsource(params_predict))
+    (tmp_path / PREDICTOR_FILENAME).write_text(predictor_source())
     snippet = how_to_load(record, fmt)
     assert snippet.startswith("# pip install ")
     assert "scikit-learn==" in snippet or fmt in ("onnx", "json")

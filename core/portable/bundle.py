@@ -20,7 +20,6 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
-from inspect import getsource
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from core.datasets import to_jsonable
 from core.errors import FormatError, IntegrityError
 from core.metrics import classification_metrics
 from core.portable import params_predict
-from core.portable.how_to_load import DOWNLOAD_FORMATS, how_to_load
+from core.portable.how_to_load import DOWNLOAD_FORMATS, PREDICTOR_FILENAME, how_to_load, predictor_source
 from core.portable.requirements import requirements_txt
 from core.store import Store, check_label, check_name, describe_model, model_input, split_evaluation_frame
 from core.training import final_estimator
@@ -159,7 +158,7 @@ def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
         omitted["onnx"] = str(exc)
     try:
         files["params.json"], _ = ensure_params(store, ref, loaded=loaded)
-        files["predict_params.py"] = getsource(params_predict).encode("utf-8")
+        files[PREDICTOR_FILENAME] = predictor_source().encode("utf-8")
         available.append("json")
     except FormatError as exc:
         omitted["json"] = str(exc)

@@ -19,6 +19,18 @@ DOWNLOAD_FORMATS = ("pickle", "joblib", "skops", "onnx", "json", "bundle")
 _EXTENSIONS = {**EXTENSIONS, "onnx": "onnx", "json": "json", "bundle": "zip"}
 
 
+PREDICTOR_FILENAME = "predict_params.py"
+
+
+def predictor_source() -> str:
+    """The numpy-only predictor for the JSON form, to offer as a download beside it (``predict_params.py``)."""
+    from inspect import getsource
+
+    from core.portable import params_predict
+
+    return getsource(params_predict)
+
+
 def check_download_format(fmt: str) -> str:
     if fmt not in DOWNLOAD_FORMATS:
         raise InvalidParameterError(f"Unknown export format {fmt!r}; choose one of: " + ", ".join(DOWNLOAD_FORMATS))
