@@ -78,7 +78,9 @@ def _import_model_file(args: argparse.Namespace, data: bytes) -> Output:
     return "\n".join(lines), record
 
 
-@command("import", "add a model file (pickle, joblib, skops) or a bundle safely as a new version", _import_args)
+@command(
+    "import", "add a model file (pickle, joblib, skops), a bundle or JSON parameters as a new version", _import_args
+)
 def _import(args: argparse.Namespace) -> Output:
     from core.settings import load_settings
 

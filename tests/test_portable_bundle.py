@@ -152,3 +152,13 @@ def test_cli_import_detects_a_bundle_by_content_and_says_when_it_is_there(capsys
     assert main(argv) == 0
     out, _ = capsys.readouterr()
     assert "Already in the store as iris:1" in out and "nothing imported" in out
+
+
+def test_cli_import_of_a_bundle_refuses_data_options(capsys, store, tmp_path):
+    bundle = tmp_path / "b.zip"
+    bundle.write_bytes(_bundle(store))
+    fresh = tmp_path / "fresh"
+    assert main(["import", str(bundle), "--data", "builtin:iris", "--store", str(fresh)]) == 1
+    _, err = capsys.readouterr()
+    assert err == "error: --data apply to model files only: a bundle carries its own evaluation set\n"
+    assert Store(fresh).count() == 0

@@ -69,11 +69,18 @@ def _export(args: argparse.Namespace) -> Output:
     return "\n".join(lines), {"output": output, "format": args.to, "size_bytes": len(exported.data), **info}
 
 
+def _no_data_options(args: argparse.Namespace, why: str) -> None:
+    given = [f"--{o}" for o in ("data", "names", "target") if getattr(args, o, None)]
+    if given:
+        raise InvalidParameterError(f"{', '.join(given)} apply to model files only: {why}")
+
+
 def import_bundle_file(args: argparse.Namespace, data: bytes) -> Output:
     """Import bundle bytes for the ``import`` command (used by it when the file is a bundle)."""
     from core.portable.bundle import import_bundle
     from core.safe_load import LoadLimits
 
+    _no_data_options(args, "a bundle carries its own evaluation set")
     result = import_bundle(
         _store(args),
         data,
@@ -91,6 +98,7 @@ def import_params_file(args: argparse.Namespace, data: bytes) -> Output:
     """Import a plain-parameter JSON for the ``import`` command: rebuilt with this scikit-learn."""
     from core.portable.params_json import import_params
 
+    _no_data_options(args, "JSON parameters are imported as they are; score the version with evaluate --data")
     if not getattr(args, "name", None):
         raise InvalidParameterError("--name is required to import JSON parameters")
     record = import_params(
