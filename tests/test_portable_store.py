@@ -260,3 +260,12 @@ def test_a_bare_estimator_fitted_on_arrays_exports_too(store):
     assert [f["name"] for f in document["features"]][:2] == ["x0", "x1"] and document["preprocess"] is None
     np.testing.assert_array_equal(params_predict.predict(document, frame), expected)
     np.testing.assert_array_equal(predict_with_onnx(store, "bare", frame)["prediction"], expected)
+
+
+def test_without_an_evaluation_set_exports_say_they_are_unchecked(store):
+    result = trained("builtin:iris", "decision_tree")
+    store.save(result.model, "plain")  # no X_test / y_test: nothing to prove the exports on
+    _, onnx_info = ensure_onnx(store, "plain")
+    _, json_info = ensure_params(store, "plain")
+    assert onnx_info["parity"] is None
+    assert json_info["exact"] is None and json_info["rows_checked"] == 0

@@ -212,7 +212,7 @@ class ParamsExport:
     text: str
     params: dict[str, Any]
     rows_checked: int
-    exact: bool
+    exact: bool | None  # None: there were no rows to check it on
 
     def summary(self) -> dict[str, Any]:
         return {"exact": self.exact, "rows_checked": self.rows_checked, "schema_version": SCHEMA_VERSION}
@@ -233,7 +233,7 @@ def export_params(model: Any, X: pd.DataFrame | None, feature_names: list[str] |
                 f"the numpy predictor disagrees with scikit-learn on {mismatched} of {len(X)} evaluation rows"
             )
         rows = len(X)
-    return ParamsExport(text=text, params=reread, rows_checked=rows, exact=True)
+    return ParamsExport(text=text, params=reread, rows_checked=rows, exact=True if rows else None)
 
 
 # -- import -----------------------------------------------------------------------------------------
