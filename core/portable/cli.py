@@ -57,9 +57,13 @@ def _export(args: argparse.Namespace) -> Output:
             if parity["passed"]
             else "  parity       FAILED"
         )
+    if args.to == "onnx" and not parity:
+        lines.append("  parity       not checked: the version has no evaluation set")
     if args.to == "json":
         lines.append(
-            f"  exact        numpy predictor matches scikit-learn on {info.get('rows_checked')} evaluation rows"
+            f"  exact        numpy predictor matches scikit-learn on {info['rows_checked']} evaluation rows"
+            if info.get("rows_checked")
+            else "  exact        not checked: the version has no evaluation set"
         )
     if args.to == "bundle":
         lines.append("  files        " + ", ".join(sorted(info.get("files", {}))))
