@@ -16,7 +16,14 @@ from onnx import TensorProto, helper
 from core import load_dataset, train
 from core.errors import FormatError, IntegrityError, InvalidParameterError
 from core.portable import params_predict
-from core.portable.exports import ensure_onnx, ensure_params, export_status, export_version, predict_with_onnx
+from core.portable.exports import (
+    ensure_onnx,
+    ensure_params,
+    export_status,
+    export_version,
+    predict_rows,
+    predict_with_onnx,
+)
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
     PREDICTOR_FILENAME,
@@ -269,3 +276,20 @@ def test_without_an_evaluation_set_exports_say_they_are_unchecked(store):
     _, json_info = ensure_params(store, "plain")
     assert onnx_info["parity"] is None
     assert json_info["exact"] is None and json_info["rows_checked"] == 0
+
+
+def test_predict_rows_auto_uses_onnx_when_it_can_and_sklearn_otherwise(store):
+    store.save_trained(trained("builtin:iris", "random_forest"), "rf")
+    store.save_trained(trained("builtin:iris", "hist_gradient_boosting"), "hgb")
+    X, _ = store.evaluation_set("rf")
+    table, engine = predict_rows(store, "rf", X.head(1))
+    assert engine == "onnx" and table["prediction"].iloc[0] == store.predict("rf", X.head(1))["prediction"].iloc[0]
+    for _ in range(2):  # the first call records the refusal, the second goes straight to sklearn
+        table, engine = predict_rows(store, "hgb", X.head(1))
+        assert engine == "sklearn" and len(table) == 1
+    assert store.get("hgb")["exports"]["onnx"]["status"] == "refused"
+    assert predict_rows(store, "rf", X.head(2), engine="sklearn")[1] == "sklearn"
+    with pytest.raises(NotConvertibleError):
+        predict_rows(store, "hgb", X.head(1), engine="onnx")
+    with pytest.raises(InvalidParameterError, match="Unknown engine 'tpu'"):
+        predict_rows(store, "rf", X, engine="tpu")

@@ -9,7 +9,7 @@ dashboard can say why) and raised with its reason. pickle/joblib/skops downloads
 file itself when the format matches (same sha256), else the loaded model written in that format.
 
 Entry points for front ends: ``export_version``, ``export_status``, ``ensure_onnx``,
-``ensure_params``, ``predict_with_onnx`` (and ``core.portable.how_to_load.how_to_load``).
+``ensure_params``, ``predict_with_onnx``, ``predict_rows`` (and ``core.portable.how_to_load.how_to_load``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 
 from core import formats
 from core.environment import package_version
-from core.errors import FormatError
+from core.errors import FormatError, InvalidParameterError
 from core.portable.how_to_load import DOWNLOAD_FORMATS, check_download_format, download_filename
 from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError, export_onnx
 from core.portable.onnx_runtime import is_cached, onnx_predict_table
@@ -190,3 +190,24 @@ def predict_with_onnx(store: Store, ref: str, frame: pd.DataFrame) -> pd.DataFra
         return onnx_predict_table(None, frame, record, info["sha256"])
     data, info = ensure_onnx(store, _ref(record))
     return onnx_predict_table(data, frame, record, info.get("sha256"))
+
+
+def predict_rows(store: Store, ref: str, frame: pd.DataFrame, engine: str = "auto") -> tuple[pd.DataFrame, str]:
+    """Predictions and the engine that made them: ``sklearn``, ``onnx``, or ``auto``.
+
+    ``auto`` (the dashboard's single-row form) uses ONNX when the version converts faithfully and
+    scikit-learn otherwise; a refusal is recorded on first try, so later calls go straight to
+    scikit-learn.
+    """
+    if engine not in ("auto", "sklearn", "onnx"):
+        raise InvalidParameterError(f"Unknown engine {engine!r}; choose one of: auto, sklearn, onnx")
+    if engine == "onnx":
+        return predict_with_onnx(store, ref, frame), "onnx"
+    if engine == "auto":
+        record = store.get(ref)
+        if export_status(record)["onnx"]["status"] != "refused":
+            try:
+                return predict_with_onnx(store, _ref(record), frame), "onnx"
+            except NotConvertibleError:
+                pass
+    return store.predict(ref, frame), "sklearn"
