@@ -62,10 +62,10 @@ def test_a_tiny_run_reports_every_figure(tmp_path, pima_path, without_mlflow, mo
     results = json.loads((tmp_path / "benchmarks" / "results.json").read_text())
     measured = {f["key"]: f for f in results["figures"]}
     assert set(FIGURES) <= set(measured)
-    for key in ("save_forest", "load_forest", "list_page", "list_scaling", "mmap_load_big", "models_page_render"):
+    for key in set(FIGURES) - {"mlflow_save_pima", "mlflow_load_pima"}:
         figure = measured[key]
         assert figure["unavailable"] is None, (key, figure["unavailable"])
-        assert figure["status"] in ("PASS", "MISS")
+        assert figure["status"] in (("PASS", "MISS") if figure["target"] != "report" else ("report",))
         assert figure["subject"]["min"] <= figure["subject"]["median"] <= figure["subject"]["max"]
     for chart in ("times.html", "ratios.html"):
         assert "plotly" in (tmp_path / "benchmarks" / chart).read_text()
