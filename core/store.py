@@ -786,9 +786,17 @@ def _dumps(record: dict[str, Any]) -> str:
 
 
 def write_evaluation_set(frame: pd.DataFrame, handle: IO[bytes]) -> None:
-    """Parquet, dictionary-encoding only the non-float columns (floats seldom repeat: trying costs time)."""
-    repeating = [str(c) for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])]
-    frame.to_parquet(handle, index=False, use_dictionary=repeating or False)
+    """Parquet, built in memory and written in one piece (pyarrow would write a Python file in
+    many small pieces). Dictionary encoding only for text columns: numbers seldom repeat, and
+    trying costs most of the write; one conversion thread, which is faster for a few columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, use_dictionary=text or False)
+    handle.write(sink.getvalue())
 
 
 def split_evaluation_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
