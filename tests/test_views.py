@@ -107,3 +107,20 @@ def test_feature_row_keeps_the_recorded_order_and_names_what_is_missing():
 @pytest.mark.parametrize(("size", "text"), [(None, "-"), (999, "999 B"), (2534, "2.5 kB"), (3_200_000, "3.2 MB")])
 def test_human_bytes(size, text):
     assert human_bytes(size) == text
+
+
+def test_escape_markdown_neutralises_links_html_and_directives():
+    from core.text import escape_markdown
+
+    text = escape_markdown("[x](http://evil) <img src=x> :red[y] $z$ **b**")
+    for i, ch in enumerate(text):
+        if ch in "[]()<>:$*" and not (i and text[i - 1] == "\\"):
+            raise AssertionError(f"unescaped {ch!r} at {i} in {text!r}")
+    assert text.replace("\\", "") == "[x](http://evil) <img src=x> :red[y] $z$ **b**"
+
+
+def test_parse_tags():
+    from core.text import parse_tags
+
+    assert parse_tags(" a, b,,c ;a") == ["a", "b", "c"]
+    assert parse_tags("") == []
