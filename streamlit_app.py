@@ -30,8 +30,9 @@ with st.sidebar:
             st.caption("Public demo: your changes are visible to you only and are cleaned up over time.")
         else:
             st.caption("Store")
-            st.code(str(summary["location"]), language=None)
+            st.code(str(summary["location"]), language=None, wrap_lines=True)
         st.metric("Versions", summary["versions"])
-        st.caption(f"{summary['names']} models, {human_bytes(summary['size_bytes'])}")
+        models = "model" if summary["names"] == 1 else "models"
+        st.caption(f"{summary['names']} {models}, {human_bytes(summary['size_bytes'])}")
 
 page.run()

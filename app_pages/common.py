@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from core import Store
@@ -140,3 +142,16 @@ def version_picker(key: str, current: str | None = None) -> str | None:
         key=f"{key}_version_{name}",
     )
     return f"{name}:{int(version)}"
+
+
+def table_height(rows: int, cap: int = 20) -> int:
+    """A dataframe height that shows ``rows`` rows (up to ``cap``) without an inner scroll bar."""
+    return 38 + 35 * min(max(rows, 1), cap)
+
+
+def confusion_figure(cm: pd.DataFrame) -> Any:
+    """A confusion matrix as a heat map with its counts written in, classes as categories."""
+    fig = px.imshow(cm, text_auto=True, color_continuous_scale="Greens", title="Confusion matrix")
+    fig.update_xaxes(type="category", title="predicted")
+    fig.update_yaxes(type="category", title="true")
+    return fig

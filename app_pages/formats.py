@@ -46,11 +46,15 @@ if ref is not None:
                 "safe_for_strangers": st.column_config.CheckboxColumn("safe from strangers"),
             },
         )
-        long = shown.melt(
-            id_vars=["label"], value_vars=["size_bytes", "save_ms", "load_ms"], var_name="measure", value_name="value"
+        measures = {"size_kb": "file size (kB)", "save_ms": "save time (ms)", "load_ms": "load time (ms)"}
+        long = shown.assign(size_kb=table["size_bytes"] / 1000).melt(
+            id_vars=["label"], value_vars=list(measures), var_name="measure", value_name="value"
         )
+        long["measure"] = long["measure"].map(measures)
         fig = px.bar(long, x="label", y="value", color="label", facet_col="measure", title=f"{ref}: formats compared")
-        fig.update_yaxes(matches=None, showticklabels=True)
+        fig.update_yaxes(matches=None, showticklabels=True, title=None)
+        fig.update_xaxes(title=None)
+        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
         fig.update_layout(showlegend=False)
         st.plotly_chart(fig, width="stretch")
         st.info(ADVICE, icon=":material/lightbulb:")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 import streamlit.components.v1 as components
 from sklearn.utils import estimator_html_repr
@@ -27,14 +26,13 @@ def colour_status(frame: pd.DataFrame) -> Any:
 
 def overview(record: dict, ref: str) -> None:
     m = record.get("metrics") or {}
-    cols = st.columns(5)
+    cols = st.columns(4)
     cols[0].metric("Accuracy", "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.4f}")
-    cols[1].metric(
-        "Format", str(record["format"]) + (f" (compress {record['compression']})" if record.get("compression") else "")
-    )
+    compression = f" ({record['compression']})" if record.get("compression") else ""
+    cols[1].metric("Format", str(record["format"]) + compression)
     cols[2].metric("Size", human_bytes(record.get("size_bytes")))
-    cols[3].metric("Estimator", str(record.get("estimator") or "?").rsplit(".", 1)[-1])
-    cols[4].metric("Origin", str(record.get("origin") or "trained"))
+    cols[3].metric("Origin", str(record.get("origin") or "trained"))
+    st.text(f"Estimator: {record.get('estimator') or 'unknown'}")
     st.caption("Created " + common.plain(record.get("created_at", "")))
     if record.get("aliases"):
         st.text("Aliases: " + ", ".join("@" + a for a in record["aliases"]))
@@ -47,16 +45,18 @@ def overview(record: dict, ref: str) -> None:
     left, right = st.columns(2)
     compatibility = compare_environment(record.get("environment"))
     left.markdown(f"**Environment: saved vs now** (status: {compatibility.status})")
-    left.dataframe(colour_status(environment_table(compatibility)), hide_index=True)
+    environment = environment_table(compatibility)
+    left.dataframe(colour_status(environment), hide_index=True, height=common.table_height(len(environment)))
     right.markdown("**Hyperparameters**")
-    right.dataframe(params_table(record), hide_index=True)
+    params = params_table(record)
+    right.dataframe(params, hide_index=True, height=common.table_height(len(params)))
 
     left, right = st.columns(2)
     left.markdown("**Held-out metrics**")
     left.dataframe(scalar_metrics(record), hide_index=True)
     cm = confusion_frame(m)
     if cm is not None:
-        right.plotly_chart(px.imshow(cm, text_auto=True, color_continuous_scale="Greens", title="Confusion matrix"))
+        right.plotly_chart(common.confusion_figure(cm), width="stretch")
 
     dataset = record.get("dataset") or {}
     st.markdown("**Data set**")

@@ -55,7 +55,10 @@ if total == 0:
 
 first = (page_number - 1) * PAGE_SIZE + 1
 st.caption(f"Versions {first} to {first + len(table) - 1} of {total}. Select one row to open it, several to compare.")
-shown = table.assign(size=table["size_bytes"].map(human_bytes)).drop(columns=["size_bytes"])
+shown = table.assign(
+    size=table["size_bytes"].map(human_bytes),
+    created=table["created"].str.slice(0, 19).str.replace("T", " ", regex=False) + " UTC",
+).drop(columns=["size_bytes"])
 event = st.dataframe(
     shown,
     hide_index=True,

@@ -146,9 +146,7 @@ def show_result(kept: dict) -> None:
     left, right = st.columns(2)
     cm = confusion_frame(m)
     if cm is not None:
-        fig = px.imshow(cm, text_auto=True, color_continuous_scale="Greens", title="Confusion matrix")
-        fig.update_layout(xaxis_title="predicted", yaxis_title="true")
-        left.plotly_chart(fig, width="stretch")
+        left.plotly_chart(common.confusion_figure(cm), width="stretch")
     if kept["roc"] is not None:
         roc = pd.DataFrame(kept["roc"])
         fig = px.area(
