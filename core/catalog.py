@@ -150,16 +150,28 @@ class EstimatorSpec:
         return cls(**kwargs)
 
 
-def _trees(extra: tuple[Param, ...] = ()) -> tuple[Param, ...]:
+# Knobs several estimators share, declared once.
+CLASS_WEIGHT = Param(
+    "class_weight", "choice", None, choices=(None, "balanced"), help="'balanced' reweights rare classes."
+)
+CRITERION = Param("criterion", "choice", "gini", choices=("gini", "entropy", "log_loss"))
+TREE_DEPTH = Param("max_depth", "int", None, 1, 1000, nullable=True, help="Deepest a tree may grow (None: no limit).")
+MIN_SAMPLES_SPLIT = Param("min_samples_split", "int", 2, 2, 10000)
+MIN_SAMPLES_LEAF = Param("min_samples_leaf", "int", 1, 1, 10000)
+LEARNING_RATE = Param("learning_rate", "float", 0.1, 1e-4, 10.0, log=True)
+REGULARISATION_C = Param("C", "float", 1.0, 1e-6, 1e6, log=True, help="Inverse regularisation strength.")
+
+
+def _trees(bootstrap: bool) -> tuple[Param, ...]:
     return (
         Param("n_estimators", "int", 100, 1, 5000, help="Number of trees."),
-        Param("max_depth", "int", None, 1, 1000, nullable=True, help="Deepest a tree may grow (None: no limit)."),
-        Param("min_samples_split", "int", 2, 2, 10000),
-        Param("min_samples_leaf", "int", 1, 1, 10000),
+        TREE_DEPTH,
+        MIN_SAMPLES_SPLIT,
+        MIN_SAMPLES_LEAF,
         Param("max_features", "choice", "sqrt", choices=("sqrt", "log2", None)),
-        Param("criterion", "choice", "gini", choices=("gini", "entropy", "log_loss")),
-        Param("class_weight", "choice", None, choices=(None, "balanced")),
-        *extra,
+        CRITERION,
+        CLASS_WEIGHT,
+        Param("bootstrap", "bool", bootstrap, help="Fit each tree on a bootstrap sample."),
     )
 
 
@@ -171,7 +183,7 @@ CATALOG: dict[str, EstimatorSpec] = {
             "Logistic regression",
             "sklearn.linear_model.LogisticRegression",
             (
-                Param("C", "float", 1.0, 1e-6, 1e6, log=True, help="Inverse regularisation strength."),
+                REGULARISATION_C,
                 Param(
                     "solver",
                     "choice",
@@ -181,7 +193,7 @@ CATALOG: dict[str, EstimatorSpec] = {
                 ),
                 Param("max_iter", "int", 100, 1, 100000, help="Iterations before the solver gives up."),
                 Param("tol", "float", 1e-4, 1e-12, 1.0, log=True),
-                Param("class_weight", "choice", None, choices=(None, "balanced")),
+                CLASS_WEIGHT,
             ),
             seeded=True,
             description="A linear model of the log-odds: fast, and its coefficients can be read.",
@@ -190,7 +202,7 @@ CATALOG: dict[str, EstimatorSpec] = {
             "random_forest",
             "Random forest",
             "sklearn.ensemble.RandomForestClassifier",
-            _trees((Param("bootstrap", "bool", True),)),
+            _trees(bootstrap=True),
             seeded=True,
             description="Many decorrelated trees voting: strong defaults, little tuning.",
         ),
@@ -198,7 +210,7 @@ CATALOG: dict[str, EstimatorSpec] = {
             "extra_trees",
             "Extra trees",
             "sklearn.ensemble.ExtraTreesClassifier",
-            _trees((Param("bootstrap", "bool", False),)),
+            _trees(bootstrap=False),
             seeded=True,
             description="Like a random forest with random split points: faster to fit, often as good.",
         ),
@@ -208,10 +220,10 @@ CATALOG: dict[str, EstimatorSpec] = {
             "sklearn.ensemble.GradientBoostingClassifier",
             (
                 Param("n_estimators", "int", 100, 1, 5000),
-                Param("learning_rate", "float", 0.1, 1e-4, 10.0, log=True),
+                LEARNING_RATE,
                 Param("max_depth", "int", 3, 1, 100, nullable=True),
                 Param("subsample", "float", 1.0, 0.01, 1.0),
-                Param("min_samples_leaf", "int", 1, 1, 10000),
+                MIN_SAMPLES_LEAF,
             ),
             seeded=True,
             description="Shallow trees fitted one after another on the previous errors.",
@@ -222,7 +234,7 @@ CATALOG: dict[str, EstimatorSpec] = {
             "sklearn.ensemble.HistGradientBoostingClassifier",
             (
                 Param("max_iter", "int", 100, 1, 10000, help="Boosting rounds."),
-                Param("learning_rate", "float", 0.1, 1e-4, 10.0, log=True),
+                LEARNING_RATE,
                 Param("max_leaf_nodes", "int", 31, 2, 100000, nullable=True),
                 Param("max_depth", "int", None, 1, 1000, nullable=True),
                 Param("min_samples_leaf", "int", 20, 1, 100000),
@@ -237,11 +249,11 @@ CATALOG: dict[str, EstimatorSpec] = {
             "Decision tree",
             "sklearn.tree.DecisionTreeClassifier",
             (
-                Param("criterion", "choice", "gini", choices=("gini", "entropy", "log_loss")),
-                Param("max_depth", "int", None, 1, 1000, nullable=True),
-                Param("min_samples_split", "int", 2, 2, 10000),
-                Param("min_samples_leaf", "int", 1, 1, 10000),
-                Param("class_weight", "choice", None, choices=(None, "balanced")),
+                CRITERION,
+                TREE_DEPTH,
+                MIN_SAMPLES_SPLIT,
+                MIN_SAMPLES_LEAF,
+                CLASS_WEIGHT,
             ),
             seeded=True,
             description="One tree of if/else rules: easy to read, easy to overfit.",
@@ -251,12 +263,12 @@ CATALOG: dict[str, EstimatorSpec] = {
             "Support vector classifier",
             "sklearn.svm.SVC",
             (
-                Param("C", "float", 1.0, 1e-6, 1e6, log=True),
+                REGULARISATION_C,
                 Param("kernel", "choice", "rbf", choices=("rbf", "linear", "poly", "sigmoid")),
                 Param("gamma", "choice", "scale", choices=("scale", "auto")),
                 Param("degree", "int", 3, 1, 10, help="Degree of the poly kernel."),
                 Param("probability", "bool", True, help="Fit class probabilities (needed for ROC AUC)."),
-                Param("class_weight", "choice", None, choices=(None, "balanced")),
+                CLASS_WEIGHT,
             ),
             seeded=True,
             description="A maximum-margin boundary; scale the features for it.",

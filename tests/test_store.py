@@ -268,3 +268,18 @@ def test_load_folds_inconsistent_version_warnings(store, iris_result, monkeypatc
     loaded = store.load("iris")
     assert len(loaded.warnings) == 1
     assert "1.5.2" in loaded.warnings[0] and "1.9.1" in loaded.warnings[0] and "51" in loaded.warnings[0]
+
+
+def test_other_backends_plug_in_through_urls(tmp_path, iris_result):
+    """An fsspec URL for the files and a SQLAlchemy URL for the index: callers do not change."""
+    remote = Store(index_url=f"sqlite:///{tmp_path / 'index.db'}", artifacts_url="memory://modelshelf-test")
+    try:
+        record = remote.save_trained(iris_result, "iris", format="skops")
+        assert record["uri"].startswith("memory://")
+        assert remote.evaluate("iris").reproduced is True
+        assert remote.load("iris", mmap=True).model is not None  # no local path: falls back to bytes
+        assert remote.delete("iris") == record["size_bytes"] + record["evaluation_set"]["size_bytes"]
+    finally:
+        remote.close()
+    with pytest.raises(InvalidParameterError, match="needs an index_url"):
+        Store(artifacts_url="memory://elsewhere")
