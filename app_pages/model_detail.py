@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-import streamlit.components.v1 as components
 from sklearn.utils import estimator_html_repr
 
 from app_pages import common
@@ -18,6 +18,10 @@ from core.text import human_bytes, parse_tags
 from core.views import confusion_frame, environment_table, feature_row, params_table, record_json, scalar_metrics
 
 SEVERITY_COLOURS = {"ok": "#d8f0dc", "warning": "#fff3c4", "error": "#f8d0d0"}
+
+
+def html_data_url(html: str) -> str:
+    return "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode("utf-8")).decode("ascii")
 
 
 def colour_status(frame: pd.DataFrame) -> Any:
@@ -80,7 +84,8 @@ def overview(record: dict, ref: str) -> None:
     if st.toggle("Show the pipeline diagram (loads the model)", key=f"diagram_{ref}"):
         loaded = common.attempt("loading the model", common.load_model, ref)
         if loaded is not None:
-            components.html(estimator_html_repr(loaded.model), height=360, scrolling=True)
+            # A data: URL gives the iframe an opaque origin: the diagram cannot reach the app.
+            st.iframe(html_data_url(estimator_html_repr(loaded.model)), height=420)
 
 
 def rescore(ref: str) -> None:

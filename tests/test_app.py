@@ -251,6 +251,23 @@ def test_detail_deep_link_and_a_bad_link(filled):
     assert len(at.error) == 1 and "no version 9" in at.error[0].value
 
 
+def _iframes(at: AppTest) -> list[str]:
+    return [e.proto.src for e in at.main if getattr(e, "type", None) == "iframe"]
+
+
+def test_detail_draws_the_pipeline_diagram_on_demand_in_an_isolated_frame(filled):
+    import base64
+
+    at = open_page(DETAIL, model="iris:1")
+    assert not _iframes(at)  # nothing loaded until asked
+    at.toggle(key="diagram_iris:1").set_value(True).run()
+    ok(at)
+    (src,) = _iframes(at)
+    assert src.startswith("data:text/html;charset=utf-8;base64,")  # an opaque origin: cannot reach the app
+    html = base64.b64decode(src.split(",", 1)[1]).decode()
+    assert "DecisionTreeClassifier" in html and "ColumnTransformer" in html
+
+
 def test_detail_predicts_one_row_and_a_csv_batch(filled):
     at = open_page(DETAIL, model="iris:2")
     at.button[labels(at.button).index("Predict")].click().run()

@@ -176,7 +176,10 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     page.wait_for_url("**/model_detail?model=iris-browser%3A1")
     page.get_by_role("heading", name="iris-browser:1").wait_for()
     no_exception(page)
-    screenshot(page, "model_detail", 1900)
+    page.get_by_text("Show the pipeline diagram (loads the model)").click()
+    diagram = page.frame_locator('iframe[src^="data:text/html"]')
+    diagram.get_by_text("RandomForestClassifier").filter(visible=True).first.wait_for()
+    screenshot(page, "model_detail", 2500)
 
     # Reload and re-score: the recorded accuracy comes back exactly.
     page.get_by_role("tab", name="Reload and re-score").click()
