@@ -53,12 +53,19 @@ def load_model(ref: str) -> LoadedModel:
 
 
 def settings() -> Any | None:
-    """Deployment settings (core.settings, issue 4), or None where that module is not present."""
+    """Deployment settings (core.settings), or None where that module is not present.
+
+    A broken setting stops the app with one message: guessing could expose a public demo.
+    """
     try:
         from core.settings import load_settings
     except ImportError:
         return None
-    return load_settings()
+    try:
+        return load_settings()
+    except ModelShelfError as exc:
+        st.error("ModelShelf is misconfigured: " + escape_markdown(exc), icon=":material/error:")
+        st.stop()
 
 
 def demo_mode() -> bool:

@@ -23,7 +23,7 @@ tag = b.text_input("Tag", key="models_tag").strip() or None
 sort = c.selectbox("Sort by", list(SORTS), key="models_sort")
 order = d.selectbox("Order", ["Descending", "Ascending"], key="models_order")
 
-total = common.attempt("counting the versions", store.count, name=name, tag=tag, **common.owner_kwargs())
+total = common.attempt("counting the versions", store.count, name=name, tag=tag)
 if total is None:
     st.stop()
 pages = max(1, math.ceil(total / PAGE_SIZE))
@@ -41,7 +41,6 @@ table = common.attempt(
     limit=PAGE_SIZE,
     offset=(page_number - 1) * PAGE_SIZE,
     descending=order == "Descending",
-    **common.owner_kwargs(),
 )
 if table is None:
     st.stop()

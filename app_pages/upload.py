@@ -52,6 +52,7 @@ def dataset_choice():
 
 
 if submitted:
+    st.session_state.pop("uploaded", None)
     if model_file is None:
         st.error("Choose a model file first.")
     else:
@@ -79,17 +80,15 @@ record = st.session_state.get("uploaded")
 if record is not None:
     ref = f"{record['name']}:{record['version']}"
     st.success(f"Added as {common.plain(ref)}.", icon=":material/check_circle:")
-    saved_env = (record.get("environment") or {}).get("packages") or {}
-    detected = record.get("detected") or {}
+    imported = record.get("imported") or {}
     accuracy = (record.get("metrics") or {}).get("accuracy")
+    compression = f" ({record['compression']})" if record.get("compression") else ""
     cols = st.columns(4)
-    cols[0].metric("Format", str(detected.get("format") or record.get("format")))
+    cols[0].metric("Format", str(record.get("format")) + compression)
     cols[1].metric("Estimator", str(record.get("estimator") or "?").rsplit(".", 1)[-1])
-    cols[2].metric(
-        "Saved with scikit-learn",
-        str(record.get("saved_sklearn_version") or saved_env.get("scikit-learn") or "unknown"),
-    )
+    cols[2].metric("Saved with scikit-learn", str(imported.get("sklearn_version") or "unknown"))
     cols[3].metric("Accuracy", "not scored" if accuracy is None else f"{accuracy:.4f}")
+    st.text(f"Estimator: {record.get('estimator')}")
     st.text(f"sha256: {record.get('sha256')}   size: {human_bytes(record.get('size_bytes'))}")
     for warning in record.get("warnings") or []:
         st.warning(common.plain(warning), icon=":material/warning:")
