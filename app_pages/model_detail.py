@@ -121,6 +121,13 @@ def example_row(ref: str, sha256: str) -> dict[str, Any]:
     return {str(k): v for k, v in X.iloc[0].items()} if len(X) else {}
 
 
+@st.cache_data(show_spinner="Predicting...", max_entries=4)
+def batch_predictions(ref: str, sha256: str, csv: bytes) -> pd.DataFrame:
+    """Predictions for an uploaded CSV, kept so other clicks on the page do not redo them."""
+    loaded = common.load_model(ref)
+    return predict_table(loaded.model, load_frame(csv), loaded.record)
+
+
 def predict(record: dict, ref: str) -> None:
     dataset = record.get("dataset") or {}
     names = dataset.get("feature_names") or []
@@ -164,9 +171,7 @@ def predict(record: dict, ref: str) -> None:
     st.markdown("**A CSV batch** (a header row naming the feature columns)")
     upload = st.file_uploader("Rows to predict", type=["csv", "txt"], key=f"batch_{ref}")
     if upload is not None:
-        frame = common.attempt("reading the CSV", load_frame, upload.getvalue())
-        loaded = None if frame is None else common.attempt("loading the model", common.load_model, ref)
-        out = None if loaded is None else common.attempt("predicting", predict_table, loaded.model, frame, record)
+        out = common.attempt("predicting the CSV rows", batch_predictions, ref, record["sha256"], upload.getvalue())
         if out is not None:
             st.dataframe(out.head(1000), hide_index=True)
             st.download_button(

@@ -143,6 +143,25 @@ def test_train_save_list_open_and_rescore(app_store):
     assert metric(at, "Environment") == "ok"
 
 
+def test_every_estimator_gets_widgets_from_its_schema():
+    from core.catalog import CATALOG
+
+    at = open_page(TRAIN)
+    kinds = {"int": "number_input", "float": "number_input", "bool": "checkbox", "choice": "selectbox"}
+    for key, spec in CATALOG.items():
+        at.selectbox(key="train_estimator").set_value(key).run()
+        ok(at)
+        for param in spec.params:
+            widget = getattr(at, kinds[param.kind])(key=f"param_{key}_{param.name}")
+            assert widget.value == param.default, (key, param.name)
+            if param.kind == "choice":
+                assert len(widget.options) == len(param.choices)
+                if None in param.choices:
+                    assert "None" in widget.options
+            if param.kind in ("int", "float") and param.low is not None:
+                assert widget.min == param.low and widget.max == param.high
+
+
 def test_training_results_survive_a_visit_to_another_page():
     at = open_page(TRAIN)
     at.selectbox(key="train_estimator").set_value("naive_bayes").run()
