@@ -133,21 +133,27 @@ def version_picker(key: str, current: str | None = None) -> str | None:
     if not names:
         st.info("The store is empty: train a model on the Train page or upload one.")
         return None
+    state = st.session_state
     name_now, version_now = None, None
     if current and ":" in current:
         name_now, _, v = current.rpartition(":")
         version_now = int(v) if v.isdigit() else None
+    name_key = f"{key}_name"
+    if current != state.get(f"{key}_link") and name_now in names:
+        # A new link (?model=...) wins over what the pickers held before.
+        state[f"{key}_link"] = current
+        state[name_key] = name_now
+        if version_now:
+            state[f"{key}_version_{name_now}"] = version_now
+    if state.get(name_key) not in names:
+        state[name_key] = names[0]
     left, right = st.columns([3, 1])
-    name = left.selectbox("Model", names, index=names.index(name_now) if name_now in names else 0, key=f"{key}_name")
+    name = left.selectbox("Model", names, key=name_key)
     latest = store.row(name).version
-    version = right.number_input(
-        "Version",
-        min_value=1,
-        max_value=latest,
-        value=version_now if name == name_now and version_now and version_now <= latest else latest,
-        step=1,
-        key=f"{key}_version_{name}",
-    )
+    version_key = f"{key}_version_{name}"
+    if not isinstance(state.get(version_key), int) or not 1 <= state[version_key] <= latest:
+        state[version_key] = latest
+    version = right.number_input("Version", min_value=1, max_value=latest, step=1, key=version_key)
     return f"{name}:{int(version)}"
 
 

@@ -75,6 +75,7 @@ if submitted:
             if record is not None:
                 st.session_state["uploaded"] = record
                 common.attempt("applying the demo quota", common.after_save)
+                st.rerun()  # so the sidebar counts the new version
 
 record = st.session_state.get("uploaded")
 if record is not None:
@@ -83,11 +84,10 @@ if record is not None:
     imported = record.get("imported") or {}
     accuracy = (record.get("metrics") or {}).get("accuracy")
     compression = f" ({record['compression']})" if record.get("compression") else ""
-    cols = st.columns(4)
+    cols = st.columns(3)
     cols[0].metric("Format", str(record.get("format")) + compression)
-    cols[1].metric("Estimator", str(record.get("estimator") or "?").rsplit(".", 1)[-1])
-    cols[2].metric("Saved with scikit-learn", str(imported.get("sklearn_version") or "unknown"))
-    cols[3].metric("Accuracy", "not scored" if accuracy is None else f"{accuracy:.4f}")
+    cols[1].metric("Saved with scikit-learn", str(imported.get("sklearn_version") or "unknown"))
+    cols[2].metric("Accuracy", "not scored" if accuracy is None else f"{accuracy:.4f}")
     st.text(f"Estimator: {record.get('estimator')}")
     st.text(f"sha256: {record.get('sha256')}   size: {human_bytes(record.get('size_bytes'))}")
     for warning in record.get("warnings") or []:

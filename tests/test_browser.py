@@ -230,11 +230,11 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     if not hasattr(Store, "import_model"):
         page.locator('[data-testid="stAlertContentError"]').wait_for()
         no_exception(page)
-        screenshot(page, "upload", 1200)
+        screenshot(page, "upload", 1350)
         pytest.xfail("needs Store.import_model (issue 4)")
     page.get_by_text("Added as outside:1").wait_for()
     no_exception(page)
-    screenshot(page, "upload", 1200)
+    screenshot(page, "upload", 1350)
     assert Store(server["store"]).get("outside:1")["origin"] == "imported"
 
 
