@@ -256,6 +256,19 @@ def test_selecting_two_versions_compares_them(filled):
     assert at.get("plotly_chart"), "the metrics chart is missing"
 
 
+def test_models_page_never_opens_a_model_file(filled, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Models page opened a model file")
+
+    monkeypatch.setattr(Store, "load", refuse)
+    monkeypatch.setattr(Store, "read_artifact", refuse)
+    at = open_page(MODELS)
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    ok(at)
+    assert len(at.dataframe) == 2
+
+
 def test_detail_deep_link_and_a_bad_link(filled):
     at = open_page(DETAIL, model="iris:1")
     ok(at)
