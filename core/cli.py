@@ -373,3 +373,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif text:
         print(text)
     return 0
+
+
+from core import commands_import  # noqa: E402,F401  (registers commands)

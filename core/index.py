@@ -341,6 +341,17 @@ class MetadataIndex:
             n, names, size = conn.execute(query).one()
             return int(n or 0), int(names or 0), int(size or 0)
 
+    def oldest_owned(self, limit: int) -> list[Row]:
+        """Versions that have an owner (demo sessions), oldest first: the quota's eviction order."""
+        query = (
+            select(versions)
+            .where(versions.c.owner.is_not(None))
+            .order_by(versions.c.created_at.asc(), versions.c.id.asc())
+            .limit(limit)
+        )
+        with self.reading() as conn:
+            return self._attach(conn, conn.execute(query).all())
+
     def names(self) -> list[str]:
         with self.reading() as conn:
             return list(conn.execute(select(versions.c.name).distinct().order_by(versions.c.name)).scalars())

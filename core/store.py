@@ -13,6 +13,7 @@ lost or doubled under concurrent saves, and a crash never leaves an index row wi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,10 +33,13 @@ from core import formats
 from core.artifacts import ArtifactStore
 from core.datasets import Dataset, load_dataset, to_jsonable
 from core.environment import Compatibility, capture_environment, compare_environment, fold_version_warnings
-from core.errors import DatasetError, IntegrityError, InvalidParameterError, NotFoundError
+from core.errors import ConflictError, DatasetError, IntegrityError, InvalidParameterError, NotFoundError
 from core.index import MetadataIndex, Row
 from core.metrics import classification_metrics
 from core.training import Split, TrainResult, class_path, final_estimator, jsonable_params
+
+if TYPE_CHECKING:
+    from core.safe_load import LoadLimits
 
 DEFAULT_STORE = "models"
 INDEX_FILE = "index.sqlite"
@@ -65,6 +69,13 @@ def check_label(value: str, what: str) -> str:
             f"Invalid {what} {value!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter"
         )
     return value
+
+
+def check_note(note: str) -> str:
+    """Notes are free text, stored as given (pages render them as plain text); only the size is bounded."""
+    if not isinstance(note, str) or len(note) > 10_000:
+        raise InvalidParameterError("A note must be text of at most 10,000 characters")
+    return note
 
 
 @dataclass(frozen=True)
@@ -291,6 +302,44 @@ class Store:
             owner=owner,
         )
 
+    def import_model(
+        self,
+        data: bytes,
+        name: str,
+        *,
+        filename: str | None = None,
+        dataset: Dataset | None = None,
+        test_size: float = 0.33,
+        seed: int | None = 7,
+        stratify: bool = False,
+        tags: Iterable[str] = (),
+        note: str = "",
+        owner: str | None = None,
+        limits: LoadLimits | None = None,
+    ) -> dict[str, Any]:
+        """Add a model file from outside as the next version of ``name`` (see ``core.importing``).
+
+        The bytes are loaded with ``core.safe_load.load_untrusted`` (``limits``: a LoadLimits),
+        scored on a held-out split of ``dataset`` when given, and kept as they are (origin
+        "imported"). Nothing is stored if any step fails.
+        """
+        from core.importing import import_into
+
+        return import_into(
+            self,
+            data,
+            name,
+            filename=filename,
+            dataset=dataset,
+            test_size=test_size,
+            seed=seed,
+            stratify=stratify,
+            tags=tags,
+            note=note,
+            owner=owner,
+            limits=limits,
+        )
+
     def _evaluation_frame(self, model: Any, X_test: Any, y_test: Any) -> pd.DataFrame | None:
         if X_test is None and y_test is None:
             return None
@@ -346,7 +395,7 @@ class Store:
                     "size_bytes": size,
                     "sha256": sha,
                     "origin": origin,
-                    "environment": capture_environment(),
+                    "environment": fields.get("environment") or capture_environment(),
                 }
                 record.update({k: v for k, v in fields.items() if k not in record})
                 self.artifacts.commit(temp_model, model_path)
@@ -515,14 +564,22 @@ class Store:
             source: bytes | str = local
         else:
             source = self._verified_bytes(row, row.path, row.sha256, "model")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = formats.load_trusted(source, row.format, mmap=use_mmap)
+        if row.origin == "imported":  # a stranger's bytes: the restricted loader, every time
+            from core.safe_load import load_untrusted
+
+            data = source if isinstance(source, bytes) else self.artifacts.read_bytes(row.path)
+            untrusted = load_untrusted(data)
+            model, folded = untrusted.model, untrusted.warnings
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model = formats.load_trusted(source, row.format, mmap=use_mmap)
+            folded = fold_version_warnings(caught)
         return LoadedModel(
             model=model,
             record=record,
             compatibility=compare_environment(record.get("environment")),
-            warnings=fold_version_warnings(caught),
+            warnings=folded,
             load_seconds=time.perf_counter() - started,
         )
 
@@ -587,40 +644,86 @@ class Store:
 
     # -- changing -----------------------------------------------------------------------------
 
-    def set_alias(self, ref: str | Ref, alias: str) -> dict[str, Any]:
+    def _owned_row(self, ref: str | Ref, owner: str | None) -> Row:
+        """The row behind ``ref``; with ``owner`` given, only if that owner made it (demo mode)."""
+        row = self.row(ref)
+        if owner is not None and row.owner != owner:
+            raise ConflictError(
+                f"{row.name}:{row.version} was not made in this session; here you may change only your own versions"
+            )
+        return row
+
+    def set_alias(self, ref: str | Ref, alias: str, owner: str | None = None) -> dict[str, Any]:
         """Point ``NAME@ALIAS`` at this version (moving it if it pointed elsewhere)."""
         check_label(alias, "alias")
-        row = self.row(ref)
+        row = self._owned_row(ref, owner)
+        if owner is not None:
+            current = self.index.find(row.name, alias=alias)
+            if current is not None and current.owner != owner:
+                raise ConflictError(f"{row.name}@{alias} points at a version that was not made in this session")
         self.index.set_alias(row, alias)
         return self.get(f"{row.name}:{row.version}")
 
-    def remove_alias(self, name: str, alias: str) -> bool:
-        return self.index.remove_alias(check_name(name), check_label(alias, "alias"))
+    def remove_alias(self, name: str, alias: str, owner: str | None = None) -> bool:
+        check_name(name)
+        check_label(alias, "alias")
+        if owner is not None:
+            current = self.index.find(name, alias=alias)
+            if current is None:
+                return False
+            self._owned_row(f"{current.name}:{current.version}", owner)
+        return self.index.remove_alias(name, alias)
 
-    def add_tag(self, ref: str | Ref, tag: str) -> dict[str, Any]:
+    def add_tag(self, ref: str | Ref, tag: str, owner: str | None = None) -> dict[str, Any]:
         check_label(tag, "tag")
-        row = self.row(ref)
+        row = self._owned_row(ref, owner)
         self.index.add_tag(row, tag)
         return self.get(f"{row.name}:{row.version}")
 
-    def remove_tag(self, ref: str | Ref, tag: str) -> bool:
-        return self.index.remove_tag(self.row(ref), check_label(tag, "tag"))
+    def remove_tag(self, ref: str | Ref, tag: str, owner: str | None = None) -> bool:
+        check_label(tag, "tag")
+        return self.index.remove_tag(self._owned_row(ref, owner), tag)
 
-    def set_note(self, ref: str | Ref, note: str) -> dict[str, Any]:
-        if len(note) > 10_000:
-            raise InvalidParameterError("A note may be at most 10,000 characters")
-        row = self.row(ref)
+    def set_note(self, ref: str | Ref, note: str, owner: str | None = None) -> dict[str, Any]:
+        check_note(note)
+        row = self._owned_row(ref, owner)
         self.index.set_note(row, note)
         return self.get(f"{row.name}:{row.version}")
 
-    def delete(self, ref: str | Ref, force: bool = False) -> int:
+    def delete(self, ref: str | Ref, force: bool = False, owner: str | None = None) -> int:
         """Remove a version's row, then its files; returns the bytes freed.
 
         An aliased version needs ``force`` (which drops its aliases too).
         """
-        row = self.row(ref)
+        row = self._owned_row(ref, owner)
         self.index.delete_version(row, force)
         return self.artifacts.delete_folder(row.path.rsplit("/", 1)[0])
+
+    def enforce_quota(self, max_versions: int, max_bytes: int) -> list[str]:
+        """Evict the oldest owned (demo-session) versions until the store fits; returns their refs.
+
+        Versions without an owner (made from the command line or by the operator) are never
+        evicted, so a store they alone overfill stays over quota.
+        """
+        for label, value in (("max_versions", max_versions), ("max_bytes", max_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidParameterError(f"Invalid value {value!r} for {label}: expected an integer >= 0")
+        count, _names, size = self.index.totals()
+        evicted: list[str] = []
+        while count > max_versions or size > max_bytes:
+            oldest = self.index.oldest_owned(limit=50)
+            if not oldest:
+                break
+            for row in oldest:
+                if count <= max_versions and size <= max_bytes:
+                    break
+                ref = f"{row.name}:{row.version}"
+                with contextlib.suppress(NotFoundError):  # removed meanwhile by its owner
+                    self.delete(ref, force=True)
+                evicted.append(ref)
+                count, size = count - 1, size - row.size_bytes
+            count, _names, size = self.index.totals()
+        return evicted
 
 
 def _dumps(record: dict[str, Any]) -> str:

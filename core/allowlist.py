@@ -1,0 +1,386 @@
+"""What a model file from a stranger may name: an explicit allowlist of globals, never a denylist.
+
+A pickle names every class and function it needs as ``module.name``, and the unpickler imports
+and *calls* them. Scanners that look for "dangerous" names lose, because there is always one
+more gadget. So ModelShelf lists what it needs and refuses everything else:
+
+* **References** (:func:`allowed_globals`): scikit-learn estimators and the helper classes that
+  fitted models hold (trees, losses, binners, KD-trees...), the numpy/scipy types that rebuild
+  arrays, and a few builtins. A file may mention these, and build instances of the classes
+  without arguments (``cls.__new__(cls)``), which runs no ``__init__``.
+* **Calls** (:func:`call_checks`): the much shorter list of globals a file may *call* with
+  arguments of its choosing (pickle's ``REDUCE``), each with a check on those arguments: numpy's
+  array/scalar rebuilders, ``numpy.dtype``, ``slice``, ``set``, the tree constructor, the random
+  generator constructors... Nothing here reads files, imports modules, evaluates text or gets
+  attributes by name; ``getattr``, ``eval``, ``os.*``, ``subprocess.*``, ``importlib.*``,
+  ``functools.partial``, ``operator.*`` and numpy's loaders are simply absent.
+
+The lists were made by unpickling every catalog model and pipeline with a recording unpickler
+(protocols 0-5, pickle and joblib) and keeping exactly the globals that appeared, plus every
+class ``sklearn.utils.all_estimators()`` returns.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pickle
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from core.errors import FormatError, UnsafeModelError
+
+Global = tuple[str, str]
+ArgCheck = Callable[[tuple[Any, ...]], None]
+
+#: Old module names that pickles of protocol 0-2 use (Python 2 era, numpy 1.x), mapped to today's.
+MODULE_ALIASES = {
+    "__builtin__": "builtins",
+    "copy_reg": "copyreg",
+    "numpy.core.multiarray": "numpy._core.multiarray",
+    "numpy.core.numeric": "numpy._core.numeric",
+    "numpy.core._multiarray_umath": "numpy._core._multiarray_umath",
+    # scikit-learn 1.5's Cython losses pickled under the bare module name "_loss".
+    "_loss": "sklearn._loss._loss",
+}
+
+_BUILTIN_TYPES = ("slice", "complex", "set", "frozenset", "bytes", "bytearray", "object")
+_BUILTIN_REFERENCES = ("int", "float", "bool", "str", "list", "dict", "tuple", "range")
+
+#: Helper classes real fitted models pickle, found by unpickling the catalog with a recorder.
+_SKLEARN_HELPERS: tuple[Global, ...] = (
+    ("sklearn.tree._tree", "Tree"),
+    ("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor"),
+    ("sklearn.ensemble._hist_gradient_boosting.binning", "_BinMapper"),
+    ("sklearn.utils._bunch", "Bunch"),
+    ("sklearn.compose._column_transformer", "_RemainderColsList"),
+    ("sklearn.compose._column_transformer", "make_column_selector"),
+    ("sklearn.neighbors._kd_tree", "KDTree"),
+    ("sklearn.neighbors._kd_tree", "newObj"),
+    ("sklearn.neighbors._ball_tree", "BallTree"),
+    ("sklearn.neighbors._ball_tree", "newObj"),
+    ("sklearn.metrics._dist_metrics", "newObj"),
+    ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+)
+
+#: Modules whose classes of one family are all allowed (discovered by inspection, not by name).
+_SKLEARN_FAMILIES = (
+    "sklearn._loss.link",
+    "sklearn._loss.loss",
+    "sklearn.metrics._dist_metrics",
+    "sklearn.gaussian_process.kernels",
+)
+
+_NUMPY_REFERENCES: tuple[Global, ...] = (
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy", "memmap"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random.bit_generator", "SeedSequence"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    ("numpy.random._mt19937", "MT19937"),
+    ("numpy.random._pcg64", "PCG64"),
+    ("numpy.random._pcg64", "PCG64DXSM"),
+    ("numpy.random._philox", "Philox"),
+    ("numpy.random._sfc64", "SFC64"),
+    ("numpy.random.mtrand", "RandomState"),
+    ("numpy.random._generator", "Generator"),
+)
+
+_SCIPY_SPARSE = ("csr_matrix", "csc_matrix", "coo_matrix", "csr_array", "csc_array", "coo_array")
+
+
+def _import(module: str) -> Any:
+    return importlib.import_module(MODULE_ALIASES.get(module, module))
+
+
+def _family(module_name: str) -> list[Global]:
+    """Every class defined in a module (and Cython's ``__pyx_unpickle_*`` helpers next to them)."""
+    module = importlib.import_module(module_name)
+    found = []
+    for name, obj in vars(module).items():
+        if inspect.isclass(obj) and obj.__module__ == module_name:
+            found.append((module_name, name))
+    return found
+
+
+_MISSING: set[Global] = set()
+
+
+@lru_cache(maxsize=1)
+def _catalogue() -> dict[Global, Any]:
+    """``(module, name) -> object`` for everything a file may mention (built once, on first use)."""
+    import numpy as np
+    from sklearn.utils import all_estimators
+
+    pairs: list[Global] = [("builtins", n) for n in (*_BUILTIN_TYPES, *_BUILTIN_REFERENCES)]
+    pairs += [("collections", "OrderedDict"), ("copyreg", "_reconstructor"), ("_codecs", "encode")]
+    pairs += [(cls.__module__, cls.__qualname__) for _name, cls in all_estimators()]
+    pairs += list(_SKLEARN_HELPERS)
+    for family in _SKLEARN_FAMILIES:
+        pairs += _family(family)
+    loss_module = importlib.import_module("sklearn._loss._loss")
+    pairs += [("sklearn._loss._loss", n) for n in vars(loss_module) if n.startswith(("Cy", "__pyx_unpickle_Cy"))]
+    pairs += list(_NUMPY_REFERENCES)
+    # numpy scalar types appear as dtype= parameters (``OneHotEncoder(dtype=np.float64)``).
+    pairs += [(t.__module__, t.__name__) for t in set(np.sctypeDict.values()) if t.__module__ == "numpy"]
+    sparse = importlib.import_module("scipy.sparse")
+    pairs += [(getattr(sparse, n).__module__, n) for n in _SCIPY_SPARSE if hasattr(sparse, n)]
+    resolved: dict[Global, Any] = {}
+    for module, name in pairs:
+        try:
+            resolved[(module, name)] = getattr(_import(module), name)
+        except (ImportError, AttributeError):
+            _MISSING.add((module, name))  # a helper this scikit-learn release does not have
+    for old, new in MODULE_ALIASES.items():
+        for (module, name), obj in list(resolved.items()):
+            if module == new:
+                resolved[(old, name)] = obj
+    return resolved
+
+
+def allowed_globals() -> frozenset[Global]:
+    """The ``(module, name)`` pairs a pickle may mention: an O(1) membership test."""
+    return frozenset(_catalogue())
+
+
+def allowed_type_names() -> frozenset[str]:
+    """The same allowlist as ``module.name`` strings: what skops reports as untrusted types."""
+    return frozenset(f"{m}.{n}" for m, n in _catalogue())
+
+
+def missing_message(module: str, name: str) -> str | None:
+    """Why a global on the list cannot be had: this scikit-learn release no longer has it."""
+    if (module, name) not in _MISSING:
+        return None
+    from sklearn import __version__
+
+    return (
+        f"The file needs {module}.{name}, which scikit-learn {__version__} no longer has: it was saved "
+        "by an older release whose objects this one cannot rebuild; re-save it with this release"
+    )
+
+
+def resolve(module: str, name: str) -> Any:
+    """The object a pickle's global stands for, or UnsafeModelError naming it."""
+    obj = _catalogue().get((module, name))
+    if obj is None and (missing := missing_message(module, name)):
+        raise FormatError(missing)
+    if obj is None:
+        raise UnsafeModelError(
+            f"{module}.{name} is not allowed: the file asks to load a global outside ModelShelf's "
+            "allowlist of scikit-learn, numpy and scipy types, so it was not loaded"
+        )
+    return obj
+
+
+# -- what may be called, and with what ----------------------------------------------------------
+
+
+def _refuse(what: str, why: str) -> None:
+    raise UnsafeModelError(f"{what} was called with {why}; the file was not loaded")
+
+
+def is_allowed_object(obj: Any) -> bool:
+    """Is ``obj`` one of the allowlisted globals themselves (a class or function, by identity)?"""
+    return id(obj) in _allowed_ids()
+
+
+@lru_cache(maxsize=1)
+def _allowed_ids() -> frozenset[int]:
+    return frozenset(id(v) for v in _catalogue().values())
+
+
+def _check_reconstructor(args: tuple[Any, ...]) -> None:
+    """``copyreg._reconstructor(cls, base, state)``: an allowlisted class over a plain base."""
+    if len(args) != 3:
+        _refuse("copyreg._reconstructor", f"{len(args)} arguments")
+    cls, base, _state = args
+    if not (isinstance(cls, type) and is_allowed_object(cls)):
+        _refuse("copyreg._reconstructor", "a class outside the allowlist")
+    if base not in (object, dict, list, set) or not issubclass(cls, base):
+        _refuse("copyreg._reconstructor", f"base {getattr(base, '__name__', base)!r}")
+
+
+def _check_encode(args: tuple[Any, ...]) -> None:
+    """``_codecs.encode(text, 'latin1')`` is how protocol 2 writes bytes; no other codec."""
+    if len(args) != 2 or not isinstance(args[0], str) or args[1] not in ("latin1", "latin-1"):
+        _refuse("_codecs.encode", "arguments other than (text, 'latin1')")
+
+
+def _check_reconstruct(args: tuple[Any, ...]) -> None:
+    import numpy as np
+
+    if len(args) != 3 or args[0] is not np.ndarray or not isinstance(args[1], tuple) or any(args[1]):
+        _refuse("numpy _reconstruct", "arguments other than (numpy.ndarray, (0,), code)")
+
+
+def _check_scalar(args: tuple[Any, ...]) -> None:
+    import numpy as np
+
+    if len(args) not in (1, 2) or not isinstance(args[0], np.dtype):
+        _refuse("numpy scalar", "arguments other than (dtype, bytes)")
+    plain = len(args) == 2 and not args[0].hasobject
+    if plain and (not isinstance(args[1], bytes) or len(args[1]) != args[0].itemsize):
+        _refuse("numpy scalar", f"data that does not fit its dtype {args[0]}")
+
+
+def _check_frombuffer(args: tuple[Any, ...]) -> None:
+    import numpy as np
+
+    if len(args) not in (4, 5) or not isinstance(args[1], np.dtype) or args[1].hasobject:
+        _refuse("numpy _frombuffer", "arguments other than (buffer, plain dtype, shape, order)")
+    if not isinstance(args[0], (bytes, bytearray, memoryview, pickle.PickleBuffer)):
+        _refuse("numpy _frombuffer", f"a {type(args[0]).__name__} instead of a buffer")
+
+
+def _check_dtype(args: tuple[Any, ...]) -> None:
+    if not args or not isinstance(args[0], str) or any(not isinstance(a, bool) for a in args[1:]):
+        _refuse("numpy.dtype", "arguments other than (type code, align, copy)")
+
+
+def _check_bit_generator(args: tuple[Any, ...]) -> None:
+    from numpy.random import _pickle
+    from numpy.random.bit_generator import BitGenerator
+
+    if len(args) > 2:
+        _refuse("a numpy random generator constructor", f"{len(args)} arguments")
+    if args:
+        first = args[0]
+        ok = (isinstance(first, str) and first in _pickle.BitGenerators) or isinstance(first, BitGenerator)
+        ok = ok or (isinstance(first, type) and first in _pickle.BitGenerators.values())
+        if not ok:
+            _refuse("a numpy random generator constructor", f"{type(first).__name__} {first!r:.40}")
+    if len(args) == 2 and args[1] is not getattr(_pickle, "__bit_generator_ctor"):
+        _refuse("a numpy random generator constructor", "a constructor other than numpy's own")
+
+
+def _check_tree(args: tuple[Any, ...]) -> None:
+    """``Tree(n_features, n_classes, n_outputs)``: small positive sizes, one class count per output."""
+    import numpy as np
+
+    if len(args) != 3:
+        _refuse("sklearn.tree._tree.Tree", f"{len(args)} arguments")
+    n_features, n_classes, n_outputs = args
+    classes = np.asarray(n_classes) if isinstance(n_classes, np.ndarray) else None
+    if not isinstance(n_features, (int, np.integer)) or not 0 < n_features < 2**31:
+        _refuse("sklearn.tree._tree.Tree", f"n_features={n_features!r:.40}")
+    if not isinstance(n_outputs, (int, np.integer)) or not 0 < n_outputs <= 100_000:
+        _refuse("sklearn.tree._tree.Tree", f"n_outputs={n_outputs!r:.40}")
+    if classes is None or classes.shape != (n_outputs,) or classes.dtype.kind not in "iu" or (classes < 1).any():
+        _refuse("sklearn.tree._tree.Tree", "n_classes that is not one positive count per output")
+
+
+def _check_new_obj(args: tuple[Any, ...]) -> None:
+    """The neighbours' ``newObj(cls)`` runs ``cls.__new__(cls)``: only for their own classes."""
+    if len(args) != 1 or not isinstance(args[0], type) or not args[0].__module__.startswith("sklearn."):
+        _refuse("newObj", "something other than a scikit-learn class")
+    if not is_allowed_object(args[0]):
+        _refuse("newObj", f"class {args[0].__module__}.{args[0].__qualname__}, which is not allowed")
+
+
+def _check_pyx_unpickle(args: tuple[Any, ...]) -> None:
+    """Cython's ``__pyx_unpickle_X(type, checksum, state)``: the type must be allowlisted too."""
+    if len(args) != 3 or not isinstance(args[0], type) or not is_allowed_object(args[0]):
+        _refuse("a Cython unpickle helper", "a type outside the allowlist")
+
+
+def _no_check(args: tuple[Any, ...]) -> None:
+    return None
+
+
+def _container_check(what: str) -> ArgCheck:
+    def check(args: tuple[Any, ...]) -> None:
+        if len(args) > 1 or (args and not isinstance(args[0], (list, tuple, set, frozenset, dict))):
+            _refuse(what, "arguments other than one list of items")
+
+    return check
+
+
+def _slice_check(args: tuple[Any, ...]) -> None:
+    if len(args) > 3 or any(a is not None and not isinstance(a, int) for a in args):
+        _refuse("builtins.slice", "arguments other than integers")
+
+
+def _complex_check(args: tuple[Any, ...]) -> None:
+    if len(args) > 2 or any(not isinstance(a, (int, float)) for a in args):
+        _refuse("builtins.complex", "arguments other than numbers")
+
+
+def _bytes_check(args: tuple[Any, ...]) -> None:
+    if len(args) > 2 or (args and not isinstance(args[0], (bytes, bytearray, list, str))):
+        _refuse("builtins.bytes", "arguments other than data")
+
+
+@lru_cache(maxsize=1)
+def call_checks() -> dict[int, tuple[str, ArgCheck]]:
+    """``id(callable) -> (name, argument check)`` for the globals a file may call (pickle REDUCE)."""
+    catalogue = _catalogue()
+    checks: dict[Global, ArgCheck] = {
+        ("copyreg", "_reconstructor"): _check_reconstructor,
+        ("_codecs", "encode"): _check_encode,
+        ("numpy._core.multiarray", "_reconstruct"): _check_reconstruct,
+        ("numpy._core.multiarray", "scalar"): _check_scalar,
+        ("numpy._core.numeric", "_frombuffer"): _check_frombuffer,
+        ("numpy", "dtype"): _check_dtype,
+        ("numpy.random._pickle", "__bit_generator_ctor"): _check_bit_generator,
+        ("numpy.random._pickle", "__generator_ctor"): _check_bit_generator,
+        ("numpy.random._pickle", "__randomstate_ctor"): _check_bit_generator,
+        ("sklearn.tree._tree", "Tree"): _check_tree,
+        ("sklearn.neighbors._kd_tree", "newObj"): _check_new_obj,
+        ("sklearn.neighbors._ball_tree", "newObj"): _check_new_obj,
+        ("sklearn.metrics._dist_metrics", "newObj"): _check_new_obj,
+        ("builtins", "slice"): _slice_check,
+        ("builtins", "complex"): _complex_check,
+        ("builtins", "set"): _container_check("builtins.set"),
+        ("builtins", "frozenset"): _container_check("builtins.frozenset"),
+        ("builtins", "bytes"): _bytes_check,
+        ("builtins", "bytearray"): _bytes_check,
+        ("collections", "OrderedDict"): _container_check("collections.OrderedDict"),
+    }
+    for module, name in catalogue:
+        if name.startswith("__pyx_unpickle_"):
+            checks[(module, name)] = _check_pyx_unpickle
+        elif module == "sklearn._loss._loss" and name.startswith("Cy"):
+            checks[(module, name)] = _no_check  # Cython losses: built from a few numbers
+        elif module == "numpy.random.bit_generator" and name == "SeedSequence":
+            checks[(module, name)] = _no_check
+    table: dict[int, tuple[str, ArgCheck]] = {}
+    for (module, name), check in checks.items():
+        obj = catalogue.get((module, name))
+        if obj is not None:
+            table[id(obj)] = (f"{module}.{name}", check)
+    return table
+
+
+def name_of(obj: Any) -> str:
+    """``module.name`` of a global for messages (falls back to the type name)."""
+    for (module, name), value in _catalogue().items():
+        if value is obj and module not in MODULE_ALIASES:
+            return f"{module}.{name}"
+    return getattr(obj, "__qualname__", type(obj).__name__)
+
+
+# Keep the names of things people might expect here and that are deliberately absent greppable.
+NEVER_ALLOWED = (
+    "builtins.eval",
+    "builtins.exec",
+    "builtins.getattr",
+    "builtins.__import__",
+    "os.system",
+    "posix.system",
+    "subprocess.Popen",
+    "importlib.import_module",
+    "functools.partial",
+    "operator.attrgetter",
+    "numpy.load",
+    "numpy.loadtxt",
+    "numpy.fromfile",
+    "numpy.frombuffer",
+)

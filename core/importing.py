@@ -1,0 +1,124 @@
+"""Adding a model file from outside (an upload, ``python -m core import``) as a new version.
+
+The file goes through ``core.safe_load.load_untrusted`` first; only if it loads does anything
+reach the store. The version keeps the ORIGINAL bytes (so its sha256 is the upload's), records
+what the file told us (format, compression, pickle protocol, estimator, the scikit-learn version
+it was saved with) and, when data is given, is scored on a held-out split that is kept with it,
+exactly like a trained version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from core.datasets import Dataset
+from core.errors import DatasetError
+from core.formats import sha256_bytes
+from core.metrics import classification_metrics
+from core.model_checks import n_features_of
+from core.safe_load import LoadLimits, UntrustedModel, load_untrusted
+from core.training import Split
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+
+def model_columns(model: Any, X: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``X`` the model reads, checked against what it was fitted on.
+
+    A model fitted on named columns gets those columns (in its order); one fitted on a bare
+    array gets all of ``X``, which must then have exactly as many columns as it expects.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        wanted = [str(c) for c in names]
+        missing = [c for c in wanted if c not in X.columns]
+        if missing:
+            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise DatasetError(f"The data lacks {len(missing)} column(s) the model was fitted on: {shown}")
+        return X[wanted]
+    expected = n_features_of(model)
+    if expected is not None and X.shape[1] != expected:
+        raise DatasetError(f"The model expects {expected} feature columns; the data has {X.shape[1]}")
+    return X
+
+
+def _scored(
+    loaded: UntrustedModel, dataset: Dataset, test_size: float, seed: int | None, stratify: bool
+) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    from core.store import model_input
+
+    model = loaded.model
+    X_train, X_test, _y_train, y_test = Split(test_size, seed, stratify).apply(dataset)
+    X_test = model_columns(model, X_test)
+    try:
+        metrics = classification_metrics(model, model_input(model, X_test), y_test)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise DatasetError(f"Could not score the model on {dataset.source}: {exc}") from None
+    split = Split(test_size, seed, stratify, n_train=len(X_train), n_test=len(X_test)).to_dict()
+    described = dataset.describe() | {"feature_names": list(X_test.columns), "n_features": X_test.shape[1]}
+    return X_test, y_test, metrics, split, described
+
+
+def import_into(
+    store: Store,
+    data: bytes,
+    name: str,
+    *,
+    filename: str | None = None,
+    dataset: Dataset | None = None,
+    test_size: float = 0.33,
+    seed: int | None = 7,
+    stratify: bool = False,
+    tags: Iterable[str] = (),
+    note: str = "",
+    owner: str | None = None,
+    limits: LoadLimits | None = None,
+) -> dict[str, Any]:
+    """``Store.import_model``: load safely, score if asked, then store; nothing stored on failure."""
+    from core.store import check_label, check_name, check_note, describe_model
+
+    check_name(name)
+    check_note(note)
+    tag_list = [check_label(t, "tag") for t in tags]
+    loaded = load_untrusted(data, limits=limits)
+    eval_frame = metrics = split = described_data = None
+    if dataset is not None:
+        X_test, y_test, metrics, split, described_data = _scored(loaded, dataset, test_size, seed, stratify)
+        eval_frame = store._evaluation_frame(loaded.model, X_test, y_test)
+    described = describe_model(loaded.model)
+    detected = loaded.detected
+    fields = {
+        "format": detected.format,
+        "compression": detected.compression,
+        "protocol": detected.protocol,
+        "estimator": described["estimator"],
+        "params": described["params"],
+        "metrics": metrics or {},
+        "split": split,
+        "dataset": described_data,
+        "warnings": loaded.warnings,
+        # Only what the file itself says about where it was made: its scikit-learn version.
+        "environment": {"packages": {"scikit-learn": loaded.sklearn_version} if loaded.sklearn_version else {}},
+        "imported": {
+            "filename": filename,
+            "sha256": sha256_bytes(data),
+            "size_bytes": len(data),
+            "sklearn_version": loaded.sklearn_version,
+            "classes": described["classes"],
+            "n_features_in": described["n_features_in"],
+        },
+    }
+    return store._add_version(
+        name,
+        lambda handle: handle.write(bytes(data)),
+        fields,
+        eval_frame=eval_frame,
+        tags=tag_list,
+        note=note,
+        origin="imported",
+        owner=owner,
+    )

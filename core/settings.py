@@ -1,0 +1,106 @@
+"""Deployment settings: upload and load limits, and the public-demo mode.
+
+Read from environment variables first, then from the ``[modelshelf]`` table of
+``.streamlit/secrets.toml`` (parsed here with ``tomllib``: core never imports Streamlit), then
+the defaults below. One place, so the dashboard's upload limit and the loader's limit agree.
+
+=========================  ==========================  =========  ======================================
+Environment variable       secrets.toml key            Default    Meaning
+=========================  ==========================  =========  ======================================
+``MODELSHELF_DEMO``        ``demo``                    off        public-demo mode (1/true/yes/on)
+``MODELSHELF_MAX_UPLOAD_MB``  ``max_upload_mb``        200        largest model file accepted, in MB
+``MODELSHELF_DEMO_MAX_VERSIONS``  ``demo_max_versions``  50       demo quota: versions kept
+``MODELSHELF_DEMO_MAX_BYTES``  ``demo_max_bytes``      200000000  demo quota: bytes of model files kept
+``MODELSHELF_LOAD_TIMEOUT_S``  ``load_timeout_s``      30         longest a model file may take to load
+``MODELSHELF_MAX_DECOMPRESSED_MB``  ``max_decompressed_mb``  1000  largest a compressed file may expand to
+=========================  ==========================  =========  ======================================
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidParameterError
+
+SECRETS_FILE = Path(".streamlit") / "secrets.toml"
+SECTION = "modelshelf"
+ENV_PREFIX = "MODELSHELF_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a deployment may change; every field has a safe default."""
+
+    demo: bool = False
+    max_upload_mb: int = 200
+    demo_max_versions: int = 50
+    demo_max_bytes: int = 200_000_000
+    load_timeout_s: float = 30.0
+    max_decompressed_mb: int = 1000
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1_000_000
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        return self.max_decompressed_mb * 1_000_000
+
+
+def _coerce(name: str, kind: type, value: Any, where: str) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError
+        number = kind(value)
+        if isinstance(value, bool) or number <= 0:
+            raise ValueError
+        return number
+    except (TypeError, ValueError):
+        expected = "1/0, true/false, yes/no or on/off" if kind is bool else f"a positive {kind.__name__}"
+        raise InvalidParameterError(f"Invalid value {value!r} for {name} in {where}: expected {expected}") from None
+
+
+def _secrets(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            table = tomllib.load(handle).get(SECTION, {})
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise InvalidParameterError(f"Could not read {path}: {exc}") from None
+    if not isinstance(table, dict):
+        raise InvalidParameterError(f"[{SECTION}] in {path} must be a table")
+    return table
+
+
+def load_settings(secrets_path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """The settings in force: environment variables win over secrets.toml, which wins over defaults."""
+    environ = os.environ if environ is None else environ
+    path = Path(secrets_path) if secrets_path is not None else SECRETS_FILE
+    from_file = _secrets(path)
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(from_file) - known)
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown setting(s) {', '.join(unknown)} in [{SECTION}] of {path}; known: " + ", ".join(sorted(known))
+        )
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        kind = type(spec.default)
+        env_name = ENV_PREFIX + spec.name.upper()
+        if env_name in environ:
+            values[spec.name] = _coerce(env_name, kind, environ[env_name], "the environment")
+        elif spec.name in from_file:
+            values[spec.name] = _coerce(spec.name, kind, from_file[spec.name], str(path))
+    return Settings(**values)
