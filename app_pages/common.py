@@ -16,6 +16,7 @@ import streamlit as st
 
 from core import Store
 from core.errors import ModelShelfError
+from core.settings import Settings, load_settings
 from core.store import LoadedModel, default_store_path
 from core.text import escape_markdown
 
@@ -52,15 +53,11 @@ def load_model(ref: str) -> LoadedModel:
     return _load(store.location, f"{row.name}:{row.version}", row.sha256)
 
 
-def settings() -> Any | None:
-    """Deployment settings (core.settings), or None where that module is not present.
+def settings() -> Settings:
+    """Deployment settings (env vars or secrets.toml, read by core.settings).
 
     A broken setting stops the app with one message: guessing could expose a public demo.
     """
-    try:
-        from core.settings import load_settings
-    except ImportError:
-        return None
     try:
         return load_settings()
     except ModelShelfError as exc:
@@ -70,8 +67,7 @@ def settings() -> Any | None:
 
 def demo_mode() -> bool:
     """A public demo: changes are scoped to this browser session, paths and tracebacks stay hidden."""
-    found = settings()
-    return bool(found is not None and getattr(found, "demo", False))
+    return settings().demo
 
 
 def owner_kwargs() -> dict[str, str]:
@@ -86,7 +82,7 @@ def owner_kwargs() -> dict[str, str]:
 def after_save() -> list[str]:
     """In demo mode, evict the oldest demo versions beyond the quota; returns what was evicted."""
     found = settings()
-    if found is None or not getattr(found, "demo", False):
+    if not found.demo:
         return []
     return get_store().enforce_quota(found.demo_max_versions, found.demo_max_bytes)
 

@@ -16,7 +16,12 @@ st.caption(
     "a file that asks to run anything outside scikit-learn's own classes is refused before it runs."
 )
 
-model_file = st.file_uploader("Model file", type=["pkl", "pickle", "joblib", "skops"], key="upload_model")
+model_file = st.file_uploader(
+    "Model file",
+    type=["pkl", "pickle", "joblib", "skops"],
+    key="upload_model",
+    max_upload_size=common.settings().max_upload_mb,  # the same limit core's loader applies
+)
 with st.form("upload_form"):
     default = model_file.name.rsplit(".", 1)[0] if model_file is not None else ""
     name = st.text_input("Name to store it under", value=default)

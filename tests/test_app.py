@@ -8,6 +8,8 @@ keeps its own idea of the current page between runs).
 from __future__ import annotations
 
 import io
+import os
+import pickle
 from pathlib import Path
 
 import joblib
@@ -374,24 +376,6 @@ def test_formats_page_measures_every_format(filled):
     assert table.set_index("label").loc["skops", "safe_for_strangers"]
 
 
-def _has_import_model() -> bool:
-    return hasattr(Store, "import_model")
-
-
-def _has_settings() -> bool:
-    try:
-        import core.settings  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_issue_4 = pytest.mark.xfail(
-    not (_has_import_model() and _has_settings()), reason="needs Store.import_model (issue 4)", strict=True
-)
-
-
-@needs_issue_4
 def test_upload_a_joblib_file_scores_it(app_store, iris_results):
     buffer = io.BytesIO()
     joblib.dump(iris_results[0].model, buffer)
@@ -405,6 +389,21 @@ def test_upload_a_joblib_file_scores_it(app_store, iris_results):
     assert record["origin"] == "imported"
     assert metric(at, "Format") == "joblib"
     assert metric(at, "Accuracy") == f"{record['metrics']['accuracy']:.4f}"
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_upload_refuses_a_file_that_would_run_code(app_store):
+    at = open_page(UPLOAD)
+    at.file_uploader(key="upload_model").upload("evil.pkl", pickle.dumps(_RunsCode()))
+    at.run()
+    at.button[labels(at.button).index("Add to the store")].click().run()
+    assert not at.exception and len(at.error) == 1
+    assert "system" in at.error[0].value  # core's message names the refused global
+    assert app_store.count() == 0 and not at.success
 
 
 def test_upload_without_a_file_or_with_junk_shows_an_error(app_store):
@@ -431,7 +430,6 @@ def test_predictions_frame_is_what_core_predicts(filled):
     )
 
 
-@needs_issue_4
 def test_demo_mode_scopes_changes_to_the_session_and_hides_paths(monkeypatch, filled):
     monkeypatch.setenv("MODELSHELF_DEMO", "1")
     at = open_page(TRAIN)

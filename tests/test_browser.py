@@ -24,6 +24,7 @@ import pytest
 
 from core import Store, load_dataset, train
 from core.formats import detect_format, sha256_bytes
+from core.safe_load import load_untrusted
 
 pytestmark = pytest.mark.browser
 
@@ -195,12 +196,7 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     assert waiting.value.suggested_filename == "iris-browser-v1.joblib"
     assert sha256_bytes(downloaded) == record["sha256"]
     assert detect_format(downloaded).format == "joblib"
-    try:
-        from core.safe_load import load_untrusted
-    except ImportError:
-        model = joblib.load(io.BytesIO(downloaded))  # the bytes are our own, sha256-checked above
-    else:
-        model = load_untrusted(downloaded).model
+    model = load_untrusted(downloaded).model  # the one load path for bytes from outside the store
     data = load_dataset("builtin:iris")
     assert list(model.predict(data.X.head(5))) == list(
         Store(server["store"]).predict("iris-browser:1", data.X.head(5))["prediction"]
@@ -227,11 +223,6 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     )
     page.locator('[data-testid="stRadio"]').get_by_text("Built-in data set").click()
     page.get_by_role("button", name="Add to the store").click()
-    if not hasattr(Store, "import_model"):
-        page.locator('[data-testid="stAlertContentError"]').wait_for()
-        no_exception(page)
-        screenshot(page, "upload", 1350)
-        pytest.xfail("needs Store.import_model (issue 4)")
     page.get_by_text("Added as outside:1").wait_for()
     no_exception(page)
     screenshot(page, "upload", 1350)
