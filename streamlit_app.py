@@ -31,6 +31,9 @@ with st.sidebar:
         else:
             st.caption("Store")
             st.code(str(summary["location"]), language=None, wrap_lines=True)
+        evicted = st.session_state.pop("evicted", None)
+        if evicted:
+            st.caption(f"Demo quota reached: removed the oldest demo versions ({len(evicted)}).")
         st.metric("Versions", summary["versions"])
         models = "model" if summary["names"] == 1 else "models"
         st.caption(f"{summary['names']} {models}, {human_bytes(summary['size_bytes'])}")

@@ -84,7 +84,10 @@ def after_save() -> list[str]:
     found = settings()
     if not found.demo:
         return []
-    return get_store().enforce_quota(found.demo_max_versions, found.demo_max_bytes)
+    evicted = get_store().enforce_quota(found.demo_max_versions, found.demo_max_bytes)
+    if evicted:
+        st.session_state["evicted"] = evicted  # shown once by the sidebar, after the rerun
+    return evicted
 
 
 def show_error(exc: BaseException, action: str) -> None:

@@ -391,6 +391,25 @@ def test_upload_a_joblib_file_scores_it(app_store, iris_results):
     assert metric(at, "Accuracy") == f"{record['metrics']['accuracy']:.4f}"
 
 
+def test_upload_a_file_from_an_older_scikit_learn_shows_its_version(app_store):
+    path = ROOT / "tests" / "fixtures" / "sklearn-1.5.2" / "logistic_regression.z3.joblib"
+    at = open_page(UPLOAD)
+    at.file_uploader(key="upload_model").upload(path.name, path.read_bytes())
+    at.run()
+    at.radio(key="upload_data").set_value("Built-in data set")
+    at.button[labels(at.button).index("Add to the store")].click().run()
+    assert not at.exception
+    assert metric(at, "Saved with scikit-learn") == "1.5.2"
+    assert metric(at, "Format").startswith("joblib")
+    at.button(key="open_uploaded").click().run()
+    ref = at.query_params["model"]
+    at.switch_page(DETAIL).run()
+    environment = at.dataframe[0].value.set_index("package")
+    assert environment.loc["scikit-learn", "saved"] == "1.5.2"
+    assert environment.loc["scikit-learn", "status"] == "warning"
+    assert app_store.get(ref)["origin"] == "imported"
+
+
 class _RunsCode:
     def __reduce__(self):
         return (os.system, ("echo pwned > /dev/null",))
@@ -457,3 +476,18 @@ def test_demo_mode_scopes_changes_to_the_session_and_hides_paths(monkeypatch, fi
     at.button[labels(at.button).index("Set alias")].click().run()
     ok(at)
     assert filled.get("mine:1")["aliases"] == ["mine"]
+
+
+def test_demo_quota_evicts_the_oldest_demo_version_after_a_save(monkeypatch, filled):
+    monkeypatch.setenv("MODELSHELF_DEMO", "1")
+    monkeypatch.setenv("MODELSHELF_DEMO_MAX_VERSIONS", "3")  # the store's whole size: 2 operator + 1 demo
+    at = open_page(TRAIN)
+    at.selectbox(key="train_estimator").set_value("naive_bayes").run()
+    at.button[labels(at.button).index("Train")].click().run()
+    for _ in range(2):
+        at.text_input[labels(at.text_input).index("Name")].set_value("mine")
+        at.button[labels(at.button).index("Save")].click().run()
+        ok(at)
+    kept = filled.table(name="mine")
+    assert list(kept["ref"]) == ["mine:2"]  # the demo quota kept the newest only
+    assert filled.count(name="iris") == 2  # versions not made in the demo are never evicted
