@@ -33,10 +33,10 @@ SAFETY = {
 
 #: When to use which, in two sentences (the dashboard shows this under the table).
 ADVICE = (
-    "Use joblib (compression 0, memory-mappable) for your own models when load speed matters, "
-    "and a compression level of 3 when disk or download size does; plain pickle brings no advantage over it. "
-    "Use skops for any file that crosses a trust boundary (shared, uploaded, downloaded), "
-    "since it can be checked before anything in it runs."
+    "For your own models, pickle or uncompressed joblib load fastest (joblib can also memory-map large "
+    "arrays), and joblib with compression 3 trades some save time for a much smaller file. "
+    "For any file that crosses a trust boundary (shared, uploaded, downloaded) use skops: it is checked "
+    "before anything in it runs, at the cost in size and time the table shows."
 )
 
 
