@@ -228,6 +228,17 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     screenshot(page, "upload", 1350)
     assert Store(server["store"]).get("outside:1")["origin"] == "imported"
 
+    # Two versions selected on the Models page: compared side by side.
+    page.goto(base + "/models")
+    page.get_by_text("Versions 1 to 2 of 2").wait_for()
+    grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    for row in (0, 1):
+        page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 18 + 35 * row)
+        page.wait_for_timeout(500)
+    page.get_by_text("Comparing 2 versions").wait_for()
+    no_exception(page)
+    screenshot(page, "models_compare", 1300)
+
 
 def test_bad_input_in_the_browser_shows_one_message_not_a_traceback(server, page):
     page.goto(server["base"] + "/model_detail?model=nothing-here:3")
