@@ -219,22 +219,31 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="a CSV path or URL (or builtin:NAME)")
     p.add_argument("--names", help="comma-separated column names; given means the CSV has no header")
     p.add_argument("-o", "--output", help="output CSV (default: stdout)")
+    p.add_argument("--engine", choices=("sklearn", "onnx"), default="sklearn", help="onnx: run the ONNX export")
 
 
 @command("predict", "predict on a CSV of raw rows", _predict_args)
 def _predict(args: argparse.Namespace) -> Output:
     store = _store(args)
-    loaded = store.load(args.ref)
     frame = load_frame(args.data, [n.strip() for n in args.names.split(",")] if args.names else None)
-    table = predict_table(loaded.model, frame, loaded.record)
+    if args.engine == "onnx":
+        from core.portable.exports import predict_with_onnx
+
+        record = store.get(args.ref)
+        ref = f"{record['name']}:{record['version']}"
+        table = predict_with_onnx(store, ref, frame)
+    else:
+        loaded = store.load(args.ref)
+        ref = loaded.ref
+        table = predict_table(loaded.model, frame, loaded.record)
     if args.output in (None, "-"):
         if args.json:
             return "", json.loads(table.to_json(orient="records"))
         return table.to_csv(index=False).rstrip("\n"), None
     table.to_csv(args.output, index=False)
     counts = {str(to_jsonable(k)): int(v) for k, v in table["prediction"].value_counts().items()}
-    summary = {"ref": loaded.ref, "rows": len(table), "output": args.output, "predictions": counts}
-    return f"Wrote {len(table)} predictions of {loaded.ref} to {args.output} ({counts})", summary
+    summary = {"ref": ref, "engine": args.engine, "rows": len(table), "output": args.output, "predictions": counts}
+    return f"Wrote {len(table)} predictions of {ref} to {args.output} ({counts})", summary
 
 
 def _alias_args(p: argparse.ArgumentParser) -> None:
@@ -376,3 +385,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 from core import commands_import  # noqa: E402,F401  (registers commands)
+from core.portable import cli as _portable_cli  # noqa: E402,F401  (registers export and env)

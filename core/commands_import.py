@@ -17,8 +17,8 @@ from core.errors import DatasetError, InvalidParameterError
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a pickle, joblib or skops model file")
-    p.add_argument("--name", required=True, help="model name to add the file under")
+    p.add_argument("file", help="a pickle, joblib or skops model file, a ModelShelf bundle .zip or JSON parameters")
+    p.add_argument("--name", help="model name to add the file under (a bundle's own name by default)")
     _data_args(p, required=False)
     p.add_argument("--test-size", type=float, default=0.33, help="held-out fraction to score on (default 0.33)")
     p.add_argument("--seed", type=int, default=7, help="random_state of the split (default 7)")
@@ -78,11 +78,29 @@ def _import_model_file(args: argparse.Namespace, data: bytes) -> Output:
     return "\n".join(lines), record
 
 
-@command("import", "add a model file (pickle, joblib, skops) safely as a new version", _import_args)
+@command(
+    "import", "add a model file (pickle, joblib, skops), a bundle or JSON parameters as a new version", _import_args
+)
 def _import(args: argparse.Namespace) -> Output:
     from core.settings import load_settings
 
     data = read_input_file(args.file, load_settings().max_upload_bytes)
     # Branch point: recognise other kinds of file here (a bundle .zip, say) and hand them to their
     # own handler; everything else is a model file, whose format is told from its bytes.
+    from core.portable.bundle import is_bundle
+
+    if is_bundle(data):
+        from core.portable.cli import import_bundle_file
+
+        return import_bundle_file(args, data)
+    from core.portable.params_json import is_params_json
+
+    if is_params_json(data):
+        from core.portable.cli import import_params_file
+
+        return import_params_file(args, data)
+    if not args.name:
+        raise InvalidParameterError(
+            "--name is required to import a model file or JSON parameters (a bundle brings its own)"
+        )
     return _import_model_file(args, data)

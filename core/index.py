@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
 
-from core.errors import ConflictError, InvalidParameterError
+from core.errors import ConflictError, InvalidParameterError, NotFoundError
 
 SCHEMA_VERSION = 1
 SORTS = ("created", "accuracy", "name")
@@ -216,6 +216,23 @@ class MetadataIndex:
     def set_note(self, row: Row, note: str) -> None:
         with self.writing() as conn:
             conn.execute(update(versions).where(versions.c.id == row.id).values(note=note))
+
+    def merge_record_section(self, row: Row, section: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``values`` into one section of a version's record (read and write in ONE transaction).
+
+        The record is otherwise written once; this is for facts learned later about the same
+        bytes, such as its exports (``{"onnx": {...}, "json": {...}}``).
+        """
+        with self.writing() as conn:
+            text = conn.execute(select(versions.c.record).where(versions.c.id == row.id)).scalar()
+            if text is None:
+                raise NotFoundError(f"{row.name}:{row.version} is no longer in the store")
+            record = json.loads(text)
+            merged = dict(record.get(section) or {})
+            merged.update(values)
+            record[section] = merged
+            conn.execute(update(versions).where(versions.c.id == row.id).values(record=json.dumps(record)))
+            return merged
 
     def delete_version(self, row: Row, force: bool) -> None:
         with self.writing() as conn:

@@ -644,6 +644,32 @@ class Store:
 
     # -- changing -----------------------------------------------------------------------------
 
+    def attach_file(self, ref: str | Ref, filename: str, data: bytes) -> dict[str, Any]:
+        """Write a file derived from a version (an ONNX or JSON export) into its folder, atomically.
+
+        Returns ``{path, sha256, size_bytes}``; the file goes when the version is deleted.
+        """
+        kept = {f"model.{ext}" for ext in formats.EXTENSIONS.values()} | {"evaluation.parquet"}
+        if "/" in filename or "\\" in filename or filename.startswith(".") or filename in kept:
+            raise InvalidParameterError(f"Invalid file name {filename!r} for a version's folder")
+        row = self.row(ref)
+        path = f"{row.path.rsplit('/', 1)[0]}/{filename}"
+        temp, size, sha = self.artifacts.write_temp(lambda handle: handle.write(data))
+        try:
+            self.artifacts.commit(temp, path)
+        except BaseException:
+            self.artifacts.discard(temp)
+            raise
+        return {"path": path, "sha256": sha, "size_bytes": size}
+
+    def read_attached(self, ref: str | Ref, path: str, sha256: str, what: str) -> bytes:
+        """The bytes of a file attached to a version, checked against the sha256 recorded for it."""
+        return self._verified_bytes(self.row(ref), path, sha256, what)
+
+    def merge_exports(self, ref: str | Ref, exports: dict[str, Any]) -> dict[str, Any]:
+        """Record export results in the version's ``exports`` section (merged, one transaction)."""
+        return self.index.merge_record_section(self.row(ref), "exports", exports)
+
     def _owned_row(self, ref: str | Ref, owner: str | None) -> Row:
         """The row behind ``ref``; with ``owner`` given, only if that owner made it (demo mode)."""
         row = self.row(ref)

@@ -1,0 +1,18 @@
+"""Portable models: every stored version leaves the shelf in the form its user needs, and comes back.
+
+One concern per module:
+
+- ``exports``: a version in any download format (``export_version``), its ONNX and JSON forms
+  made once, proved and recorded (``ensure_onnx``, ``ensure_params``), ONNX prediction
+  (``predict_with_onnx``).
+- ``onnx_export`` / ``onnx_runtime``: skl2onnx conversion with a parity check; onnxruntime
+  sessions cached by sha256; refusal of ONNX files that reference external data.
+- ``params_json`` / ``params_predict``: the plain-parameter JSON (schema_version 1), its numpy-only
+  reference predictor, and the rebuild into scikit-learn.
+- ``bundle``: the ``.zip`` with model, metadata, requirements, evaluation set, ONNX, JSON, model
+  card and manifest; import verifies every file and loads through ``core.safe_load``.
+- ``how_to_load``: the code that loads a downloaded file, per format; ``requirements``: pins.
+- ``cli``: ``python -m core export|import|env``.
+
+See docs/portable.md.
+"""

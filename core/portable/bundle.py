@@ -1,0 +1,418 @@
+"""Bundles: one ``.zip`` that carries a version out of the shelf and back in, intact.
+
+Inside: the model file exactly as stored (same sha256), ``metadata.json`` (the version's
+record), ``requirements.txt`` (the versions it was saved with), ``evaluation.parquet`` (the
+held-out rows), ``model.onnx`` and ``params.json`` + ``predict_params.py`` when the model
+converts faithfully, ``README.md`` (a model card made with skops' card support) and
+``manifest.json``, which lists every other file with its sha256.
+
+Import trusts nothing in the zip: every file must match the manifest (a changed file is
+refused by name), the model bytes go through ``core.safe_load.load_untrusted`` (the one load
+path for bytes that did not come from this store), and the version is re-scored on the
+bundle's evaluation set. Importing a bundle whose model (same name, same sha256) is already in
+the store changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core import formats
+from core.datasets import to_jsonable
+from core.errors import FormatError, IntegrityError
+from core.metrics import classification_metrics
+from core.portable import params_predict
+from core.portable.how_to_load import DOWNLOAD_FORMATS, PREDICTOR_FILENAME, how_to_load, predictor_source
+from core.portable.requirements import requirements_txt
+from core.store import Store, check_label, check_name, describe_model, model_input, split_evaluation_frame
+from core.training import final_estimator
+
+BUNDLE_FORMAT = "modelshelf.bundle"
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+#: Refuse bundles that would unpack to more than this, or hold more entries (zip bombs).
+MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
+MAX_ENTRIES = 32
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # so the same version always zips to the same bytes
+
+
+@dataclass
+class BundleImport:
+    """What importing a bundle did: the version it is now, and whether it was new."""
+
+    record: dict[str, Any]
+    created: bool
+    message: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "message": self.message, "warnings": self.warnings, "record": self.record}
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+
+def _metrics_table(metrics: dict[str, Any]) -> dict[str, float]:
+    keys = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
+    return {k: round(float(metrics[k]), 6) for k in keys if isinstance(metrics.get(k), (int, float))}
+
+
+def model_card(record: dict[str, Any], model: Any, formats_available: list[str], omitted: dict[str, str]) -> str:
+    """The bundle's README.md: a skops model card with description, hyperparameters, metrics, loading."""
+    from skops import card as skops_card
+
+    estimator = final_estimator(model)
+    dataset = record.get("dataset") or {}
+    split = record.get("split") or {}
+    features = dataset.get("feature_names") or []
+    shown = ", ".join(features[:12]) + (f" and {len(features) - 12} more" if len(features) > 12 else "")
+    environment = record.get("environment") or {}
+    packages = environment.get("packages") or {}
+    card = skops_card.Card(estimator, model_diagram=False)
+    description = [
+        f"`{record['name']}:{record['version']}` from a ModelShelf store: a {type(estimator).__name__} "
+        f"(`{record.get('estimator')}`) saved on {record.get('created_at', '?')[:19]} UTC as "
+        f"{record.get('format')} (sha256 `{record.get('sha256')}`).",
+        "",
+        f"- Data: {dataset.get('source', 'unknown')} ({dataset.get('n_rows', '?')} rows, "
+        f"{dataset.get('n_features', len(features))} features: {shown or 'unnamed'}); target "
+        f"`{dataset.get('target', '?')}`, classes {dataset.get('classes', '?')}.",
+        "- Input: raw rows with those columns; the pipeline imputes missing values, one-hot encodes "
+        "text columns and scales numbers when it was trained to.",
+        f"- Saved with: {', '.join(f'{k} {v}' for k, v in sorted(packages.items()))} on Python "
+        f"{environment.get('python_version', '?')} (see requirements.txt).",
+    ]
+    intended = [
+        "Classifying new rows drawn from the same population and measured the same way as the "
+        "training data. The metrics below come from the held-out rows kept in `evaluation.parquet`; "
+        "they say nothing about other populations, and the model was not reviewed for fairness.",
+    ]
+    for warning in record.get("warnings") or []:
+        intended.append(f"\nTraining warning: `{warning}`")
+    training = (
+        f"Trained by ModelShelf on {split.get('n_train', '?')} rows; {split.get('n_test', '?')} rows "
+        f"(test_size={split.get('test_size', '?')}, random_state={split.get('random_state', '?')}, "
+        f"stratify={split.get('stratify', '?')}) held out for evaluation."
+        if split
+        else "Saved into ModelShelf from Python; the training procedure was not recorded."
+    )
+    loading = [f"Files in this bundle, checked by `manifest.json` (sha256 of each): {', '.join(formats_available)}."]
+    for fmt in formats_available:
+        loading += ["", f"**{fmt}**", "", "```python", how_to_load(record, fmt).rstrip("\n"), "```"]
+    for fmt, reason in omitted.items():
+        loading += ["", f"No {fmt} form: {reason}"]
+    card.add(
+        **{
+            "Model description": "\n".join(description),
+            "Model description/Intended uses & limitations": "\n".join(intended),
+            "Model description/Training Procedure": training,
+            "How to Get Started with the Model": "\n".join(loading),
+        }
+    )
+    card.add_metrics(**_metrics_table(record.get("metrics") or {}))
+    for section in (
+        "Model description/Training Procedure/Model Plot",
+        "Model Card Authors",
+        "Model Card Contact",
+        "Citation",
+    ):
+        with contextlib.suppress(KeyError):
+            card.delete(section)
+    return card.render()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, files[name])
+    return buffer.getvalue()
+
+
+def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
+    """The bundle of a version, and a summary (files, sha256s, what was left out and why)."""
+    from core.portable.exports import ensure_onnx, ensure_params
+
+    record = store.get(ref)
+    ref = f"{record['name']}:{record['version']}"
+    model_file = f"model.{formats.EXTENSIONS[record['format']]}"
+    files: dict[str, bytes] = {model_file: store.read_artifact(ref)}
+    loaded = store.load(ref)
+    omitted: dict[str, str] = {}
+    available = [record["format"]]
+    try:
+        files["model.onnx"], _ = ensure_onnx(store, ref, loaded=loaded)
+        available.append("onnx")
+    except FormatError as exc:
+        omitted["onnx"] = str(exc)
+    try:
+        files["params.json"], _ = ensure_params(store, ref, loaded=loaded)
+        files[PREDICTOR_FILENAME] = predictor_source().encode("utf-8")
+        available.append("json")
+    except FormatError as exc:
+        omitted["json"] = str(exc)
+    record = store.get(ref)  # now with its exports recorded
+    kept = record.get("evaluation_set")
+    if kept:
+        files["evaluation.parquet"] = store.read_attached(ref, kept["path"], kept["sha256"], "evaluation set")
+    public = {k: v for k, v in record.items() if k != "uri"}
+    files["metadata.json"] = json.dumps(public, indent=2, default=to_jsonable, allow_nan=True).encode("utf-8")
+    files["requirements.txt"] = requirements_txt(record).encode("utf-8")
+    files["README.md"] = model_card(record, loaded.model, [*available, "bundle"], omitted).encode("utf-8")
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "bundle_version": BUNDLE_VERSION,
+        "name": record["name"],
+        "version": record["version"],
+        "model": {"file": model_file, "format": record["format"], "sha256": record["sha256"]},
+        "omitted": omitted,
+        "files": {
+            name: {"sha256": formats.sha256_bytes(data), "size_bytes": len(data)}
+            for name, data in sorted(files.items())
+        },
+    }
+    files[MANIFEST] = json.dumps(manifest, indent=2).encode("utf-8")
+    data = _zip(files)
+    info = {"sha256": formats.sha256_bytes(data), "files": manifest["files"], "omitted": omitted}
+    return data, info
+
+
+# -- import -----------------------------------------------------------------------------------------
+
+
+def is_bundle(data: bytes) -> bool:
+    """True when the bytes are a zip with a ModelShelf bundle manifest (by content, not by name)."""
+    if not data.startswith(b"PK\x03\x04"):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if MANIFEST not in archive.namelist():
+                return False
+            if archive.getinfo(MANIFEST).file_size > 1024 * 1024:
+                return False
+            manifest = json.loads(archive.read(MANIFEST))
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, KeyError, OSError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
+
+
+def read_bundle(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and every file, each checked against its sha256 (a mismatch names the file)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise FormatError("Not a bundle: the file is not a readable zip archive") from None
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_ENTRIES:
+            raise FormatError(f"Not a bundle: it holds {len(entries)} files (at most {MAX_ENTRIES})")
+        if sum(e.file_size for e in entries) > MAX_BUNDLE_BYTES:
+            raise FormatError(f"The bundle would unpack to more than {MAX_BUNDLE_BYTES // 1024**2} MB; refused")
+        names = [e.filename for e in entries]
+        if MANIFEST not in names:
+            raise FormatError("Not a ModelShelf bundle: it has no manifest.json")
+        try:
+            manifest = json.loads(archive.read(MANIFEST))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise FormatError("The bundle's manifest.json is not valid JSON") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+            raise FormatError(f'Not a ModelShelf bundle: manifest.json lacks "format": "{BUNDLE_FORMAT}"')
+        if manifest.get("bundle_version") != BUNDLE_VERSION:
+            raise FormatError(
+                f"Unsupported bundle_version {manifest.get('bundle_version')!r}; this ModelShelf reads {BUNDLE_VERSION}"
+            )
+        listed = manifest.get("files") or {}
+        extra = [n for n in names if n != MANIFEST and n not in listed]
+        if extra:
+            raise IntegrityError(f"The bundle holds {extra[0]!r}, which its manifest does not list; nothing imported")
+        files: dict[str, bytes] = {}
+        for name, expected in listed.items():
+            if name not in names:
+                raise IntegrityError(f"The bundle lacks {name!r}, which its manifest lists; nothing imported")
+            content = archive.read(name)
+            actual = formats.sha256_bytes(content)
+            if actual != (expected or {}).get("sha256"):
+                raise IntegrityError(
+                    f"The bundle's file {name!r} does not match its manifest (sha256 {actual[:16]}..., "
+                    f"listed {str((expected or {}).get('sha256'))[:16]}...): it was changed or damaged; "
+                    "nothing imported"
+                )
+            files[name] = content
+    model = manifest.get("model") or {}
+    if model.get("file") not in files or files.get(model["file"]) is None:
+        raise FormatError("The bundle's manifest names no model file it holds")
+    if formats.sha256_bytes(files[model["file"]]) != model.get("sha256"):
+        raise IntegrityError(f"The bundle's model file {model['file']!r} does not have the sha256 the manifest records")
+    return manifest, files
+
+
+def _existing(store: Store, name: str, sha256: str) -> dict[str, Any] | None:
+    for record in store.list(name=name):
+        if record["name"] == name and record["sha256"] == sha256:
+            return record
+    return None
+
+
+def _check_exports(
+    model: Any, files: dict[str, bytes], X: pd.DataFrame | None
+) -> tuple[dict[str, tuple[bytes, dict[str, Any]]], list[str]]:
+    """The bundle's ONNX and JSON forms that still agree with its model on its evaluation rows."""
+    from core.portable.onnx_export import META_LAYOUT, PROBA_TOLERANCE, check_parity, onnx_metadata, read_onnx
+    from core.portable.params_json import read_params
+
+    kept: dict[str, tuple[bytes, dict[str, Any]]] = {}
+    notes: list[str] = []
+    if "model.onnx" in files:
+        try:
+            layout = onnx_metadata(read_onnx(files["model.onnx"])).get(META_LAYOUT)
+            info: dict[str, Any] = {"layout": layout, "tolerance": PROBA_TOLERANCE, "parity": None}
+            if X is not None:
+                parity = check_parity(files["model.onnx"], model, X)
+                if not parity.passed:
+                    raise FormatError(f"its {parity.summary()}")
+                info["parity"] = parity.to_dict()
+            kept["onnx"] = (files["model.onnx"], info)
+        except FormatError as exc:
+            notes.append(f"model.onnx not kept: {exc}")
+    if "params.json" in files:
+        try:
+            params = read_params(files["params.json"])
+            info = {"exact": None, "rows_checked": 0, "schema_version": params["schema_version"]}
+            if X is not None:
+                expected = np.asarray(model.predict(model_input(model, X))).astype(object)
+                if not np.array_equal(np.asarray(params_predict.predict(params, X)).astype(object), expected):
+                    raise FormatError("its predictions differ from the model's")
+                info.update(exact=True, rows_checked=len(X))
+            kept["json"] = (files["params.json"], info)
+        except (FormatError, ValueError, KeyError) as exc:
+            notes.append(f"params.json not kept: {exc}")
+    return kept, notes
+
+
+def import_bundle(
+    store: Store,
+    data: bytes,
+    name: str | None = None,
+    *,
+    filename: str | None = None,
+    tags: Any = (),
+    note: str = "",
+    owner: str | None = None,
+    limits: Any = None,
+) -> BundleImport:
+    """Verify, safely load, re-score and store a bundle's model as a new version (or say it is there)."""
+    from core.safe_load import load_untrusted
+
+    tag_list = [check_label(t, "tag") for t in tags]
+    manifest, files = read_bundle(data)
+    model_entry = manifest["model"]
+    try:
+        metadata = json.loads(files.get("metadata.json", b"{}"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise FormatError("The bundle's metadata.json is not valid JSON") from None
+    if not isinstance(metadata, dict):
+        raise FormatError("The bundle's metadata.json is not a JSON object")
+    name = check_name(name or manifest.get("name") or metadata.get("name") or "")
+    model_bytes = files[model_entry["file"]]
+    sha256 = model_entry["sha256"]
+    found = _existing(store, name, sha256)
+    if found is not None:
+        ref = f"{found['name']}:{found['version']}"
+        return BundleImport(
+            found, False, f"Already in the store as {ref} (same name and model sha256); nothing imported"
+        )
+    untrusted = load_untrusted(model_bytes, limits=limits)
+    if untrusted.detected.format != model_entry.get("format"):
+        raise FormatError(
+            f"The bundle says its model is {model_entry.get('format')}, but the bytes are {untrusted.detected.format}"
+        )
+    model = untrusted.model
+    eval_frame = None
+    X = y = None
+    if "evaluation.parquet" in files:
+        try:
+            eval_frame = pd.read_parquet(io.BytesIO(files["evaluation.parquet"]))
+            X, y = split_evaluation_frame(eval_frame)
+        except (KeyError, ValueError, OSError) as exc:
+            raise FormatError(f"The bundle's evaluation.parquet cannot be read: {exc}") from None
+    metrics = dict(metadata.get("metrics") or {})
+    if X is not None:
+        try:
+            metrics = classification_metrics(model, model_input(model, X), y) | {
+                k: v for k, v in metrics.items() if k == "fit_seconds"
+            }
+        except (ValueError, TypeError, KeyError) as exc:
+            raise FormatError(f"The bundle's model cannot score its own evaluation set: {exc}") from None
+    recorded = (metadata.get("metrics") or {}).get("accuracy")
+    described = describe_model(model)
+    fields = {
+        "format": model_entry["format"],
+        "compression": metadata.get("compression"),
+        "estimator": metadata.get("estimator"),
+        "params": metadata.get("params"),
+        "metrics": metrics,
+        "split": metadata.get("split"),
+        "dataset": metadata.get("dataset"),
+        "warnings": list(metadata.get("warnings") or []) + list(untrusted.warnings),
+        "estimator_key": metadata.get("estimator_key"),
+        # The environment the model was saved in (what a reload must be compared with).
+        "environment": metadata.get("environment"),
+        "scale": metadata.get("scale"),
+        # The same shape as a plain model-file import (core.importing), plus where the bundle came from.
+        "imported": {
+            "filename": filename,
+            "sha256": sha256,
+            "size_bytes": len(model_bytes),
+            "sklearn_version": untrusted.sklearn_version,
+            "classes": described["classes"],
+            "n_features_in": described["n_features_in"],
+            "bundle": {
+                "sha256": formats.sha256_bytes(data),
+                "ref": f"{manifest.get('name')}:{manifest.get('version')}",
+                "created_at": metadata.get("created_at"),
+                "recorded_accuracy": recorded,
+            },
+        },
+    }
+    record = store._add_version(
+        name,
+        lambda handle: handle.write(model_bytes),
+        fields,
+        eval_frame=eval_frame,
+        tags=tag_list,
+        note=note,
+        origin="imported",
+        owner=owner,
+    )
+    ref = f"{record['name']}:{record['version']}"
+    kept, notes = _check_exports(model, files, X)
+    exports: dict[str, Any] = {}
+    for key, filename in (("onnx", "model.onnx"), ("json", "params.json")):
+        if key in kept:
+            content, info = kept[key]
+            try:
+                stored = store.attach_file(ref, filename, content)
+            except OSError as exc:  # the version is in; its export can be made again later
+                notes.append(f"{filename} not kept: {exc}")
+                continue
+            exports[key] = info | stored | {"status": "ok", "model_sha256": sha256, "source": "bundle"}
+    if exports:
+        store.merge_exports(ref, exports)
+    accuracy = metrics.get("accuracy")
+    scored = "" if accuracy is None else f"; re-scored accuracy {accuracy!r} (recorded {recorded!r})"
+    message = f"Imported {ref} from the bundle of {manifest.get('name')}:{manifest.get('version')}{scored}"
+    return BundleImport(store.get(ref), True, message, [*untrusted.warnings, *notes])
+
+
+__all__ = ["DOWNLOAD_FORMATS", "BundleImport", "build_bundle", "import_bundle", "is_bundle", "read_bundle"]

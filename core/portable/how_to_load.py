@@ -1,0 +1,165 @@
+""" "How to load this": the few lines that load a downloaded file and predict, per format.
+
+Each snippet starts with the exact ``pip install`` line (versions as recorded with the model),
+reads the file under the name the download gives it (``download_filename``) and predicts on
+``new_rows.csv`` (raw feature columns, as the model was trained on). The bundle's snippet uses
+the evaluation set shipped inside it, so it runs as is. Tests execute every snippet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import InvalidParameterError
+from core.formats import EXTENSIONS
+from core.portable.requirements import pip_install_line
+
+#: Everything a version can be downloaded as.
+DOWNLOAD_FORMATS = ("pickle", "joblib", "skops", "onnx", "json", "bundle")
+_EXTENSIONS = {**EXTENSIONS, "onnx": "onnx", "json": "json", "bundle": "zip"}
+
+
+PREDICTOR_FILENAME = "predict_params.py"
+
+
+def predictor_source() -> str:
+    """The numpy-only predictor for the JSON form, to offer as a download beside it (``predict_params.py``)."""
+    from inspect import getsource
+
+    from core.portable import params_predict
+
+    return getsource(params_predict)
+
+
+def check_download_format(fmt: str) -> str:
+    if fmt not in DOWNLOAD_FORMATS:
+        raise InvalidParameterError(f"Unknown export format {fmt!r}; choose one of: " + ", ".join(DOWNLOAD_FORMATS))
+    return fmt
+
+
+def download_filename(record: dict[str, Any], fmt: str) -> str:
+    """``pima-v3.joblib``, ``pima-v3.onnx``, ``pima-v3.zip``...: the name a download is given."""
+    check_download_format(fmt)
+    return f"{record['name']}-v{record['version']}.{_EXTENSIONS[fmt]}"
+
+
+def _features(record: dict[str, Any]) -> list[str]:
+    return list((record.get("dataset") or {}).get("feature_names") or [])
+
+
+def _all_numeric(record: dict[str, Any]) -> bool:
+    types = (record.get("dataset") or {}).get("feature_types") or {}
+    layout = ((record.get("exports") or {}).get("onnx") or {}).get("layout")
+    if layout:
+        return layout == "tensor"
+    return all(t == "number" for t in types.values())
+
+
+def _columns_comment(record: dict[str, Any]) -> str:
+    features = _features(record)
+    if not features:
+        return "# new_rows.csv: the raw feature columns the model was trained on"
+    shown = ", ".join(features[:8]) + (", ..." if len(features) > 8 else "")
+    return f"# new_rows.csv: one row per case, columns {shown}"
+
+
+def how_to_load(record: dict[str, Any], fmt: str) -> str:
+    """Python code that loads the file downloaded in ``fmt`` and predicts, with its pip install line."""
+    check_download_format(fmt)
+    filename = download_filename(record, fmt)
+    install = f"# {pip_install_line(record, fmt)}"
+    rows = ["import pandas as pd", "", _columns_comment(record), 'rows = pd.read_csv("new_rows.csv")']
+    if fmt == "pickle":
+        body = [
+            "import pickle",
+            *rows,
+            "# Unpickling runs code from the file: only load a file you trust (this one came from your shelf).",
+            f'with open("{filename}", "rb") as handle:',
+            "    model = pickle.load(handle)",
+            "print(model.predict(rows))",
+        ]
+    elif fmt == "joblib":
+        body = [
+            "import joblib",
+            *rows,
+            "# joblib unpickles: only load a file you trust (this one came from your shelf).",
+            f'model = joblib.load("{filename}")',
+            "print(model.predict(rows))",
+        ]
+    elif fmt == "skops":
+        body = [
+            "import skops.io as sio",
+            *rows,
+            "# skops loads no code it was not told to trust: review the listed types before trusting them.",
+            f'untrusted = sio.get_untrusted_types(file="{filename}")',
+            'print("types to review:", untrusted)',
+            f'model = sio.load("{filename}", trusted=untrusted)',
+            "print(model.predict(rows))",
+        ]
+    elif fmt == "onnx":
+        body = ["import numpy as np", "import onnxruntime as ort", *rows]
+        body.append(f'session = ort.InferenceSession("{filename}", providers=["CPUExecutionProvider"])')
+        if _all_numeric(record):
+            features = _features(record)
+            if features:
+                body.append(f"features = {features!r}")
+                body.append('feeds = {"input": rows[features].to_numpy(np.float32)}')
+            else:
+                body.append('feeds = {"input": rows.to_numpy(np.float32)}')
+        else:
+            body += [
+                "# One input per column: float for numbers, string for categories ('' when missing).",
+                "feeds = {}",
+                "for node in session.get_inputs():",
+                "    column = rows[node.name]",
+                '    if node.type == "tensor(string)":',
+                '        feeds[node.name] = column.fillna("").astype(str).to_numpy(object).reshape(-1, 1)',
+                "    else:",
+                "        feeds[node.name] = column.to_numpy(np.float32).reshape(-1, 1)",
+            ]
+        body += [
+            "labels, probabilities = session.run(None, feeds)",
+            "print(labels)",
+        ]
+    elif fmt == "json":
+        body = [
+            "import json",
+            *rows,
+            f'with open("{filename}") as handle:',
+            "    params = json.load(handle)",
+            "# Without scikit-learn: predict_params.py (numpy only; inside every ModelShelf bundle,",
+            "# and core/portable/params_predict.py in ModelShelf) reproduces its predictions exactly.",
+            "from predict_params import predict",
+            "print(predict(params, rows))",
+            "# Or rebuild a real scikit-learn model (any recent version) with ModelShelf:",
+            "# from core.portable.params_json import to_sklearn; model = to_sklearn(params)",
+        ]
+    else:  # bundle
+        model_file = f"model.{EXTENSIONS.get(record.get('format', 'joblib'), 'joblib')}"
+        load = {
+            "pickle": ["import pickle", "model = pickle.loads(data)"],
+            "joblib": ["import joblib", "model = joblib.load(io.BytesIO(data))"],
+            "skops": ["import skops.io as sio", "model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))"],
+        }[record.get("format", "joblib")]
+        imports = sorted({"import hashlib", "import io", "import json", "import zipfile", load[0]} - {""})
+        body = [
+            *imports,
+            "",
+            "import pandas as pd",
+            "",
+            f'bundle = zipfile.ZipFile("{filename}")',
+            'manifest = json.loads(bundle.read("manifest.json"))',
+            f'data = bundle.read("{model_file}")',
+            f'assert hashlib.sha256(data).hexdigest() == manifest["files"]["{model_file}"]["sha256"]',
+            "# The model file unpickles: only load a bundle you trust (ModelShelf's import checks it first).",
+            load[1],
+        ]
+        if record.get("evaluation_set"):
+            body += [
+                "# The held-out rows kept with the model (their labels in __target__):",
+                'rows = pd.read_parquet(io.BytesIO(bundle.read("evaluation.parquet")))',
+                'print(model.predict(rows.drop(columns=["__target__"])))',
+            ]
+        else:
+            body += [_columns_comment(record), 'rows = pd.read_csv("new_rows.csv")', "print(model.predict(rows))"]
+    return "\n".join([install, *body]) + "\n"
