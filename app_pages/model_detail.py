@@ -12,7 +12,14 @@ from sklearn.utils import estimator_html_repr
 from app_pages import common
 from core.datasets import load_frame
 from core.environment import compare_environment
-from core.formats import EXTENSIONS
+from core.portable.exports import export_status, export_version, predict_rows
+from core.portable.how_to_load import (
+    DOWNLOAD_FORMATS,
+    PREDICTOR_FILENAME,
+    download_filename,
+    how_to_load,
+    predictor_source,
+)
 from core.store import predict_table
 from core.text import human_bytes, parse_tags
 from core.views import confusion_frame, environment_table, feature_row, params_table, record_json, scalar_metrics
@@ -154,17 +161,18 @@ def predict(record: dict, ref: str) -> None:
                     )
             submitted = st.form_submit_button("Predict", type="primary")
         if submitted:
-            loaded = common.attempt("loading the model", common.load_model, ref)
-            if loaded is not None:
-                out = common.attempt(
-                    "predicting", lambda: predict_table(loaded.model, feature_row(values, record), record)
-                )
-                if out is not None:
-                    st.session_state.setdefault("predictions", {})[ref] = out
+            out = common.attempt(
+                "predicting",
+                lambda: predict_rows(common.get_store(), ref, feature_row(values, record), engine="auto"),
+            )
+            if out is not None:
+                st.session_state.setdefault("predictions", {})[ref] = out
         single = st.session_state.get("predictions", {}).get(ref)
         if single is not None:
-            st.metric("Prediction", str(single["prediction"].iloc[0]))
-            proba = single[[c for c in single.columns if c.startswith("proba_")]]
+            table, engine = single
+            st.metric("Prediction", str(table["prediction"].iloc[0]))
+            st.caption(f"Computed with {engine} (ONNX when the version converts faithfully, else scikit-learn).")
+            proba = table[[c for c in table.columns if c.startswith("proba_")]]
             if not proba.empty:
                 st.dataframe(proba, hide_index=True)
 
@@ -185,11 +193,10 @@ def predict(record: dict, ref: str) -> None:
 
 
 def downloads(record: dict, ref: str) -> None:
-    extension = EXTENSIONS.get(record["format"], "bin")
     st.download_button(
         f"Download the model file ({record['format']}, {human_bytes(record['size_bytes'])})",
         lambda: common.get_store().read_artifact(ref),
-        file_name=f"{record['name']}-v{record['version']}.{extension}",
+        file_name=download_filename(record, record["format"]),
         mime="application/octet-stream",
         on_click="ignore",
         key=f"dl_model_{ref}",
@@ -207,6 +214,45 @@ def downloads(record: dict, ref: str) -> None:
         key=f"dl_meta_{ref}",
         icon=":material/data_object:",
     )
+
+    st.markdown("**Another format, and how to load it**")
+    status = export_status(record)
+
+    def describe(fmt: str) -> str:
+        if fmt == record["format"]:
+            return f"{fmt} (the stored file)"
+        return f"{fmt} (refused)" if status[fmt]["status"] == "refused" else fmt
+
+    fmt = st.selectbox("Format", DOWNLOAD_FORMATS, format_func=describe, key=f"export_fmt_{ref}")
+    if status[fmt]["reason"]:
+        st.warning(common.plain(status[fmt]["reason"]), icon=":material/block:")
+    if fmt != record["format"]:
+        prepared = st.session_state.setdefault("exports", {})
+        if st.button(f"Prepare the {fmt} file", key=f"export_{ref}_{fmt}"):
+            exported = common.attempt(f"exporting as {fmt}", export_version, common.get_store(), ref, fmt)
+            if exported is not None:
+                prepared[(ref, fmt)] = exported
+        exported = prepared.get((ref, fmt))
+        if exported is not None:
+            st.download_button(
+                f"Download {exported.filename} ({human_bytes(len(exported.data))})",
+                exported.data,
+                file_name=exported.filename,
+                mime=exported.media_type,
+                on_click="ignore",
+                key=f"dl_export_{ref}_{fmt}",
+                icon=":material/download:",
+            )
+            if fmt == "json":
+                st.download_button(
+                    f"Download {PREDICTOR_FILENAME} (the numpy-only predictor for it)",
+                    predictor_source(),
+                    file_name=PREDICTOR_FILENAME,
+                    mime="text/x-python",
+                    on_click="ignore",
+                    key=f"dl_predictor_{ref}",
+                )
+    st.code(how_to_load(record, fmt), language="python")
 
 
 def _cancel_delete() -> None:

@@ -6,19 +6,21 @@ import streamlit as st
 
 from app_pages import common
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
+from core.portable.bundle import import_bundle, is_bundle
 from core.text import human_bytes, parse_tags
 
 DATA_CHOICES = ("No data set", "Built-in data set", "Upload a CSV")
 
 st.title("Upload a model")
 st.caption(
-    "A pickle, joblib or skops file made elsewhere. It is read by ModelShelf's safe loader: "
-    "a file that asks to run anything outside scikit-learn's own classes is refused before it runs."
+    "A pickle, joblib or skops file made elsewhere, or a ModelShelf bundle (.zip, which carries its own "
+    "evaluation set). It is read by ModelShelf's safe loader: a file that asks to run anything outside "
+    "scikit-learn's own classes is refused before it runs."
 )
 
 model_file = st.file_uploader(
     "Model file",
-    type=["pkl", "pickle", "joblib", "skops"],
+    type=["pkl", "pickle", "joblib", "skops", "zip"],
     key="upload_model",
     max_upload_size=common.settings().max_upload_mb,  # the same limit core's loader applies
 )
@@ -56,17 +58,36 @@ def dataset_choice():
     return None
 
 
+def add_bundle(data: bytes) -> dict:
+    """A bundle: verified, safely loaded and re-scored on the evaluation set inside it."""
+    result = import_bundle(
+        common.get_store(),
+        data,
+        name.strip() or None,
+        filename=model_file.name,
+        tags=parse_tags(tags),
+        note=note,
+        **common.owner_kwargs(),
+    )
+    st.session_state["upload_message"] = result.message
+    return result.record
+
+
 if submitted:
     st.session_state.pop("uploaded", None)
+    st.session_state.pop("upload_message", None)
+    record = None
     if model_file is None:
         st.error("Choose a model file first.")
+    elif is_bundle(data := model_file.getvalue()):
+        record = common.attempt("importing the bundle", add_bundle, data)
     else:
         dataset = common.attempt("reading the data set", dataset_choice) if data_choice != DATA_CHOICES[0] else None
         if dataset is not None or data_choice == DATA_CHOICES[0]:
             record = common.attempt(
                 "importing the model",
                 lambda: common.get_store().import_model(
-                    model_file.getvalue(),
+                    data,
                     name.strip(),
                     filename=model_file.name,
                     dataset=dataset,
@@ -77,15 +98,17 @@ if submitted:
                     **common.owner_kwargs(),
                 ),
             )
-            if record is not None:
-                st.session_state["uploaded"] = record
-                common.attempt("applying the demo quota", common.after_save)
-                st.rerun()  # so the sidebar counts the new version
+    if record is not None:
+        st.session_state["uploaded"] = record
+        common.attempt("applying the demo quota", common.after_save)
+        st.rerun()  # so the sidebar counts the new version
 
 record = st.session_state.get("uploaded")
 if record is not None:
     ref = f"{record['name']}:{record['version']}"
     st.success(f"Added as {common.plain(ref)}.", icon=":material/check_circle:")
+    if st.session_state.get("upload_message"):
+        st.caption(common.plain(st.session_state["upload_message"]))
     imported = record.get("imported") or {}
     accuracy = (record.get("metrics") or {}).get("accuracy")
     compression = f" ({record['compression']})" if record.get("compression") else ""

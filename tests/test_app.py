@@ -307,6 +307,7 @@ def test_detail_predicts_one_row_and_a_csv_batch(filled):
     at.button[labels(at.button).index("Predict")].click().run()
     ok(at)
     assert metric(at, "Prediction") in {"0", "1", "2"}
+    assert any("Computed with" in c.value for c in at.caption)
     X, _ = filled.evaluation_set("iris:2")
     at.file_uploader(key="batch_iris:2").upload("rows.csv", X.head(7).to_csv(index=False).encode(), "text/csv")
     at.run()
@@ -320,6 +321,36 @@ def test_detail_offers_model_and_metadata_downloads(filled):
     at = open_page(DETAIL, model="iris:1")
     ok(at)
     assert {d.label.split(" (")[0] for d in at.download_button} >= {"Download the model file", "Download the metadata"}
+
+
+def test_detail_exports_onnx_and_shows_how_to_load_it(filled):
+    at = open_page(DETAIL, model="iris:1")
+    at.selectbox(key="export_fmt_iris:1").set_value("onnx").run()
+    assert any("onnxruntime" in c.value for c in at.code)  # the snippet for this format
+    at.button(key="export_iris:1_onnx").click().run()
+    ok(at)
+    assert any(d.label.startswith("Download iris-v1.onnx") for d in at.download_button)
+    assert filled.get("iris:1")["exports"]["onnx"]["status"] == "ok"
+
+
+def test_a_bundle_goes_out_of_one_store_and_into_another(filled, tmp_path, monkeypatch):
+    from core.portable.exports import export_version
+
+    bundle = export_version(filled, "iris:2", "bundle").data
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "other"))
+    st.cache_resource.clear()
+    at = open_page(UPLOAD)
+    at.file_uploader(key="upload_model").upload("iris-v2.zip", bundle, "application/zip")
+    at.run()
+    at.button[labels(at.button).index("Add to the store")].click().run()
+    ok(at)
+    other = Store(tmp_path / "other")
+    try:
+        record = other.get("iris-v2:1")
+        assert record["sha256"] == filled.get("iris:2")["sha256"]
+        assert metric(at, "Accuracy") == f"{filled.get('iris:2')['metrics']['accuracy']:.4f}"
+    finally:
+        other.close()
 
 
 def test_manage_sets_alias_tags_and_note_as_plain_text(filled):
