@@ -180,7 +180,9 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     page.get_by_text("Show the pipeline diagram (loads the model)").click()
     diagram = page.frame_locator('iframe[src^="data:text/html"]')
     diagram.get_by_text("RandomForestClassifier").filter(visible=True).first.wait_for()
-    screenshot(page, "model_detail", 2500)
+    page.set_viewport_size({"width": 1400, "height": 2700})
+    page.get_by_role("heading", name="Model detail").scroll_into_view_if_needed()
+    screenshot(page, "model_detail", 2700)
 
     # Reload and re-score: the recorded accuracy comes back exactly.
     page.get_by_role("tab", name="Reload and re-score").click()
