@@ -1,19 +1,41 @@
-"""ModelShelf dashboard: a thin view over ``core`` (run with ``streamlit run streamlit_app.py``)."""
+"""ModelShelf dashboard: a thin view over ``core`` (run with ``streamlit run streamlit_app.py``).
+
+This script sets up the page, draws the sidebar (where the store is, how much it holds) and
+hands over to the page the user picked; each page lives in ``app_pages/``.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core import Store
-from core.store import default_store_path
+from app_pages import common
+from core.text import human_bytes
 
 st.set_page_config(page_title="ModelShelf", page_icon=":material/shelves:", layout="wide")
-st.title("ModelShelf")
-store = Store(default_store_path())
-summary = store.summary()
-st.caption(f"Store: `{summary['location']}`: {summary['versions']} versions of {summary['names']} models")
-if summary["versions"]:
-    st.dataframe(store.table(limit=50), hide_index=True, width="stretch")
-else:
-    st.info("No models yet. Train one with:")
-    st.code("python -m core train --data builtin:iris --estimator random_forest --name iris", language="bash")
+
+pages = [
+    st.Page(common.TRAIN, title="Train", icon=":material/model_training:", default=True),
+    st.Page(common.MODELS, title="Models", icon=":material/table_view:"),
+    st.Page(common.DETAIL, title="Model detail", icon=":material/description:"),
+    st.Page(common.UPLOAD, title="Upload", icon=":material/upload_file:"),
+    st.Page(common.FORMATS, title="Formats", icon=":material/compare_arrows:"),
+]
+page = st.navigation(pages)
+
+with st.sidebar:
+    st.markdown("**ModelShelf**")
+    summary = common.attempt("reading the store", lambda: common.get_store().summary())
+    if summary is not None:
+        if common.demo_mode():
+            st.caption("Public demo: your changes are visible to you only and are cleaned up over time.")
+        else:
+            st.caption("Store")
+            st.code(str(summary["location"]), language=None, wrap_lines=True)
+        evicted = st.session_state.pop("evicted", None)
+        if evicted:
+            st.caption(f"Demo quota reached: removed the oldest demo versions ({len(evicted)}).")
+        st.metric("Versions", summary["versions"])
+        models = "model" if summary["names"] == 1 else "models"
+        st.caption(f"{summary['names']} {models}, {human_bytes(summary['size_bytes'])}")
+
+page.run()

@@ -21,6 +21,7 @@ from core.errors import ModelShelfError
 from core.formats import FORMATS
 from core.index import SORTS
 from core.store import Store, default_store_path, predict_table
+from core.text import human_bytes  # re-exported: callers used core.cli.human_bytes first
 from core.training import train
 
 Output = tuple[str, Any]
@@ -47,18 +48,6 @@ def command(name: str, help: str, setup: Setup | None = None) -> Callable[[Handl
         return handler
 
     return register
-
-
-def human_bytes(size: int | None) -> str:
-    """``2534`` -> ``2.5 kB``: sizes for people (powers of 1000, as file managers show them)."""
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
 
 
 def _fmt_accuracy(value: float | None) -> str:

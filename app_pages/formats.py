@@ -1,0 +1,60 @@
+"""Formats: one version saved as pickle, joblib (three compression levels) and skops, measured."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from app_pages import common
+from core.format_comparison import ADVICE, compare_formats
+from core.text import human_bytes
+
+st.title("Formats")
+st.caption(
+    "Save one model in every format, measure file size, save time and load time, and see which is safe to accept."
+)
+ref = common.version_picker("formats", current=st.query_params.get("model"))
+if ref is not None:
+    repeats = st.slider("Repeats (the fastest run of each is kept)", min_value=1, max_value=5, value=1)
+    if st.button("Compare formats", type="primary", key="compare_formats"):
+        with st.status(f"Saving and loading {ref} in every format...") as status:
+            loaded = common.attempt("loading the model", common.load_model, ref)
+            table = (
+                None
+                if loaded is None
+                else common.attempt("comparing formats", compare_formats, loaded.model, repeats=repeats)
+            )
+            if table is None:
+                status.update(label="The comparison failed", state="error", expanded=True)
+            else:
+                status.update(label=f"Measured {len(table)} variants of {ref}", state="complete")
+                st.session_state["format_comparison"] = (ref, table)
+    kept = st.session_state.get("format_comparison")
+    if kept is not None and kept[0] == ref:
+        table = kept[1]
+        shown = table.assign(
+            size=table["size_bytes"].map(human_bytes),
+            save_ms=(table["save_seconds"] * 1000).round(2),
+            load_ms=(table["load_seconds"] * 1000).round(2),
+        )
+        st.dataframe(
+            shown[["label", "size", "save_ms", "load_ms", "safe_for_strangers", "safety"]],
+            hide_index=True,
+            column_config={
+                "save_ms": st.column_config.NumberColumn("save (ms)"),
+                "load_ms": st.column_config.NumberColumn("load (ms)"),
+                "safe_for_strangers": st.column_config.CheckboxColumn("safe from strangers"),
+            },
+        )
+        measures = {"size_kb": "file size (kB)", "save_ms": "save time (ms)", "load_ms": "load time (ms)"}
+        long = shown.assign(size_kb=table["size_bytes"] / 1000).melt(
+            id_vars=["label"], value_vars=list(measures), var_name="measure", value_name="value"
+        )
+        long["measure"] = long["measure"].map(measures)
+        fig = px.bar(long, x="label", y="value", color="label", facet_col="measure", title=f"{ref}: formats compared")
+        fig.update_yaxes(matches=None, showticklabels=True, title=None)
+        fig.update_xaxes(title=None)
+        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+        fig.update_layout(showlegend=False)
+        st.plotly_chart(fig, width="stretch")
+        st.info(ADVICE, icon=":material/lightbulb:")

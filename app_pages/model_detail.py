@@ -1,0 +1,343 @@
+"""Model detail (``?model=NAME:VERSION``): metadata, re-score, predict, downloads, manage."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sklearn.utils import estimator_html_repr
+
+from app_pages import common
+from core.datasets import load_frame
+from core.environment import compare_environment
+from core.portable.exports import export_status, export_version, predict_rows
+from core.portable.how_to_load import (
+    DOWNLOAD_FORMATS,
+    PREDICTOR_FILENAME,
+    download_filename,
+    how_to_load,
+    predictor_source,
+)
+from core.store import predict_table
+from core.text import human_bytes, parse_tags
+from core.views import confusion_frame, environment_table, feature_row, params_table, record_json, scalar_metrics
+
+SEVERITY_COLOURS = {"ok": "#d8f0dc", "warning": "#fff3c4", "error": "#f8d0d0"}
+
+
+def html_data_url(html: str) -> str:
+    return "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode("utf-8")).decode("ascii")
+
+
+def colour_status(frame: pd.DataFrame) -> Any:
+    return frame.style.map(lambda s: f"background-color: {SEVERITY_COLOURS.get(s, '')}", subset=["status"])
+
+
+def overview(record: dict, ref: str) -> None:
+    m = record.get("metrics") or {}
+    cols = st.columns(4)
+    cols[0].metric("Accuracy", "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.4f}")
+    compression = f" ({record['compression']})" if record.get("compression") else ""
+    cols[1].metric("Format", str(record["format"]) + compression)
+    cols[2].metric("Size", human_bytes(record.get("size_bytes")))
+    cols[3].metric("Origin", str(record.get("origin") or "trained"))
+    st.text(f"Estimator: {record.get('estimator') or 'unknown'}")
+    st.caption("Created " + common.plain(record.get("created_at", "")))
+    if record.get("aliases"):
+        st.text("Aliases: " + ", ".join("@" + a for a in record["aliases"]))
+    if record.get("tags"):
+        st.text("Tags: " + ", ".join(record["tags"]))
+    if record.get("note"):
+        st.text("Note: " + record["note"])
+    st.text("sha256: " + record["sha256"])
+
+    left, right = st.columns(2)
+    compatibility = compare_environment(record.get("environment"))
+    left.markdown(f"**Environment: saved vs now** (status: {compatibility.status})")
+    environment = environment_table(compatibility)
+    left.dataframe(colour_status(environment), hide_index=True, height=common.table_height(len(environment)))
+    right.markdown("**Hyperparameters**")
+    params = params_table(record)
+    right.dataframe(params, hide_index=True, height=common.table_height(len(params)))
+
+    left, right = st.columns(2)
+    left.markdown("**Held-out metrics**")
+    left.dataframe(scalar_metrics(record), hide_index=True)
+    cm = confusion_frame(m)
+    if cm is not None:
+        right.plotly_chart(common.confusion_figure(cm), width="stretch")
+
+    dataset = record.get("dataset") or {}
+    st.markdown("**Data set**")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"field": "source", "value": str(dataset.get("source"))},
+                {"field": "fingerprint (sha256)", "value": str(dataset.get("fingerprint"))},
+                {"field": "rows", "value": str(dataset.get("n_rows"))},
+                {"field": "features", "value": str(dataset.get("n_features"))},
+                {"field": "target", "value": str(dataset.get("target"))},
+                {"field": "classes", "value": ", ".join(map(str, dataset.get("classes") or []))},
+                {"field": "split", "value": str(record.get("split"))},
+            ]
+        ),
+        hide_index=True,
+    )
+    for warning in record.get("warnings") or []:
+        st.warning("Recorded at training: " + common.plain(warning), icon=":material/warning:")
+
+    if st.toggle("Show the pipeline diagram (loads the model)", key=f"diagram_{ref}"):
+        loaded = common.attempt("loading the model", common.load_model, ref)
+        if loaded is not None:
+            # A data: URL gives the iframe an opaque origin: the diagram cannot reach the app.
+            st.iframe(html_data_url(estimator_html_repr(loaded.model)), height=420)
+
+
+def rescore(ref: str) -> None:
+    st.caption("Load the file back (sha256 checked first) and score it again on the held-out rows kept with it.")
+    if st.button("Reload and re-score", type="primary", key="rescore"):
+        loaded = common.attempt("loading the model", common.load_model, ref)
+        evaluation = None
+        if loaded is not None:
+            evaluation = common.attempt("re-scoring", common.get_store().evaluate, ref, loaded=loaded)
+        if evaluation is not None:
+            st.session_state.setdefault("rescores", {})[ref] = evaluation.to_dict()
+    done = st.session_state.get("rescores", {}).get(ref)
+    if not done:
+        return
+    cols = st.columns(4)
+    recorded = done["recorded_accuracy"]
+    cols[0].metric("Recorded accuracy", "n/a" if recorded is None else f"{recorded:.4f}")
+    cols[1].metric("Reproduced accuracy", f"{done['accuracy']:.4f}")
+    cols[2].metric("Reproduced", {True: "yes", False: "NO", None: "n/a"}[done["reproduced"]])
+    cols[3].metric("Environment", done["compatibility"]["status"])
+    if done["reproduced"] is False:
+        st.error("The reloaded model does not reproduce its recorded accuracy.")
+    elif done["reproduced"]:
+        st.success("Reloaded and re-scored: the recorded accuracy is reproduced exactly.")
+    for warning in done["warnings"]:
+        st.warning(common.plain(warning), icon=":material/warning:")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def example_row(ref: str, sha256: str) -> dict[str, Any]:
+    """The first kept held-out row: sensible defaults for the one-row form."""
+    X, _ = common.get_store().evaluation_set(ref)
+    return {str(k): v for k, v in X.iloc[0].items()} if len(X) else {}
+
+
+@st.cache_data(show_spinner="Predicting...", max_entries=4)
+def batch_predictions(ref: str, sha256: str, csv: bytes) -> pd.DataFrame:
+    """Predictions for an uploaded CSV, kept so other clicks on the page do not redo them."""
+    loaded = common.load_model(ref)
+    return predict_table(loaded.model, load_frame(csv), loaded.record)
+
+
+def predict(record: dict, ref: str) -> None:
+    dataset = record.get("dataset") or {}
+    names = dataset.get("feature_names") or []
+    types = dataset.get("feature_types") or {}
+    if not names:
+        st.info("This version does not record its feature names, so only a CSV batch can be predicted.")
+    else:
+        example = {}
+        if record.get("evaluation_set"):
+            example = common.attempt("reading an example row", example_row, ref, record["sha256"]) or {}
+        with st.form(f"predict_one_{ref}"):
+            st.markdown("**One row**")
+            grid = st.columns(4)
+            values: dict[str, Any] = {}
+            for i, feature in enumerate(names):
+                column = grid[i % 4]
+                default = example.get(feature)
+                if types.get(feature, "number") == "number":
+                    number = float(default) if default is not None and pd.notna(default) else 0.0
+                    values[feature] = column.number_input(feature, value=number, format="%g", key=f"f_{ref}_{feature}")
+                else:
+                    values[feature] = column.text_input(
+                        feature, value="" if default is None else str(default), key=f"f_{ref}_{feature}"
+                    )
+            submitted = st.form_submit_button("Predict", type="primary")
+        if submitted:
+            out = common.attempt(
+                "predicting",
+                lambda: predict_rows(common.get_store(), ref, feature_row(values, record), engine="auto"),
+            )
+            if out is not None:
+                st.session_state.setdefault("predictions", {})[ref] = out
+        single = st.session_state.get("predictions", {}).get(ref)
+        if single is not None:
+            table, engine = single
+            st.metric("Prediction", str(table["prediction"].iloc[0]))
+            st.caption(f"Computed with {engine} (ONNX when the version converts faithfully, else scikit-learn).")
+            proba = table[[c for c in table.columns if c.startswith("proba_")]]
+            if not proba.empty:
+                st.dataframe(proba, hide_index=True)
+
+    st.markdown("**A CSV batch** (a header row naming the feature columns)")
+    upload = st.file_uploader("Rows to predict", type=["csv", "txt"], key=f"batch_{ref}")
+    if upload is not None:
+        out = common.attempt("predicting the CSV rows", batch_predictions, ref, record["sha256"], upload.getvalue())
+        if out is not None:
+            st.dataframe(out.head(1000), hide_index=True)
+            st.download_button(
+                f"Download the {len(out)} predictions (CSV)",
+                out.to_csv(index=False).encode(),
+                file_name=f"{record['name']}-v{record['version']}-predictions.csv",
+                mime="text/csv",
+                on_click="ignore",
+                key=f"dl_pred_{ref}",
+            )
+
+
+def downloads(record: dict, ref: str) -> None:
+    st.download_button(
+        f"Download the model file ({record['format']}, {human_bytes(record['size_bytes'])})",
+        lambda: common.get_store().read_artifact(ref),
+        file_name=download_filename(record, record["format"]),
+        mime="application/octet-stream",
+        on_click="ignore",
+        key=f"dl_model_{ref}",
+        type="primary",
+        icon=":material/download:",
+    )
+    st.caption("The file's sha256 is checked against the index before it is sent.")
+    drop = ("uri",) if common.demo_mode() else ()
+    st.download_button(
+        "Download the metadata (JSON)",
+        record_json(record, drop=drop),
+        file_name=f"{record['name']}-v{record['version']}.json",
+        mime="application/json",
+        on_click="ignore",
+        key=f"dl_meta_{ref}",
+        icon=":material/data_object:",
+    )
+
+    st.markdown("**Another format, and how to load it**")
+    status = export_status(record)
+
+    def describe(fmt: str) -> str:
+        if fmt == record["format"]:
+            return f"{fmt} (the stored file)"
+        return f"{fmt} (refused)" if status[fmt]["status"] == "refused" else fmt
+
+    fmt = st.selectbox("Format", DOWNLOAD_FORMATS, format_func=describe, key=f"export_fmt_{ref}")
+    if status[fmt]["reason"]:
+        st.warning(common.plain(status[fmt]["reason"]), icon=":material/block:")
+    if fmt != record["format"]:
+        prepared = st.session_state.setdefault("exports", {})
+        if st.button(f"Prepare the {fmt} file", key=f"export_{ref}_{fmt}"):
+            exported = common.attempt(f"exporting as {fmt}", export_version, common.get_store(), ref, fmt)
+            if exported is not None:
+                prepared[(ref, fmt)] = exported
+        exported = prepared.get((ref, fmt))
+        if exported is not None:
+            st.download_button(
+                f"Download {exported.filename} ({human_bytes(len(exported.data))})",
+                exported.data,
+                file_name=exported.filename,
+                mime=exported.media_type,
+                on_click="ignore",
+                key=f"dl_export_{ref}_{fmt}",
+                icon=":material/download:",
+            )
+            if fmt == "json":
+                st.download_button(
+                    f"Download {PREDICTOR_FILENAME} (the numpy-only predictor for it)",
+                    predictor_source(),
+                    file_name=PREDICTOR_FILENAME,
+                    mime="text/x-python",
+                    on_click="ignore",
+                    key=f"dl_predictor_{ref}",
+                )
+    st.code(how_to_load(record, fmt), language="python")
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("delete_pending", None)
+
+
+@st.dialog("Delete this version?", on_dismiss=_cancel_delete)
+def confirm_delete(ref: str, aliased: bool) -> None:
+    st.text(f"{ref} and its files will be removed for good.")
+    force = True
+    if aliased:
+        force = st.checkbox("It has aliases: remove them too", value=False)
+    left, right = st.columns(2)
+    if left.button("Delete", type="primary", disabled=not force, key="confirm_delete"):
+        freed = common.attempt("deleting", common.get_store().delete, ref, force=force, **common.owner_kwargs())
+        if freed is not None:
+            _cancel_delete()
+            st.session_state["deleted"] = (ref, freed)
+            st.query_params.pop("model", None)
+            st.rerun()
+    if right.button("Cancel", key="cancel_delete"):
+        _cancel_delete()
+        st.rerun()
+
+
+def manage(record: dict, ref: str) -> None:
+    store = common.get_store()
+    owner = common.owner_kwargs()
+    left, right = st.columns(2)
+    with left.form(f"alias_{ref}"):
+        alias = st.text_input("Alias (e.g. production)")
+        if st.form_submit_button("Set alias") and common.attempt(
+            "setting the alias", store.set_alias, ref, alias.strip(), **owner
+        ):
+            st.rerun()
+    with right.form(f"tags_{ref}"):
+        add = st.text_input("Add tags, comma-separated")
+        remove = st.multiselect("Remove tags", record.get("tags") or [])
+        if st.form_submit_button("Update tags"):
+
+            def change() -> bool:
+                for tag in parse_tags(add):
+                    store.add_tag(ref, tag, **owner)
+                for tag in remove:
+                    store.remove_tag(ref, tag, **owner)
+                return True
+
+            if common.attempt("changing the tags", change):
+                st.rerun()
+    with st.form(f"note_{ref}"):
+        note = st.text_area("Note", value=record.get("note") or "")
+        if st.form_submit_button("Save note") and common.attempt("saving the note", store.set_note, ref, note, **owner):
+            st.rerun()
+    st.divider()
+    if st.button("Delete this version...", icon=":material/delete:", key="delete"):
+        st.session_state["delete_pending"] = ref
+    if st.session_state.get("delete_pending") == ref:  # kept, so the dialog's own clicks are seen
+        confirm_delete(ref, bool(record.get("aliases")))
+
+
+st.title("Model detail")
+deleted = st.session_state.pop("deleted", None)
+if deleted:
+    st.success(f"Deleted {common.plain(deleted[0])}: {human_bytes(deleted[1])} freed.", icon=":material/delete:")
+
+linked = st.query_params.get("model")
+if linked:  # NAME, NAME@ALIAS or NAME:VERSION -> the version it means now
+    row = common.attempt("opening the link", common.get_store().row, linked)
+    linked = f"{row.name}:{row.version}" if row is not None else None
+picked = common.version_picker("detail", current=linked)
+if picked is not None:
+    if picked != linked:
+        st.query_params["model"] = picked
+    record = common.attempt("reading the version", common.get_store().get, picked)
+    if record is not None:
+        ref = f"{record['name']}:{record['version']}"
+        st.header(common.plain(ref), anchor=False)
+        tabs = st.tabs(["Overview", "Reload and re-score", "Predict", "Download", "Manage"])
+        with tabs[0]:
+            overview(record, ref)
+        with tabs[1]:
+            rescore(ref)
+        with tabs[2]:
+            predict(record, ref)
+        with tabs[3]:
+            downloads(record, ref)
+        with tabs[4]:
+            manage(record, ref)

@@ -1,0 +1,86 @@
+"""Models: the registry, filtered, sorted and paged in SQL; open one version or compare several."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.express as px
+import streamlit as st
+
+from app_pages import common
+from core.text import human_bytes
+from core.views import metrics_long, metrics_table
+
+PAGE_SIZE = 50
+SORTS = {"Created": "created", "Accuracy": "accuracy", "Name": "name"}
+
+st.title("Models")
+store = common.get_store()
+
+a, b, c, d = st.columns([2, 1, 1, 1])
+name = a.text_input("Name contains", key="models_name").strip() or None
+tag = b.text_input("Tag", key="models_tag").strip() or None
+sort = c.selectbox("Sort by", list(SORTS), key="models_sort")
+order = d.selectbox("Order", ["Descending", "Ascending"], key="models_order")
+
+total = common.attempt("counting the versions", store.count, name=name, tag=tag)
+if total is None:
+    st.stop()
+pages = max(1, math.ceil(total / PAGE_SIZE))
+page_number = 1
+if pages > 1:
+    page_number = int(
+        st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1, key="models_page")
+    )
+table = common.attempt(
+    "listing the versions",
+    store.table,
+    name=name,
+    tag=tag,
+    sort=SORTS[sort],
+    limit=PAGE_SIZE,
+    offset=(page_number - 1) * PAGE_SIZE,
+    descending=order == "Descending",
+)
+if table is None:
+    st.stop()
+
+if total == 0:
+    if name or tag:
+        st.info("No version matches these filters.")
+    else:
+        st.info("The store is empty: train a model on the Train page or upload one.")
+    st.stop()
+
+first = (page_number - 1) * PAGE_SIZE + 1
+st.caption(f"Versions {first} to {first + len(table) - 1} of {total}. Select one row to open it, several to compare.")
+shown = table.assign(
+    size=table["size_bytes"].map(human_bytes),
+    created=table["created"].str.slice(0, 19).str.replace("T", " ", regex=False) + " UTC",
+).drop(columns=["size_bytes"])
+event = st.dataframe(
+    shown,
+    hide_index=True,
+    key=f"models_table_{name}_{tag}_{sort}_{order}_{page_number}",
+    on_select="rerun",
+    selection_mode="multi-row",
+    column_order=["ref", "aliases", "estimator", "accuracy", "format", "size", "sklearn", "created", "tags", "origin"],
+    column_config={"accuracy": st.column_config.NumberColumn("accuracy", format="%.4f")},
+)
+selected = [str(table.iloc[i]["ref"]) for i in event.selection.rows]
+
+if len(selected) == 1:
+    ref = selected[0]
+    if st.button(f"Open {ref}", type="primary", key="open_selected"):
+        common.open_version(ref)
+elif len(selected) > 1:
+    st.subheader(f"Comparing {len(selected)} versions")
+    records = common.attempt("reading the selected versions", lambda: [store.get(r) for r in selected])
+    if records:
+        wide = metrics_table(records)
+        st.dataframe(
+            wide.assign(size=wide["size_bytes"].map(human_bytes)).drop(columns=["size_bytes"]),
+            hide_index=True,
+        )
+        fig = px.bar(metrics_long(records), x="metric", y="value", color="ref", barmode="group", range_y=[0, 1.05])
+        st.plotly_chart(fig, width="stretch")

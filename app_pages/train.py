@@ -1,0 +1,245 @@
+"""Train: pick data, an estimator and its hyperparameters, fit, judge the result, save it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app_pages import common
+from core.catalog import CATALOG, Param
+from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
+from core.formats import FORMATS
+from core.metrics import roc_points
+from core.text import parse_tags
+from core.training import TrainResult, train
+from core.views import confusion_frame, feature_weights
+
+SOURCES = ("Built-in data set", "Upload a CSV", "CSV from a URL")
+
+
+@st.cache_data(show_spinner="Reading the data...", max_entries=8)
+def read_frame(source: str | bytes, names: tuple[str, ...] | None) -> pd.DataFrame:
+    return load_frame(source, list(names) if names else None)
+
+
+def parse_names(text: str) -> tuple[str, ...] | None:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    return names or None
+
+
+def choose_data() -> tuple[pd.DataFrame, str] | None:
+    """The raw table and a label for it, from the chosen source (None until there is one)."""
+    kind = st.radio("Data source", SOURCES, horizontal=True, key="train_source")
+    if kind == SOURCES[0]:
+        name = st.selectbox("Data set", BUILTIN_DATASETS, index=BUILTIN_DATASETS.index("iris"), key="train_builtin")
+        source: str | bytes = BUILTIN_PREFIX + name
+        label, names = source, None
+    elif kind == SOURCES[1]:
+        upload = st.file_uploader("CSV file", type=["csv", "txt", "data"], key="train_csv")
+        names = parse_names(st.text_input("Column names, comma-separated (only if the file has no header row)"))
+        if upload is None:
+            st.info("Upload a CSV table: one row per example, one column per feature, plus the target column.")
+            return None
+        source, label = upload.getvalue(), upload.name
+    else:
+        source = st.text_input("CSV URL", value=PIMA_URL, key="train_url")
+        names = parse_names(
+            st.text_input(
+                "Column names, comma-separated (only if the file has no header row)",
+                value=",".join(PIMA_NAMES),
+                key="train_url_names",
+            )
+        )
+        st.caption("The example is the tutorial's Pima Indians diabetes data (no header row, hence the names).")
+        label = str(source)
+    frame = common.attempt("reading the data", read_frame, source, names)
+    if frame is None:
+        if kind == SOURCES[2]:
+            st.caption("Reading a URL needs network access; without it, download the file and upload it instead.")
+        return None
+    return frame, label
+
+
+def param_widget(estimator: str, param: Param, column: Any) -> Any:
+    """One input built from a hyperparameter's schema (type, range, choices, None allowed)."""
+    key = f"param_{estimator}_{param.name}"
+    help_text = (param.help + " " if param.help else "") + f"Accepts {param.describe()}."
+    if param.kind == "bool":
+        return column.checkbox(param.name, value=bool(param.default), key=key, help=help_text)
+    if param.kind == "choice":
+        choices = list(param.choices)
+        return column.selectbox(
+            param.name,
+            choices,
+            index=choices.index(param.default),
+            format_func=lambda c: "None" if c is None else str(c),
+            key=key,
+            help=help_text,
+        )
+    is_int = param.kind == "int"
+    cast = int if is_int else float
+    return column.number_input(
+        param.name,
+        min_value=cast(param.low) if param.low is not None else None,
+        max_value=cast(param.high) if param.high is not None else None,
+        value=None if param.default is None else cast(param.default),
+        step=1 if is_int else None,
+        format="%d" if is_int else ("%.2e" if param.log else "%.4f"),
+        placeholder="None" if param.nullable else None,
+        key=key,
+        help=help_text,
+    )
+
+
+def default_name(label: str, estimator: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", label.rsplit("/", 1)[-1].removeprefix(BUILTIN_PREFIX))
+    stem = stem.removesuffix(".csv").removesuffix(".data.csv").strip("-.") or "model"
+    return f"{stem}-{estimator}"[:100]
+
+
+def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: dict, options: dict) -> None:
+    """Train inside a status box; keep the result in the session so it survives page changes."""
+    with st.status(f"Training {CATALOG[estimator].label} on {common.plain(label)}...", expanded=False) as status:
+        dataset = common.attempt("preparing the data", from_frame, frame, target, label)
+        result = None if dataset is None else common.attempt("training", train, dataset, estimator, params, **options)
+        if result is None:
+            status.update(label="Training failed", state="error", expanded=True)
+            return
+        status.update(label=f"Trained in {result.fit_seconds:.2f} s", state="complete")
+    st.session_state["train_result"] = {
+        "result": result,
+        "roc": roc_points(result.model, result.X_test, result.y_test),
+        "weights": feature_weights(result.model),
+        "label": label,
+    }
+    st.session_state.pop("train_saved", None)
+
+
+def show_result(kept: dict) -> None:
+    result: TrainResult = kept["result"]
+    m = result.metrics
+    st.subheader("Held-out results")
+    st.caption(
+        f"{CATALOG[result.estimator_key].label} on {common.plain(kept['label'])}: trained on "
+        f"{result.split.n_train} rows, scored on {result.split.n_test} held-out rows."
+    )
+    cols = st.columns(6)
+    for col, (label, value) in zip(
+        cols,
+        [
+            ("Accuracy", m["accuracy"]),
+            ("Balanced accuracy", m["balanced_accuracy"]),
+            ("Precision", m["precision"]),
+            ("Recall", m["recall"]),
+            ("F1", m["f1"]),
+            ("ROC AUC", m["roc_auc"]),
+        ],
+        strict=True,
+    ):
+        col.metric(label, "n/a" if value is None else f"{value:.4f}")
+    for warning in result.warnings:
+        st.warning(common.plain(warning), icon=":material/warning:")
+    left, right = st.columns(2)
+    cm = confusion_frame(m)
+    if cm is not None:
+        left.plotly_chart(common.confusion_figure(cm), width="stretch")
+    if kept["roc"] is not None:
+        roc = pd.DataFrame(kept["roc"])
+        fig = px.area(
+            roc, x="fpr", y="tpr", title=f"ROC curve (AUC {m['roc_auc']:.3f})", range_x=[0, 1], range_y=[0, 1]
+        )
+        fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dash", "color": "grey"})
+        right.plotly_chart(fig, width="stretch")
+    weights = kept["weights"]
+    if weights is not None:
+        kind = weights["kind"].iloc[0]
+        top = weights.head(30)
+        fig = px.bar(
+            top.iloc[::-1],
+            x="weight",
+            y="feature",
+            color="class" if kind == "coefficient" and top["class"].nunique() > 1 else None,
+            orientation="h",
+            title="Feature importances" if kind == "importance" else "Coefficients",
+        )
+        (right if kept["roc"] is None else st).plotly_chart(fig, width="stretch")
+
+
+def save_form(kept: dict) -> None:
+    result: TrainResult = kept["result"]
+    st.subheader("Save this model")
+    with st.form("save_form"):
+        a, b, c = st.columns([2, 1, 1])
+        name = a.text_input("Name", value=default_name(kept["label"], result.estimator_key))
+        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index("joblib"))
+        compress = c.number_input("Compression (joblib only)", min_value=0, max_value=9, value=0, step=1)
+        tags = st.text_input("Tags, comma-separated", placeholder="baseline, tutorial")
+        note = st.text_area("Note", placeholder="What this version is for")
+        submitted = st.form_submit_button("Save", type="primary")
+    if submitted:
+        record = common.attempt(
+            "saving the model",
+            common.get_store().save_trained,
+            result,
+            name.strip(),
+            format=fmt,
+            compress=int(compress) if fmt == "joblib" else 0,
+            tags=parse_tags(tags),
+            note=note,
+            **common.owner_kwargs(),
+        )
+        if record is not None:
+            st.session_state["train_saved"] = f"{record['name']}:{record['version']}"
+            common.attempt("applying the demo quota", common.after_save)
+            st.rerun()  # so the sidebar counts the new version
+    saved = st.session_state.get("train_saved")
+    if saved:
+        st.success(f"Saved as {common.plain(saved)}.", icon=":material/check_circle:")
+        if st.button(f"Open {saved}", key="open_saved"):
+            common.open_version(saved)
+
+
+st.title("Train a model")
+chosen = choose_data()
+if chosen is not None:
+    frame, label = chosen
+    with st.expander(f"Preview: {len(frame)} rows, {frame.shape[1]} columns", expanded=False):
+        st.dataframe(frame.head(200), hide_index=True)
+    columns = [str(c) for c in frame.columns]
+    target = st.selectbox(
+        "Target column (what to predict)",
+        columns,
+        index=columns.index("target") if "target" in columns else len(columns) - 1,
+        key="train_target",
+    )
+    estimator = st.selectbox("Estimator", list(CATALOG), format_func=lambda k: CATALOG[k].label, key="train_estimator")
+    spec = CATALOG[estimator]
+    st.caption(spec.description)
+    with st.form("train_form"):
+        st.markdown("**Hyperparameters**")
+        grid = st.columns(3)
+        params = {p.name: param_widget(estimator, p, grid[i % 3]) for i, p in enumerate(spec.params)}
+        st.markdown("**Split and preprocessing**")
+        a, b, c, d = st.columns(4)
+        test_size = a.slider("Test size", min_value=0.05, max_value=0.95, value=0.33, step=0.01)
+        seed = b.number_input("Seed", min_value=0, max_value=2**32 - 1, value=7, step=1, placeholder="None")
+        stratify = c.checkbox("Stratify the split", value=False)
+        scale = d.checkbox("Scale numeric features", value=False)
+        go = st.form_submit_button("Train", type="primary")
+    if go:
+        options: dict[str, Any] = {
+            "test_size": test_size,
+            "seed": None if seed is None else int(seed),
+            "stratify": stratify,
+            "scale": scale,
+        }
+        fit(frame, label, target, estimator, params, options)
+
+kept = st.session_state.get("train_result")
+if kept is not None:
+    show_result(kept)
+    save_form(kept)

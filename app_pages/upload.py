@@ -1,0 +1,124 @@
+"""Upload: add a model file made elsewhere, optionally scored on a data set, through core's safe loader."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages import common
+from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
+from core.portable.bundle import import_bundle, is_bundle
+from core.text import human_bytes, parse_tags
+
+DATA_CHOICES = ("No data set", "Built-in data set", "Upload a CSV")
+
+st.title("Upload a model")
+st.caption(
+    "A pickle, joblib or skops file made elsewhere, or a ModelShelf bundle (.zip, which carries its own "
+    "evaluation set). It is read by ModelShelf's safe loader: a file that asks to run anything outside "
+    "scikit-learn's own classes is refused before it runs."
+)
+
+model_file = st.file_uploader(
+    "Model file",
+    type=["pkl", "pickle", "joblib", "skops", "zip"],
+    key="upload_model",
+    max_upload_size=common.settings().max_upload_mb,  # the same limit core's loader applies
+)
+with st.form("upload_form"):
+    default = model_file.name.rsplit(".", 1)[0] if model_file is not None else ""
+    name = st.text_input("Name to store it under", value=default)
+    a, b = st.columns(2)
+    tags = a.text_input("Tags, comma-separated")
+    note = b.text_input("Note")
+    st.markdown("**Score it on a data set (optional)**")
+    data_choice = st.radio("Data set", DATA_CHOICES, horizontal=True, key="upload_data")
+    c, d = st.columns(2)
+    builtin = c.selectbox("Built-in data set", BUILTIN_DATASETS, index=BUILTIN_DATASETS.index("iris"))
+    csv_file = d.file_uploader("CSV data", type=["csv", "txt", "data"], key="upload_csv")
+    e, f, g, h = st.columns(4)
+    names = e.text_input("Column names (CSV without header)")
+    target = f.text_input("Target column (CSV; default: the last)")
+    test_size = g.slider("Test size", min_value=0.05, max_value=0.95, value=0.33, step=0.01)
+    seed = h.number_input("Seed", min_value=0, max_value=2**32 - 1, value=7, step=1, placeholder="None")
+    submitted = st.form_submit_button("Add to the store", type="primary")
+
+
+def dataset_choice():
+    """The data set to score on (None for none); raises core's DatasetError on a bad CSV."""
+    if data_choice == DATA_CHOICES[1]:
+        return load_dataset(BUILTIN_PREFIX + builtin)
+    if data_choice == DATA_CHOICES[2]:
+        if csv_file is None:
+            from core.errors import DatasetError
+
+            raise DatasetError("Choose a CSV file to score on, or pick 'No data set'")
+        return load_dataset(
+            csv_file.getvalue(), names=names or None, target=target.strip() or None, label=csv_file.name
+        )
+    return None
+
+
+def add_bundle(data: bytes) -> dict:
+    """A bundle: verified, safely loaded and re-scored on the evaluation set inside it."""
+    result = import_bundle(
+        common.get_store(),
+        data,
+        name.strip() or None,
+        filename=model_file.name,
+        tags=parse_tags(tags),
+        note=note,
+        **common.owner_kwargs(),
+    )
+    st.session_state["upload_message"] = result.message
+    return result.record
+
+
+if submitted:
+    st.session_state.pop("uploaded", None)
+    st.session_state.pop("upload_message", None)
+    record = None
+    if model_file is None:
+        st.error("Choose a model file first.")
+    elif is_bundle(data := model_file.getvalue()):
+        record = common.attempt("importing the bundle", add_bundle, data)
+    else:
+        dataset = common.attempt("reading the data set", dataset_choice) if data_choice != DATA_CHOICES[0] else None
+        if dataset is not None or data_choice == DATA_CHOICES[0]:
+            record = common.attempt(
+                "importing the model",
+                lambda: common.get_store().import_model(
+                    data,
+                    name.strip(),
+                    filename=model_file.name,
+                    dataset=dataset,
+                    test_size=test_size,
+                    seed=None if seed is None else int(seed),
+                    tags=parse_tags(tags),
+                    note=note,
+                    **common.owner_kwargs(),
+                ),
+            )
+    if record is not None:
+        st.session_state["uploaded"] = record
+        common.attempt("applying the demo quota", common.after_save)
+        st.rerun()  # so the sidebar counts the new version
+
+record = st.session_state.get("uploaded")
+if record is not None:
+    ref = f"{record['name']}:{record['version']}"
+    st.success(f"Added as {common.plain(ref)}.", icon=":material/check_circle:")
+    if st.session_state.get("upload_message"):
+        st.caption(common.plain(st.session_state["upload_message"]))
+    imported = record.get("imported") or {}
+    accuracy = (record.get("metrics") or {}).get("accuracy")
+    compression = f" ({record['compression']})" if record.get("compression") else ""
+    cols = st.columns(3)
+    cols[0].metric("Format", str(record.get("format")) + compression)
+    cols[1].metric("Saved with scikit-learn", str(imported.get("sklearn_version") or "unknown"))
+    cols[2].metric("Accuracy", "not scored" if accuracy is None else f"{accuracy:.4f}")
+    st.text(f"Estimator: {record.get('estimator')}")
+    st.text(f"sha256: {record.get('sha256')}   size: {human_bytes(record.get('size_bytes'))}")
+    for warning in record.get("warnings") or []:
+        st.warning(common.plain(warning), icon=":material/warning:")
+    if st.button(f"Open {ref}", key="open_uploaded"):
+        common.open_version(ref)

@@ -1,0 +1,164 @@
+"""Tables a front end shows about models: feature weights, metrics, parameters, environments.
+
+The dashboard only draws these; building them here keeps its pages free of logic and lets the
+same tables be tested without a browser (and reused by any other front end).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from core.datasets import to_jsonable
+from core.environment import Compatibility
+from core.errors import DatasetError
+from core.training import final_estimator
+
+#: The scalar metrics a comparison shows, in display order.
+METRIC_NAMES = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
+
+
+def _model_feature_names(model: Any, n: int) -> list[str]:
+    """Names of the columns the final estimator sees (after one-hot encoding), else ``x0..``."""
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        try:
+            names = [str(c) for c in model[:-1].get_feature_names_out()]
+            if len(names) == n:
+                return names
+        except (AttributeError, ValueError, TypeError):
+            pass
+    names_in = getattr(final_estimator(model), "feature_names_in_", None)
+    if names_in is not None and len(names_in) == n:
+        return [str(c) for c in names_in]
+    return [f"x{i}" for i in range(n)]
+
+
+def feature_weights(model: Any) -> pd.DataFrame | None:
+    """What each input column weighs in the model: tree importances or linear coefficients.
+
+    Columns ``feature, class, weight, kind`` (``kind`` is ``importance`` or ``coefficient``;
+    ``class`` is set for per-class coefficients of a multi-class linear model), sorted by
+    absolute weight; None when the estimator exposes neither (k-NN, SVC with an RBF kernel...).
+    """
+    estimator = final_estimator(model)
+    importances = getattr(estimator, "feature_importances_", None)
+    if importances is not None:
+        values = np.asarray(importances, dtype=float).ravel()
+        frame = pd.DataFrame(
+            {
+                "feature": _model_feature_names(model, len(values)),
+                "class": None,
+                "weight": values,
+                "kind": "importance",
+            }
+        )
+    else:
+        try:
+            coef = getattr(estimator, "coef_", None)
+        except AttributeError:  # SVC with a non-linear kernel raises on coef_
+            coef = None
+        if coef is None:
+            return None
+        coef = np.atleast_2d(np.asarray(coef, dtype=float))
+        names = _model_feature_names(model, coef.shape[1])
+        classes = list(getattr(estimator, "classes_", range(coef.shape[0])))
+        if coef.shape[0] == 1:  # binary: one row, for the positive class
+            labels = [str(to_jsonable(classes[-1]))]
+        else:
+            labels = [str(to_jsonable(c)) for c in classes[: coef.shape[0]]]
+        frame = pd.DataFrame(
+            [
+                {"feature": name, "class": label, "weight": float(w), "kind": "coefficient"}
+                for label, row in zip(labels, coef, strict=True)
+                for name, w in zip(names, row, strict=True)
+            ]
+        )
+    order = frame["weight"].abs().sort_values(ascending=False, kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def metrics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per version: its reference, estimator, format, size and scalar metrics (side by side)."""
+    rows = []
+    for record in records:
+        metrics = record.get("metrics") or {}
+        rows.append(
+            {
+                "ref": f"{record['name']}:{record['version']}",
+                "estimator": str(record.get("estimator") or "").rsplit(".", 1)[-1],
+                "format": record.get("format"),
+                "size_bytes": record.get("size_bytes"),
+                "sklearn": ((record.get("environment") or {}).get("packages") or {}).get("scikit-learn"),
+                **{m: metrics.get(m) for m in METRIC_NAMES},
+            }
+        )
+    return pd.DataFrame(rows, columns=["ref", "estimator", "format", "size_bytes", "sklearn", *METRIC_NAMES])
+
+
+def metrics_long(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """``ref, metric, value`` rows (metrics that are undefined are left out): what a bar chart draws."""
+    wide = metrics_table(records)
+    long = wide.melt(id_vars=["ref"], value_vars=list(METRIC_NAMES), var_name="metric", value_name="value")
+    return long.dropna(subset=["value"]).reset_index(drop=True)
+
+
+def params_table(record: dict[str, Any]) -> pd.DataFrame:
+    """The saved hyperparameters as ``parameter, value`` text rows (None shown as ``None``)."""
+    params = record.get("params") or {}
+    return pd.DataFrame(
+        [{"parameter": k, "value": "None" if v is None else json.dumps(v)} for k, v in sorted(params.items())],
+        columns=["parameter", "value"],
+    )
+
+
+def scalar_metrics(record: dict[str, Any]) -> pd.DataFrame:
+    """The record's numeric metrics as ``metric, value`` rows (the confusion matrix is drawn apart)."""
+    metrics = record.get("metrics") or {}
+    rows = [
+        {"metric": k, "value": float(v)}
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    return pd.DataFrame(rows, columns=["metric", "value"])
+
+
+def environment_table(compatibility: Compatibility) -> pd.DataFrame:
+    """Saved vs current version of each recorded package, with its severity (ok/warning/error)."""
+    return pd.DataFrame(
+        [
+            {"package": r.package, "saved": r.saved or "absent", "current": r.current or "absent", "status": r.severity}
+            for r in compatibility.rows
+        ],
+        columns=["package", "saved", "current", "status"],
+    )
+
+
+def confusion_frame(metrics: dict[str, Any]) -> pd.DataFrame | None:
+    """The confusion matrix as a labelled table (rows: true class, columns: predicted class)."""
+    cm = metrics.get("confusion_matrix")
+    if not cm:
+        return None
+    labels = [str(label) for label in cm["labels"]]
+    return pd.DataFrame(cm["matrix"], index=pd.Index(labels, name="true"), columns=pd.Index(labels, name="predicted"))
+
+
+def feature_row(values: dict[str, Any], record: dict[str, Any]) -> pd.DataFrame:
+    """One raw input row in the recorded feature order, from a form's ``{feature: value}``."""
+    names = (record.get("dataset") or {}).get("feature_names") or list(values)
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise DatasetError("Missing a value for: " + ", ".join(missing))
+    return pd.DataFrame([{n: values[n] for n in names}])
+
+
+def record_json(record: dict[str, Any], drop: tuple[str, ...] = ()) -> str:
+    """The metadata record as indented JSON (what the metadata download holds), minus ``drop`` keys.
+
+    A public demo drops ``uri``, so server paths never leave the server.
+    """
+    kept = {k: v for k, v in record.items() if k not in drop}
+    return json.dumps(kept, indent=2, default=to_jsonable, sort_keys=True)

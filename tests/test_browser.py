@@ -1,0 +1,249 @@
+"""End to end in a real Chromium: the dashboard served by ``streamlit run``, driven by Playwright.
+
+Train on a built-in data set, save, find the version on the Models page, open it, re-score it,
+download the model file and load the downloaded bytes back, compare formats, upload a file.
+A screenshot of each page goes to docs/screenshots/ (the README shows them).
+
+Select these tests with ``-m browser``; they skip when /usr/bin/chromium is missing, unless
+``CI`` is set, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import joblib
+import pytest
+
+from core import Store, load_dataset, train
+from core.formats import detect_format, sha256_bytes
+from core.safe_load import load_untrusted
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("MODELSHELF_CHROMIUM", "/usr/bin/chromium"))
+SHOTS = ROOT / "docs" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+WAIT = 60_000  # ms: first renders import scikit-learn and plotly on a shared 2-core machine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def server(chromium, tmp_path_factory):
+    """``streamlit run streamlit_app.py`` on a free port with an empty store; always stopped."""
+    store = tmp_path_factory.mktemp("browser") / "store"
+    port = _free_port()
+    log = (store.parent / "streamlit.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "0"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {process.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not become healthy in 90 s; see {log.name}")
+            time.sleep(0.5)
+        yield {"base": base, "store": store}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(chromium), args=ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT)
+    yield tab
+    context.close()
+
+
+def screenshot(page, name: str, height: int) -> None:
+    """Streamlit scrolls inside the page, so a tall viewport stands in for a full-page shot."""
+    page.set_viewport_size({"width": 1400, "height": height})
+    page.wait_for_timeout(1500)  # let charts finish drawing
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback reached the page"
+
+
+def test_train_save_find_open_rescore_download_upload(server, page):
+    base = server["base"]
+
+    # Train on iris with a random forest, through the generated hyperparameter widgets.
+    page.goto(base + "/")
+    page.get_by_role("button", name="Train").wait_for()
+    page.get_by_role("combobox", name="Estimator").click()
+    page.get_by_role("option", name="Random forest").click()
+    page.get_by_role("spinbutton", name="n_estimators").wait_for()
+    page.get_by_role("spinbutton", name="n_estimators").fill("30")
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("Held-out results").wait_for()
+    no_exception(page)
+    screenshot(page, "train", 2100)
+
+    # Save it under a name of our own.
+    page.get_by_label("Name", exact=True).fill("iris-browser")
+    page.get_by_label("Tags, comma-separated").fill("e2e")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Saved as iris-browser:1").wait_for()
+    record = Store(server["store"]).get("iris-browser:1")
+    assert record["params"]["n_estimators"] == 30 and record["tags"] == ["e2e"]
+
+    # Find it on the Models page: select its row, the page offers to open exactly that version.
+    page.goto(base + "/models")
+    page.get_by_text("Versions 1 to 1 of 1").wait_for()
+    screenshot(page, "models", 900)
+    grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 18)  # the first row's selection box
+    page.get_by_role("button", name="Open iris-browser:1").click()
+    page.wait_for_url("**/model_detail?model=iris-browser%3A1")
+    page.get_by_role("heading", name="iris-browser:1").wait_for()
+    no_exception(page)
+    page.get_by_text("Show the pipeline diagram (loads the model)").click()
+    diagram = page.frame_locator('iframe[src^="data:text/html"]')
+    diagram.get_by_text("RandomForestClassifier").filter(visible=True).first.wait_for()
+    page.set_viewport_size({"width": 1400, "height": 2700})
+    page.get_by_role("heading", name="Model detail").scroll_into_view_if_needed()
+    screenshot(page, "model_detail", 2700)
+
+    # Reload and re-score: the recorded accuracy comes back exactly.
+    page.get_by_role("tab", name="Reload and re-score").click()
+    page.get_by_role("button", name="Reload and re-score").click()
+    page.get_by_text("the recorded accuracy is reproduced exactly").wait_for()
+    screenshot(page, "model_detail_rescore", 1000)
+
+    # Download the model file and load the bytes back.
+    page.get_by_role("tab", name="Download").click()
+    with page.expect_download() as waiting:
+        page.get_by_role("button", name="Download the model file").click()
+    downloaded = Path(waiting.value.path()).read_bytes()
+    assert waiting.value.suggested_filename == "iris-browser-v1.joblib"
+    assert sha256_bytes(downloaded) == record["sha256"]
+    assert detect_format(downloaded).format == "joblib"
+    model = load_untrusted(downloaded).model  # the one load path for bytes from outside the store
+    data = load_dataset("builtin:iris")
+    assert list(model.predict(data.X.head(5))) == list(
+        Store(server["store"]).predict("iris-browser:1", data.X.head(5))["prediction"]
+    )
+
+    # Formats: every format measured for this version.
+    page.goto(base + "/formats?model=iris-browser:1")
+    page.get_by_role("button", name="Compare formats").click()
+    page.get_by_text("Measured 5 variants").wait_for()
+    no_exception(page)
+    screenshot(page, "formats", 1500)
+
+    # Upload a joblib file made outside the store.
+    outside = train(data, "decision_tree", seed=3).model
+    buffer = io.BytesIO()
+    joblib.dump(outside, buffer)
+    page.goto(base + "/upload")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+        {"name": "outside.joblib", "mimeType": "application/octet-stream", "buffer": buffer.getvalue()}
+    )
+    page.get_by_label("Name to store it under").wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('input')].some(i => i.value === 'outside')", timeout=WAIT
+    )
+    page.locator('[data-testid="stRadio"]').get_by_text("Built-in data set").click()
+    page.get_by_role("button", name="Add to the store").click()
+    page.get_by_text("Added as outside:1").wait_for()
+    no_exception(page)
+    screenshot(page, "upload", 1350)
+    assert Store(server["store"]).get("outside:1")["origin"] == "imported"
+
+    # Two versions selected on the Models page: compared side by side.
+    page.goto(base + "/models")
+    page.get_by_text("Versions 1 to 2 of 2").wait_for()
+    grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    for row in (0, 1):
+        page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 18 + 35 * row)
+        page.wait_for_timeout(500)
+    page.get_by_text("Comparing 2 versions").wait_for()
+    no_exception(page)
+    screenshot(page, "models_compare", 1300)
+
+
+def test_bad_input_in_the_browser_shows_one_message_not_a_traceback(server, page):
+    page.goto(server["base"] + "/model_detail?model=nothing-here:3")
+    page.locator('[data-testid="stAlertContentError"]').first.wait_for()
+    assert "nothing-here" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    no_exception(page)
