@@ -676,6 +676,9 @@ class Bench:
 
         samples = []
         try:
+            shown = render(opened())
+            if not len(shown.dataframe) or (page and not any(f"of {n}" in c.value for c in shown.caption)):
+                raise RuntimeError(f"the Models page did not show a table of the {n:,} versions")
             for i in range(max(self.scale.repeats, 3) + 1):
                 app = opened()
                 took = time_many(lambda app=app: render(app), 1, warmup=0).values[0]
