@@ -180,6 +180,7 @@ class Bench:
     def add(self, figure: Figure, measure: Callable[[Figure], None]) -> Figure:
         """Measure one figure; a missing API becomes "not available", an error "failed"."""
         self.log(f"- {figure.key}: {figure.title} [{figure.workload}]")
+        started = time.perf_counter()
         try:
             measure(figure)
         except NotAvailable as exc:
@@ -191,7 +192,8 @@ class Bench:
             self.log(f"    {figure.unavailable}")
         else:
             ratio = f" ratio {figure.ratio:.2f}x" if figure.ratio is not None else ""
-            self.log(f"    median {_short(figure.subject, figure.unit)}{ratio} {figure.status}")
+            took = time.perf_counter() - started
+            self.log(f"    median {_short(figure.subject, figure.unit)}{ratio} {figure.status} ({took:.1f}s)")
         return figure
 
     def wanted(self, group: str) -> bool:
@@ -220,7 +222,8 @@ class Bench:
                 store.close()
         return self.figures
 
-    def _workload_or_none(self, key: str) -> Workload:
+    def _available_work(self, key: str) -> Workload:
+        """The workload, or NotAvailable when its data is missing (the Pima CSV)."""
         try:
             return self.work(key)
         except FileNotFoundError as exc:
@@ -228,11 +231,10 @@ class Bench:
 
     def save_figures(self) -> None:
         for key, target in (("pima", None), ("forest", 1.25), ("hgb", None)):
-            label = {"pima": "LogisticRegression (Pima)", "forest": "", "hgb": ""}[key]
             fig = Figure(
                 f"save_{key}",
                 "save a version (file + sha256 + index row + evaluation set)",
-                label or key,
+                key,
                 "Store.save",
                 "joblib.dump to a file",
                 kind="at_most" if target else "report",
@@ -268,7 +270,7 @@ class Bench:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _measure_save(self, fig: Figure, key: str) -> None:
-        work = self._workload_or_none(key)
+        work = self._available_work(key)
         fig.workload = work.label
         folder = self.fresh_dir("save")
         store = Store(folder / "store")
@@ -343,7 +345,7 @@ class Bench:
         self.add(fig, lambda f: self._measure_load(f, "forest", verify="full"))
 
     def _measure_load(self, fig: Figure, key: str, verify: str | None, mmap: bool = False) -> None:
-        work = self._workload_or_none(key)
+        work = self._available_work(key)
         fig.workload = work.label
         if verify is not None and not _supports_verify():
             raise NotAvailable("Store.load has no verify option on this branch")
@@ -379,7 +381,7 @@ class Bench:
             from core.safe_load import load_untrusted
         except ImportError:
             raise NotAvailable("core.safe_load (issue 4) is not on this branch yet") from None
-        work = self._workload_or_none(key)
+        work = self._available_work(key)
         fig.workload = work.label
         folder = self.fresh_dir("safe")
         path = folder / "upload.joblib"
@@ -440,7 +442,7 @@ class Bench:
         if "mlflow" in sys.modules and sys.modules["mlflow"] is None:
             raise NotAvailable("mlflow not installed (pip install -r bench/requirements.txt)")
         mlflow_sklearn = self._mlflow()
-        work = self._workload_or_none(key)
+        work = self._available_work(key)
         fig.workload = work.label
         folder = self.fresh_dir("mlflow")
         counter = iter(range(10**6))
