@@ -237,7 +237,7 @@ class Bench:
                 key,
                 "Store.save",
                 "joblib.dump to a file",
-                kind="at_most" if target else "report",
+                kind="at_most",
                 target=target,
             )
             self.add(fig, lambda f, key=key: self._measure_save(f, key))
@@ -331,7 +331,7 @@ class Bench:
                 key,
                 "Store.load",
                 "joblib.load of the same file",
-                kind="at_most" if target else "report",
+                kind="at_most",
                 target=target,
             )
             self.add(fig, lambda f, key=key: self._measure_load(f, key, verify=None))
@@ -371,7 +371,7 @@ class Bench:
                 key,
                 "read + core.safe_load.load_untrusted",
                 "joblib.load of the same file",
-                kind="at_most" if target else "report",
+                kind="at_most",
                 target=target,
             )
             self.add(fig, lambda f, key=key: self._measure_safe_load(f, key))
@@ -406,7 +406,7 @@ class Bench:
                 key,
                 "Store.save",
                 "mlflow.sklearn.save_model",
-                kind="faster" if target else "report",
+                kind="faster",
                 target=target,
             )
             self.add(fig, lambda f, key=key: self._measure_mlflow(f, key, "save"))
@@ -591,9 +591,12 @@ class Bench:
             if not np.array_equal(np.asarray(run(one)).ravel(), work.model.predict(one.to_numpy()).ravel()):
                 raise AssertionError(f"ONNX and scikit-learn disagree on row {i}")
         fig.baseline, fig.subject = time_pair(
-            lambda: work.model.predict(row), lambda: run(frame), max(self.scale.repeats, 25), warmup=3
+            lambda: work.model.predict(row), lambda: run(frame), max(self.scale.repeats, 9), warmup=1, number=20
         )
-        fig.note = "ONNX: core.portable.onnx_runtime.run_onnx on a 1-row DataFrame (session cached by sha256)"
+        fig.note = (
+            "ONNX: core.portable.onnx_runtime.run_onnx on a 1-row DataFrame (session cached by sha256); "
+            "each sample is the mean of 20 back-to-back calls on both sides (warm caches)"
+        )
 
     def import_figures(self) -> None:
         fig = Figure(

@@ -33,14 +33,15 @@ class Samples:
         return max(self.values)
 
 
-def time_once(fn: Callable[[], Any], setup: Callable[[], Any] | None = None, teardown=None) -> float:
-    """Seconds one call of ``fn`` takes (setup and teardown run outside the timed region)."""
-    if setup is not None:
-        setup()
+def time_once(fn: Callable[[], Any], teardown: Callable[[Any], Any] | None = None, number: int = 1) -> float:
+    """Seconds one call of ``fn`` takes; with ``number`` > 1, the mean of that many back-to-back
+    calls (for sub-millisecond calls, which a garbage collection just before would slow down
+    by cold caches). ``teardown`` gets the last result, outside the timed region."""
     gc.collect()
     started = time.perf_counter()
-    result = fn()
-    elapsed = time.perf_counter() - started
+    for _ in range(number):
+        result = fn()
+    elapsed = (time.perf_counter() - started) / number
     if teardown is not None:
         teardown(result)
     return elapsed
@@ -53,13 +54,14 @@ def time_pair(
     warmup: int = 1,
     baseline_teardown: Callable[[Any], Any] | None = None,
     subject_teardown: Callable[[Any], Any] | None = None,
+    number: int = 1,
 ) -> tuple[Samples, Samples]:
     """Time ``baseline`` and ``subject`` alternately, ``repeats`` times each after ``warmup`` rounds."""
     base: list[float] = []
     subj: list[float] = []
     for i in range(warmup + repeats):
-        b = time_once(baseline, teardown=baseline_teardown)
-        s = time_once(subject, teardown=subject_teardown)
+        b = time_once(baseline, baseline_teardown, number)
+        s = time_once(subject, subject_teardown, number)
         if i >= warmup:
             base.append(b)
             subj.append(s)
