@@ -151,13 +151,14 @@ class HashingWriter(io.RawIOBase):
 
 
 def has_spare_core() -> bool:
-    """Whether another core is likely idle (load average below the core count minus one)."""
+    """Whether another core is likely idle: the load average (which counts this process, about
+    1 while it works) is at least half a core below the number of cores."""
     cores = os.cpu_count() or 1
     try:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):
         return False
-    return cores >= 2 and load <= cores - 1
+    return cores >= 2 and load < cores - 0.5
 
 
 def sha256_bytes(data: bytes) -> str:
