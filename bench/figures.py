@@ -26,7 +26,6 @@ from bench import workloads
 from bench.timing import Samples, time_many, time_pair
 from bench.workloads import Scale, Workload
 from core import Store
-from core.formats import has_spare_core
 from core.store import as_frame
 
 #: Seconds a model file must have been left alone before its stat may vouch for its hash
@@ -283,10 +282,7 @@ class Bench:
             joblib.dump(work.model, path)
             return path
 
-        threaded: list[bool] = []
-
         def save() -> dict[str, Any]:
-            threaded.append(has_spare_core())  # what HashingWriter is about to decide
             return save_workload(store, work, "bench")
 
         try:
@@ -297,7 +293,6 @@ class Bench:
                 baseline_teardown=lambda path: path.unlink(),
                 subject_teardown=lambda record: store.delete(f"bench:{record['version']}"),
             )
-            fig.note = f"sha256 in a helper thread (a core looked free) in {sum(threaded)} of {len(threaded)} saves"
         finally:
             store.close()
             shutil.rmtree(folder, ignore_errors=True)

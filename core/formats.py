@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import pickletools
-import queue
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,124 +38,30 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 
 class HashingWriter(io.RawIOBase):
-    """A write-only file that hashes and counts what passes through it on the way to ``target``.
+    """A write-only file that hashes and counts what passes through it on the way to ``target``."""
 
-    When a core is free, the hashing runs in a helper thread, handed 4 MB at a time: hashlib
-    releases the GIL while it hashes a large buffer, so the sha256 of a saved model costs about
-    nothing on top of pickling it (few, large hand-overs: the helper needs the GIL back between
-    buffers). On a busy machine the helper would only compete with the pickler for the same
-    core and add copying, so then each write is hashed as it passes (python -m bench measured
-    both ways).
-    """
-
-    _BATCH = 4 << 20
-    _BUFFERS = 3  # reused, so their pages are touched once, not once per 4 MB written
-
-    def __init__(self, target: IO[bytes], threaded: bool | None = None) -> None:
+    def __init__(self, target: IO[bytes]) -> None:
         super().__init__()
         self._target = target
         self._sha = hashlib.sha256()
-        self._threaded = has_spare_core() if threaded is None else threaded
-        self._buffer = bytearray(self._BATCH if self._threaded else 0)
-        self._filled = 0
-        self._allocated = 1
-        self._spare: queue.Queue[bytearray] = queue.Queue()
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._digest: str | None = None
         self.size = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:  # type: ignore[override]
-        if self._digest is not None:
-            raise ValueError("write to a HashingWriter whose hash was already taken")
         view = memoryview(data).cast("B")
+        self._sha.update(view)
         self._target.write(view)
-        n = view.nbytes
-        self.size += n
-        if not self._threaded:
-            self._sha.update(view)
-            return n
-        if n >= self._BATCH and type(data) is bytes:  # big and immutable: hand it over as it is
-            self._submit()
-            self._hand_over(data)
-            return n
-        done = 0
-        while done < n:
-            take = min(n - done, self._BATCH - self._filled)
-            self._buffer[self._filled : self._filled + take] = view[done : done + take]
-            self._filled += take
-            done += take
-            if self._filled == self._BATCH:
-                self._submit()
-        return n
-
-    def _submit(self) -> None:
-        """Hand the filled part of the buffer to the helper and start a fresh buffer."""
-        if not self._filled:
-            return
-        self._hand_over((self._buffer, self._filled))
-        self._allocated += 1
-        if self._allocated < self._BUFFERS:
-            self._buffer = bytearray(self._BATCH)
-        else:
-            self._buffer = self._spare.get()  # waits while the helper is behind: memory stays bounded
-        self._filled = 0
-
-    def _hand_over(self, chunk: Any) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._hash_chunks, name="sha256", daemon=True)
-            self._thread.start()
-        self._queue.put(chunk)
-
-    def _hash_chunks(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if isinstance(chunk, tuple):  # one of the reused buffers and how much of it is filled
-                buffer, filled = chunk
-                with memoryview(buffer) as view:
-                    self._sha.update(view[:filled])
-                self._spare.put(buffer)
-            else:
-                self._sha.update(chunk)
-
-    def _finish(self) -> str:
-        if self._digest is None:
-            if self._thread is None:  # a small file: hash it here, no thread needed
-                self._sha.update(memoryview(self._buffer)[: self._filled])
-            else:
-                self._submit()
-                self._queue.put(None)
-                self._thread.join()
-            self._buffer, self._filled = bytearray(), 0
-            self._digest = self._sha.hexdigest()
-        return self._digest
-
-    def close(self) -> None:
-        """Stop the helper thread (a writer abandoned after an error must not leave it waiting)."""
-        if self._thread is not None and self._digest is None:
-            self._filled = 0
-            self._finish()
-        super().close()
+        self.size += view.nbytes
+        return view.nbytes
 
     def tell(self) -> int:
         return self.size
 
     @property
     def sha256(self) -> str:
-        return self._finish()
-
-
-def has_spare_core() -> bool:
-    """Whether another core is likely idle: the load average (which counts this process, about
-    1 while it works) is at least half a core below the number of cores."""
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return False
-    return cores >= 2 and load < cores - 0.5
+        return self._sha.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:
