@@ -125,3 +125,20 @@ def test_values_and_the_readme_snippet_are_formatted_from_the_figures():
     snippet = readme_snippet([save], run)
     assert "save a version vs `joblib.dump` (w): 1.10x (target <= 1.25x), PASS" in snippet
     assert "full run of D on 2 cores (CPU)" in snippet
+
+
+def test_the_network_watch_sees_a_lookup():
+    import socket
+
+    from bench import figures
+
+    figures._watch_network()
+    before = len(figures._NETWORK["events"])
+    figures._NETWORK["on"] = True
+    try:
+        socket.getaddrinfo("localhost", 80)
+    finally:
+        figures._NETWORK["on"] = False
+    assert any("getaddrinfo" in e for e in figures._NETWORK["events"][before:])
+    socket.getaddrinfo("localhost", 80)  # not counted while off
+    assert len(figures._NETWORK["events"]) == before + 1
