@@ -2,7 +2,9 @@
 
 Train on a built-in data set, save, find the version on the Models page, open it, re-score it,
 download the model file and load the downloaded bytes back, compare formats, upload a file.
-A screenshot of each page goes to docs/screenshots/ (the README shows them).
+A screenshot of each page is taken; it goes to a temporary folder, or to the folder named by
+``MODELSHELF_SCREENSHOTS`` (``MODELSHELF_SCREENSHOTS=docs/screenshots python -m pytest -m browser``
+refreshes the ones the README shows), so a plain test run leaves the work tree clean.
 
 Select these tests with ``-m browser``; they skip when /usr/bin/chromium is missing, unless
 ``CI`` is set, where a missing browser is a failure.
@@ -15,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -30,7 +33,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("MODELSHELF_CHROMIUM", "/usr/bin/chromium"))
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("MODELSHELF_SCREENSHOTS") or tempfile.mkdtemp(prefix="modelshelf-screenshots-"))
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -136,7 +139,9 @@ def screenshot(page, name: str, height: int) -> None:
     page.set_viewport_size({"width": 1400, "height": height})
     page.wait_for_timeout(1500)  # let charts finish drawing
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"no screenshot of {name}"
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
