@@ -1,7 +1,7 @@
 """``python -m bench [--quick | --tiny] [--output DIR] [--only GROUP ...]``.
 
-Full mode (the default) is the reference run (about 10 minutes, under 8 GB); ``--quick``
-scales every workload down to finish in under a minute; ``--tiny`` is for the tests (seconds).
+Full mode (the default) is the reference run (a few minutes); ``--quick`` scales every
+workload down to finish in under a minute; ``--tiny`` is for the tests (seconds).
 Writes DIR/benchmarks.md (default: docs/), DIR/benchmarks/*.html and results.json, and prints
 the README snippet.
 """
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": describe_machine(),
         "packages": package_versions(),
         "repeats": scale.repeats,
+        "only": sorted(args.only) if args.only else None,
     }
     try:
         figures = bench.run()

@@ -97,6 +97,8 @@ def markdown(figures: list[Figure], run: dict[str, Any], notes: list[str], chart
     memory = machine["memory_bytes"]
     quick = run["mode"] != "full"
     title = "# Benchmarks" + (f" ({run['mode'].upper()} run: smaller workloads, fewer repeats)" if quick else "")
+    if run.get("only"):
+        title += f" (PARTIAL run: only {', '.join(run['only'])})"
     lines = [
         title,
         "",
