@@ -226,13 +226,6 @@ class Bench:
                 store.close()
         return self.figures
 
-    def _available_work(self, key: str) -> Workload:
-        """The workload, or NotAvailable when its data is missing (the Pima CSV)."""
-        try:
-            return self.work(key)
-        except FileNotFoundError as exc:
-            raise NotAvailable(str(exc)) from None
-
     def save_figures(self) -> None:
         for key, target in (("pima", None), ("forest", 1.25), ("hgb", None)):
             fig = Figure(
@@ -274,7 +267,7 @@ class Bench:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _measure_save(self, fig: Figure, key: str) -> None:
-        work = self._available_work(key)
+        work = self.work(key)
         fig.workload = work.label
         folder = self.fresh_dir("save")
         store = Store(folder / "store")
@@ -309,12 +302,7 @@ class Bench:
         """
         missing = [k for k in (key, *together) if k not in self.stored]
         for k in missing:
-            try:
-                work = self.work(k)
-            except FileNotFoundError:  # the Pima CSV is missing: its own figures say so
-                if k == key:
-                    raise
-                continue
+            work = self.work(k)
             store = Store(self.fresh_dir(f"stored-{k}"))
             record = save_workload(store, work, "bench")
             ref = f"bench:{record['version']}"
@@ -345,7 +333,7 @@ class Bench:
         self.add(fig, lambda f: self._measure_load(f, "forest", verify="full"))
 
     def _measure_load(self, fig: Figure, key: str, verify: str | None, mmap: bool = False) -> None:
-        work = self._available_work(key)
+        work = self.work(key)
         fig.workload = work.label
         if verify is not None and not _supports_verify():
             raise NotAvailable("Store.load has no verify option on this branch")
@@ -381,7 +369,7 @@ class Bench:
             from core.safe_load import load_untrusted
         except ImportError:
             raise NotAvailable("core.safe_load (issue 4) is not on this branch yet") from None
-        work = self._available_work(key)
+        work = self.work(key)
         fig.workload = work.label
         folder = self.fresh_dir("safe")
         path = folder / "upload.joblib"
@@ -442,7 +430,7 @@ class Bench:
         if "mlflow" in sys.modules and sys.modules["mlflow"] is None:
             raise NotAvailable("mlflow not installed (pip install -r bench/requirements.txt)")
         mlflow_sklearn = self._mlflow()
-        work = self._available_work(key)
+        work = self.work(key)
         fig.workload = work.label
         folder = self.fresh_dir("mlflow")
         counter = iter(range(10**6))
