@@ -564,7 +564,7 @@ class Bench:
             "onnx_predict_forest",
             "1-row predict via ONNX runtime",
             "forest",
-            "ONNX runtime session.run, 1 row",
+            "core.portable run_onnx (onnxruntime), 1 row",
             "scikit-learn predict, 1 row",
             kind="faster",
             target=50.0,
