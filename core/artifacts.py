@@ -76,7 +76,8 @@ class ArtifactStore:
         self.fs.makedirs(f"{self.root}/{_TMP}", exist_ok=True)
         temp = f"{self.root}/{_TMP}/{uuid.uuid4().hex}"
         try:
-            with self.fs.open(temp, "wb") as raw:
+            # A local file is opened directly: fsspec's wrapper would add a Python call to each write.
+            with open(temp, "wb") if self.is_local else self.fs.open(temp, "wb") as raw:
                 writer = HashingWriter(raw)
                 write(writer)
         except BaseException:

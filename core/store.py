@@ -792,7 +792,7 @@ def write_evaluation_set(frame: pd.DataFrame, handle: IO[bytes]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    text = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    text = [str(c) for c, dtype in frame.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
     table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, use_dictionary=text or False)
