@@ -9,6 +9,7 @@ the README snippet.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import sys
 import tempfile
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     run["workloads"] = [f"{w.key}: {w.label}, {w.joblib_bytes / 1e6:.1f} MB as joblib" for w in bench.works.values()]
     run["seconds"] = time.perf_counter() - started
     bench.notes.append(f"the whole run took {run['seconds']:.0f} s")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    bench.notes.append(f"peak resident memory of the benchmark process: {peak / 2**30:.2f} GiB")
     target = report.write(figures, run, bench.notes, args.output)
     print(f"\nwrote {target} ({run['seconds']:.0f} s)\n\nREADME snippet:\n")
     print(report.readme_snippet(figures, run))
