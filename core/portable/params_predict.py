@@ -330,19 +330,28 @@ def _knn_neighbours(model: dict[str, Any], X: np.ndarray) -> tuple[np.ndarray, n
     if algorithm == "kd_tree":
         tree = {key: model["kd_tree"][key] for key in ("idx_start", "idx_end", "is_leaf", "lower", "upper")}
         tree["idx_array"] = np.asarray(model["kd_tree"]["idx_array"], dtype=np.int64)
+    n_train = fit_X.shape[0]
     for r in range(X.shape[0]):
-        if tree is not None:
-            heap = _kd_tree_query(tree, fit_X, X[r], k, p)
+        # (||x||^2 + middle) + ||y||^2, clipped at 0, in scikit-learn's order of additions.
+        rdist = np.maximum(0.0, (x_norms[r] + middle[r]) + y_norms) if gemm else _minkowski_rdist(fit_X, X[r], p)
+        kth = np.partition(rdist, k - 1)[k - 1] if k < n_train else math.inf
+        nearest = np.nonzero(rdist <= kth)[0]
+        if len(nearest) == k:
+            # No tie at the k-th place: every exact search keeps these k rows; the heap and the
+            # tree walk only decide between rows at the same distance.
+            heap_values, heap_indices = rdist[nearest], nearest
         else:
-            # (||x||^2 + middle) + ||y||^2, clipped at 0, in scikit-learn's order of additions.
-            rdist = np.maximum(0.0, (x_norms[r] + middle[r]) + y_norms) if gemm else _minkowski_rdist(fit_X, X[r], p)
-            heap = _Heap(k)
-            for j, value in enumerate(rdist.tolist()):
-                heap.push(value, j)
-        values = np.asarray(heap.values, dtype=np.float64)
-        order = np.argsort(values, kind="stable")
-        indices[r] = np.asarray(heap.indices, dtype=np.int64)[order]
-        dist[r] = _rdist_to_dist(values[order], p)
+            if tree is not None:
+                heap = _kd_tree_query(tree, fit_X, X[r], k, p)
+            else:
+                heap = _Heap(k)
+                for j, value in enumerate(rdist.tolist()):
+                    heap.push(value, j)
+            heap_values = np.asarray(heap.values, dtype=np.float64)
+            heap_indices = np.asarray(heap.indices, dtype=np.int64)
+        order = np.argsort(heap_values, kind="stable")
+        indices[r] = heap_indices[order]
+        dist[r] = _rdist_to_dist(heap_values[order], p)
     return indices, dist
 
 
