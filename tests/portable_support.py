@@ -25,7 +25,8 @@ DATASETS = ("builtin:breast_cancer", "builtin:iris")
 ESTIMATORS = tuple(CATALOG)
 #: What each export refuses, by design (docs/portable.md says why).
 ONNX_REFUSED = {"hist_gradient_boosting"}
-JSON_REFUSED = {"svc", "knn", "gradient_boosting", "hist_gradient_boosting"}
+#: The JSON schema version each catalog estimator's export carries (the lowest that describes it).
+JSON_SCHEMA = {key: 2 if key in ("svc", "knn", "gradient_boosting", "hist_gradient_boosting") else 1 for key in CATALOG}
 
 
 @cache
@@ -34,6 +35,19 @@ def trained(source: str, estimator: str, scale: bool = False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return train(load_dataset(source), estimator, FAST_PARAMS.get(estimator), scale=scale)
+
+
+def custom_step_model(source: str = "builtin:iris"):
+    """A pipeline with a step the JSON schema does not hold (MinMaxScaler): a real JSON refusal."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    result = trained(source, "logistic_regression")
+    dataset = load_dataset(source)
+    model = Pipeline([("scale", MinMaxScaler()), ("model", LogisticRegression(max_iter=300))])
+    model.fit(dataset.X, dataset.y)
+    return model, result.X_test, result.y_test
 
 
 def mixed_csv() -> bytes:

@@ -25,6 +25,7 @@ def shelf(capsys, store_path, pima_path):
     for estimator, name, extra in (
         ("random_forest", "pima", ["--param", "n_estimators=4"]),
         ("svc", "kernel", []),
+        ("knn", "near", []),
     ):
         code, _, err = run(capsys, "train", *data, "--estimator", estimator, *extra, "--name", name, *store)
         assert code == 0, err
@@ -58,7 +59,6 @@ def test_export_json_payload_and_default_file_name(capsys, shelf, tmp_path, monk
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["export", "kernel", "--to", "json", "-o", "x.json"], "error: not exportable as JSON parameters: SVC: "),
         (["export", "nope", "--to", "onnx"], "error: No model named 'nope'"),
         (["export", "pima", "--to", "tflite"], "error: argument --to: invalid choice: 'tflite'"),
         (["export", "pima", "--to", "onnx", "-o", "/no/such/folder/x.onnx"], "error: The folder /no/such/folder"),
@@ -72,6 +72,20 @@ def test_failures_are_one_line(capsys, shelf, tmp_path, monkeypatch, argv, messa
     code, out, err = run(capsys, *argv, *shelf)
     assert code == 1 and out == ""
     assert err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_json_export_of_schema_2_kinds_and_a_refusal_in_one_line(capsys, shelf, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "export", "kernel", "--to", "json", "-o", "svc.json", *shelf)
+    assert code == 0, err
+    document = json.loads((tmp_path / "svc.json").read_text())
+    assert document["schema_version"] == 2 and document["model"]["type"] == "svc"
+    # A k-NN file carries its training rows: above the cap it is refused, with the reason.
+    monkeypatch.setattr("core.portable.params_json.KNN_MAX_VALUES", 100)
+    code, out, err = run(capsys, "export", "near", "--to", "json", "-o", "x.json", *shelf)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: not exportable as JSON parameters: KNeighborsClassifier: its training set has ")
     assert not (tmp_path / "x.json").exists()
 
 

@@ -35,7 +35,7 @@ from core.portable.onnx_export import NotConvertibleError, read_onnx
 from core.portable.onnx_runtime import _sessions, run_onnx
 from core.portable.requirements import environment_report, requirements_txt
 from core.store import predict_table
-from tests.portable_support import mixed_csv, trained
+from tests.portable_support import custom_step_model, mixed_csv, trained
 
 
 @pytest.fixture
@@ -79,22 +79,34 @@ def test_refusals_are_recorded_with_their_reason(store):
     store.save_trained(trained("builtin:iris", "hist_gradient_boosting"), "hgb")
     with pytest.raises(NotConvertibleError, match=r"^not convertible: HistGradientBoostingClassifier"):
         export_version(store, "hgb", "onnx")
-    with pytest.raises(FormatError, match="not exportable as JSON parameters"):
-        export_version(store, "hgb", "json")
     exports = store.get("hgb")["exports"]
     assert exports["onnx"]["status"] == "refused" and "HistGradientBoosting" in exports["onnx"]["reason"]
-    assert exports["json"]["status"] == "refused"
     assert not store.artifacts.exists("hgb/v1/model.onnx")
+    # ONNX refuses it, the JSON form (schema version 2) carries it exactly.
+    document = json.loads(export_version(store, "hgb", "json").data)
+    assert document["model"]["type"] == "hist_gradient_boosting"
+    assert store.get("hgb")["exports"]["json"]["status"] == "ok"
+    assert store.get("hgb")["exports"]["json"]["schema_version"] == 2
+    model, X, y = custom_step_model()
+    store.save(model, "custom", X_test=X, y_test=y)
+    with pytest.raises(FormatError, match="not exportable as JSON parameters: only a ColumnTransformer"):
+        export_version(store, "custom", "json")
+    assert store.get("custom")["exports"]["json"]["status"] == "refused"
+    assert not store.artifacts.exists("custom/v1/params.json")
 
 
 def test_export_status_tells_a_page_what_is_available(store):
     store.save_trained(trained("builtin:iris", "svc"), "svc")
     assert export_status(store.get("svc"))["onnx"] == {"status": "not yet", "reason": None}
     export_version(store, "svc", "onnx")
-    with pytest.raises(FormatError):
-        export_version(store, "svc", "json")
+    export_version(store, "svc", "json")
     status = export_status(store.get("svc"))
-    assert status["onnx"]["status"] == "ok" and status["joblib"]["status"] == "ok"
+    assert status["onnx"]["status"] == "ok" and status["joblib"]["status"] == "ok" and status["json"]["status"] == "ok"
+    model, X, y = custom_step_model()
+    store.save(model, "custom", X_test=X, y_test=y)
+    with pytest.raises(FormatError):
+        export_version(store, "custom", "json")
+    status = export_status(store.get("custom"))
     assert status["json"]["status"] == "refused" and status["json"]["reason"].startswith("not exportable")
 
 

@@ -7,7 +7,7 @@ One concern per module:
   (``predict_with_onnx``).
 - ``onnx_export`` / ``onnx_runtime``: skl2onnx conversion with a parity check; onnxruntime
   sessions cached by sha256; refusal of ONNX files that reference external data.
-- ``params_json`` / ``params_predict``: the plain-parameter JSON (schema_version 1), its numpy-only
+- ``params_json`` / ``params_predict``: the plain-parameter JSON (schema_version 1 and 2), its numpy-only
   reference predictor, and the rebuild into scikit-learn.
 - ``bundle``: the ``.zip`` with model, metadata, requirements, evaluation set, ONNX, JSON, model
   card and manifest; import verifies every file and loads through ``core.safe_load``.

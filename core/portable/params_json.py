@@ -6,43 +6,63 @@ holds no code and no pickle, only arrays and names (the schema is in docs/portab
 rebuilds a working scikit-learn model from it, which is the answer to "my pickle no longer
 loads after an upgrade": export the JSON with the old version, import it with the new one.
 
-An export is only written when the numpy predictor reproduces the model's labels exactly on
-the rows given (the version's kept evaluation set); what cannot be represented faithfully
-(SVC, k-NN, the boosting models, custom steps) is refused with the reason.
+Every catalog estimator is represented: linear models, trees, forests and Gaussian naive Bayes
+(schema version 1), gradient boosting, histogram gradient boosting, SVC and k-NN (version 2; a
+k-NN file holds its training rows). An export is only written when the numpy predictor
+reproduces the model's labels exactly on the rows given (the version's kept evaluation set);
+what cannot be represented faithfully (``REFUSED``: custom steps, multi-output, categorical
+splits, ...) is refused with the reason.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier
 
 from core.datasets import to_jsonable
 from core.errors import FormatError
 from core.portable import params_predict
-from core.portable.params_predict import FORMAT, SCHEMA_VERSION
+from core.portable.params_predict import FORMAT, MODEL_TYPES, READABLE, SCHEMA_VERSION
 from core.training import class_path, final_estimator
 
-#: Estimators the JSON represents, and why the others are refused.
+#: What the schema does not hold, and why (checked in ``_model_params``; everything else in the
+#: catalog is exported).
 REFUSED = {
-    "SVC": "its decision function sums kernel terms over the support vectors (libsvm), which the "
-    "schema does not represent; use ONNX",
-    "KNeighborsClassifier": "it predicts from the whole training set, not from parameters; use ONNX",
-    "GradientBoostingClassifier": "its raw scores (prior + shrunk regression trees + link) are not in "
-    "schema version 1; use ONNX",
-    "HistGradientBoostingClassifier": "its binned predictors are not in schema version 1",
+    "custom steps": "preprocessing other than SimpleImputer, StandardScaler and OneHotEncoder in a "
+    "ColumnTransformer, or any step after it, is not in the schema",
+    "multi-output": "models predicting several targets at once are not in the schema",
+    "categorical splits": "HistGradientBoostingClassifier splits on native categories (bitsets over "
+    "binned values) are not in the schema; core's pipelines one-hot encode text columns instead",
+    "custom init": "GradientBoostingClassifier with an init estimator other than the default class "
+    "prior (or 'zero') is not in the schema",
+    "precomputed or callable kernels": "an SVC kernel other than rbf, linear, poly or sigmoid is not in the schema",
+    "other metrics": "KNeighborsClassifier with a metric other than minkowski (any p) or euclidean/"
+    "manhattan, or with callable weights, is not in the schema",
 }
+#: A KNN export holds the whole training set: above this many numbers it is refused (use ONNX or
+#: the model file), to keep a "parameter file" from silently becoming a copy of a large data set.
+KNN_MAX_VALUES = 5_000_000
 _TREE_FIELDS = ("children_left", "children_right", "feature", "threshold")
 _NODE_EXTRAS = ("impurity", "n_node_samples", "weighted_n_node_samples", "missing_go_to_left")
 
@@ -124,12 +144,136 @@ def _tree_params(tree: Any) -> dict[str, Any]:
     return out
 
 
+def _gradient_boosting_params(estimator: GradientBoostingClassifier) -> dict[str, Any]:
+    init = estimator.init_
+    if isinstance(init, str) and init == "zero":
+        prior = None
+    elif isinstance(init, DummyClassifier) and init.strategy == "prior":
+        prior = _floats(init.class_prior_)
+    else:
+        raise _refuse(f"GradientBoostingClassifier: {REFUSED['custom init']}")
+    # The init raw prediction is the same for every row: take it from scikit-learn itself, so the
+    # link (log-odds, log of priors) and its clipping are exactly scikit-learn's.
+    n_features = estimator.n_features_in_
+    init_raw = estimator._raw_predict_init(np.zeros((1, n_features), dtype=np.float32))[0]
+    return {
+        "type": "gradient_boosting",
+        "learning_rate": float(estimator.learning_rate),
+        "init_raw": _floats(init_raw),
+        "init_class_prior": prior,
+        "trees": [[_tree_params(tree) for tree in stage] for stage in estimator.estimators_],
+    }
+
+
+_HGB_FIELDS = ("value", "count", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right")
+_HGB_EXTRAS = ("gain", "depth", "is_leaf", "bin_threshold")
+
+
+def _hist_gradient_boosting_params(estimator: HistGradientBoostingClassifier) -> dict[str, Any]:
+    is_categorical = getattr(estimator, "is_categorical_", None)
+    if getattr(estimator, "_preprocessor", None) is not None or (is_categorical is not None and np.any(is_categorical)):
+        raise _refuse(f"HistGradientBoostingClassifier: {REFUSED['categorical splits']}")
+    predictors = []
+    for iteration in estimator._predictors:
+        trees = []
+        for predictor in iteration:
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                raise _refuse(f"HistGradientBoostingClassifier: {REFUSED['categorical splits']}")
+            tree = {}
+            for field in (*_HGB_FIELDS, *_HGB_EXTRAS):
+                column = nodes[field]
+                tree[field] = _floats(column) if column.dtype.kind == "f" else column.tolist()
+            trees.append(tree)
+        predictors.append(trees)
+    return {
+        "type": "hist_gradient_boosting",
+        "baseline": _floats(np.ravel(estimator._baseline_prediction)),
+        "predictors": predictors,
+    }
+
+
+def _knn_params(estimator: KNeighborsClassifier) -> dict[str, Any]:
+    metric = estimator.effective_metric_
+    metric_params = estimator.effective_metric_params_ or {}
+    powers = {"euclidean": 2, "manhattan": 1}
+    if metric in powers and not metric_params:
+        p = powers[metric]
+    elif metric == "minkowski" and set(metric_params) <= {"p", "w"} and metric_params.get("w") is None:
+        p = metric_params.get("p", estimator.p)
+    else:
+        raise _refuse(f"KNeighborsClassifier: {REFUSED['other metrics']} (metric {metric!r})")
+    if estimator.weights not in ("uniform", "distance") or estimator.outputs_2d_:
+        raise _refuse(f"KNeighborsClassifier: {REFUSED['other metrics']}")
+    fit_X = np.asarray(estimator._fit_X)
+    if fit_X.size > KNN_MAX_VALUES:
+        raise _refuse(
+            f"KNeighborsClassifier: its training set has {fit_X.size} numbers, more than the "
+            f"{KNN_MAX_VALUES} a parameter file may hold; use ONNX or the model file"
+        )
+    out = {
+        "type": "knn",
+        "n_neighbors": int(estimator.n_neighbors),
+        "weights": estimator.weights,
+        "p": float(p) if float(p) != int(p) else int(p),
+        "algorithm": estimator._fit_method,
+        "fit_X": _floats(fit_X),
+        "y": np.asarray(estimator._y).astype(np.int64).tolist(),
+    }
+    if estimator._fit_method == "kd_tree":
+        # Which of several rows at the same distance are kept depends on the order the KD-tree
+        # visits them: its node arrays are exported so the numpy predictor walks the same tree.
+        _, idx_array, node_data, node_bounds = estimator._tree.get_arrays()
+        out["kd_tree"] = {
+            "idx_array": np.asarray(idx_array).astype(np.int64).tolist(),
+            "idx_start": node_data["idx_start"].astype(np.int64).tolist(),
+            "idx_end": node_data["idx_end"].astype(np.int64).tolist(),
+            "is_leaf": node_data["is_leaf"].astype(bool).tolist(),
+            "lower": _floats(node_bounds[0]),
+            "upper": _floats(node_bounds[1]),
+        }
+    elif estimator._fit_method != "brute":
+        raise _refuse(
+            f"KNeighborsClassifier: its {estimator._fit_method} search is not in the schema "
+            "(brute force and KD-tree are)"
+        )
+    return out
+
+
+def _svc_params(estimator: SVC) -> dict[str, Any]:
+    if estimator.kernel not in ("rbf", "linear", "poly", "sigmoid") or estimator._sparse:
+        raise _refuse(f"SVC: {REFUSED['precomputed or callable kernels']}")
+    if estimator.break_ties and estimator.decision_function_shape == "ovr" and len(estimator.classes_) > 2:
+        raise _refuse("SVC(break_ties=True) predicts from the one-vs-rest scores, which are not in the schema")
+    return {
+        "type": "svc",
+        "kernel": estimator.kernel,
+        "gamma": float(estimator._gamma),
+        "coef0": float(estimator.coef0),
+        "degree": int(estimator.degree),
+        "support_vectors": _floats(estimator.support_vectors_),
+        "n_support": np.asarray(estimator._n_support).astype(np.int64).tolist(),
+        "dual_coef": _floats(estimator._dual_coef_),
+        "intercept": _floats(estimator._intercept_),
+        "support": np.asarray(estimator.support_).astype(np.int64).tolist(),
+        "prob_a": _floats(estimator._probA),
+        "prob_b": _floats(estimator._probB),
+        "n_train": int(estimator.shape_fit_[0]),
+    }
+
+
 def _model_params(estimator: Any) -> dict[str, Any]:
     name = type(estimator).__name__
-    if name in REFUSED:
-        raise _refuse(f"{name}: {REFUSED[name]}")
-    if getattr(estimator, "n_outputs_", 1) != 1:
-        raise _refuse("multi-output models are not in the schema")
+    if getattr(estimator, "n_outputs_", 1) != 1 or getattr(estimator, "outputs_2d_", False):
+        raise _refuse(REFUSED["multi-output"])
+    if type(estimator) is GradientBoostingClassifier:
+        return _gradient_boosting_params(estimator)
+    if type(estimator) is HistGradientBoostingClassifier:
+        return _hist_gradient_boosting_params(estimator)
+    if type(estimator) is KNeighborsClassifier:
+        return _knn_params(estimator)
+    if type(estimator) is SVC:
+        return _svc_params(estimator)
     if isinstance(estimator, LinearClassifierMixin):
         return {
             "type": "linear",
@@ -151,7 +295,8 @@ def _model_params(estimator: Any) -> dict[str, Any]:
         return {"type": "forest", "trees": [_tree_params(t) for t in estimator.estimators_]}
     raise _refuse(
         f"{name} is not one of the represented estimators (linear models, decision trees, "
-        "random forests, extra trees, Gaussian naive Bayes)"
+        "random forests, extra trees, gradient boosting, histogram gradient boosting, SVC, "
+        "k-nearest neighbours, Gaussian naive Bayes)"
     )
 
 
@@ -186,16 +331,18 @@ def to_params(model: Any, feature_names: list[str] | None = None) -> dict[str, A
             for column in block["columns"]:
                 kinds[column] = "category" if block["kind"] == "categorical" else "number"
     classes = np.asarray(estimator.classes_)
+    model_params = _model_params(estimator)
     return {
         "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
+        # The lowest version that describes the document, so older readers still read what they can.
+        "schema_version": MODEL_TYPES[model_params["type"]],
         "estimator": class_path(model),
         "params": {k: v for k, v in estimator.get_params(deep=False).items() if _plain(v)},
         "features": [{"name": f, "kind": kinds[f]} for f in features],
         "classes": [to_jsonable(c) for c in classes],
         "classes_dtype": _classes_dtype(classes),
         "preprocess": preprocess,
-        "model": _model_params(estimator),
+        "model": model_params,
     }
 
 
@@ -215,7 +362,7 @@ class ParamsExport:
     exact: bool | None  # None: there were no rows to check it on
 
     def summary(self) -> dict[str, Any]:
-        return {"exact": self.exact, "rows_checked": self.rows_checked, "schema_version": SCHEMA_VERSION}
+        return {"exact": self.exact, "rows_checked": self.rows_checked, "schema_version": self.params["schema_version"]}
 
 
 def export_params(model: Any, X: pd.DataFrame | None, feature_names: list[str] | None = None) -> ParamsExport:
@@ -250,21 +397,36 @@ def read_params(data: bytes | str | dict[str, Any]) -> dict[str, Any]:
             raise FormatError(f"Not a JSON parameter file: {exc}") from None
     if not isinstance(params, dict) or params.get("format") != FORMAT:
         raise FormatError(f'Not a ModelShelf parameter file (expected "format": "{FORMAT}")')
-    if params.get("schema_version") != SCHEMA_VERSION:
+    if params.get("schema_version") not in READABLE:
         raise FormatError(
             f"Unsupported schema_version {params.get('schema_version')!r}: "
-            f"this ModelShelf reads version {SCHEMA_VERSION}"
+            f"this ModelShelf reads versions {', '.join(map(str, READABLE))} (up to {SCHEMA_VERSION})"
         )
     for key in ("features", "classes", "classes_dtype", "model", "estimator"):
         if key not in params:
             raise FormatError(f"The parameter file lacks the field {key!r}")
+    kind = params["model"].get("type") if isinstance(params["model"], dict) else None
+    if kind not in MODEL_TYPES:
+        raise FormatError(f"Unknown model type {kind!r} in the parameter file; known: {', '.join(MODEL_TYPES)}")
+    if MODEL_TYPES[kind] > params["schema_version"]:
+        raise FormatError(f"The model type {kind!r} needs schema_version {MODEL_TYPES[kind]} or later")
     return params
 
 
 def _estimator_class(path: str) -> type:
     classes = {
         c.__name__: c
-        for c in (DecisionTreeClassifier, ExtraTreeClassifier, RandomForestClassifier, ExtraTreesClassifier, GaussianNB)
+        for c in (
+            DecisionTreeClassifier,
+            ExtraTreeClassifier,
+            RandomForestClassifier,
+            ExtraTreesClassifier,
+            GaussianNB,
+            GradientBoostingClassifier,
+            HistGradientBoostingClassifier,
+            KNeighborsClassifier,
+            SVC,
+        )
     }
     name = path.rsplit(".", 1)[-1]
     if name in classes:
@@ -306,6 +468,92 @@ def _rebuild_tree(data: dict[str, Any], n_features: int, n_classes: int, params:
     return estimator
 
 
+def _synthetic_fit(estimator: Any, n_features: int, classes: np.ndarray) -> Any:
+    """Fit on a few made-up rows so scikit-learn sets up its own private state (loss, binning,
+    validation); the learned arrays are then replaced by the ones from the JSON."""
+    y = np.tile(classes, 4)
+    X = np.arange(len(y) * n_features, dtype=np.float64).reshape(len(y), n_features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return estimator.fit(X, y)
+
+
+def _rebuild_gradient_boosting(
+    model: dict[str, Any], n_features: int, classes: np.ndarray, params: dict[str, Any]
+) -> GradientBoostingClassifier:
+    settings = {**params, "n_estimators": 1, "n_iter_no_change": None, "subsample": 1.0}
+    prior = model.get("init_class_prior")
+    settings["init"] = "zero" if prior is None else None
+    estimator = _synthetic_fit(_fresh(GradientBoostingClassifier, settings), n_features, classes)
+    estimator.set_params(**{k: v for k, v in params.items() if k in estimator.get_params(deep=False)})
+    if prior is not None:
+        estimator.init_.class_prior_ = np.asarray(prior, dtype=np.float64)
+    stages = model["trees"]
+    trees = np.empty((len(stages), len(stages[0])), dtype=object)
+    for i, stage in enumerate(stages):
+        for k, tree in enumerate(stage):
+            trees[i, k] = _rebuild_tree(tree, n_features, 1, {}, DecisionTreeRegressor)
+    estimator.estimators_ = trees
+    estimator.n_estimators_ = len(stages)
+    estimator.train_score_ = np.zeros(len(stages), dtype=np.float64)
+    estimator.learning_rate = float(model["learning_rate"])
+    return estimator
+
+
+def _rebuild_hist_gradient_boosting(
+    model: dict[str, Any], n_features: int, classes: np.ndarray, params: dict[str, Any]
+) -> HistGradientBoostingClassifier:
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE, X_BITSET_INNER_DTYPE
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    settings = {**params, "max_iter": 1, "early_stopping": False, "categorical_features": None}
+    estimator = _synthetic_fit(_fresh(HistGradientBoostingClassifier, settings), n_features, classes)
+    estimator.set_params(**{k: v for k, v in params.items() if k in estimator.get_params(deep=False)})
+    no_bitsets = np.zeros((0, 8), dtype=X_BITSET_INNER_DTYPE)
+    predictors = []
+    for iteration in model["predictors"]:
+        trees = []
+        for tree in iteration:
+            nodes = np.zeros(len(tree["value"]), dtype=PREDICTOR_RECORD_DTYPE)
+            for field in (*_HGB_FIELDS, *_HGB_EXTRAS):
+                nodes[field] = tree[field]
+            trees.append(TreePredictor(nodes, no_bitsets, no_bitsets.copy()))
+        predictors.append(trees)
+    baseline = np.asarray(model["baseline"], dtype=np.float64).reshape(1, -1)
+    if baseline.shape[1] != estimator.n_trees_per_iteration_:
+        raise FormatError("The parameter file's baseline does not match its number of classes")
+    estimator._predictors = predictors
+    estimator._baseline_prediction = baseline
+    return estimator
+
+
+def _rebuild_svc(model: dict[str, Any], n_features: int, classes: np.ndarray, params: dict[str, Any]) -> SVC:
+    estimator = _fresh(SVC, params)
+    dual = np.asarray(model["dual_coef"], dtype=np.float64)
+    intercept = np.asarray(model["intercept"], dtype=np.float64)
+    estimator._sparse = False
+    estimator.support_ = np.asarray(model["support"], dtype=np.int32)
+    estimator.support_vectors_ = np.asarray(model["support_vectors"], dtype=np.float64).reshape(-1, n_features)
+    estimator._n_support = np.asarray(model["n_support"], dtype=np.int32)
+    estimator._dual_coef_ = dual
+    estimator._intercept_ = intercept
+    # The public attributes carry scikit-learn's signs: flipped for two classes (see SVC.fit).
+    binary = len(classes) == 2
+    estimator.dual_coef_ = -dual if binary else dual
+    estimator.intercept_ = -intercept if binary else intercept.copy()
+    estimator._probA = np.asarray(model.get("prob_a") or [], dtype=np.float64)
+    estimator._probB = np.asarray(model.get("prob_b") or [], dtype=np.float64)
+    estimator._effective_probability = bool(estimator._probA.size)
+    estimator._gamma = float(model["gamma"])
+    estimator.fit_status_ = 0
+    estimator.shape_fit_ = (int(model.get("n_train", 0)), n_features)
+    estimator.class_weight_ = np.ones(len(classes), dtype=np.float64)
+    n_pairs = len(classes) * (len(classes) - 1) // 2
+    estimator._num_iter = np.zeros(n_pairs, dtype=np.int32)
+    estimator.n_iter_ = estimator._num_iter
+    return estimator
+
+
 def _rebuild_estimator(params: dict[str, Any], n_features: int) -> Any:
     cls = _estimator_class(params["estimator"])
     model = params["model"]
@@ -338,6 +586,17 @@ def _rebuild_estimator(params: dict[str, Any], n_features: int) -> Any:
         estimator.estimator_ = inner()
         estimator.n_classes_ = n_classes
         estimator.n_outputs_ = 1
+    elif kind == "gradient_boosting":
+        estimator = _rebuild_gradient_boosting(model, n_features, classes, params.get("params", {}))
+    elif kind == "hist_gradient_boosting":
+        estimator = _rebuild_hist_gradient_boosting(model, n_features, classes, params.get("params", {}))
+    elif kind == "knn":
+        estimator = _fresh(cls, params.get("params", {}))
+        # Fitting k-NN only stores the rows (and picks its search structure from them): fitting
+        # on the exported rows and labels IS the faithful rebuild.
+        estimator.fit(np.asarray(model["fit_X"], dtype=np.float64), classes.take(np.asarray(model["y"], dtype=np.intp)))
+    elif kind == "svc":
+        estimator = _rebuild_svc(model, n_features, classes, params.get("params", {}))
     else:
         raise FormatError(f"Unknown model type {kind!r} in the parameter file")
     estimator.classes_ = classes

@@ -7,7 +7,10 @@ copied next to the JSON into any project that has numpy, without scikit-learn.
 It mirrors scikit-learn's own arithmetic step by step (imputation, scaling, one-hot encoding,
 ``X @ coef.T + intercept``, trees comparing the float32-cast value with the float64 threshold,
 forests summing the trees' leaf fractions then dividing, Gaussian naive Bayes' joint
-log-likelihood), so its labels equal scikit-learn's exactly, not approximately.
+log-likelihood, gradient boosting's init constants plus shrunk regression trees, histogram
+gradient boosting's baseline plus trees walked in float64, k-NN's nearest rows and votes, and
+libsvm's one-vs-one kernel sums and votes), so its labels equal scikit-learn's exactly, not
+approximately.
 
     >>> import json
     >>> params = json.load(open("model.json"))
@@ -22,8 +25,22 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+#: The newest schema this module reads and writes; it reads every version in ``READABLE``.
+SCHEMA_VERSION = 2
+READABLE = (1, 2)
 FORMAT = "modelshelf.params"
+#: The schema version that introduced each ``model.type``: a document carries the lowest version
+#: that describes it, so files of the version-1 kinds stay readable by version-1 readers.
+MODEL_TYPES = {
+    "linear": 1,
+    "tree": 1,
+    "forest": 1,
+    "gaussian_nb": 1,
+    "gradient_boosting": 2,
+    "hist_gradient_boosting": 2,
+    "knn": 2,
+    "svc": 2,
+}
 
 
 def _column(rows: Any, name: str, index: int) -> list[Any] | np.ndarray:
@@ -147,6 +164,279 @@ def _tree_proba(tree: dict[str, Any], X32: np.ndarray, n_classes: int) -> np.nda
     return _tree_leaf_values(tree, X32)[:, :n_classes]
 
 
+def _gb_raw(model: dict[str, Any], X32: np.ndarray) -> np.ndarray:
+    """``GradientBoostingClassifier._raw_predict``: the init constants, then stage by stage
+    ``raw[:, k] += learning_rate * leaf value`` of regression trees walked on float32 inputs."""
+    init = np.asarray(model["init_raw"], dtype=np.float64)
+    raw = np.tile(init, (X32.shape[0], 1))
+    rate = float(model["learning_rate"])
+    for stage in model["trees"]:
+        for k, tree in enumerate(stage):
+            raw[:, k] += rate * _tree_leaf_values(tree, X32)[:, 0]
+    return raw
+
+
+def _hgb_raw(model: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """``HistGradientBoostingClassifier._raw_predict``: baseline plus each iteration's tree values,
+    trees walked on float64 inputs (``x <= num_threshold`` left; NaN follows ``missing_go_to_left``)."""
+    baseline = np.asarray(model["baseline"], dtype=np.float64)
+    raw = np.zeros((X.shape[0], baseline.shape[0]), dtype=np.float64)
+    raw += baseline
+    for iteration in model["predictors"]:
+        for k, nodes in enumerate(iteration):
+            raw[:, k] += _hgb_tree(nodes, X)
+    return raw
+
+
+def _hgb_tree(nodes: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    left = np.asarray(nodes["left"], dtype=np.int64)
+    right = np.asarray(nodes["right"], dtype=np.int64)
+    feature = np.asarray(nodes["feature_idx"], dtype=np.int64)
+    threshold = np.asarray(nodes["num_threshold"], dtype=np.float64)
+    missing_left = np.asarray(nodes["missing_go_to_left"], dtype=bool)
+    is_leaf = np.asarray(nodes["is_leaf"], dtype=bool)
+    value = np.asarray(nodes["value"], dtype=np.float64)
+    node = np.zeros(X.shape[0], dtype=np.int64)
+    active = ~is_leaf[node]
+    while active.any():
+        rows = np.nonzero(active)[0]
+        current = node[rows]
+        x = X[rows, feature[current]]
+        go_left = np.where(np.isnan(x), missing_left[current], x <= threshold[current])
+        node[rows] = np.where(go_left, left[current], right[current])
+        active = ~is_leaf[node]
+    return value[node]
+
+
+def _minkowski_rdist(fit_X: np.ndarray, x: np.ndarray, p: float) -> np.ndarray:
+    """scikit-learn's reduced distance from ``x`` to every row, summed feature by feature in order
+    (as its DistanceMetric does): squared for p=2, plain for p=1, ``|d|**p`` otherwise."""
+    total = np.zeros(fit_X.shape[0], dtype=np.float64)
+    for j in range(fit_X.shape[1]):
+        d = fit_X[:, j] - x[j]
+        if p == 2:
+            total = total + d * d
+        elif p == 1:
+            total = total + np.abs(d)
+        else:
+            total = total + np.power(np.abs(d), p)
+    return total
+
+
+def _rdist_to_dist(rdist: np.ndarray, p: float) -> np.ndarray:
+    if p == 2:
+        return np.sqrt(rdist)
+    if p == 1:
+        return rdist
+    return rdist ** (1.0 / p)
+
+
+class _Heap:
+    """scikit-learn's fixed-size max-heap of the k nearest so far (``utils/_heap.pyx``): a
+    candidate enters only when strictly nearer than the current farthest, which decides which of
+    several rows at the same distance are kept."""
+
+    def __init__(self, k: int) -> None:
+        self.values = [math.inf] * k
+        self.indices = [0] * k
+
+    def push(self, value: float, index: int) -> None:
+        values, indices, size = self.values, self.indices, len(self.values)
+        if value >= values[0]:
+            return
+        current = 0
+        while True:
+            left = 2 * current + 1
+            right = left + 1
+            if left >= size:
+                break
+            if right >= size:
+                if values[left] > value:
+                    swap = left
+                else:
+                    break
+            elif values[left] >= values[right]:
+                if value < values[left]:
+                    swap = left
+                else:
+                    break
+            elif value < values[right]:
+                swap = right
+            else:
+                break
+            values[current] = values[swap]
+            indices[current] = indices[swap]
+            current = swap
+        values[current] = value
+        indices[current] = index
+
+
+def _kd_tree_query(tree: dict[str, Any], fit_X: np.ndarray, x: np.ndarray, k: int, p: float) -> _Heap:
+    """``KDTree.query`` (depth first): the nearer child first, a node skipped when its lower bound
+    exceeds the current k-th distance, leaf rows pushed in the tree's index order."""
+    idx_array = tree["idx_array"]
+    starts, ends, leaves = tree["idx_start"], tree["idx_end"], tree["is_leaf"]
+    lower = np.asarray(tree["lower"], dtype=np.float64)
+    upper = np.asarray(tree["upper"], dtype=np.float64)
+    heap = _Heap(k)
+
+    def min_rdist(node: int) -> float:
+        d_lo = lower[node] - x
+        d_hi = x - upper[node]
+        d = (d_lo + np.abs(d_lo)) + (d_hi + np.abs(d_hi))
+        total = 0.0
+        for term in np.power(0.5 * d, p).tolist():
+            total += term
+        return total
+
+    def visit(node: int, bound: float) -> None:
+        if bound > heap.values[0]:
+            return
+        if leaves[node]:
+            rows = idx_array[starts[node] : ends[node]]
+            for row, value in zip(rows, _minkowski_rdist(fit_X[rows], x, p).tolist(), strict=True):
+                heap.push(value, int(row))
+            return
+        first, second = 2 * node + 1, 2 * node + 2
+        bound_1, bound_2 = min_rdist(first), min_rdist(second)
+        if bound_1 <= bound_2:
+            visit(first, bound_1)
+            visit(second, bound_2)
+        else:
+            visit(second, bound_2)
+            visit(first, bound_1)
+
+    visit(0, min_rdist(0))
+    return heap
+
+
+def _knn_neighbours(model: dict[str, Any], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest training rows of each row and their distances, found the way scikit-learn's
+    own search finds them (brute force, or its KD-tree), so that rows at equal distance are
+    kept or dropped as scikit-learn keeps or drops them."""
+    fit_X = np.asarray(model["fit_X"], dtype=np.float64)
+    k = int(model["n_neighbors"])
+    p = float(model["p"])
+    algorithm = model.get("algorithm", "brute")
+    indices = np.zeros((X.shape[0], k), dtype=np.int64)
+    dist = np.zeros((X.shape[0], k), dtype=np.float64)
+    gemm = algorithm == "brute" and p == 2
+    if gemm:
+        # scikit-learn's Euclidean specialisation (kneighbors on brute force): ||x||^2 - 2 x.y + ||y||^2.
+        x_norms = np.array([np.dot(row, row) for row in X])
+        y_norms = np.array([np.dot(row, row) for row in fit_X])
+        middle = -2.0 * (X @ fit_X.T) if len(X) else np.zeros((0, len(fit_X)))
+    tree = None
+    if algorithm == "kd_tree":
+        tree = {key: model["kd_tree"][key] for key in ("idx_start", "idx_end", "is_leaf", "lower", "upper")}
+        tree["idx_array"] = np.asarray(model["kd_tree"]["idx_array"], dtype=np.int64)
+    n_train = fit_X.shape[0]
+    for r in range(X.shape[0]):
+        # (||x||^2 + middle) + ||y||^2, clipped at 0, in scikit-learn's order of additions.
+        rdist = np.maximum(0.0, (x_norms[r] + middle[r]) + y_norms) if gemm else _minkowski_rdist(fit_X, X[r], p)
+        kth = np.partition(rdist, k - 1)[k - 1] if k < n_train else math.inf
+        nearest = np.nonzero(rdist <= kth)[0]
+        if len(nearest) == k:
+            # No tie at the k-th place: every exact search keeps these k rows; the heap and the
+            # tree walk only decide between rows at the same distance.
+            heap_values, heap_indices = rdist[nearest], nearest
+        else:
+            if tree is not None:
+                heap = _kd_tree_query(tree, fit_X, X[r], k, p)
+            else:
+                heap = _Heap(k)
+                for j, value in enumerate(rdist.tolist()):
+                    heap.push(value, j)
+            heap_values = np.asarray(heap.values, dtype=np.float64)
+            heap_indices = np.asarray(heap.indices, dtype=np.int64)
+        order = np.argsort(heap_values, kind="stable")
+        indices[r] = heap_indices[order]
+        dist[r] = _rdist_to_dist(heap_values[order], p)
+    return indices, dist
+
+
+def _knn_scores(model: dict[str, Any], X: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class vote totals over the ``n_neighbors`` nearest training rows: one each
+    (``uniform``) or ``1 / distance`` (``distance``; a row at distance zero from some training
+    rows gets its votes from those rows only, weight 1); the argmax, lowest class on a tie."""
+    y = np.asarray(model["y"], dtype=np.int64)
+    indices, dist = _knn_neighbours(model, X)
+    labels = y[indices]
+    if model["weights"] != "distance":
+        weights = np.ones(labels.shape, dtype=np.float64)
+    else:
+        with np.errstate(divide="ignore"):
+            weights = 1.0 / dist
+        inf_mask = np.isinf(weights)
+        inf_row = np.any(inf_mask, axis=1)
+        weights[inf_row] = inf_mask[inf_row]
+    scores = np.zeros((X.shape[0], n_classes), dtype=np.float64)
+    for c in range(n_classes):
+        # weighted_mode's sum: a template holding the weights of class c, summed along the row.
+        template = np.zeros(labels.shape, dtype=np.float64)
+        template[labels == c] = weights[labels == c]
+        scores[:, c] = np.sum(template, axis=1)
+    return scores
+
+
+def _powi(base: np.ndarray, times: int) -> np.ndarray:
+    """libsvm's ``powi``: exponentiation by squaring, in its order of multiplications."""
+    result = np.ones_like(base)
+    tmp = base.copy()
+    t = times
+    while t > 0:
+        if t % 2 == 1:
+            result = result * tmp
+        tmp = tmp * tmp
+        t //= 2
+    return result
+
+
+def _svc_kernel(model: dict[str, Any], x: np.ndarray, sv: np.ndarray) -> np.ndarray:
+    kernel = model["kernel"]
+    gamma = float(model["gamma"])
+    if kernel == "rbf":
+        d = x - sv
+        return np.exp(-gamma * np.einsum("ij,ij->i", d, d))
+    dot = sv @ x
+    if kernel == "linear":
+        return dot
+    if kernel == "poly":
+        return _powi(gamma * dot + float(model["coef0"]), int(model["degree"]))
+    if kernel == "sigmoid":
+        return np.tanh(gamma * dot + float(model["coef0"]))
+    raise ValueError(f"unknown SVC kernel {kernel!r}")
+
+
+def _svc_votes(model: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """libsvm's one-vs-one prediction: for each pair i < j of classes, the decision value is
+    the sum over class i's support vectors of ``dual_coef[j-1] * K`` then over class j's of
+    ``dual_coef[i] * K``, plus the pair's intercept (libsvm's signs); above zero is a vote for i,
+    else for j. The most votes wins, the lower class index on a tie."""
+    sv = np.asarray(model["support_vectors"], dtype=np.float64)
+    coef = np.asarray(model["dual_coef"], dtype=np.float64)
+    intercept = np.asarray(model["intercept"], dtype=np.float64)
+    n_support = [int(n) for n in model["n_support"]]
+    n_classes = len(n_support)
+    start = np.concatenate([[0], np.cumsum(n_support)[:-1]]).astype(int)
+    kvalue = np.stack([_svc_kernel(model, X[r], sv) for r in range(X.shape[0])]) if len(X) else np.zeros((0, len(sv)))
+    votes = np.zeros((X.shape[0], n_classes), dtype=np.float64)
+    p = 0
+    for i in range(n_classes):
+        for j in range(i + 1, n_classes):
+            total = np.zeros(X.shape[0], dtype=np.float64)
+            for s in range(start[i], start[i] + n_support[i]):
+                total += coef[j - 1, s] * kvalue[:, s]
+            for s in range(start[j], start[j] + n_support[j]):
+                total += coef[i, s] * kvalue[:, s]
+            total = total + intercept[p]
+            positive = total > 0
+            votes[positive, i] += 1
+            votes[~positive, j] += 1
+            p += 1
+    return votes
+
+
 def decision(params: dict[str, Any], rows: Any) -> np.ndarray:
     """Per-class scores whose argmax (or sign, for binary linear models) is the prediction."""
     model = params["model"]
@@ -168,8 +458,16 @@ def decision(params: dict[str, Any], rows: Any) -> np.ndarray:
             n_ij = n_ij - 0.5 * np.sum(((X - theta[i, :]) ** 2) / (var[i, :]), axis=1)
             joint.append(jointi + n_ij)
         return np.stack(joint).T
+    if kind == "svc":
+        return _svc_votes(model, X)
+    if kind == "knn":
+        return _knn_scores(model, X, len(params["classes"]))
+    if kind == "hist_gradient_boosting":
+        return _hgb_raw(model, X)
     X32 = np.asarray(X, dtype=np.float32)
     n_classes = len(params["classes"])
+    if kind == "gradient_boosting":
+        return _gb_raw(model, X32)
     if kind == "tree":
         return _tree_proba(model["tree"], X32, n_classes)
     if kind == "forest":
@@ -183,13 +481,18 @@ def decision(params: dict[str, Any], rows: Any) -> np.ndarray:
 
 def predict(params: dict[str, Any], rows: Any) -> np.ndarray:
     """Class labels for ``rows`` (a mapping of columns, a DataFrame, or a 2-D array in feature order)."""
-    if params.get("format") != FORMAT or params.get("schema_version") != SCHEMA_VERSION:
+    if params.get("format") != FORMAT or params.get("schema_version") not in READABLE:
         raise ValueError(
-            f"not a {FORMAT} document of schema_version {SCHEMA_VERSION} "
+            f"not a {FORMAT} document of schema_version {' or '.join(map(str, READABLE))} "
             f"(got format={params.get('format')!r}, schema_version={params.get('schema_version')!r})"
         )
     scores = decision(params, rows)
     classes = _classes(params)
+    if params["model"]["type"] == "gradient_boosting" and scores.shape[1] == 1:
+        # GradientBoostingClassifier.predict: raw >= 0 is classes[1] (HistGradientBoosting: > 0).
+        return classes.take((scores[:, 0] >= 0).astype(np.intp), axis=0)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
     if scores.ndim == 1:
         return classes.take((scores > 0).astype(np.intp), axis=0)
     return classes.take(np.argmax(scores, axis=1), axis=0)
