@@ -79,7 +79,7 @@ def import_into(
     limits: LoadLimits | None = None,
 ) -> dict[str, Any]:
     """``Store.import_model``: load safely, score if asked, then store; nothing stored on failure."""
-    from core.store import check_label, check_name, check_note, describe_model
+    from core.store import check_label, check_name, check_note, describe_model, evaluation_frame
 
     check_name(name)
     check_note(note)
@@ -88,7 +88,7 @@ def import_into(
     eval_frame = metrics = split = described_data = None
     if dataset is not None:
         X_test, y_test, metrics, split, described_data = _scored(loaded, dataset, test_size, seed, stratify)
-        eval_frame = store._evaluation_frame(loaded.model, X_test, y_test)
+        eval_frame = evaluation_frame(loaded.model, X_test, y_test)
     described = describe_model(loaded.model)
     detected = loaded.detected
     fields = {
@@ -112,13 +112,4 @@ def import_into(
             "n_features_in": described["n_features_in"],
         },
     }
-    return store._add_version(
-        name,
-        lambda handle: handle.write(bytes(data)),
-        fields,
-        eval_frame=eval_frame,
-        tags=tag_list,
-        note=note,
-        origin="imported",
-        owner=owner,
-    )
+    return store.add_imported(name, data, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)

@@ -238,7 +238,7 @@ class Store:
         check_name(name)
         formats.check_format(format, compress)
         tag_list = [check_label(t, "tag") for t in tags]
-        eval_frame = self._evaluation_frame(model, X_test, y_test)
+        eval_frame = evaluation_frame(model, X_test, y_test)
         if metrics is None and eval_frame is not None:
             X, y = split_evaluation_frame(eval_frame)
             metrics = classification_metrics(model, model_input(model, X), y)
@@ -342,20 +342,32 @@ class Store:
             limits=limits,
         )
 
-    def _evaluation_frame(self, model: Any, X_test: Any, y_test: Any) -> pd.DataFrame | None:
-        if X_test is None and y_test is None:
-            return None
-        if X_test is None or y_test is None:
-            raise InvalidParameterError("Give both X_test and y_test, or neither")
-        names = getattr(model, "feature_names_in_", None)
-        frame = as_frame(X_test, names if names is not None and not isinstance(X_test, pd.DataFrame) else None)
-        target = np.asarray(y_test)
-        if len(target) != len(frame):
-            raise InvalidParameterError(f"X_test has {len(frame)} rows but y_test has {len(target)}")
-        if TARGET_COLUMN in frame.columns:
-            raise InvalidParameterError(f"A feature may not be called {TARGET_COLUMN!r}")
-        frame[TARGET_COLUMN] = target
-        return frame
+    def add_imported(
+        self,
+        name: str,
+        data: bytes,
+        fields: dict[str, Any],
+        *,
+        eval_frame: pd.DataFrame | None,
+        tags: list[str],
+        note: str,
+        owner: str | None,
+    ) -> dict[str, Any]:
+        """Keep model bytes from elsewhere exactly as they came (their sha256 stays the sender's).
+
+        For callers that have already loaded the bytes through ``core.safe_load`` (file and
+        bundle imports); ``fields`` are the record's descriptive parts.
+        """
+        return self._add_version(
+            name,
+            lambda handle: handle.write(bytes(data)),
+            fields,
+            eval_frame=eval_frame,
+            tags=tags,
+            note=note,
+            origin="imported",
+            owner=owner,
+        )
 
     def _add_version(
         self,
@@ -797,6 +809,23 @@ def write_evaluation_set(frame: pd.DataFrame, handle: IO[bytes]) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, use_dictionary=text or False)
     handle.write(sink.getvalue())
+
+
+def evaluation_frame(model: Any, X_test: Any, y_test: Any) -> pd.DataFrame | None:
+    """The held-out rows as one table (features + ``__target__``), as a version keeps them."""
+    if X_test is None and y_test is None:
+        return None
+    if X_test is None or y_test is None:
+        raise InvalidParameterError("Give both X_test and y_test, or neither")
+    names = getattr(model, "feature_names_in_", None)
+    frame = as_frame(X_test, names if names is not None and not isinstance(X_test, pd.DataFrame) else None)
+    target = np.asarray(y_test)
+    if len(target) != len(frame):
+        raise InvalidParameterError(f"X_test has {len(frame)} rows but y_test has {len(target)}")
+    if TARGET_COLUMN in frame.columns:
+        raise InvalidParameterError(f"A feature may not be called {TARGET_COLUMN!r}")
+    frame[TARGET_COLUMN] = target
+    return frame
 
 
 def split_evaluation_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

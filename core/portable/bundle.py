@@ -385,16 +385,7 @@ def import_bundle(
             },
         },
     }
-    record = store._add_version(
-        name,
-        lambda handle: handle.write(model_bytes),
-        fields,
-        eval_frame=eval_frame,
-        tags=tag_list,
-        note=note,
-        origin="imported",
-        owner=owner,
-    )
+    record = store.add_imported(name, model_bytes, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
     ref = f"{record['name']}:{record['version']}"
     kept, notes = _check_exports(model, files, X)
     exports: dict[str, Any] = {}
