@@ -8,6 +8,8 @@ place only when complete, so a crash never leaves a half-written model under a r
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 import uuid
 from collections.abc import Callable
 from typing import IO
@@ -19,6 +21,23 @@ from core.formats import HashingWriter
 
 _TMP = ".tmp"
 _CHUNK = 8 * 1024 * 1024
+#: File timestamps tick coarsely (a kernel clock tick; seconds on some filesystems): a stat taken
+#: less than this long after the file's last change could miss a same-size write in the same tick.
+SETTLE_NS = 2_000_000_000
+
+
+def stamp_of(stat: os.stat_result) -> str:
+    """What a file's stat says about its content: size, mtime, ctime, inode, device.
+
+    Any write changes mtime and ctime, and ctime cannot be set back from user space (``touch``
+    and ``os.utime`` set mtime but bump ctime), so an unchanged stamp means an unchanged file.
+    """
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}:{stat.st_dev}"
+
+
+def settled(stat: os.stat_result) -> bool:
+    """Whether the file was last changed long enough ago for its stamp to be trusted."""
+    return time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > SETTLE_NS
 
 
 class ArtifactStore:
@@ -44,6 +63,11 @@ class ArtifactStore:
         """The file's path on this machine (for memory-mapping), or None for remote stores."""
         return self.full_path(relpath) if self.is_local else None
 
+    def local_stat(self, relpath: str) -> os.stat_result | None:
+        """``os.stat`` of a file in a local store (None for remote stores); FileNotFoundError if missing."""
+        path = self.local_path(relpath)
+        return os.stat(path) if path is not None else None
+
     def write_temp(self, write: Callable[[IO[bytes]], None]) -> tuple[str, int, str]:
         """Run ``write`` on a fresh temporary file; returns ``(temp_path, size, sha256)``.
 
@@ -52,7 +76,8 @@ class ArtifactStore:
         self.fs.makedirs(f"{self.root}/{_TMP}", exist_ok=True)
         temp = f"{self.root}/{_TMP}/{uuid.uuid4().hex}"
         try:
-            with self.fs.open(temp, "wb") as raw:
+            # A local file is opened directly: fsspec's wrapper would add a Python call to each write.
+            with open(temp, "wb") if self.is_local else self.fs.open(temp, "wb") as raw:
                 writer = HashingWriter(raw)
                 write(writer)
         except BaseException:

@@ -86,6 +86,16 @@ aliases = Table(
 )
 Index("ix_aliases_version", aliases.c.version_id)
 
+#: A model file's stat at the moment its sha256 was last verified in full (core.artifacts.FileStamp):
+#: while the file's stat is unchanged, a load need not hash it again.
+verified_files = Table(
+    "verified_files",
+    metadata_obj,
+    Column("version_id", Integer, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("stamp", String(200), nullable=False),
+)
+
 store_info = Table(
     "store_info",
     metadata_obj,
@@ -244,9 +254,24 @@ class MetadataIndex:
                 )
             conn.execute(delete(aliases).where(aliases.c.version_id == row.id))
             conn.execute(delete(tags).where(tags.c.version_id == row.id))
+            conn.execute(delete(verified_files).where(verified_files.c.version_id == row.id))
             conn.execute(delete(versions).where(versions.c.id == row.id))
 
+    def record_verified(self, row: Row, stamp: str) -> None:
+        """Remember that the file of ``row`` hashed to its recorded sha256 while its stat read ``stamp``."""
+        with self.writing() as conn:
+            conn.execute(delete(verified_files).where(verified_files.c.version_id == row.id))
+            conn.execute(insert(verified_files).values(version_id=row.id, sha256=row.sha256, stamp=stamp))
+
     # -- reads --------------------------------------------------------------------------------
+
+    def verified_stamp(self, row: Row) -> str | None:
+        """The stat recorded when the file of ``row`` last hashed to its sha256 (None if never)."""
+        query = select(verified_files.c.stamp).where(
+            verified_files.c.version_id == row.id, verified_files.c.sha256 == row.sha256
+        )
+        with self.reading() as conn:
+            return conn.execute(query).scalar()
 
     def _attach(self, conn: Connection, rows: Sequence[Any]) -> list[Row]:
         ids = [r.id for r in rows]

@@ -75,6 +75,7 @@ def _children(obj: Any) -> list[Any]:
 def validate_model(model: Any, tick: Callable[[], None] | None = None) -> None:
     """Walk every object reachable from ``model`` and check the structures compiled code indexes."""
     from scipy import sparse
+    from sklearn.tree import BaseDecisionTree
     from sklearn.tree._tree import Tree
 
     checkers = _checkers()
@@ -98,6 +99,8 @@ def validate_model(model: Any, tick: Callable[[], None] | None = None) -> None:
         for kind, check in checkers:
             if isinstance(obj, kind):
                 check(obj)
+        if isinstance(obj, BaseDecisionTree) and isinstance(obj.__dict__.get("tree_"), Tree):
+            seen.add(id(obj.tree_))  # just checked with the estimator's feature count: not twice
         stack.extend(_children(obj))
 
 
@@ -158,8 +161,13 @@ def _check_tree_links(what: str, left: np.ndarray, right: np.ndarray, leaf: np.n
     if children.size and (children.min() < 1 or children.max() >= n):
         bad = int(children.max() if children.max() >= n else children.min())
         raise _bad(what, f"a child index {bad} is outside 1..{n - 1}")
-    if children.size != n - 1 or np.unique(children).size != children.size:
+    if children.size != n - 1 or (children.size and np.bincount(children, minlength=n).max() > 1):
         raise _bad(what, "some node has two parents or none (the nodes do not form one tree)")
+    parents = np.flatnonzero(internal)
+    if (left[parents] > parents).all() and (right[parents] > parents).all():
+        # One parent each, numbered below its children (as scikit-learn's builders number them):
+        # walking up from any node ends at the root, so every node is reached and none loops. O(n).
+        return
     # Each non-root node has exactly one parent; now make sure all are reachable from the root,
     # which rules out cycles among the non-root nodes. Breadth-first, one numpy step per level.
     reached = np.zeros(n, dtype=bool)

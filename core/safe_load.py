@@ -364,6 +364,11 @@ def _joblib_unpickler() -> type:
         def __init__(self, file: io.BytesIO, guard: _Guard) -> None:
             NumpyUnpickler.__init__(self, "", file, ensure_native_byte_order=True, mmap_mode=None)
             self._guard = guard
+            # The payload's length, found by seeking: BytesIO.getbuffer() would copy a BytesIO that
+            # shares the caller's bytes (the whole file, once more, in memory).
+            here = file.tell()
+            self._size = file.seek(0, io.SEEK_END)
+            file.seek(here)
 
         def _read_wrapped_array(self, wrapper: Any) -> np.ndarray:
             state = vars(wrapper)
@@ -382,7 +387,7 @@ def _joblib_unpickler() -> type:
                     raise FormatError("The file is damaged: a joblib object array does not match its shape")
                 return array
             handle = self.file_handle
-            remaining = len(handle.getbuffer()) - handle.tell()
+            remaining = self._size - handle.tell()
             if count * dtype.itemsize > remaining:
                 raise FormatError("The file is damaged or truncated: a joblib array is longer than the file")
             try:

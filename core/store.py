@@ -28,9 +28,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import formats
-from core.artifacts import ArtifactStore
+from core.artifacts import ArtifactStore, settled, stamp_of
 from core.datasets import Dataset, load_dataset, to_jsonable
 from core.environment import Compatibility, capture_environment, compare_environment, fold_version_warnings
 from core.errors import ConflictError, DatasetError, IntegrityError, InvalidParameterError, NotFoundError
@@ -45,6 +46,7 @@ DEFAULT_STORE = "models"
 INDEX_FILE = "index.sqlite"
 TARGET_COLUMN = "__target__"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+VERIFY_MODES = ("cached", "full")
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
 
@@ -388,9 +390,9 @@ class Store:
             temps.append(temp_model)
             evaluation_set = None
             if eval_frame is not None:
-                buffer = io.BytesIO()
-                eval_frame.to_parquet(buffer, index=False)
-                temp_eval, eval_size, eval_sha = self.artifacts.write_temp(lambda h: h.write(buffer.getvalue()))
+                temp_eval, eval_size, eval_sha = self.artifacts.write_temp(
+                    lambda handle: write_evaluation_set(eval_frame, handle)
+                )
                 temps.append(temp_eval)
                 evaluation_set = {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame)}
             with self.index.writing() as conn:
@@ -556,26 +558,41 @@ class Store:
         row = self.row(ref)
         return self._verified_bytes(row, row.path, row.sha256, "model")
 
-    def load(self, ref: str | Ref, mmap: bool = False) -> LoadedModel:
+    def load(self, ref: str | Ref, mmap: bool = False, verify: str = "cached") -> LoadedModel:
         """Read a version back: integrity first (nothing is unpickled on a mismatch), then the model.
 
         ``mmap=True`` memory-maps the arrays of an uncompressed joblib file on a local store.
+        ``verify="full"`` hashes the whole file every time; the default ``"cached"`` skips the hash
+        when the file's stat (size, mtime, ctime, inode) is unchanged since it last hashed to the
+        recorded sha256 (see docs/benchmarks.md): hashing a 300 MB file costs more than mapping it.
         """
+        if verify not in VERIFY_MODES:
+            choices = ", ".join(VERIFY_MODES)
+            raise InvalidParameterError(f"Invalid value {verify!r} for verify: choose one of: {choices}")
         row = self.row(ref)
         record = self._public(row.record())
         started = time.perf_counter()
         local = self.artifacts.local_path(row.path)
         use_mmap = mmap and row.format == "joblib" and not record.get("compression") and local is not None
-        if use_mmap:
-            try:
-                actual = self.artifacts.sha256(row.path)
-            except FileNotFoundError:
-                raise IntegrityError(f"{row.name}:{row.version}: the model file {row.path} is missing") from None
-            if actual != row.sha256:
-                self._verified_bytes(row, row.path, row.sha256, "model")  # raises with the full message
-            source: bytes | str = local
+        try:
+            stat = self.artifacts.local_stat(row.path)
+        except FileNotFoundError:
+            raise IntegrityError(f"{row.name}:{row.version}: the model file {row.path} is missing") from None
+        source: bytes | str
+        if verify == "cached" and stat is not None and self.index.verified_stamp(row) == stamp_of(stat):
+            source = local  # type: ignore[assignment]  # unchanged since it hashed to row.sha256
         else:
-            source = self._verified_bytes(row, row.path, row.sha256, "model")
+            if use_mmap:
+                try:
+                    actual = self.artifacts.sha256(row.path)
+                except FileNotFoundError:
+                    raise IntegrityError(f"{row.name}:{row.version}: the model file {row.path} is missing") from None
+                if actual != row.sha256:
+                    self._verified_bytes(row, row.path, row.sha256, "model")  # raises with the full message
+                source = local  # type: ignore[assignment]
+            else:
+                source = self._verified_bytes(row, row.path, row.sha256, "model")
+            self._remember_verified(row, stat)
         if row.origin == "imported":  # a stranger's bytes: the restricted loader, every time
             from core.safe_load import load_untrusted
 
@@ -594,6 +611,18 @@ class Store:
             warnings=folded,
             load_seconds=time.perf_counter() - started,
         )
+
+    def _remember_verified(self, row: Row, before: os.stat_result | None) -> None:
+        """Record the stat of a file that just hashed right, if it was not changed meanwhile or lately."""
+        if before is None or not settled(before):
+            return
+        try:
+            after = self.artifacts.local_stat(row.path)
+        except FileNotFoundError:
+            return
+        if after is not None and stamp_of(after) == stamp_of(before):
+            with contextlib.suppress(SQLAlchemyError):  # a read-only store still loads, only slower
+                self.index.record_verified(row, stamp_of(before))
 
     def evaluation_set(self, ref: str | Ref) -> tuple[pd.DataFrame, pd.Series]:
         """The held-out rows kept with a version, integrity-checked."""
@@ -766,6 +795,20 @@ class Store:
 
 def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, default=to_jsonable, allow_nan=True)
+
+
+def write_evaluation_set(frame: pd.DataFrame, handle: IO[bytes]) -> None:
+    """Parquet, built in memory and written in one piece (pyarrow would write a Python file in
+    many small pieces). Dictionary encoding only for text columns: numbers seldom repeat, and
+    trying costs most of the write; one conversion thread, which is faster for a few columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = [str(c) for c, dtype in frame.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, use_dictionary=text or False)
+    handle.write(sink.getvalue())
 
 
 def evaluation_frame(model: Any, X_test: Any, y_test: Any) -> pd.DataFrame | None:

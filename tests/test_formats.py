@@ -79,3 +79,19 @@ def test_compression_is_joblib_only(model):
         dumps(model, "joblib", 12)
     with pytest.raises(InvalidParameterError, match="Unknown format"):
         dumps(model, "onnx")
+
+
+def test_hashing_writer_hashes_what_was_written_even_if_the_caller_reuses_its_buffer():
+    target = io.BytesIO()
+    writer = HashingWriter(target)
+    buffer = bytearray(b"x" * 3_000_000)
+    expected = bytearray()
+    for i in range(6):
+        buffer[:1] = bytes([i])  # the caller changes its buffer after each write
+        writer.write(buffer)
+        expected += buffer
+        writer.write(b"small %d" % i)
+        expected += b"small %d" % i
+    writer.write(bytes(9_000_000))
+    expected += bytes(9_000_000)
+    assert writer.sha256 == sha256_bytes(bytes(expected)) and target.getvalue() == bytes(expected)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,24 +62,58 @@ def session_for(data: bytes | None, sha256: str | None = None) -> Any:
     return session
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a session's metadata says about feeding it, read once per session (not per call)."""
+
+    layout: str
+    features: list[dict[str, Any]] | None  # None: the frame's first ``width`` columns
+    width: int | None
+    tensor_name: str
+    outputs: list[str]
+
+
+_plans: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
+
+
+def _plan(session: Any) -> _Plan:
+    plan = _plans.get(session)
+    if plan is None:
+        meta = session.get_modelmeta().custom_metadata_map
+        inputs = session.get_inputs()
+        single = len(inputs) == 1
+        plan = _Plan(
+            layout=meta.get(META_LAYOUT, "tensor"),
+            features=json.loads(meta[META_FEATURES]) if META_FEATURES in meta else None,
+            width=inputs[0].shape[1] if single and isinstance(inputs[0].shape[1], int) else None,
+            tensor_name=inputs[0].name if single else INPUT_TENSOR,
+            outputs=[o.name for o in session.get_outputs()],
+        )
+        _plans[session] = plan
+    return plan
+
+
 def _feeds(session: Any, X: pd.DataFrame) -> dict[str, np.ndarray]:
-    meta = session.get_modelmeta().custom_metadata_map
-    layout = meta.get(META_LAYOUT, "tensor")
-    inputs = session.get_inputs()
-    if META_FEATURES in meta:
-        features = json.loads(meta[META_FEATURES])
+    plan = _plan(session)
+    layout = plan.layout
+    if plan.features is not None:
+        features = plan.features
     else:
-        width = inputs[0].shape[1] if len(inputs) == 1 and isinstance(inputs[0].shape[1], int) else len(X.columns)
+        width = plan.width if plan.width is not None else len(X.columns)
         features = [{"name": str(c), "kind": "number"} for c in list(X.columns)[:width]]
     names = [f["name"] for f in features]
-    missing = [n for n in names if n not in X.columns]
+    columns = [str(c) for c in X.columns]
+    present = set(columns)
+    missing = [n for n in names if n not in present]
     if missing:
         raise DatasetError(
             f"The data lacks {len(missing)} feature column(s) the model needs: {', '.join(missing[:10])}"
         )
     try:
         if layout == "tensor":
-            return {inputs[0].name if len(inputs) == 1 else INPUT_TENSOR: X[names].to_numpy(dtype=np.float32)}
+            # The frame already in the model's column order (the usual case): no column selection.
+            chosen = X if columns == names else X[names]
+            return {plan.tensor_name: chosen.to_numpy(dtype=np.float32)}
         feeds = {}
         for feature in features:
             column = X[feature["name"]]
@@ -94,7 +130,7 @@ def _feeds(session: Any, X: pd.DataFrame) -> dict[str, np.ndarray]:
 def run_onnx(data: bytes | None, X: pd.DataFrame, sha256: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``(labels, probabilities or None)`` for the rows of ``X`` (raw feature columns)."""
     session = session_for(data, sha256)
-    outputs = [o.name for o in session.get_outputs()]
+    outputs = _plan(session).outputs
     try:
         results = session.run(None, _feeds(session, X))
     except DatasetError:
