@@ -84,6 +84,13 @@ class Workload:
     result: TrainResult | None = None
     joblib_bytes: int = 0
 
+    @classmethod
+    def scored(cls, key: str, label: str, model: Any, X_test: Any, y_test: Any) -> Workload:
+        """A workload for a model fitted here: its held-out metrics computed, its joblib size measured."""
+        work = cls(key, label, model, X_test, y_test, classification_metrics(model, X_test, y_test))
+        work.measure_size()
+        return work
+
     def measure_size(self) -> int:
         buffer = io.BytesIO()
         joblib.dump(self.model, buffer)
@@ -123,16 +130,9 @@ def forest(scale: Scale) -> Workload:
     X_train, X_test, y_train, y_test = _synthetic(scale.forest_rows, flip=0.07)
     model = RandomForestClassifier(scale.forest_trees, random_state=0, n_jobs=2).fit(X_train, y_train)
     model.n_jobs = None  # fitted on both cores; saved, loaded and predicting with the default
-    work = Workload(
-        "forest",
-        f"RandomForest {scale.forest_trees} trees, {scale.forest_rows:,} x 20",
-        model,
-        X_test,
-        y_test,
-        classification_metrics(model, X_test, y_test),
+    return Workload.scored(
+        "forest", f"RandomForest {scale.forest_trees} trees, {scale.forest_rows:,} x 20", model, X_test, y_test
     )
-    work.measure_size()
-    return work
 
 
 def big_forest(scale: Scale) -> Workload:
@@ -151,8 +151,8 @@ def big_forest(scale: Scale) -> Workload:
     n_trees = max(fitted, math.ceil(scale.big_bytes * 1.01 / per_tree))
     model.estimators_ = [copy.deepcopy(model.estimators_[i % fitted]) for i in range(n_trees)]
     model.n_estimators = n_trees
-    work = Workload("big", "", model, X_test, y_test, classification_metrics(model, X_test, y_test))
-    size = work.measure_size()
+    work = Workload.scored("big", "", model, X_test, y_test)
+    size = work.joblib_bytes
     work.label = f"RandomForest {n_trees} trees, {size / 1e6:.0f} MB"
     return work
 
@@ -167,8 +167,8 @@ def nearest_neighbours(scale: Scale) -> Workload:
     X, y = make_classification(rows, 20, flip_y=0.05, random_state=1)
     model = KNeighborsClassifier(algorithm="brute").fit(X, y)
     X_test, y_test = X[:200].copy(), y[:200].copy()
-    work = Workload("knn", "", model, X_test, y_test, classification_metrics(model, X_test, y_test))
-    size = work.measure_size()
+    work = Workload.scored("knn", "", model, X_test, y_test)
+    size = work.joblib_bytes
     work.label = f"KNeighbors (brute) on {rows:,} x 20, {size / 1e6:.0f} MB"
     return work
 
@@ -178,13 +178,6 @@ def hist_gradient_boosting(scale: Scale) -> Workload:
     X_train, X_test, y_train, y_test = _synthetic(scale.forest_rows)
     model = HistGradientBoostingClassifier(max_iter=scale.hgb_iter, early_stopping=False, random_state=0)
     model.fit(X_train, y_train)
-    work = Workload(
-        "hgb",
-        f"HistGradientBoosting {scale.hgb_iter} iterations, {scale.forest_rows:,} x 20",
-        model,
-        X_test,
-        y_test,
-        classification_metrics(model, X_test, y_test),
+    return Workload.scored(
+        "hgb", f"HistGradientBoosting {scale.hgb_iter} iterations, {scale.forest_rows:,} x 20", model, X_test, y_test
     )
-    work.measure_size()
-    return work
