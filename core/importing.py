@@ -9,8 +9,7 @@ exactly like a trained version.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -19,11 +18,8 @@ from core.errors import DatasetError
 from core.formats import sha256_bytes
 from core.metrics import classification_metrics
 from core.model_checks import n_features_of
-from core.safe_load import LoadLimits, UntrustedModel, load_untrusted
+from core.safe_load import UntrustedModel
 from core.training import Split
-
-if TYPE_CHECKING:
-    from core.store import Store
 
 
 def model_columns(model: Any, X: pd.DataFrame) -> pd.DataFrame:
@@ -63,28 +59,19 @@ def _scored(
     return X_test, y_test, metrics, split, described
 
 
-def import_into(
-    store: Store,
+def imported_fields(
+    loaded: UntrustedModel,
     data: bytes,
-    name: str,
     *,
-    filename: str | None = None,
-    dataset: Dataset | None = None,
-    test_size: float = 0.33,
-    seed: int | None = 7,
-    stratify: bool = False,
-    tags: Iterable[str] = (),
-    note: str = "",
-    owner: str | None = None,
-    limits: LoadLimits | None = None,
-) -> dict[str, Any]:
-    """``Store.import_model``: load safely, score if asked, then store; nothing stored on failure."""
-    from core.store import check_label, check_name, check_note, describe_model, evaluation_frame
+    filename: str | None,
+    dataset: Dataset | None,
+    test_size: float,
+    seed: int | None,
+    stratify: bool,
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """What a version records about a safely loaded outside file, and its evaluation rows if scored."""
+    from core.store import describe_model, evaluation_frame
 
-    check_name(name)
-    check_note(note)
-    tag_list = [check_label(t, "tag") for t in tags]
-    loaded = load_untrusted(data, limits=limits)
     eval_frame = metrics = split = described_data = None
     if dataset is not None:
         X_test, y_test, metrics, split, described_data = _scored(loaded, dataset, test_size, seed, stratify)
@@ -112,4 +99,4 @@ def import_into(
             "n_features_in": described["n_features_in"],
         },
     }
-    return store.add_imported(name, data, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
+    return fields, eval_frame

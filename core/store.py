@@ -325,22 +325,17 @@ class Store:
         scored on a held-out split of ``dataset`` when given, and kept as they are (origin
         "imported"). Nothing is stored if any step fails.
         """
-        from core.importing import import_into
+        from core.importing import imported_fields
+        from core.safe_load import load_untrusted
 
-        return import_into(
-            self,
-            data,
-            name,
-            filename=filename,
-            dataset=dataset,
-            test_size=test_size,
-            seed=seed,
-            stratify=stratify,
-            tags=tags,
-            note=note,
-            owner=owner,
-            limits=limits,
+        check_name(name)
+        check_note(note)
+        tag_list = [check_label(t, "tag") for t in tags]
+        loaded = load_untrusted(data, limits=limits)
+        fields, eval_frame = imported_fields(
+            loaded, data, filename=filename, dataset=dataset, test_size=test_size, seed=seed, stratify=stratify
         )
+        return self.add_imported(name, data, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
 
     def add_imported(
         self,
