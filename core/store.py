@@ -532,20 +532,25 @@ class Store:
     def names(self) -> list[str]:
         return self.index.names()
 
-    def _verified_bytes(self, row: Row, path: str, expected: str, what: str) -> bytes:
-        try:
-            data = self.artifacts.read_bytes(path)
-        except FileNotFoundError:
-            raise IntegrityError(
-                f"{row.name}:{row.version}: the {what} file {path} is missing from the store"
-            ) from None
-        actual = formats.sha256_bytes(data)
+    @staticmethod
+    def _missing(row: Row, path: str, what: str) -> IntegrityError:
+        return IntegrityError(f"{row.name}:{row.version}: the {what} file {path} is missing from the store")
+
+    @staticmethod
+    def _check_digest(row: Row, actual: str, expected: str, what: str) -> None:
         if actual != expected:
             raise IntegrityError(
                 f"{row.name}:{row.version} failed its integrity check: the {what} file's sha256 is "
                 f"{actual[:16]}..., the index recorded {expected[:16]}...; it was changed or damaged "
                 "after saving, so nothing was loaded"
             )
+
+    def _verified_bytes(self, row: Row, path: str, expected: str, what: str) -> bytes:
+        try:
+            data = self.artifacts.read_bytes(path)
+        except FileNotFoundError:
+            raise self._missing(row, path, what) from None
+        self._check_digest(row, formats.sha256_bytes(data), expected, what)
         return data
 
     def read_artifact(self, ref: str | Ref) -> bytes:
@@ -572,18 +577,16 @@ class Store:
         try:
             stat = self.artifacts.local_stat(row.path)
         except FileNotFoundError:
-            raise IntegrityError(f"{row.name}:{row.version}: the model file {row.path} is missing") from None
+            raise self._missing(row, row.path, "model") from None
         source: bytes | str
         if verify == "cached" and stat is not None and self.index.verified_stamp(row) == stamp_of(stat):
             source = local  # type: ignore[assignment]  # unchanged since it hashed to row.sha256
         else:
-            if use_mmap:
+            if use_mmap:  # stream the hash; the arrays are mapped afterwards, never read into memory
                 try:
-                    actual = self.artifacts.sha256(row.path)
+                    self._check_digest(row, self.artifacts.sha256(row.path), row.sha256, "model")
                 except FileNotFoundError:
-                    raise IntegrityError(f"{row.name}:{row.version}: the model file {row.path} is missing") from None
-                if actual != row.sha256:
-                    self._verified_bytes(row, row.path, row.sha256, "model")  # raises with the full message
+                    raise self._missing(row, row.path, "model") from None
                 source = local  # type: ignore[assignment]
             else:
                 source = self._verified_bytes(row, row.path, row.sha256, "model")
