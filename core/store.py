@@ -14,6 +14,7 @@ lost or doubled under concurrent saves, and a crash never leaves an index row wi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -592,10 +593,12 @@ class Store:
                 source = self._verified_bytes(row, row.path, row.sha256, "model")
             self._remember_verified(row, stat)
         if row.origin == "imported":  # a stranger's bytes: the restricted loader, every time
-            from core.safe_load import load_untrusted
+            from core.safe_load import LoadLimits, load_untrusted
 
             data = source if isinstance(source, bytes) else self.artifacts.read_bytes(row.path)
-            untrusted = load_untrusted(data)
+            # The upload size limit applied when it came in; lowering it later must not lock it out.
+            limits = dataclasses.replace(LoadLimits.from_settings(), max_bytes=max(len(data), 1))
+            untrusted = load_untrusted(data, limits=limits)
             model, folded = untrusted.model, untrusted.warnings
         else:
             with warnings.catch_warnings(record=True) as caught:

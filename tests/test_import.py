@@ -13,7 +13,7 @@ import sklearn
 from core import Store
 from core.cli import main
 from core.datasets import load_dataset
-from core.errors import DatasetError, InvalidParameterError, UnsafeModelError
+from core.errors import DatasetError, InvalidParameterError, ModelShelfError, UnsafeModelError
 from core.formats import dumps, sha256_bytes
 from core.training import train
 
@@ -126,3 +126,15 @@ def test_cli_import_failures_exit_1_with_one_line(store_path: Path, tmp_path: Pa
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
     assert Store(store_path).count() == 0
     assert not marker.exists()
+
+
+def test_imported_version_still_loads_after_the_upload_limit_is_lowered(store_path, monkeypatch):
+    forest = train(load_dataset("builtin:digits"), "random_forest", {"n_estimators": 40}).model
+    data = dumps(forest, "joblib")
+    assert len(data) > 1_000_000
+    store = Store(store_path)
+    store.import_model(data, "digits")
+    monkeypatch.setenv("MODELSHELF_MAX_UPLOAD_MB", "1")  # now below the stored file's size
+    assert store.load("digits").model is not None
+    with pytest.raises(ModelShelfError, match=r"MB|bytes|limit"):
+        store.import_model(data, "digits")  # new uploads do obey the lowered limit

@@ -162,3 +162,51 @@ def test_cli_import_of_a_bundle_refuses_data_options(capsys, store, tmp_path):
     _, err = capsys.readouterr()
     assert err == "error: --data apply to model files only: a bundle carries its own evaluation set\n"
     assert Store(fresh).count() == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m.update(files=list(m["files"])),
+        lambda m: m.update(model="model.joblib"),
+        lambda m: m["files"].update({"model.joblib": "not a table"}),
+    ],
+)
+def test_a_malformed_manifest_gets_one_clear_error(store, other_store, change):
+    data = _bundle(store)
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))
+    change(manifest)
+    with pytest.raises(FormatError, match="manifest"):
+        import_bundle(other_store, rezip(data, {"manifest.json": json.dumps(manifest).encode()}))
+    assert other_store.count() == 0
+
+
+def _with_metadata(data: bytes, **changes) -> bytes:
+    """The bundle with metadata.json edited and the manifest re-signed (what a forger can do)."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    metadata = json.loads(archive.read("metadata.json")) | changes
+    encoded = json.dumps(metadata).encode()
+    manifest = json.loads(archive.read("manifest.json"))
+    manifest["files"]["metadata.json"]["sha256"] = sha256_bytes(encoded)
+    return rezip(data, {"metadata.json": encoded, "manifest.json": json.dumps(manifest).encode()})
+
+
+def test_the_record_describes_the_model_not_what_the_metadata_claims(store, other_store):
+    forged = _with_metadata(_bundle(store), estimator="sklearn.svm.SVC", params={"C": 99}, environment="x")
+    record = import_bundle(other_store, forged).record
+    assert record["estimator"] == "sklearn.ensemble.RandomForestClassifier"
+    assert "C" not in record["params"] and "n_estimators" in record["params"]
+    assert set(record["environment"]) == {"packages"}
+
+
+def test_a_broken_export_in_the_bundle_is_skipped_before_anything_is_stored(store, other_store):
+    data = _bundle(store)
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    manifest = json.loads(archive.read("manifest.json"))
+    broken = b'{"format": "modelshelf.params", "schema_version": 1, "model": []}'
+    manifest["files"]["params.json"]["sha256"] = sha256_bytes(broken)
+    result = import_bundle(
+        other_store, rezip(data, {"params.json": broken, "manifest.json": json.dumps(manifest).encode()})
+    )
+    assert result.created and "params.json not kept" in " ".join(result.warnings)
+    assert other_store.count() == 1

@@ -27,12 +27,20 @@ import pandas as pd
 
 from core import formats
 from core.datasets import to_jsonable
-from core.errors import FormatError, IntegrityError
+from core.errors import FormatError, IntegrityError, ModelShelfError
 from core.metrics import classification_metrics
 from core.portable import params_predict
 from core.portable.how_to_load import DOWNLOAD_FORMATS, PREDICTOR_FILENAME, how_to_load, predictor_source
 from core.portable.requirements import requirements_txt
-from core.store import Store, check_label, check_name, describe_model, model_input, split_evaluation_frame
+from core.store import (
+    Store,
+    check_label,
+    check_name,
+    check_note,
+    describe_model,
+    model_input,
+    split_evaluation_frame,
+)
 from core.training import final_estimator
 
 BUNDLE_FORMAT = "modelshelf.bundle"
@@ -233,6 +241,8 @@ def read_bundle(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
                 f"Unsupported bundle_version {manifest.get('bundle_version')!r}; this ModelShelf reads {BUNDLE_VERSION}"
             )
         listed = manifest.get("files") or {}
+        if not isinstance(listed, dict) or not all(isinstance(v, dict) for v in listed.values()):
+            raise FormatError('The bundle\'s manifest.json has no valid "files" table; nothing imported')
         extra = [n for n in names if n != MANIFEST and n not in listed]
         if extra:
             raise IntegrityError(f"The bundle holds {extra[0]!r}, which its manifest does not list; nothing imported")
@@ -242,17 +252,17 @@ def read_bundle(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
                 raise IntegrityError(f"The bundle lacks {name!r}, which its manifest lists; nothing imported")
             content = archive.read(name)
             actual = formats.sha256_bytes(content)
-            if actual != (expected or {}).get("sha256"):
+            if actual != expected.get("sha256"):
                 raise IntegrityError(
                     f"The bundle's file {name!r} does not match its manifest (sha256 {actual[:16]}..., "
-                    f"listed {str((expected or {}).get('sha256'))[:16]}...): it was changed or damaged; "
+                    f"listed {str(expected.get('sha256'))[:16]}...): it was changed or damaged; "
                     "nothing imported"
                 )
             files[name] = content
-    model = manifest.get("model") or {}
-    if model.get("file") not in files or files.get(model["file"]) is None:
+    model = manifest.get("model")
+    if not isinstance(model, dict) or model.get("file") not in files:
         raise FormatError("The bundle's manifest names no model file it holds")
-    if formats.sha256_bytes(files[model["file"]]) != model.get("sha256"):
+    if listed[model["file"]]["sha256"] != model.get("sha256"):  # the file itself was checked above
         raise IntegrityError(f"The bundle's model file {model['file']!r} does not have the sha256 the manifest records")
     return manifest, files
 
@@ -283,7 +293,7 @@ def _check_exports(
                     raise FormatError(f"its {parity.summary()}")
                 info["parity"] = parity.to_dict()
             kept["onnx"] = (files["model.onnx"], info)
-        except FormatError as exc:
+        except (ModelShelfError, ValueError, KeyError, TypeError) as exc:
             notes.append(f"model.onnx not kept: {exc}")
     if "params.json" in files:
         try:
@@ -295,9 +305,17 @@ def _check_exports(
                     raise FormatError("its predictions differ from the model's")
                 info.update(exact=True, rows_checked=len(X))
             kept["json"] = (files["params.json"], info)
-        except (FormatError, ValueError, KeyError) as exc:
+        except (ModelShelfError, ValueError, KeyError, TypeError) as exc:
             notes.append(f"params.json not kept: {exc}")
     return kept, notes
+
+
+def _saved_environment(metadata: dict[str, Any], sklearn_version: str | None) -> dict[str, Any]:
+    """The environment the bundle says it was saved in, if well formed; else only what the file says."""
+    environment = metadata.get("environment")
+    if isinstance(environment, dict) and isinstance(environment.get("packages"), dict):
+        return environment
+    return {"packages": {"scikit-learn": sklearn_version} if sklearn_version else {}}
 
 
 def import_bundle(
@@ -315,6 +333,7 @@ def import_bundle(
     from core.safe_load import load_untrusted
 
     tag_list = [check_label(t, "tag") for t in tags]
+    check_note(note)
     manifest, files = read_bundle(data)
     model_entry = manifest["model"]
     try:
@@ -359,15 +378,15 @@ def import_bundle(
     fields = {
         "format": model_entry["format"],
         "compression": metadata.get("compression"),
-        "estimator": metadata.get("estimator"),
-        "params": metadata.get("params"),
+        "estimator": described["estimator"],
+        "params": described["params"],
         "metrics": metrics,
         "split": metadata.get("split"),
         "dataset": metadata.get("dataset"),
         "warnings": list(metadata.get("warnings") or []) + list(untrusted.warnings),
         "estimator_key": metadata.get("estimator_key"),
         # The environment the model was saved in (what a reload must be compared with).
-        "environment": metadata.get("environment"),
+        "environment": _saved_environment(metadata, untrusted.sklearn_version),
         "scale": metadata.get("scale"),
         # The same shape as a plain model-file import (core.importing), plus where the bundle came from.
         "imported": {
@@ -385,9 +404,9 @@ def import_bundle(
             },
         },
     }
+    kept, notes = _check_exports(model, files, X)  # before storing: a failure here leaves nothing behind
     record = store.add_imported(name, model_bytes, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
     ref = f"{record['name']}:{record['version']}"
-    kept, notes = _check_exports(model, files, X)
     exports: dict[str, Any] = {}
     for key, filename in (("onnx", "model.onnx"), ("json", "params.json")):
         if key in kept:
