@@ -27,7 +27,10 @@ with st.sidebar:
     summary = common.attempt("reading the store", lambda: common.get_store().summary())
     if summary is not None:
         if common.demo_mode():
-            st.caption("Public demo: your changes are visible to you only and are cleaned up over time.")
+            st.caption(
+                "Public demo: everyone sees every version; you can change only the ones you made, "
+                "and old demo versions are removed as the shared quota fills."
+            )
         else:
             st.caption("Store")
             st.code(str(summary["location"]), language=None, wrap_lines=True)

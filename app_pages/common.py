@@ -133,26 +133,23 @@ def version_picker(key: str, current: str | None = None) -> str | None:
         st.info("The store is empty: train a model on the Train page or upload one.")
         return None
     state = st.session_state
-    name_now, version_now = None, None
-    if current and ":" in current:
-        name_now, _, v = current.rpartition(":")
-        version_now = int(v) if v.isdigit() else None
     name_key = f"{key}_name"
-    if current != state.get(f"{key}_link") and name_now in names:
-        # A new link (?model=...) wins over what the pickers held before.
+    if current and current != state.get(f"{key}_link"):
+        # A new link (?model=NAME:VERSION or NAME@ALIAS) wins over what the pickers held before.
         state[f"{key}_link"] = current
-        state[name_key] = name_now
-        if version_now:
-            state[f"{key}_version_{name_now}"] = version_now
+        linked = attempt("opening the link", store.row, current)
+        if linked is not None:
+            state[name_key] = linked.name
+            state[f"{key}_version_{linked.name}"] = linked.version
     if state.get(name_key) not in names:
         state[name_key] = names[0]
     left, right = st.columns([3, 1])
     name = left.selectbox("Model", names, key=name_key)
-    latest = store.row(name).version
+    numbers = store.versions(name)  # only versions that exist: deleted ones are not offered
     version_key = f"{key}_version_{name}"
-    if not isinstance(state.get(version_key), int) or not 1 <= state[version_key] <= latest:
-        state[version_key] = latest
-    version = right.number_input("Version", min_value=1, max_value=latest, step=1, key=version_key)
+    if state.get(version_key) not in numbers:
+        state[version_key] = numbers[0]
+    version = right.selectbox("Version", numbers, key=version_key)
     return f"{name}:{int(version)}"
 
 

@@ -154,10 +154,12 @@ def predict(record: dict, ref: str) -> None:
                 default = example.get(feature)
                 if types.get(feature, "number") == "number":
                     number = float(default) if default is not None and pd.notna(default) else 0.0
-                    values[feature] = column.number_input(feature, value=number, format="%g", key=f"f_{ref}_{feature}")
+                    values[feature] = column.number_input(
+                        common.plain(feature), value=number, format="%g", key=f"f_{ref}_{feature}"
+                    )
                 else:
                     values[feature] = column.text_input(
-                        feature, value="" if default is None else str(default), key=f"f_{ref}_{feature}"
+                        common.plain(feature), value="" if default is None else str(default), key=f"f_{ref}_{feature}"
                     )
             submitted = st.form_submit_button("Predict", type="primary")
         if submitted:
@@ -170,7 +172,7 @@ def predict(record: dict, ref: str) -> None:
         single = st.session_state.get("predictions", {}).get(ref)
         if single is not None:
             table, engine = single
-            st.metric("Prediction", str(table["prediction"].iloc[0]))
+            st.metric("Prediction", common.plain(table["prediction"].iloc[0]))
             st.caption(f"Computed with {engine} (ONNX when the version converts faithfully, else scikit-learn).")
             proba = table[[c for c in table.columns if c.startswith("proba_")]]
             if not proba.empty:
@@ -291,17 +293,10 @@ def manage(record: dict, ref: str) -> None:
     with right.form(f"tags_{ref}"):
         add = st.text_input("Add tags, comma-separated")
         remove = st.multiselect("Remove tags", record.get("tags") or [])
-        if st.form_submit_button("Update tags"):
-
-            def change() -> bool:
-                for tag in parse_tags(add):
-                    store.add_tag(ref, tag, **owner)
-                for tag in remove:
-                    store.remove_tag(ref, tag, **owner)
-                return True
-
-            if common.attempt("changing the tags", change):
-                st.rerun()
+        if st.form_submit_button("Update tags") and common.attempt(
+            "changing the tags", store.update_tags, ref, parse_tags(add), remove, **owner
+        ):
+            st.rerun()
     with st.form(f"note_{ref}"):
         note = st.text_area("Note", value=record.get("note") or "")
         if st.form_submit_button("Save note") and common.attempt("saving the note", store.set_note, ref, note, **owner):
@@ -318,10 +313,7 @@ deleted = st.session_state.pop("deleted", None)
 if deleted:
     st.success(f"Deleted {common.plain(deleted[0])}: {human_bytes(deleted[1])} freed.", icon=":material/delete:")
 
-linked = st.query_params.get("model")
-if linked:  # NAME, NAME@ALIAS or NAME:VERSION -> the version it means now
-    row = common.attempt("opening the link", common.get_store().row, linked)
-    linked = f"{row.name}:{row.version}" if row is not None else None
+linked = st.query_params.get("model")  # NAME, NAME@ALIAS or NAME:VERSION; the picker resolves it
 picked = common.version_picker("detail", current=linked)
 if picked is not None:
     if picked != linked:

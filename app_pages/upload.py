@@ -114,7 +114,7 @@ if record is not None:
     compression = f" ({record['compression']})" if record.get("compression") else ""
     cols = st.columns(3)
     cols[0].metric("Format", str(record.get("format")) + compression)
-    cols[1].metric("Saved with scikit-learn", str(imported.get("sklearn_version") or "unknown"))
+    cols[1].metric("Saved with scikit-learn", common.plain(imported.get("sklearn_version") or "unknown"))
     cols[2].metric("Accuracy", "not scored" if accuracy is None else f"{accuracy:.4f}")
     st.text(f"Estimator: {record.get('estimator')}")
     st.text(f"sha256: {record.get('sha256')}   size: {human_bytes(record.get('size_bytes'))}")

@@ -212,16 +212,17 @@ class MetadataIndex:
             result = conn.execute(delete(aliases).where(aliases.c.name == name, aliases.c.alias == alias))
             return bool(result.rowcount)
 
-    def add_tag(self, row: Row, tag: str) -> None:
-        if tag in row.tags:
-            return
+    def update_tags(self, row: Row, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
+        """Add and remove tags of one version in ONE transaction; returns how many were removed."""
+        new = [t for t in dict.fromkeys(add) if t not in row.tags and t not in remove]
         with self.writing() as conn:
-            conn.execute(insert(tags).values(version_id=row.id, tag=tag))
-
-    def remove_tag(self, row: Row, tag: str) -> bool:
-        with self.writing() as conn:
-            result = conn.execute(delete(tags).where(tags.c.version_id == row.id, tags.c.tag == tag))
-            return bool(result.rowcount)
+            removed = 0
+            if remove:
+                result = conn.execute(delete(tags).where(tags.c.version_id == row.id, tags.c.tag.in_(list(remove))))
+                removed = result.rowcount or 0
+            if new:
+                conn.execute(insert(tags), [{"version_id": row.id, "tag": t} for t in new])
+        return int(removed)
 
     def set_note(self, row: Row, note: str) -> None:
         with self.writing() as conn:
@@ -393,6 +394,11 @@ class MetadataIndex:
         )
         with self.reading() as conn:
             return self._attach(conn, conn.execute(query).all())
+
+    def versions(self, name: str) -> list[int]:
+        query = select(versions.c.version).where(versions.c.name == name).order_by(versions.c.version.desc())
+        with self.reading() as conn:
+            return list(conn.execute(query).scalars())
 
     def names(self) -> list[str]:
         with self.reading() as conn:

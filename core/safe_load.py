@@ -34,6 +34,7 @@ import io
 import json
 import lzma
 import pickle
+import re
 import threading
 import time
 import warnings
@@ -52,6 +53,8 @@ from core.formats import Detected, detect_format
 from core.training import class_path
 
 _CHUNK = 1 << 20
+#: What a scikit-learn version read from a stranger's file may look like before it is shown anywhere.
+_VERSION = re.compile(r"[0-9]+(\.[0-9]+){0,3}([.+-]?[A-Za-z0-9]+){0,3}")
 _TICK_EVERY = 256
 
 
@@ -587,7 +590,7 @@ def load_untrusted(data: bytes, *, limits: LoadLimits | None = None) -> Untruste
     return UntrustedModel(
         model=model,
         detected=detected,
-        sklearn_version=version,
+        sklearn_version=version if version is not None and _VERSION.fullmatch(version) else None,
         warnings=fold_version_warnings(caught),
         estimator=class_path(model),
         load_seconds=time.perf_counter() - started,

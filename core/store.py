@@ -455,9 +455,9 @@ class Store:
         found = self.index.find(parsed.name, version=parsed.version, alias=parsed.alias)
         if found is None:
             if parsed.version is None and parsed.alias is None:
-                raise NotFoundError(f"No model named {parsed.name!r} in {self.location}")
+                raise NotFoundError(f"No model named {parsed.name!r} in the store")
             what = f"version {parsed.version}" if parsed.version is not None else f"alias @{parsed.alias}"
-            raise NotFoundError(f"{parsed.name!r} has no {what} in {self.location}")
+            raise NotFoundError(f"{parsed.name!r} has no {what}")
         return found
 
     def get(self, ref: str | Ref) -> dict[str, Any]:
@@ -742,15 +742,27 @@ class Store:
             self._owned_row(f"{current.name}:{current.version}", owner)
         return self.index.remove_alias(name, alias)
 
-    def add_tag(self, ref: str | Ref, tag: str, owner: str | None = None) -> dict[str, Any]:
-        check_label(tag, "tag")
+    def update_tags(
+        self, ref: str | Ref, add: Iterable[str] = (), remove: Iterable[str] = (), owner: str | None = None
+    ) -> dict[str, Any]:
+        """Add and remove tags at once: every tag is checked first, so bad input changes nothing."""
+        add_list = [check_label(t, "tag") for t in add]
+        remove_list = [check_label(t, "tag") for t in remove]
         row = self._owned_row(ref, owner)
-        self.index.add_tag(row, tag)
+        self.index.update_tags(row, add_list, remove_list)
         return self.get(f"{row.name}:{row.version}")
 
+    def add_tag(self, ref: str | Ref, tag: str, owner: str | None = None) -> dict[str, Any]:
+        return self.update_tags(ref, add=[tag], owner=owner)
+
     def remove_tag(self, ref: str | Ref, tag: str, owner: str | None = None) -> bool:
+        """Remove one tag; False when the version did not have it."""
         check_label(tag, "tag")
-        return self.index.remove_tag(self._owned_row(ref, owner), tag)
+        return bool(self.index.update_tags(self._owned_row(ref, owner), remove=[tag]))
+
+    def versions(self, name: str) -> list[int]:
+        """The version numbers of one name that exist now, newest first (from the index only)."""
+        return self.index.versions(check_name(name))
 
     def set_note(self, ref: str | Ref, note: str, owner: str | None = None) -> dict[str, Any]:
         check_note(note)

@@ -9,7 +9,7 @@ def human_bytes(size: int | None) -> str:
         return "-"
     value = float(size)
     for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
+        if value < 1000:
             return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} TB"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 from pathlib import Path
 
 import joblib
@@ -89,7 +90,8 @@ def labels(elements) -> list[str]:
 
 
 def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    """A metric's value as the browser shows it (Markdown backslash-escapes resolved)."""
+    return re.sub(r"\\(.)", r"\1", next(m.value for m in at.metric if m.label == label))
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -275,7 +277,7 @@ def test_detail_deep_link_and_a_bad_link(filled):
     at = open_page(DETAIL, model="iris:1")
     ok(at)
     assert "iris" in at.header[0].value and "1" in at.header[0].value
-    assert at.number_input(key="detail_version_iris").value == 1
+    assert at.selectbox(key="detail_version_iris").value == 1
     assert metric(at, "Accuracy") == f"{filled.get('iris:1')['metrics']['accuracy']:.4f}"
     environment = at.dataframe[0].value
     assert set(environment["status"]) == {"ok"} and "scikit-learn" in set(environment["package"])
@@ -390,6 +392,14 @@ def test_delete_asks_first_then_frees_the_files(filled):
     ok(at)
     assert filled.count() == 1
     assert any("Deleted iris" in s.value and "freed" in s.value for s in at.success)
+    assert at.selectbox(key="detail_version_iris").options == ["1"]  # the deleted iris:2 is not offered
+
+
+def test_an_alias_link_opens_its_version_on_any_page(filled):
+    filled.set_alias("iris:1", "production")
+    at = open_page(FORMATS, model="iris@production")
+    ok(at)
+    assert at.selectbox(key="formats_version_iris").value == 1
 
 
 def test_formats_page_measures_every_format(filled):

@@ -544,3 +544,15 @@ def test_crafted_tree_inside_gradient_boosting_refused(iris) -> None:
     model.estimators_[2, 1] = _crafted_tree(model.estimators_[2, 1], _cycle_below_root)
     for fmt in ("pickle", "joblib", "skops"):
         _refused(dumps(model, fmt), "decision tree", "two parents")
+
+
+@pytest.mark.parametrize(("claimed", "kept"), [("1.5.2", "1.5.2"), ("[click](http://x) ![i](y)", None)])
+def test_the_saved_version_is_kept_only_when_it_looks_like_a_version(monkeypatch, claimed, kept):
+    import sklearn.base
+    from sklearn.naive_bayes import GaussianNB
+
+    model = GaussianNB().fit([[0.0], [1.0], [2.0], [3.0]], [0, 1, 0, 1])
+    monkeypatch.setattr(sklearn.base, "__version__", claimed)  # what __getstate__ writes into the file
+    data = pickle.dumps(model)
+    monkeypatch.undo()
+    assert load_untrusted(data).sklearn_version == kept

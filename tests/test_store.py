@@ -283,3 +283,25 @@ def test_other_backends_plug_in_through_urls(tmp_path, iris_result):
         remote.close()
     with pytest.raises(InvalidParameterError, match="needs an index_url"):
         Store(artifacts_url="memory://elsewhere")
+
+
+def test_update_tags_checks_every_tag_before_writing_any(store, iris_result):
+    store.save_trained(iris_result, "iris", tags=["old"])
+    with pytest.raises(InvalidParameterError, match="Invalid tag '1bad'"):
+        store.update_tags("iris", add=["good", "1bad"], remove=["old"])
+    assert store.get("iris")["tags"] == ["old"]
+    assert store.update_tags("iris", add=["good", "new"], remove=["old"])["tags"] == ["good", "new"]
+
+
+def test_versions_lists_only_those_that_exist(store, iris_result):
+    for _ in range(3):
+        store.save_trained(iris_result, "iris")
+    store.delete("iris:2")
+    assert store.versions("iris") == [3, 1]
+
+
+def test_not_found_messages_do_not_reveal_the_store_path(store, store_path):
+    for ref in ("ghost", "ghost:2", "ghost@prod"):
+        with pytest.raises(NotFoundError) as info:
+            store.get(ref)
+        assert str(store_path) not in str(info.value)

@@ -124,3 +124,11 @@ def test_parse_tags():
 
     assert parse_tags(" a, b,,c ;a") == ["a", "b", "c"]
     assert parse_tags("") == []
+
+
+def test_human_bytes_goes_up_to_terabytes():
+    from core.text import human_bytes
+
+    assert human_bytes(999) == "999 B"
+    assert human_bytes(2534) == "2.5 kB"
+    assert human_bytes(1_234_500_000_000) == "1.2 TB"
