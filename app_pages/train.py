@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pandas as pd
@@ -10,10 +9,12 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages import common
+from core import datasets
 from core.catalog import CATALOG, Param
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import FORMATS
 from core.metrics import roc_points
+from core.store import suggest_name
 from core.text import parse_tags
 from core.training import TrainResult, train
 from core.views import confusion_frame, feature_weights
@@ -27,8 +28,9 @@ def read_frame(source: str | bytes, names: tuple[str, ...] | None) -> pd.DataFra
 
 
 def parse_names(text: str) -> tuple[str, ...] | None:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    return names or None
+    """Column names as a tuple (hashable, for the cached reader)."""
+    names = datasets.parse_names(text)
+    return tuple(names) if names else None
 
 
 def choose_data() -> tuple[pd.DataFrame, str] | None:
@@ -93,12 +95,6 @@ def param_widget(estimator: str, param: Param, column: Any) -> Any:
         key=key,
         help=help_text,
     )
-
-
-def default_name(label: str, estimator: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", label.rsplit("/", 1)[-1].removeprefix(BUILTIN_PREFIX))
-    stem = stem.removesuffix(".csv").removesuffix(".data.csv").strip("-.") or "model"
-    return f"{stem}-{estimator}"[:100]
 
 
 def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: dict, options: dict) -> None:
@@ -174,7 +170,7 @@ def save_form(kept: dict) -> None:
     st.subheader("Save this model")
     with st.form("save_form"):
         a, b, c = st.columns([2, 1, 1])
-        name = a.text_input("Name", value=default_name(kept["label"], result.estimator_key))
+        name = a.text_input("Name", value=suggest_name(kept["label"], result.estimator_key))
         fmt = b.selectbox("Format", FORMATS, index=FORMATS.index("joblib"))
         compress = c.number_input("Compression (joblib only)", min_value=0, max_value=9, value=0, step=1)
         tags = st.text_input("Tags, comma-separated", placeholder="baseline, tutorial")

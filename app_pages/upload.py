@@ -7,6 +7,7 @@ import streamlit as st
 from app_pages import common
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
 from core.portable.bundle import import_bundle, is_bundle
+from core.store import suggest_name
 from core.text import human_bytes, parse_tags
 
 DATA_CHOICES = ("No data set", "Built-in data set", "Upload a CSV")
@@ -25,7 +26,7 @@ model_file = st.file_uploader(
     max_upload_size=common.settings().max_upload_mb,  # the same limit core's loader applies
 )
 with st.form("upload_form"):
-    default = model_file.name.rsplit(".", 1)[0] if model_file is not None else ""
+    default = suggest_name(model_file.name) if model_file is not None else ""
     name = st.text_input("Name to store it under", value=default)
     a, b = st.columns(2)
     tags = a.text_input("Tags, comma-separated")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from core.catalog import CATALOG, get_spec, parse_param_args
-from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset, load_frame, to_jsonable
+from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset, load_frame, parse_names, to_jsonable
 from core.environment import compare_environment
 from core.errors import ModelShelfError
 from core.formats import FORMATS
@@ -225,7 +225,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 @command("predict", "predict on a CSV of raw rows", _predict_args)
 def _predict(args: argparse.Namespace) -> Output:
     store = _store(args)
-    frame = load_frame(args.data, [n.strip() for n in args.names.split(",")] if args.names else None)
+    frame = load_frame(args.data, parse_names(args.names))
     if args.engine == "onnx":
         from core.portable.exports import predict_with_onnx
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli import Output, _data_args, _store, command, human_bytes
+from core.cli import Output, _data_args, _store, command
 from core.datasets import load_dataset
 from core.errors import DatasetError, InvalidParameterError
+from core.text import human_bytes
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:

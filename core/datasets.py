@@ -179,6 +179,12 @@ def from_frame(frame: pd.DataFrame, target: str | None = None, source: str = "da
     return Dataset(X=X, y=y, source=source, target=target, fingerprint=fingerprint_frame(frame))
 
 
+def parse_names(text: str | None) -> list[str] | None:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``: column names typed by a person; None when there are none."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    return names or None
+
+
 def load_dataset(
     source: str | Path | bytes | io.IOBase,
     names: Sequence[str] | str | None = None,
@@ -191,7 +197,7 @@ def load_dataset(
     an in-memory source (an upload) in the recorded metadata.
     """
     if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
+        names = parse_names(names)
     frame = load_frame(source, names)
     if target is None and isinstance(source, str) and is_builtin(source):
         target = "target"

@@ -65,6 +65,15 @@ def check_name(name: str) -> str:
     return name
 
 
+def suggest_name(text: str, suffix: str = "") -> str:
+    """A valid model name made from a file name or data source (``my model.pkl`` -> ``my-model``)."""
+    stem = str(text).rsplit("/", 1)[-1].removeprefix("builtin:")
+    for ending in (".csv", ".pkl", ".pickle", ".joblib", ".skops", ".zip", ".json", ".sav"):
+        stem = stem.removesuffix(ending)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).replace("..", ".").strip("-._") or "model"
+    return check_name(f"{stem[: 99 - len(suffix)]}{'-' + suffix if suffix else ''}")
+
+
 def check_label(value: str, what: str) -> str:
     """Tags and aliases: a letter first, then letters, digits, ``.``, ``_``, ``-`` (at most 64)."""
     if not isinstance(value, str) or not _LABEL.match(value):

@@ -305,3 +305,22 @@ def test_not_found_messages_do_not_reveal_the_store_path(store, store_path):
         with pytest.raises(NotFoundError) as info:
             store.get(ref)
         assert str(store_path) not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "expected"),
+    [
+        ("my model.pkl", "", "my-model"),
+        ("builtin:iris", "random_forest", "iris-random_forest"),
+        ("https://x.org/pima-indians-diabetes.data.csv", "svc", "pima-indians-diabetes.data-svc"),
+        ("_x.csv", "knn", "x-knn"),
+        ("../../etc/passwd", "", "passwd"),
+        ("...", "", "model"),
+        ("a" * 300 + ".joblib", "", "a" * 99),
+    ],
+)
+def test_suggested_names_are_always_valid(text, suffix, expected):
+    from core.store import check_name, suggest_name
+
+    assert suggest_name(text, suffix) == expected
+    assert check_name(expected) == expected

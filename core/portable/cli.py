@@ -11,9 +11,10 @@ import argparse
 import os
 from pathlib import Path
 
-from core.cli import Output, _ref_arg, _store, command, human_bytes
+from core.cli import Output, _ref_arg, _store, command
 from core.errors import InvalidParameterError
 from core.portable.how_to_load import DOWNLOAD_FORMATS
+from core.text import human_bytes
 
 
 def write_file_atomically(path: str | Path, data: bytes) -> None:

@@ -103,16 +103,14 @@ def export_status(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return status
 
 
-def ensure_onnx(
-    store: Store, ref: str, refresh: bool = False, loaded: LoadedModel | None = None
-) -> tuple[bytes, dict[str, Any]]:
+def ensure_onnx(store: Store, ref: str, loaded: LoadedModel | None = None) -> tuple[bytes, dict[str, Any]]:
     """The version's ONNX bytes and their recorded export info (parity, sha256, tolerance).
 
     Converts and runs the parity check on first use; raises NotConvertibleError with the reason
     when skl2onnx cannot convert the model or the converted model disagrees with it.
     """
     record = store.get(ref)
-    if not refresh and (found := _recorded(store, record, "onnx", "ONNX export")):
+    if found := _recorded(store, record, "onnx", "ONNX export"):
         return found
     loaded = loaded or store.load(_ref(record))
     X = _evaluation_rows(store, record)
@@ -134,12 +132,10 @@ def ensure_onnx(
     return result.data, info
 
 
-def ensure_params(
-    store: Store, ref: str, refresh: bool = False, loaded: LoadedModel | None = None
-) -> tuple[bytes, dict[str, Any]]:
+def ensure_params(store: Store, ref: str, loaded: LoadedModel | None = None) -> tuple[bytes, dict[str, Any]]:
     """The version's plain-parameter JSON and its export info (rows checked, exactness)."""
     record = store.get(ref)
-    if not refresh and (found := _recorded(store, record, "json", "JSON export")):
+    if found := _recorded(store, record, "json", "JSON export"):
         return found
     loaded = loaded or store.load(_ref(record))
     X = _evaluation_rows(store, record)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from core.datasets import feature_types
 from core.errors import FormatError
+from core.store import model_input
 from core.training import final_estimator
 
 #: Largest absolute difference allowed between onnxruntime's and scikit-learn's probabilities.
@@ -152,7 +153,7 @@ def check_parity(data: bytes, model: Any, X: pd.DataFrame, tolerance: float = PR
     """Compare onnxruntime with scikit-learn on ``X``: labels equal, probabilities within ``tolerance``."""
     from core.portable.onnx_runtime import run_onnx
 
-    features = X if hasattr(model, "feature_names_in_") else X.to_numpy()
+    features = model_input(model, X)
     expected = np.asarray(model.predict(features))
     labels, proba = run_onnx(data, X)
     mismatched = int(np.sum(np.asarray(labels).astype(object) != expected.astype(object)))

@@ -44,6 +44,7 @@ from core.datasets import to_jsonable
 from core.errors import FormatError
 from core.portable import params_predict
 from core.portable.params_predict import FORMAT, MODEL_TYPES, READABLE, SCHEMA_VERSION
+from core.store import model_input
 from core.training import class_path, final_estimator
 
 #: What the schema does not hold, and why (checked in ``_model_params``; everything else in the
@@ -372,7 +373,7 @@ def export_params(model: Any, X: pd.DataFrame | None, feature_names: list[str] |
     reread = json.loads(text)
     rows = 0
     if X is not None and len(X):
-        expected = model.predict(X if hasattr(model, "feature_names_in_") else X.to_numpy())
+        expected = model.predict(model_input(model, X))
         got = params_predict.predict(reread, X)
         mismatched = int(np.sum(np.asarray(got) != np.asarray(expected)))
         if mismatched:
