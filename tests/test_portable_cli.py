@@ -136,3 +136,13 @@ def test_import_json_parameters_rebuilds_the_model_in_another_store(capsys, shel
     assert record["origin"] == "imported" and record["imported"]["from"] == "json"
     code, _, err = run(capsys, "import", str(exported), *other)
     assert code == 1 and err.startswith("error: --name is required")
+
+
+def test_a_parameter_file_from_a_newer_modelshelf_says_so(capsys, shelf, tmp_path):
+    exported = tmp_path / "pima.json"
+    assert run(capsys, "export", "pima", "--to", "json", "-o", str(exported), *shelf)[0] == 0
+    document = json.loads(exported.read_text())
+    exported.write_text(json.dumps(document | {"schema_version": 99}))
+    other = ["--store", str(tmp_path / "other")]
+    code, _, err = run(capsys, "import", str(exported), "--name", "future", *other)
+    assert code == 1 and "Unsupported schema_version 99" in err and err.count("\n") == 1

@@ -366,6 +366,12 @@ class ParamsExport:
         return {"exact": self.exact, "rows_checked": self.rows_checked, "schema_version": self.params["schema_version"]}
 
 
+def disagreements(params: dict[str, Any], model: Any, X: pd.DataFrame) -> int:
+    """On how many rows of ``X`` the numpy predictor's label differs from the model's (0: exact)."""
+    expected = np.asarray(model.predict(model_input(model, X)))
+    return int(np.sum(np.asarray(params_predict.predict(params, X)) != expected))
+
+
 def export_params(model: Any, X: pd.DataFrame | None, feature_names: list[str] | None = None) -> ParamsExport:
     """Export and prove it: the numpy predictor must give scikit-learn's labels on every row of ``X``."""
     params = to_params(model, feature_names)
@@ -373,9 +379,7 @@ def export_params(model: Any, X: pd.DataFrame | None, feature_names: list[str] |
     reread = json.loads(text)
     rows = 0
     if X is not None and len(X):
-        expected = model.predict(model_input(model, X))
-        got = params_predict.predict(reread, X)
-        mismatched = int(np.sum(np.asarray(got) != np.asarray(expected)))
+        mismatched = disagreements(reread, model, X)
         if mismatched:
             raise _refuse(
                 f"the numpy predictor disagrees with scikit-learn on {mismatched} of {len(X)} evaluation rows"
@@ -675,10 +679,11 @@ def is_params_json(data: bytes) -> bool:
     if data.lstrip()[:1] != b"{":
         return False
     try:
-        read_params(data)
-    except FormatError:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return True
+    # Only the marker: a parameter file with a newer schema must reach read_params and say so.
+    return isinstance(document, dict) and document.get("format") == FORMAT
 
 
 def import_params(
