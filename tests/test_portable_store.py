@@ -305,3 +305,16 @@ def test_predict_rows_auto_uses_onnx_when_it_can_and_sklearn_otherwise(store):
         predict_rows(store, "hgb", X.head(1), engine="onnx")
     with pytest.raises(InvalidParameterError, match="Unknown engine 'tpu'"):
         predict_rows(store, "rf", X, engine="tpu")
+
+
+def test_an_onnx_model_the_runtime_cannot_run_is_recorded_as_refused(saved, monkeypatch):
+    from core.portable import exports
+
+    def broken(*args, **kwargs):
+        raise FormatError("onnxruntime could not load the converted model")
+
+    store, _ = saved
+    monkeypatch.setattr(exports, "export_onnx", broken)
+    with pytest.raises(NotConvertibleError, match="not convertible: onnxruntime could not load"):
+        export_version(store, "iris", "onnx")
+    assert store.get("iris")["exports"]["onnx"]["status"] == "refused"

@@ -22,7 +22,7 @@ import pandas as pd
 
 from core import formats
 from core.environment import package_version
-from core.errors import FormatError, InvalidParameterError
+from core.errors import FormatError, InvalidParameterError, ModelShelfError
 from core.portable.how_to_load import DOWNLOAD_FORMATS, check_download_format, download_filename
 from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError, export_onnx
 from core.portable.onnx_runtime import is_cached, onnx_predict_table
@@ -118,9 +118,10 @@ def ensure_onnx(store: Store, ref: str, loaded: LoadedModel | None = None) -> tu
     base["packages"] = {p: package_version(p) for p in ("skl2onnx", "onnx", "onnxruntime")}
     try:
         result = export_onnx(loaded.model, X, _feature_names(record))
-    except NotConvertibleError as exc:
-        store.merge_exports(_ref(record), {"onnx": base | {"status": "refused", "reason": str(exc)}})
-        raise
+    except ModelShelfError as exc:  # skl2onnx refused, or onnxruntime could not run what it made
+        reason = str(exc) if isinstance(exc, NotConvertibleError) else f"not convertible: {exc}"
+        store.merge_exports(_ref(record), {"onnx": base | {"status": "refused", "reason": reason}})
+        raise NotConvertibleError(reason) from None
     parity = result.parity.to_dict() if result.parity else None
     if result.parity is not None and not result.parity.passed:
         reason = f"not convertible faithfully: {result.parity.summary()}"
