@@ -15,7 +15,6 @@ import pandas as pd
 
 from core.datasets import Dataset
 from core.errors import DatasetError
-from core.formats import sha256_bytes
 from core.metrics import classification_metrics
 from core.model_checks import n_features_of
 from core.safe_load import UntrustedModel
@@ -61,7 +60,6 @@ def _scored(
 
 def imported_fields(
     loaded: UntrustedModel,
-    data: bytes,
     *,
     filename: str | None,
     dataset: Dataset | None,
@@ -91,9 +89,7 @@ def imported_fields(
         # Only what the file itself says about where it was made: its scikit-learn version.
         "environment": {"packages": {"scikit-learn": loaded.sklearn_version} if loaded.sklearn_version else {}},
         "imported": {
-            "filename": filename,
-            "sha256": sha256_bytes(data),
-            "size_bytes": len(data),
+            "filename": filename,  # the bytes are kept as they came: the record's sha256 is theirs
             "sklearn_version": loaded.sklearn_version,
             "classes": described["classes"],
             "n_features_in": described["n_features_in"],

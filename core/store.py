@@ -343,7 +343,7 @@ class Store:
         tag_list = [check_label(t, "tag") for t in tags]
         loaded = load_untrusted(data, limits=limits)
         fields, eval_frame = imported_fields(
-            loaded, data, filename=filename, dataset=dataset, test_size=test_size, seed=seed, stratify=stratify
+            loaded, filename=filename, dataset=dataset, test_size=test_size, seed=seed, stratify=stratify
         )
         return self.add_imported(name, data, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
 

@@ -388,9 +388,7 @@ def import_bundle(
         "scale": metadata.get("scale"),
         # The same shape as a plain model-file import (core.importing), plus where the bundle came from.
         "imported": {
-            "filename": filename,
-            "sha256": sha256,
-            "size_bytes": len(model_bytes),
+            "filename": filename,  # the model bytes are kept as they came: the record's sha256 is theirs
             "sklearn_version": untrusted.sklearn_version,
             "classes": described["classes"],
             "n_features_in": described["n_features_in"],
