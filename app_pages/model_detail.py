@@ -186,7 +186,7 @@ def predict(record: dict, ref: str) -> None:
             st.dataframe(out.head(1000), hide_index=True)
             st.download_button(
                 f"Download the {len(out)} predictions (CSV)",
-                out.to_csv(index=False).encode(),
+                lambda: out.to_csv(index=False).encode(),  # encoded on click, not on every rerun
                 file_name=f"{record['name']}-v{record['version']}-predictions.csv",
                 mime="text/csv",
                 on_click="ignore",
