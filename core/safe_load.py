@@ -477,15 +477,18 @@ def _skops_version(data: bytes) -> str | None:
         return None
 
 
-def _check_zip(data: bytes, limits: LoadLimits) -> None:
-    """A zip's entries are read up to their declared sizes: bound their sum before reading any."""
+def check_zip(data: bytes, limits: LoadLimits, max_entries: int = 100_000) -> None:
+    """A zip's entries are read up to their declared sizes: bound their count and sum before reading any.
+
+    For skops files here and for bundles (``core.portable.bundle``), under the same configured limit.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise FormatError(f"The file looks like a zip archive but is damaged ({exc})") from None
-    if len(infos) > 100_000:
-        raise UnsafeModelError(f"The archive holds {len(infos):,} files; that is not a model")
+    if len(infos) > max_entries:
+        raise UnsafeModelError(f"The archive holds {len(infos):,} files (at most {max_entries:,}); refused")
     total = sum(info.file_size for info in infos)
     if total > limits.max_decompressed_bytes:
         raise _too_big(limits.max_decompressed_bytes)
@@ -494,7 +497,7 @@ def _check_zip(data: bytes, limits: LoadLimits) -> None:
 def _load_skops(data: bytes, guard: _Guard) -> Any:
     import skops.io
 
-    _check_zip(data, guard.limits)
+    check_zip(data, guard.limits)
     try:
         needed = skops.io.get_untrusted_types(data=data)
     except Exception as exc:  # noqa: BLE001 - skops raises many kinds on a malformed schema

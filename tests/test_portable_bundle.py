@@ -118,7 +118,7 @@ def test_what_is_not_a_bundle(store, other_store):
         for i in range(MAX_ENTRIES + 1):
             archive.writestr(f"f{i}", b"")
         archive.writestr("manifest.json", json.dumps({"format": "modelshelf.bundle", "bundle_version": 1}))
-    with pytest.raises(FormatError, match=f"holds {MAX_ENTRIES + 2} files"):
+    with pytest.raises(UnsafeModelError, match=f"holds {MAX_ENTRIES + 2} files"):
         import_bundle(other_store, buffer.getvalue())
     with pytest.raises(FormatError, match="not a readable zip"):
         import_bundle(other_store, b"PK\x03\x04 truncated")
@@ -210,3 +210,13 @@ def test_a_broken_export_in_the_bundle_is_skipped_before_anything_is_stored(stor
     )
     assert result.created and "params.json not kept" in " ".join(result.warnings)
     assert other_store.count() == 1
+
+
+def test_a_bundle_obeys_the_configured_decompression_limit(store, other_store):
+    from core.safe_load import LoadLimits
+
+    data = _bundle(store)
+    tight = LoadLimits(max_bytes=len(data) * 2, max_decompressed_bytes=1000, timeout_s=30)
+    with pytest.raises(UnsafeModelError, match="decompressed"):
+        import_bundle(other_store, data, limits=tight)
+    assert other_store.count() == 0

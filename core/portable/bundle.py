@@ -45,7 +45,6 @@ BUNDLE_FORMAT = "modelshelf.bundle"
 BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
 #: Refuse bundles that would unpack to more than this, or hold more entries (zip bombs).
-MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
 MAX_ENTRIES = 32
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # so the same version always zips to the same bytes
 
@@ -213,19 +212,21 @@ def is_bundle(data: bytes) -> bool:
     return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
 
 
-def read_bundle(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """The manifest and every file, each checked against its sha256 (a mismatch names the file)."""
+def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and every file, each checked against its sha256 (a mismatch names the file).
+
+    ``limits`` (a ``core.safe_load.LoadLimits``; the configured ones by default) bound what the
+    archive may unpack to, as for any other zip-based upload.
+    """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise FormatError("Not a bundle: the file is not a readable zip archive") from None
     with archive:
-        entries = archive.infolist()
-        if len(entries) > MAX_ENTRIES:
-            raise FormatError(f"Not a bundle: it holds {len(entries)} files (at most {MAX_ENTRIES})")
-        if sum(e.file_size for e in entries) > MAX_BUNDLE_BYTES:
-            raise FormatError(f"The bundle would unpack to more than {MAX_BUNDLE_BYTES // 1024**2} MB; refused")
-        names = [e.filename for e in entries]
+        from core.safe_load import LoadLimits, check_zip
+
+        check_zip(data, limits or LoadLimits.from_settings(), max_entries=MAX_ENTRIES)
+        names = archive.namelist()
         if MANIFEST not in names:
             raise FormatError("Not a ModelShelf bundle: it has no manifest.json")
         try:
@@ -332,7 +333,7 @@ def import_bundle(
 
     tag_list = [check_label(t, "tag") for t in tags]
     check_note(note)
-    manifest, files = read_bundle(data)
+    manifest, files = read_bundle(data, limits)
     model_entry = manifest["model"]
     try:
         metadata = json.loads(files.get("metadata.json", b"{}"))
