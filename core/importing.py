@@ -27,14 +27,11 @@ def model_columns(model: Any, X: pd.DataFrame) -> pd.DataFrame:
     A model fitted on named columns gets those columns (in its order); one fitted on a bare
     array gets all of ``X``, which must then have exactly as many columns as it expects.
     """
+    from core.store import select_columns
+
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
-        wanted = [str(c) for c in names]
-        missing = [c for c in wanted if c not in X.columns]
-        if missing:
-            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-            raise DatasetError(f"The data lacks {len(missing)} column(s) the model was fitted on: {shown}")
-        return X[wanted]
+        return select_columns(X, [str(c) for c in names])
     expected = n_features_of(model)
     if expected is not None and X.shape[1] != expected:
         raise DatasetError(f"The model expects {expected} feature columns; the data has {X.shape[1]}")

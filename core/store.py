@@ -864,17 +864,19 @@ def _held_out(dataset: Dataset, split: dict[str, Any] | None) -> tuple[pd.DataFr
     return X_test, y_test
 
 
-def align_features(X: pd.DataFrame, record: dict[str, Any]) -> pd.DataFrame:
-    """The recorded feature columns, in order; a clear error naming any that are missing."""
-    wanted = (record.get("dataset") or {}).get("feature_names")
-    if not wanted:
-        return X
-    X = as_frame(X)
+def select_columns(X: pd.DataFrame, wanted: list[str]) -> pd.DataFrame:
+    """``wanted`` columns of ``X``, in that order; one clear error naming any that are missing."""
     missing = [c for c in wanted if c not in X.columns]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise DatasetError(f"The data lacks {len(missing)} feature column(s) the model needs: {shown}")
-    return X[wanted]
+    return X if list(X.columns) == wanted else X[wanted]
+
+
+def align_features(X: pd.DataFrame, record: dict[str, Any]) -> pd.DataFrame:
+    """The recorded feature columns, in order (the data as it is when none were recorded)."""
+    wanted = (record.get("dataset") or {}).get("feature_names")
+    return select_columns(as_frame(X), list(wanted)) if wanted else X
 
 
 def predict_table(model: Any, data: pd.DataFrame, record: dict[str, Any]) -> pd.DataFrame:

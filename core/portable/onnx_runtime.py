@@ -21,6 +21,7 @@ import pandas as pd
 from core.errors import DatasetError, FormatError
 from core.formats import sha256_bytes
 from core.portable.onnx_export import INPUT_TENSOR, META_FEATURES, META_LAYOUT, read_onnx
+from core.store import select_columns
 
 _CACHE_SIZE = 16
 _sessions: OrderedDict[str, Any] = OrderedDict()
@@ -102,17 +103,9 @@ def _feeds(session: Any, X: pd.DataFrame) -> dict[str, np.ndarray]:
         width = plan.width if plan.width is not None else len(X.columns)
         features = [{"name": str(c), "kind": "number"} for c in list(X.columns)[:width]]
     names = [f["name"] for f in features]
-    columns = [str(c) for c in X.columns]
-    present = set(columns)
-    missing = [n for n in names if n not in present]
-    if missing:
-        raise DatasetError(
-            f"The data lacks {len(missing)} feature column(s) the model needs: {', '.join(missing[:10])}"
-        )
+    chosen = select_columns(X, names)  # no copy when already in the model's order (the usual case)
     try:
         if layout == "tensor":
-            # The frame already in the model's column order (the usual case): no column selection.
-            chosen = X if columns == names else X[names]
             return {plan.tensor_name: chosen.to_numpy(dtype=np.float32)}
         feeds = {}
         for feature in features:
