@@ -128,6 +128,11 @@ def _catalogue() -> dict[Global, Any]:
     loss_module = importlib.import_module("sklearn._loss._loss")
     pairs += [("sklearn._loss._loss", n) for n in vars(loss_module) if n.startswith(("Cy", "__pyx_unpickle_Cy"))]
     pairs += list(_NUMPY_REFERENCES)
+    # Pure functions a FunctionTransformer may hold (referenced, never called while loading;
+    # core.model_policy decides which slot may hold which).
+    from core.model_policy import PURE_REDUCTIONS, PURE_UFUNCS
+
+    pairs += [("numpy", n) for n in (*PURE_UFUNCS, *PURE_REDUCTIONS)]
     # numpy scalar types appear as dtype= parameters (``OneHotEncoder(dtype=np.float64)``).
     pairs += [(t.__module__, t.__name__) for t in set(np.sctypeDict.values()) if t.__module__ == "numpy"]
     sparse = importlib.import_module("scipy.sparse")
@@ -153,6 +158,16 @@ def allowed_globals() -> frozenset[Global]:
 def allowed_type_names() -> frozenset[str]:
     """The same allowlist as ``module.name`` strings: what skops reports as untrusted types."""
     return frozenset(f"{m}.{n}" for m, n in _catalogue())
+
+
+#: On the allowlist for pickles (which rebuild arrays and bytes through them) but never a type a
+#: skops file needs: skops writes arrays and bytes its own way, so naming these is an attack.
+_SKOPS_NEVER = frozenset({"numpy.memmap", *(f"builtins.{n}" for n in (*_BUILTIN_TYPES, *_BUILTIN_REFERENCES))})
+
+
+def skops_type_names() -> frozenset[str]:
+    """What a skops file may ask to be trusted: the allowlist less what only pickles need."""
+    return allowed_type_names() - _SKOPS_NEVER
 
 
 def missing_message(module: str, name: str) -> str | None:

@@ -16,7 +16,8 @@ How a stranger's file is kept from running code:
 * skops files: ``skops.io.get_untrusted_types`` lists what the file needs beyond skops' own
   defaults; every entry must be in ModelShelf's allowlist (never a list from the file), and the
   load is told to trust exactly those.
-* afterwards: a fitted scikit-learn estimator with ``predict``; every tree, boosted tree,
+* afterwards: a fitted scikit-learn estimator with ``predict``; what it holds checked against
+  ``core.model_policy`` (no code outside reviewed slots, dispatch names from scikit-learn); every tree, boosted tree,
   neighbours index, support-vector set and sparse matrix in it checked (``core.model_checks``)
   before anything calls ``predict``.
 
@@ -46,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from core import allowlist, model_checks
+from core import allowlist, model_checks, model_policy
 from core.environment import fold_version_warnings
 from core.errors import FormatError, InvalidParameterError, ModelShelfError, UnsafeModelError
 from core.formats import Detected, detect_format
@@ -502,7 +503,7 @@ def _load_skops(data: bytes, guard: _Guard) -> Any:
         needed = skops.io.get_untrusted_types(data=data)
     except Exception as exc:  # noqa: BLE001 - skops raises many kinds on a malformed schema
         raise FormatError(f"The skops file is damaged: {type(exc).__name__}: {exc}") from None
-    allowed = allowlist.allowed_type_names()
+    allowed = allowlist.skops_type_names()
     refused = [name for name in needed if name not in allowed]
     for name in refused:
         if missing := allowlist.missing_message(*name.rsplit(".", 1)):
@@ -523,6 +524,7 @@ def _load(data: bytes, detected: Detected, guard: _Guard) -> tuple[Any, list[war
         warnings.simplefilter("always")
         model = _load_skops(data, guard) if detected.format == "skops" else _unpickle(data, detected, guard)
         model_checks.check_fitted_estimator(model)
+        model_policy.check_model_policy(model, guard.tick)
         model_checks.validate_model(model, guard.tick)
     return model, list(caught)
 
