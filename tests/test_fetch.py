@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import joblib
 import pytest
 import streamlit as st
 from cryptography import x509
@@ -634,11 +635,16 @@ def test_url_settings_defaults_environment_and_bad_values(tmp_path):
         ["predict", "x:1", "--data", "/etc/passwd"],
         ["evaluate", "x:1", "--data", "/etc/passwd"],
         ["train", "--data", "http://169.254.169.254/", "--estimator", "naive_bayes", "--name", "x"],
+        ["import", "MODEL_FILE", "--name", "y", "--data", "/etc/passwd"],
     ],
 )
-def test_cli_data_is_refused_in_demo_mode(demo, no_network, capsys, store, argv):
+def test_cli_data_is_refused_in_demo_mode(demo, no_network, capsys, store, tmp_path, argv):
+    result = _iris_result()
     if argv[0] != "train":
-        store.save_trained(_iris_result(), "x")
+        store.save_trained(result, "x")
+    model_file = tmp_path / "model.joblib"
+    joblib.dump(result.model, model_file)
+    argv = [str(model_file) if a == "MODEL_FILE" else a for a in argv]
     code = main([*argv, "--store", str(store.location)])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
