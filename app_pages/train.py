@@ -57,10 +57,12 @@ def choose_data() -> tuple[pd.DataFrame, str] | None:
             )
         )
         st.caption("The example is the tutorial's Pima Indians diabetes data (no header row, hence the names).")
+        if common.demo_mode():
+            st.caption("This public demo reads https:// URLs to public internet addresses only, size and time bounded.")
         label = str(source)
     frame = common.attempt("reading the data", read_frame, source, names)
     if frame is None:
-        if kind == SOURCES[2]:
+        if kind == SOURCES[2] and not common.demo_mode():
             st.caption("Reading a URL needs network access; without it, download the file and upload it instead.")
         return None
     return frame, label

@@ -3,6 +3,11 @@
 A data set is a table of raw features plus one target column. Its fingerprint (sha256 of a
 canonical CSV form) is recorded with every model trained on it, so a later re-score can tell
 whether it is looking at the same data.
+
+Where a source string may point is decided by ``SourceAccess`` (from the settings unless given):
+http(s) URLs always go through ``core.fetch`` (size and time bounded); in the public demo only
+https URLs to public addresses are read, and local paths, ``file://`` and every other scheme are
+refused.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from core.errors import DatasetError
+from core.fetch import Fetcher, demo_policy, display_url, trusted_policy
+from core.settings import Settings, load_settings
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -103,11 +111,61 @@ def is_builtin(source: str) -> bool:
     return source.startswith(BUILTIN_PREFIX)
 
 
-def read_table(source: str | Path | bytes | io.IOBase, names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read a CSV from a path, URL, bytes or file object; ``names`` given means the file has no header."""
+URL_SCHEMES = ("http", "https")
+DEMO_REFUSAL = (
+    "The public demo reads only built-in data sets, uploaded CSV files and https:// URLs; "
+    "local paths, file:// and other URLs are refused"
+)
+
+
+@dataclass(frozen=True)
+class SourceAccess:
+    """What a source string may reach: local files or not, and URLs through which fetcher."""
+
+    local_files: bool
+    fetcher: Fetcher
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> SourceAccess:
+        """Demo mode: no local files, https to public addresses only; else paths and http(s) URLs."""
+        settings = settings if settings is not None else load_settings()
+        make_policy = demo_policy if settings.demo else trusted_policy
+        policy = make_policy(max_bytes=settings.url_max_bytes, timeout_s=settings.url_timeout_s)
+        return cls(local_files=not settings.demo, fetcher=Fetcher(policy))
+
+
+def _url_scheme(source: str) -> str:
+    try:
+        return urlsplit(source.strip()).scheme.lower()
+    except ValueError:
+        return ""
+
+
+def _open_source(source: str | Path, access: SourceAccess | None) -> tuple[str | Path | io.BytesIO, str]:
+    """The readable form of a path or URL and its label, or DatasetError if this access refuses it."""
+    access = access if access is not None else SourceAccess.from_settings()
+    if isinstance(source, str) and _url_scheme(source) in URL_SCHEMES:
+        fetched = access.fetcher.fetch(source.strip())
+        return io.BytesIO(fetched.content), display_url(source.strip())
+    if not access.local_files:
+        raise DatasetError(DEMO_REFUSAL)
+    return source, str(source)
+
+
+def read_table(
+    source: str | Path | bytes | io.IOBase,
+    names: Sequence[str] | None = None,
+    access: SourceAccess | None = None,
+) -> pd.DataFrame:
+    """Read a CSV from a path, URL, bytes or file object; ``names`` given means the file has no header.
+
+    Paths and URLs are admitted by ``access`` (default: from the settings, so demo mode applies).
+    """
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    label = source if isinstance(source, (str, Path)) else "uploaded file"
+    label: str | Path = "uploaded file"
+    if isinstance(source, (str, Path)):
+        source, label = _open_source(source, access)
     kwargs: dict[str, Any] = {"sep": None, "engine": "python"}
     if names:
         kwargs.update(header=None)
@@ -151,13 +209,17 @@ def load_builtin(name: str) -> pd.DataFrame:
     return frame
 
 
-def load_frame(source: str | Path | bytes | io.IOBase, names: Sequence[str] | None = None) -> pd.DataFrame:
+def load_frame(
+    source: str | Path | bytes | io.IOBase,
+    names: Sequence[str] | None = None,
+    access: SourceAccess | None = None,
+) -> pd.DataFrame:
     """The raw table behind a data source: ``builtin:NAME``, a CSV path or URL, or CSV bytes."""
     if isinstance(source, str) and is_builtin(source):
         if names:
             raise DatasetError("--names applies to CSV files, not to built-in data sets")
         return load_builtin(source[len(BUILTIN_PREFIX) :])
-    return read_table(source, names)
+    return read_table(source, names, access)
 
 
 def from_frame(frame: pd.DataFrame, target: str | None = None, source: str = "dataframe") -> Dataset:
@@ -190,15 +252,17 @@ def load_dataset(
     names: Sequence[str] | str | None = None,
     target: str | None = None,
     label: str | None = None,
+    access: SourceAccess | None = None,
 ) -> Dataset:
     """Load a data set for training or scoring: ``builtin:iris``, ``data.csv``, ``https://.../x.csv``.
 
     ``names`` (a list or a comma-separated string) means the CSV has no header row; ``label`` names
-    an in-memory source (an upload) in the recorded metadata.
+    an in-memory source (an upload) in the recorded metadata; ``access`` admits paths and URLs
+    (default: from the settings).
     """
     if isinstance(names, str):
         names = parse_names(names)
-    frame = load_frame(source, names)
+    frame = load_frame(source, names, access)
     if target is None and isinstance(source, str) and is_builtin(source):
         target = "target"
     described = label or (str(source) if isinstance(source, (str, Path)) else "uploaded file")

@@ -15,6 +15,10 @@ class DatasetError(ModelShelfError, ValueError):
     """A data source could not be read or does not fit the request (missing target, no rows...)."""
 
 
+class FetchError(DatasetError):
+    """A data URL was refused (scheme, address, port, size, time) or could not be read."""
+
+
 class NotFoundError(ModelShelfError, LookupError):
     """A model name, version or alias is not in the store."""
 

@@ -13,6 +13,8 @@ Environment variable       secrets.toml key            Default    Meaning
 ``MODELSHELF_DEMO_MAX_BYTES``  ``demo_max_bytes``      200000000  demo quota: bytes of model files kept
 ``MODELSHELF_LOAD_TIMEOUT_S``  ``load_timeout_s``      30         longest a model file may take to load
 ``MODELSHELF_MAX_DECOMPRESSED_MB``  ``max_decompressed_mb``  1000  largest a compressed file may expand to
+``MODELSHELF_URL_MAX_MB``  ``url_max_mb``              50         largest body a data URL may send, in MB
+``MODELSHELF_URL_TIMEOUT_S``  ``url_timeout_s``        20         longest a data URL may take, redirects included
 =========================  ==========================  =========  ======================================
 """
 
@@ -43,6 +45,8 @@ class Settings:
     demo_max_bytes: int = 200_000_000
     load_timeout_s: float = 30.0
     max_decompressed_mb: int = 1000
+    url_max_mb: int = 50
+    url_timeout_s: float = 20.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -51,6 +55,10 @@ class Settings:
     @property
     def max_decompressed_bytes(self) -> int:
         return self.max_decompressed_mb * 1_000_000
+
+    @property
+    def url_max_bytes(self) -> int:
+        return self.url_max_mb * 1_000_000
 
 
 def _coerce(name: str, kind: type, value: Any, where: str) -> Any:
