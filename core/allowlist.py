@@ -62,7 +62,34 @@ _SKLEARN_HELPERS: tuple[Global, ...] = (
     ("sklearn.neighbors._ball_tree", "newObj"),
     ("sklearn.metrics._dist_metrics", "newObj"),
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+    # CalibratedClassifierCV's fitted members and their calibrators (sigmoid, temperature;
+    # isotonic is IsotonicRegression, an estimator).
+    ("sklearn.calibration", "_CalibratedClassifier"),
+    ("sklearn.calibration", "_SigmoidCalibration"),
+    ("sklearn.calibration", "_TemperatureScaling"),
+    # MLPClassifier/MLPRegressor keep their solver's state.
+    ("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer"),
+    ("sklearn.neural_network._stochastic_optimizers", "SGDOptimizer"),
+    # A fitted GridSearchCV/RandomizedSearchCV: the splitter check_cv made and the default scorer.
+    ("sklearn.model_selection._split", "KFold"),
+    ("sklearn.model_selection._split", "StratifiedKFold"),
+    ("sklearn.metrics._scorer", "_PassthroughScorer"),
+    # SelectKBest/SelectPercentile's score functions: referenced, only ever called by fit.
+    ("sklearn.feature_selection._univariate_selection", "f_classif"),
+    ("sklearn.feature_selection._univariate_selection", "f_regression"),
+    ("sklearn.feature_selection._univariate_selection", "chi2"),
+    ("sklearn.feature_selection._mutual_info", "mutual_info_classif"),
+    ("sklearn.feature_selection._mutual_info", "mutual_info_regression"),
+    # Categorical HistGradientBoosting holds FunctionTransformer(partial(check_array, ...)); the
+    # partial is checked on creation and on every state change (see PARTIAL_FUNCTIONS).
+    ("sklearn.utils.validation", "check_array"),
+    ("functools", "partial"),
 )
+
+#: Pure numpy ufuncs a FunctionTransformer or TransformedTargetRegressor may hold as func or
+#: inverse_func. A file may name them; it may not call them while loading (they are not in
+#: :func:`call_checks`), and :func:`check_held` keeps them to those slots, without keyword arguments.
+HELD_UFUNCS = ("log1p", "expm1", "sqrt", "exp", "log", "log2", "log10", "square", "cbrt", "absolute")
 
 #: Modules whose classes of one family are all allowed (discovered by inspection, not by name).
 _SKLEARN_FAMILIES = (
@@ -75,7 +102,6 @@ _SKLEARN_FAMILIES = (
 _NUMPY_REFERENCES: tuple[Global, ...] = (
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
-    ("numpy", "memmap"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
@@ -91,6 +117,10 @@ _NUMPY_REFERENCES: tuple[Global, ...] = (
     ("numpy.random._sfc64", "SFC64"),
     ("numpy.random.mtrand", "RandomState"),
     ("numpy.random._generator", "Generator"),
+    # GridSearchCV's cv_results_ holds masked arrays (numpy 1.x pickled them under numpy.ma.core).
+    ("numpy.ma", "MaskedArray"),
+    ("numpy.ma.core", "MaskedArray"),
+    ("numpy.ma.core", "_mareconstruct"),
 )
 
 _SCIPY_SPARSE = ("csr_matrix", "csc_matrix", "coo_matrix", "csr_array", "csc_array", "coo_array")
@@ -128,6 +158,7 @@ def _catalogue() -> dict[Global, Any]:
     loss_module = importlib.import_module("sklearn._loss._loss")
     pairs += [("sklearn._loss._loss", n) for n in vars(loss_module) if n.startswith(("Cy", "__pyx_unpickle_Cy"))]
     pairs += list(_NUMPY_REFERENCES)
+    pairs += [("numpy", name) for name in HELD_UFUNCS]
     # numpy scalar types appear as dtype= parameters (``OneHotEncoder(dtype=np.float64)``).
     pairs += [(t.__module__, t.__name__) for t in set(np.sctypeDict.values()) if t.__module__ == "numpy"]
     sparse = importlib.import_module("scipy.sparse")
@@ -202,7 +233,7 @@ def _check_reconstructor(args: tuple[Any, ...]) -> None:
     if len(args) != 3:
         _refuse("copyreg._reconstructor", f"{len(args)} arguments")
     cls, base, _state = args
-    if not (isinstance(cls, type) and is_allowed_object(cls)):
+    if not (isinstance(cls, type) and is_allowed_object(cls) and may_create(cls)):
         _refuse("copyreg._reconstructor", "a class outside the allowlist")
     if base not in (object, dict, list, set) or not issubclass(cls, base):
         _refuse("copyreg._reconstructor", f"base {getattr(base, '__name__', base)!r}")
@@ -318,6 +349,85 @@ def _bytes_check(args: tuple[Any, ...]) -> None:
         _refuse("builtins.bytes", "arguments other than data")
 
 
+def _check_mareconstruct(args: tuple[Any, ...]) -> None:
+    """``numpy.ma.core._mareconstruct(MaskedArray, ndarray, (0,), 'b')``: exactly what numpy writes."""
+    import numpy as np
+
+    if len(args) != 4 or args[0] is not np.ma.MaskedArray or args[1] is not np.ndarray:
+        _refuse("numpy.ma.core._mareconstruct", "classes other than (numpy.ma.MaskedArray, numpy.ndarray)")
+    if type(args[2]) is not tuple or args[2] != (0,) or args[3] != "b":
+        _refuse("numpy.ma.core._mareconstruct", "a shape or type other than ((0,), 'b')")
+
+
+# -- functools.partial: only around a reviewed function, with the arguments scikit-learn gives it --
+
+
+def _check_array_keywords(keywords: dict[str, Any]) -> bool:
+    """HistGradientBoosting's ``partial(check_array, dtype=[float64], ensure_all_finite=False)``."""
+    import numpy as np
+
+    if not set(keywords) <= {"dtype", "ensure_all_finite"}:
+        return False
+    dtype = keywords.get("dtype", [np.float64])
+    types = list(dtype) if type(dtype) in (list, tuple) else [dtype]
+    floats = bool(types) and all(t in (np.float64, np.float32) for t in types)
+    finite = keywords.get("ensure_all_finite", True)
+    return floats and (finite is True or finite is False or finite == "allow-nan")
+
+
+#: ``(module, name) -> keyword check``: what a ``functools.partial`` in a file may wrap. Only
+#: keyword arguments, never positional ones, never a ``__dict__``.
+PARTIAL_FUNCTIONS: dict[Global, Callable[[dict[str, Any]], bool]] = {
+    ("sklearn.utils.validation", "check_array"): _check_array_keywords,
+}
+
+
+def _partial_keywords_check(func: Any) -> Callable[[dict[str, Any]], bool] | None:
+    for key, check in PARTIAL_FUNCTIONS.items():
+        if _catalogue().get(key) is func and func is not None:
+            return check
+    return None
+
+
+def _partial_refused(why: str) -> UnsafeModelError:
+    allowed = ", ".join(f"{m}.{n}" for m, n in PARTIAL_FUNCTIONS)
+    return UnsafeModelError(f"functools.partial is not allowed {why} (only around {allowed}); the file was not loaded")
+
+
+def check_partial_parts(func: Any, args: Any, keywords: Any, namespace: Any) -> None:
+    """A partial's function, positional and keyword arguments and ``__dict__``, as its state holds them."""
+    check = _partial_keywords_check(func)
+    if check is None:
+        raise _partial_refused(f"around {name_of(func)}")
+    if type(args) is not tuple or args:
+        raise _partial_refused("with positional arguments")
+    if keywords is not None and (type(keywords) is not dict or not check(keywords)):
+        raise _partial_refused(f"with the keyword arguments {sorted(keywords) if isinstance(keywords, dict) else '?'}")
+    if namespace:
+        raise _partial_refused("with attributes of its own")
+
+
+def _check_partial_call(args: tuple[Any, ...]) -> None:
+    """pickle writes ``partial(func)`` then sets the rest as state (see :func:`check_partial_state`)."""
+    if len(args) != 1:
+        raise _partial_refused("without its function" if not args else "with positional arguments")
+    check_partial_parts(args[0], (), None, None)
+
+
+def check_partial_state(state: Any) -> None:
+    """``partial.__setstate__((func, args, keywords, __dict__))``: the same rules as for creating one."""
+    if type(state) is not tuple or len(state) != 4:
+        raise _partial_refused("with a malformed state")
+    check_partial_parts(*state)
+
+
+def may_create(cls: type) -> bool:
+    """May the unpickler make ``cls.__new__(cls)`` with no arguments? Not for classes built only by a checked call."""
+    import functools
+
+    return cls is not functools.partial
+
+
 @lru_cache(maxsize=1)
 def call_checks() -> dict[int, tuple[str, ArgCheck]]:
     """``id(callable) -> (name, argument check)`` for the globals a file may call (pickle REDUCE)."""
@@ -343,6 +453,8 @@ def call_checks() -> dict[int, tuple[str, ArgCheck]]:
         ("builtins", "bytes"): _bytes_check,
         ("builtins", "bytearray"): _bytes_check,
         ("collections", "OrderedDict"): _container_check("collections.OrderedDict"),
+        ("numpy.ma.core", "_mareconstruct"): _check_mareconstruct,
+        ("functools", "partial"): _check_partial_call,
     }
     for module, name in catalogue:
         if name.startswith("__pyx_unpickle_"):
@@ -357,6 +469,125 @@ def call_checks() -> dict[int, tuple[str, ArgCheck]]:
         if obj is not None:
             table[id(obj)] = (f"{module}.{name}", check)
     return table
+
+
+# -- what a loaded model may hold -----------------------------------------------------------------
+
+#: Where scikit-learn calls a held ufunc or partial with the data alone: ``(class, attribute) ->
+#: the attribute holding that call's keyword arguments`` (None: scikit-learn passes none).
+_CALLABLE_SLOTS: dict[tuple[str, str], str | None] = {
+    ("sklearn.preprocessing._function_transformer.FunctionTransformer", "func"): "kw_args",
+    ("sklearn.preprocessing._function_transformer.FunctionTransformer", "inverse_func"): "inv_kw_args",
+    ("sklearn.compose._target.TransformedTargetRegressor", "func"): None,
+    ("sklearn.compose._target.TransformedTargetRegressor", "inverse_func"): None,
+}
+
+
+class JoblibMemmap:
+    """Stands for ``numpy.memmap`` in a joblib file: the class joblib records for an array saved
+    from a memmap, read back as a plain array. Only that array wrapper may name it; numpy.memmap
+    itself opens and writes files, so it is not on the allowlist."""
+
+
+@lru_cache(maxsize=1)
+def _not_held() -> dict[int, str]:
+    """``id -> name`` of what a file may use while loading but a model may not keep."""
+    import numpy as np
+
+    found = {key: name for key, (name, _check) in call_checks().items()}
+    found[id(np.ndarray)] = "numpy.ndarray"  # a class to rebuild arrays with; np.ndarray(n) allocates n bytes
+    found[id(JoblibMemmap)] = "numpy.memmap"
+    return found
+
+
+def _qualified(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _check_slot(value: Any, holder: Any, attribute: Any) -> None:
+    """A held ufunc or partial only where scikit-learn calls it with the data, and no keyword arguments."""
+    import functools
+
+    what = "functools.partial" if isinstance(value, functools.partial) else name_of(value)
+    key = (_qualified(holder), attribute)
+    if key not in _CALLABLE_SLOTS or (isinstance(value, functools.partial) and attribute != "func"):
+        where = f"{type(holder).__name__}.{attribute}" if isinstance(attribute, str) else type(holder).__name__
+        raise UnsafeModelError(
+            f"{what} may only be held as a FunctionTransformer's or TransformedTargetRegressor's func or "
+            f"inverse_func, not as {where}; the file was not loaded"
+        )
+    keywords_attribute = _CALLABLE_SLOTS[key]
+    if keywords_attribute is not None and vars(holder).get(keywords_attribute):
+        raise UnsafeModelError(
+            f"{what} held by a FunctionTransformer may not be given keyword arguments "
+            f"({keywords_attribute}); the file was not loaded"
+        )
+
+
+def _held_children(obj: Any) -> list[tuple[Any, Any]]:
+    """``(child, attribute)`` pairs of what the file could have put in ``obj``."""
+    import functools
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return [(k, None) for k in obj] + [(v, None) for v in obj.values()]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [(v, None) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [(v, None) for v in obj.ravel()] if obj.dtype.hasobject else []
+    if isinstance(obj, functools.partial):
+        return [(obj.func, None), (obj.args, None), (obj.keywords, None), (vars(obj), None)]
+    if not is_allowed_object(type(obj)):
+        return []  # not a class a file may create: made by scikit-learn's own __setstate__ (interp1d...)
+    state = getattr(obj, "__dict__", None)
+    return [(v, k) for k, v in state.items()] if isinstance(state, dict) else []
+
+
+def check_held(model: Any, tick: Callable[[], None] | None = None) -> None:
+    """Walk what a file could have put in the loaded model; refuse callables a model does not hold.
+
+    The unpickler's rebuilders (``bytes``, ``copyreg._reconstructor``, ``functools.partial``...)
+    may be *called* while loading but not *kept*: held as a ``FunctionTransformer.func`` they would
+    run at predict time. Held ufuncs and partials must sit where scikit-learn calls them with the
+    data alone (:data:`_CALLABLE_SLOTS`); any other function must be on the allowlist (skops trusts
+    every numpy ufunc by default; ModelShelf's list is shorter).
+    """
+    import functools
+    import types
+
+    import numpy as np
+
+    rebuilders = _not_held()
+    functions = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.MethodWrapperType, np.ufunc)
+    seen: set[int] = set()
+    stack: list[tuple[Any, Any, Any]] = [(model, None, None)]
+    while stack:
+        obj, holder, attribute = stack.pop()
+        if obj is None or isinstance(obj, (str, bytes, bytearray, int, float, complex, np.generic)):
+            continue
+        if id(obj) in rebuilders:
+            raise UnsafeModelError(
+                f"{rebuilders[id(obj)]} may rebuild objects while a file loads, but a model may not "
+                "hold it; the file was not loaded"
+            )
+        if isinstance(obj, (np.ufunc, functools.partial)):
+            if isinstance(obj, np.ufunc) and not is_allowed_object(obj):
+                name = (
+                    f"numpy.{obj.__name__}" if getattr(np, obj.__name__, None) is obj else f"the ufunc {obj.__name__}"
+                )
+                raise UnsafeModelError(f"{name} is not allowed in a model; the file was not loaded")
+            _check_slot(obj, holder, attribute)
+        elif isinstance(obj, functions) and not is_allowed_object(obj):
+            raise UnsafeModelError(f"{name_of(obj)} is not allowed in a model; the file was not loaded")
+        if isinstance(obj, functools.partial):
+            check_partial_parts(obj.func, obj.args, obj.keywords, vars(obj))
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if tick is not None and len(seen) % 1024 == 0:
+            tick()
+        stack.extend((child, obj, key) for child, key in _held_children(obj))
 
 
 def name_of(obj: Any) -> str:
@@ -377,7 +608,6 @@ NEVER_ALLOWED = (
     "posix.system",
     "subprocess.Popen",
     "importlib.import_module",
-    "functools.partial",
     "operator.attrgetter",
     "numpy.load",
     "numpy.loadtxt",
