@@ -11,13 +11,18 @@ more gadget. So ModelShelf lists what it needs and refuses everything else:
 * **Calls** (:func:`call_checks`): the much shorter list of globals a file may *call* with
   arguments of its choosing (pickle's ``REDUCE``), each with a check on those arguments: numpy's
   array/scalar rebuilders, ``numpy.dtype``, ``slice``, ``set``, the tree constructor, the random
-  generator constructors... Nothing here reads files, imports modules, evaluates text or gets
-  attributes by name; ``getattr``, ``eval``, ``os.*``, ``subprocess.*``, ``importlib.*``,
-  ``functools.partial``, ``operator.*`` and numpy's loaders are simply absent.
+  generator constructors, ``functools.partial`` only around ``check_array`` with the keyword
+  arguments scikit-learn gives it... Nothing here reads files, imports modules, evaluates text or
+  gets attributes by name; ``getattr``, ``eval``, ``os.*``, ``subprocess.*``, ``importlib.*``,
+  ``operator.*``, ``numpy.memmap`` and numpy's loaders are simply absent.
+* **Holding** (:func:`check_held`): what the loaded model may keep. The rebuilders above may not
+  stay in it; a few pure numpy ufuncs and the ``check_array`` partial only where scikit-learn
+  calls them with the data alone (a FunctionTransformer's or TransformedTargetRegressor's func).
 
 The lists were made by unpickling every catalog model and pipeline with a recording unpickler
 (protocols 0-5, pickle and joblib) and keeping exactly the globals that appeared, plus every
-class ``sklearn.utils.all_estimators()`` returns.
+class ``sklearn.utils.all_estimators()`` returns, then grown by what the everyday models of
+``tests/test_ordinary_models.py`` need (see docs/safety.md, "What ordinary models load").
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ How a stranger's file is kept from running code:
 * skops files: ``skops.io.get_untrusted_types`` lists what the file needs beyond skops' own
   defaults; every entry must be in ModelShelf's allowlist (never a list from the file), and the
   load is told to trust exactly those.
-* afterwards: a fitted scikit-learn estimator with ``predict``; every tree, boosted tree,
+* afterwards: nothing held that the model should not keep (``allowlist.check_held``: no
+  rebuilder such as ``bytes``, ufuncs and partials only in a FunctionTransformer's func); a
+  fitted scikit-learn estimator with ``predict``; every tree, boosted tree,
   neighbours index, support-vector set and sparse matrix in it checked (``core.model_checks``)
   before anything calls ``predict``.
 

@@ -37,6 +37,7 @@ from sklearn.ensemble import (
     VotingClassifier,
 )
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.metrics.pairwise import rbf_kernel
@@ -207,6 +208,16 @@ def calibrated_isotonic() -> Built:
     return CalibratedClassifierCV(GaussianNB(), method="isotonic", cv=3).fit(X, y), X
 
 
+def calibrated_temperature() -> Built:
+    X, y = _iris()
+    return CalibratedClassifierCV(LogisticRegression(max_iter=500), method="temperature", cv=3).fit(X, y), X
+
+
+def select_k_best() -> Built:
+    X, y = _iris()
+    return make_pipeline(SelectKBest(f_classif, k=2), LogisticRegression(max_iter=500)).fit(X, y), X
+
+
 def hist_gb_classifier_categorical_dtype() -> Built:
     X, y = _mixed_frame()
     return HistGradientBoostingClassifier(max_iter=10, categorical_features="from_dtype").fit(X, y), X
@@ -326,6 +337,8 @@ CORPUS: dict[str, Callable[[], Built]] = {
         mlp_regressor,
         calibrated_sigmoid,
         calibrated_isotonic,
+        calibrated_temperature,
+        select_k_best,
         hist_gb_classifier_categorical_dtype,
         hist_gb_classifier_categorical_mask,
         hist_gb_regressor_categorical_dtype,
