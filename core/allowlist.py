@@ -360,7 +360,7 @@ def _check_mareconstruct(args: tuple[Any, ...]) -> None:
 
     if len(args) != 4 or args[0] is not np.ma.MaskedArray or args[1] is not np.ndarray:
         _refuse("numpy.ma.core._mareconstruct", "classes other than (numpy.ma.MaskedArray, numpy.ndarray)")
-    if type(args[2]) is not tuple or args[2] != (0,) or args[3] != "b":
+    if type(args[2]) is not tuple or args[2] != (0,) or type(args[3]) is not str or args[3] != "b":
         _refuse("numpy.ma.core._mareconstruct", "a shape or type other than ((0,), 'b')")
 
 
@@ -375,9 +375,9 @@ def _check_array_keywords(keywords: dict[str, Any]) -> bool:
         return False
     dtype = keywords.get("dtype", [np.float64])
     types = list(dtype) if type(dtype) in (list, tuple) else [dtype]
-    floats = bool(types) and all(t in (np.float64, np.float32) for t in types)
+    floats = bool(types) and all(t is np.float64 or t is np.float32 for t in types)
     finite = keywords.get("ensure_all_finite", True)
-    return floats and (finite is True or finite is False or finite == "allow-nan")
+    return floats and (finite is True or finite is False or (type(finite) is str and finite == "allow-nan"))
 
 
 #: ``(module, name) -> keyword check``: what a ``functools.partial`` in a file may wrap. Only
@@ -408,7 +408,7 @@ def check_partial_parts(func: Any, args: Any, keywords: Any, namespace: Any) -> 
         raise _partial_refused("with positional arguments")
     if keywords is not None and (type(keywords) is not dict or not check(keywords)):
         raise _partial_refused(f"with the keyword arguments {sorted(keywords) if isinstance(keywords, dict) else '?'}")
-    if namespace:
+    if namespace is not None and (type(namespace) is not dict or namespace):
         raise _partial_refused("with attributes of its own")
 
 
@@ -522,7 +522,8 @@ def _check_slot(value: Any, holder: Any, attribute: Any) -> None:
             f"inverse_func, not as {where}; the file was not loaded"
         )
     keywords_attribute = _CALLABLE_SLOTS[key]
-    if keywords_attribute is not None and vars(holder).get(keywords_attribute):
+    keywords = vars(holder).get(keywords_attribute) if keywords_attribute is not None else None
+    if keywords is not None and (type(keywords) is not dict or keywords):
         raise UnsafeModelError(
             f"{what} held by a FunctionTransformer may not be given keyword arguments "
             f"({keywords_attribute}); the file was not loaded"

@@ -413,6 +413,7 @@ def _joblib_unpickler() -> type:
             shape, dtype, order = state.get("shape"), state.get("dtype"), state.get("order")
             if state.get("subclass") not in (np.ndarray, allowlist.JoblibMemmap) or order not in ("C", "F"):
                 raise FormatError("The file is damaged: a joblib array has an invalid type or order")
+            wrapper.subclass = np.ndarray  # read as a plain array, whatever joblib recorded
             if not isinstance(dtype, np.dtype) or not isinstance(shape, tuple):
                 raise FormatError("The file is damaged: a joblib array has no valid dtype or shape")
             if any(not isinstance(s, int) or s < 0 for s in shape):
