@@ -478,14 +478,44 @@ def call_checks() -> dict[int, tuple[str, ArgCheck]]:
 
 # -- what a loaded model may hold -----------------------------------------------------------------
 
-#: Where scikit-learn calls a held ufunc or partial with the data alone: ``(class, attribute) ->
-#: the attribute holding that call's keyword arguments`` (None: scikit-learn passes none).
-_CALLABLE_SLOTS: dict[tuple[str, str], str | None] = {
-    ("sklearn.preprocessing._function_transformer.FunctionTransformer", "func"): "kw_args",
-    ("sklearn.preprocessing._function_transformer.FunctionTransformer", "inverse_func"): "inv_kw_args",
-    ("sklearn.compose._target.TransformedTargetRegressor", "func"): None,
-    ("sklearn.compose._target.TransformedTargetRegressor", "inverse_func"): None,
-}
+_FT = "sklearn.preprocessing._function_transformer.FunctionTransformer"
+_TTR = "sklearn.compose._target.TransformedTargetRegressor"
+_SELECTORS = ("SelectKBest", "SelectPercentile", "GenericUnivariateSelect", "SelectFpr", "SelectFdr", "SelectFwe")
+
+#: Where scikit-learn keeps each kind of function: ``(class, attribute) -> the attribute holding
+#: the keyword arguments it is called with`` (None: scikit-learn passes none), and how to say so.
+Slots = tuple[dict[tuple[str, str | None], str | None], str]
+_UFUNC_SLOTS: Slots = (
+    {
+        (_FT, "func"): "kw_args",
+        (_FT, "inverse_func"): "inv_kw_args",
+        (_TTR, "func"): None,
+        (_TTR, "inverse_func"): None,
+    },
+    "a FunctionTransformer's or TransformedTargetRegressor's func or inverse_func",
+)
+_PARTIAL_SLOTS: Slots = ({(_FT, "func"): "kw_args"}, "a FunctionTransformer's func")
+_IN_PARTIAL_SLOTS: Slots = ({("functools.partial", None): None}, "the function of a functools.partial")
+_SCORE_SLOTS: Slots = (
+    {(f"sklearn.feature_selection._univariate_selection.{c}", "score_func"): None for c in _SELECTORS},
+    "a univariate feature selector's score_func",
+)
+_SCORE_FUNCTIONS: tuple[Global, ...] = (
+    ("sklearn.feature_selection._univariate_selection", "f_classif"),
+    ("sklearn.feature_selection._univariate_selection", "f_regression"),
+    ("sklearn.feature_selection._univariate_selection", "chi2"),
+    ("sklearn.feature_selection._mutual_info", "mutual_info_classif"),
+    ("sklearn.feature_selection._mutual_info", "mutual_info_regression"),
+)
+
+
+@lru_cache(maxsize=1)
+def _function_slots() -> dict[int, Slots]:
+    """``id(function) -> where it may be held``, for the plain functions on the allowlist."""
+    catalogue = _catalogue()
+    found = {id(catalogue[key]): _SCORE_SLOTS for key in _SCORE_FUNCTIONS if key in catalogue}
+    found.update({id(catalogue[key]): _IN_PARTIAL_SLOTS for key in PARTIAL_FUNCTIONS if key in catalogue})
+    return found
 
 
 class JoblibMemmap:
@@ -510,18 +540,22 @@ def _qualified(obj: Any) -> str:
 
 
 def _check_slot(value: Any, holder: Any, attribute: Any) -> None:
-    """A held ufunc or partial only where scikit-learn calls it with the data, and no keyword arguments."""
+    """A held function only where scikit-learn keeps it (and so calls it), with no keyword arguments."""
     import functools
 
-    what = "functools.partial" if isinstance(value, functools.partial) else name_of(value)
+    import numpy as np
+
+    if isinstance(value, functools.partial):
+        what, (slots, allowed) = "functools.partial", _PARTIAL_SLOTS
+    elif isinstance(value, np.ufunc):
+        what, (slots, allowed) = name_of(value), _UFUNC_SLOTS
+    else:
+        what, (slots, allowed) = name_of(value), _function_slots().get(id(value), ({}, "nowhere"))
     key = (_qualified(holder), attribute)
-    if key not in _CALLABLE_SLOTS or (isinstance(value, functools.partial) and attribute != "func"):
+    if key not in slots:
         where = f"{type(holder).__name__}.{attribute}" if isinstance(attribute, str) else type(holder).__name__
-        raise UnsafeModelError(
-            f"{what} may only be held as a FunctionTransformer's or TransformedTargetRegressor's func or "
-            f"inverse_func, not as {where}; the file was not loaded"
-        )
-    keywords_attribute = _CALLABLE_SLOTS[key]
+        raise UnsafeModelError(f"{what} may only be held as {allowed}, not as {where}; the file was not loaded")
+    keywords_attribute = slots[key]
     keywords = vars(holder).get(keywords_attribute) if keywords_attribute is not None else None
     if keywords is not None and (type(keywords) is not dict or keywords):
         raise UnsafeModelError(
@@ -555,9 +589,10 @@ def check_held(model: Any, tick: Callable[[], None] | None = None) -> None:
 
     The unpickler's rebuilders (``bytes``, ``copyreg._reconstructor``, ``functools.partial``...)
     may be *called* while loading but not *kept*: held as a ``FunctionTransformer.func`` they would
-    run at predict time. Held ufuncs and partials must sit where scikit-learn calls them with the
-    data alone (:data:`_CALLABLE_SLOTS`); any other function must be on the allowlist (skops trusts
-    every numpy ufunc by default; ModelShelf's list is shorter).
+    run at predict time. Every held function must be on the allowlist (skops trusts every numpy
+    ufunc by default; ModelShelf's list is shorter) and sit where scikit-learn keeps it, with no
+    keyword arguments: ufuncs and the check_array partial as a FunctionTransformer's func...,
+    score functions as a feature selector's score_func (:func:`_check_slot`).
     """
     import functools
     import types
@@ -577,15 +612,12 @@ def check_held(model: Any, tick: Callable[[], None] | None = None) -> None:
                 f"{rebuilders[id(obj)]} may rebuild objects while a file loads, but a model may not "
                 "hold it; the file was not loaded"
             )
-        if isinstance(obj, (np.ufunc, functools.partial)):
-            if isinstance(obj, np.ufunc) and not is_allowed_object(obj):
-                name = (
-                    f"numpy.{obj.__name__}" if getattr(np, obj.__name__, None) is obj else f"the ufunc {obj.__name__}"
-                )
-                raise UnsafeModelError(f"{name} is not allowed in a model; the file was not loaded")
+        if isinstance(obj, functions) and not is_allowed_object(obj):
+            numpy_ufunc = isinstance(obj, np.ufunc) and getattr(np, obj.__name__, None) is obj
+            name = f"numpy.{obj.__name__}" if numpy_ufunc else name_of(obj)
+            raise UnsafeModelError(f"{name} is not allowed in a model; the file was not loaded")
+        if isinstance(obj, (*functions, functools.partial)):
             _check_slot(obj, holder, attribute)
-        elif isinstance(obj, functions) and not is_allowed_object(obj):
-            raise UnsafeModelError(f"{name_of(obj)} is not allowed in a model; the file was not loaded")
         if isinstance(obj, functools.partial):
             check_partial_parts(obj.func, obj.args, obj.keywords, vars(obj))
         if id(obj) in seen:

@@ -624,3 +624,20 @@ def test_categorical_split_must_be_categorical_for_the_binner() -> None:
     model, _ = hist_gb_classifier_categorical_dtype()
     model._bin_mapper.is_categorical_ = np.zeros_like(model._bin_mapper.is_categorical_)
     _refused(pickle.dumps(model), "boosted tree", "not categorical")
+
+
+@pytest.mark.parametrize("how", ["pickle", "joblib", "skops"])
+@pytest.mark.parametrize(
+    ("func", "expected"),
+    [
+        ("check_array", "the function of a functools.partial"),
+        ("f_classif", "a univariate feature selector's score_func"),
+    ],
+)
+def test_allowlisted_functions_only_where_scikit_learn_keeps_them(func: str, expected: str, how: str) -> None:
+    # On the list for one place (inside HistGradientBoosting's partial, SelectKBest.score_func), not
+    # as any other callable, where their keyword arguments would come from the file.
+    from sklearn.utils.validation import check_array
+
+    held = {"check_array": check_array, "f_classif": f_classif}[func]
+    _refused(_saved(_hostile_pipeline(held, {"copy": True}), how), func, expected)
