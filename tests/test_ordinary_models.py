@@ -53,6 +53,12 @@ from sklearn.tree import DecisionTreeClassifier
 from core.errors import FormatError, UnsafeModelError
 from core.safe_load import LoadLimits, load_untrusted
 
+# Fitting on a few rows: short MLP runs do not converge, and SVC(probability=True) is deprecated in 1.9.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore:The `probability` parameter was deprecated:FutureWarning"),
+]
+
 LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=60)
 FORMATS = ("pickle", "pickle-p2", "joblib", "joblib-z3", "skops")
 OUTPUTS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
