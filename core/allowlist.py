@@ -11,13 +11,17 @@ more gadget. So ModelShelf lists what it needs and refuses everything else:
 * **Calls** (:func:`call_checks`): the much shorter list of globals a file may *call* with
   arguments of its choosing (pickle's ``REDUCE``), each with a check on those arguments: numpy's
   array/scalar rebuilders, ``numpy.dtype``, ``slice``, ``set``, the tree constructor, the random
-  generator constructors... Nothing here reads files, imports modules, evaluates text or gets
-  attributes by name; ``getattr``, ``eval``, ``os.*``, ``subprocess.*``, ``importlib.*``,
-  ``functools.partial``, ``operator.*`` and numpy's loaders are simply absent.
+  generator constructors, ``functools.partial`` only around ``check_array`` with the keyword
+  arguments scikit-learn gives it... Nothing here reads files, imports modules, evaluates text or
+  gets attributes by name; ``getattr``, ``eval``, ``os.*``, ``subprocess.*``, ``importlib.*``,
+  ``operator.*``, ``numpy.memmap`` and numpy's loaders are simply absent.
+* **Holding**: what the loaded model may keep afterwards is ``core.model_policy``'s job (the
+  pure numpy ufuncs referenced here, the ``check_array`` partial, each only in its slot).
 
 The lists were made by unpickling every catalog model and pipeline with a recording unpickler
 (protocols 0-5, pickle and joblib) and keeping exactly the globals that appeared, plus every
-class ``sklearn.utils.all_estimators()`` returns.
+class ``sklearn.utils.all_estimators()`` returns, then grown by what the everyday models of
+``tests/test_ordinary_models.py`` need (see docs/safety.md, "What ordinary models load").
 """
 
 from __future__ import annotations
@@ -62,6 +66,28 @@ _SKLEARN_HELPERS: tuple[Global, ...] = (
     ("sklearn.neighbors._ball_tree", "newObj"),
     ("sklearn.metrics._dist_metrics", "newObj"),
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+    # CalibratedClassifierCV's fitted members and their calibrators (sigmoid, temperature;
+    # isotonic is IsotonicRegression, an estimator).
+    ("sklearn.calibration", "_CalibratedClassifier"),
+    ("sklearn.calibration", "_SigmoidCalibration"),
+    ("sklearn.calibration", "_TemperatureScaling"),
+    # MLPClassifier/MLPRegressor keep their solver's state.
+    ("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer"),
+    ("sklearn.neural_network._stochastic_optimizers", "SGDOptimizer"),
+    # A fitted GridSearchCV/RandomizedSearchCV: the splitter check_cv made and the default scorer.
+    ("sklearn.model_selection._split", "KFold"),
+    ("sklearn.model_selection._split", "StratifiedKFold"),
+    ("sklearn.metrics._scorer", "_PassthroughScorer"),
+    # SelectKBest/SelectPercentile's score functions: referenced, only ever called by fit.
+    ("sklearn.feature_selection._univariate_selection", "f_classif"),
+    ("sklearn.feature_selection._univariate_selection", "f_regression"),
+    ("sklearn.feature_selection._univariate_selection", "chi2"),
+    ("sklearn.feature_selection._mutual_info", "mutual_info_classif"),
+    ("sklearn.feature_selection._mutual_info", "mutual_info_regression"),
+    # Categorical HistGradientBoosting holds FunctionTransformer(partial(check_array, ...)); the
+    # partial is checked on creation and on every state change (see PARTIAL_FUNCTIONS).
+    ("sklearn.utils.validation", "check_array"),
+    ("functools", "partial"),
 )
 
 #: Modules whose classes of one family are all allowed (discovered by inspection, not by name).
@@ -75,7 +101,6 @@ _SKLEARN_FAMILIES = (
 _NUMPY_REFERENCES: tuple[Global, ...] = (
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
-    ("numpy", "memmap"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
@@ -91,6 +116,10 @@ _NUMPY_REFERENCES: tuple[Global, ...] = (
     ("numpy.random._sfc64", "SFC64"),
     ("numpy.random.mtrand", "RandomState"),
     ("numpy.random._generator", "Generator"),
+    # GridSearchCV's cv_results_ holds masked arrays (numpy 1.x pickled them under numpy.ma.core).
+    ("numpy.ma", "MaskedArray"),
+    ("numpy.ma.core", "MaskedArray"),
+    ("numpy.ma.core", "_mareconstruct"),
 )
 
 _SCIPY_SPARSE = ("csr_matrix", "csc_matrix", "coo_matrix", "csr_array", "csc_array", "coo_array")
@@ -217,7 +246,7 @@ def _check_reconstructor(args: tuple[Any, ...]) -> None:
     if len(args) != 3:
         _refuse("copyreg._reconstructor", f"{len(args)} arguments")
     cls, base, _state = args
-    if not (isinstance(cls, type) and is_allowed_object(cls)):
+    if not (isinstance(cls, type) and is_allowed_object(cls) and may_create(cls)):
         _refuse("copyreg._reconstructor", "a class outside the allowlist")
     if base not in (object, dict, list, set) or not issubclass(cls, base):
         _refuse("copyreg._reconstructor", f"base {getattr(base, '__name__', base)!r}")
@@ -333,6 +362,85 @@ def _bytes_check(args: tuple[Any, ...]) -> None:
         _refuse("builtins.bytes", "arguments other than data")
 
 
+def _check_mareconstruct(args: tuple[Any, ...]) -> None:
+    """``numpy.ma.core._mareconstruct(MaskedArray, ndarray, (0,), 'b')``: exactly what numpy writes."""
+    import numpy as np
+
+    if len(args) != 4 or args[0] is not np.ma.MaskedArray or args[1] is not np.ndarray:
+        _refuse("numpy.ma.core._mareconstruct", "classes other than (numpy.ma.MaskedArray, numpy.ndarray)")
+    if type(args[2]) is not tuple or args[2] != (0,) or type(args[3]) is not str or args[3] != "b":
+        _refuse("numpy.ma.core._mareconstruct", "a shape or type other than ((0,), 'b')")
+
+
+# -- functools.partial: only around a reviewed function, with the arguments scikit-learn gives it --
+
+
+def _check_array_keywords(keywords: dict[str, Any]) -> bool:
+    """HistGradientBoosting's ``partial(check_array, dtype=[float64], ensure_all_finite=False)``."""
+    import numpy as np
+
+    if not set(keywords) <= {"dtype", "ensure_all_finite"}:
+        return False
+    dtype = keywords.get("dtype", [np.float64])
+    types = list(dtype) if type(dtype) in (list, tuple) else [dtype]
+    floats = bool(types) and all(t is np.float64 or t is np.float32 for t in types)
+    finite = keywords.get("ensure_all_finite", True)
+    return floats and (finite is True or finite is False or (type(finite) is str and finite == "allow-nan"))
+
+
+#: ``(module, name) -> keyword check``: what a ``functools.partial`` in a file may wrap. Only
+#: keyword arguments, never positional ones, never a ``__dict__``.
+PARTIAL_FUNCTIONS: dict[Global, Callable[[dict[str, Any]], bool]] = {
+    ("sklearn.utils.validation", "check_array"): _check_array_keywords,
+}
+
+
+def _partial_keywords_check(func: Any) -> Callable[[dict[str, Any]], bool] | None:
+    for key, check in PARTIAL_FUNCTIONS.items():
+        if _catalogue().get(key) is func and func is not None:
+            return check
+    return None
+
+
+def _partial_refused(why: str) -> UnsafeModelError:
+    allowed = ", ".join(f"{m}.{n}" for m, n in PARTIAL_FUNCTIONS)
+    return UnsafeModelError(f"functools.partial is not allowed {why} (only around {allowed}); the file was not loaded")
+
+
+def check_partial_parts(func: Any, args: Any, keywords: Any, namespace: Any) -> None:
+    """A partial's function, positional and keyword arguments and ``__dict__``, as its state holds them."""
+    check = _partial_keywords_check(func)
+    if check is None:
+        raise _partial_refused(f"around {name_of(func)}")
+    if type(args) is not tuple or args:
+        raise _partial_refused("with positional arguments")
+    if keywords is not None and (type(keywords) is not dict or not check(keywords)):
+        raise _partial_refused(f"with the keyword arguments {sorted(keywords) if isinstance(keywords, dict) else '?'}")
+    if namespace is not None and (type(namespace) is not dict or namespace):
+        raise _partial_refused("with attributes of its own")
+
+
+def _check_partial_call(args: tuple[Any, ...]) -> None:
+    """pickle writes ``partial(func)`` then sets the rest as state (see :func:`check_partial_state`)."""
+    if len(args) != 1:
+        raise _partial_refused("without its function" if not args else "with positional arguments")
+    check_partial_parts(args[0], (), None, None)
+
+
+def check_partial_state(state: Any) -> None:
+    """``partial.__setstate__((func, args, keywords, __dict__))``: the same rules as for creating one."""
+    if type(state) is not tuple or len(state) != 4:
+        raise _partial_refused("with a malformed state")
+    check_partial_parts(*state)
+
+
+def may_create(cls: type) -> bool:
+    """May the unpickler make ``cls.__new__(cls)`` with no arguments? Not for classes built only by a checked call."""
+    import functools
+
+    return cls is not functools.partial
+
+
 @lru_cache(maxsize=1)
 def call_checks() -> dict[int, tuple[str, ArgCheck]]:
     """``id(callable) -> (name, argument check)`` for the globals a file may call (pickle REDUCE)."""
@@ -358,6 +466,8 @@ def call_checks() -> dict[int, tuple[str, ArgCheck]]:
         ("builtins", "bytes"): _bytes_check,
         ("builtins", "bytearray"): _bytes_check,
         ("collections", "OrderedDict"): _container_check("collections.OrderedDict"),
+        ("numpy.ma.core", "_mareconstruct"): _check_mareconstruct,
+        ("functools", "partial"): _check_partial_call,
     }
     for module, name in catalogue:
         if name.startswith("__pyx_unpickle_"):
@@ -372,6 +482,14 @@ def call_checks() -> dict[int, tuple[str, ArgCheck]]:
         if obj is not None:
             table[id(obj)] = (f"{module}.{name}", check)
     return table
+
+
+class JoblibMemmap:
+    """Stands for ``numpy.memmap`` in a joblib file: the class joblib records for an array saved
+    from a memmap, read back as a plain array. Only that array wrapper may name it; numpy.memmap
+    itself opens and writes files, so it is not on the allowlist."""
+
+    stands_for = "numpy.memmap"
 
 
 def name_of(obj: Any) -> str:
@@ -392,7 +510,6 @@ NEVER_ALLOWED = (
     "posix.system",
     "subprocess.Popen",
     "importlib.import_module",
-    "functools.partial",
     "operator.attrgetter",
     "numpy.load",
     "numpy.loadtxt",

@@ -252,6 +252,13 @@ def _check_hist_gradient_boosting(estimator: Any) -> None:
     categorical = getattr(estimator, "is_categorical_", None)
     if categorical is not None and n_features is not None and len(categorical) != n_features:
         raise _bad("boosted model", "its categorical-feature mask has the wrong length")
+    # predict finds a split's categories through the binner's mask, which is in the order the
+    # categorical preprocessor puts columns in (categorical first), not the input's order.
+    binned = getattr(mapper, "is_categorical_", None)
+    if binned is not None:
+        if n_features is not None and np.asarray(binned).size != n_features:
+            raise _bad("boosted model", "its binner's categorical-feature mask has the wrong length")
+        categorical = binned
     for iteration in predictors:
         for predictor in iteration:
             check_predictor(predictor, n_features, categorical)
@@ -306,7 +313,16 @@ def _check_libsvm(model: Any) -> None:
         return
     from scipy import sparse
 
-    n_sv = vectors.shape[0]
+    precomputed = getattr(model, "kernel", "") == "precomputed"
+    # A precomputed kernel keeps no support vectors, only their row numbers in the training kernel,
+    # which libsvm uses to index each row of the kernel given to predict (shape_fit_[0] wide).
+    n_sv = np.asarray(support).shape[0] if precomputed and np.ndim(support) == 1 else vectors.shape[0]
+    if precomputed:
+        shape_fit = getattr(model, "shape_fit_", None)
+        width = shape_fit[0] if isinstance(shape_fit, tuple) and shape_fit else None
+        rows = np.asarray(support)
+        if not isinstance(width, (int, np.integer)) or (rows.size and (rows.min() < 0 or rows.max() >= width)):
+            raise _bad("support vector model", "its support indices fall outside the training kernel")
     n_support = np.asarray(n_support)
     if np.asarray(support).shape != (n_sv,) or (n_support < 0).any():
         raise _bad("support vector model", "its support arrays disagree")

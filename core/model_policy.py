@@ -60,7 +60,8 @@ def _refuse(where: str, what: str) -> PolicyError:
 
 def _describe(value: Any) -> str:
     if isinstance(value, type):
-        return f"the class {value.__module__}.{value.__qualname__}"
+        shown = getattr(value, "stands_for", None) or f"{value.__module__}.{value.__qualname__}"
+        return f"the class {shown}"
     if isinstance(value, functools.partial):
         return f"a partial of {_describe(value.func)}"
     if isinstance(value, str):
@@ -90,13 +91,26 @@ def _callable_objects() -> tuple[type, ...]:
     return (Kernel, make_column_selector, BaseLoss, BaseLink, BSpline, *scorers)
 
 
+@lru_cache(maxsize=1)
+def _made_here() -> tuple[type, ...]:
+    """Callables scikit-learn builds itself while loading, from checked data, never from the file.
+
+    ``IsotonicRegression.__setstate__`` rebuilds ``f_`` (a scipy ``interp1d``) from its
+    thresholds; the allowlist has no way for a file to make one. Not walked: its insides are
+    scipy's own bound methods.
+    """
+    from scipy.interpolate import interp1d
+
+    return (interp1d,)
+
+
 def is_code(value: Any) -> bool:
     """Anything that runs when called: classes, functions, ufuncs, partials, methods, callables."""
     if isinstance(value, type):
         return True
     if isinstance(value, (np.ndarray, np.generic, str, bytes)):
         return False
-    return callable(value) and not isinstance(value, _callable_objects())
+    return callable(value) and not isinstance(value, (*_callable_objects(), *_made_here()))
 
 
 # -- reviewed pure functions -----------------------------------------------------------------------
@@ -136,9 +150,6 @@ PURE_UFUNCS = (
 #: numpy reductions ``FeatureAgglomeration(pooling_func=...)`` may hold.
 PURE_REDUCTIONS = ("mean", "median", "max", "min", "sum", "amax", "amin")
 
-#: Keyword arguments of the ``check_array`` partial HistGradientBoosting stores, and their types.
-_CHECK_ARRAY_KWARGS = {"dtype", "ensure_all_finite", "accept_sparse", "force_all_finite"}
-
 
 @lru_cache(maxsize=1)
 def _pure_functions() -> frozenset[int]:
@@ -176,15 +187,13 @@ def _check_dtype_value(value: Any, where: str) -> None:
 
 
 def _check_array_partial(value: functools.partial, where: str) -> None:
-    from sklearn.utils.validation import check_array
+    """The partial exactly as the unpickler admits it (skops builds partials itself: check again)."""
+    from core.allowlist import check_partial_parts
 
-    if value.func is not check_array or value.args or not set(value.keywords) <= _CHECK_ARRAY_KWARGS:
-        raise _refuse(where, _describe(value) + " (only check_array with dtype/finiteness options is allowed)")
-    for key, item in value.keywords.items():
-        if key == "dtype":
-            _check_dtype_value(item, f"{where} (dtype)")
-        elif not isinstance(item, (bool, str)) or (isinstance(item, str) and item != "allow-nan"):
-            raise _refuse(f"{where} ({key})", _describe(item))
+    try:
+        check_partial_parts(value.func, value.args, value.keywords, vars(value))
+    except UnsafeModelError as exc:
+        raise _refuse(where, _describe(value) + f" ({exc})") from exc
 
 
 def rule_pure_function(value: Any, where: str) -> None:
@@ -195,6 +204,13 @@ def rule_pure_function(value: Any, where: str) -> None:
         _check_array_partial(value, where)
         return
     raise _refuse(where, _describe(value) + f" (allowed: None or numpy.{', numpy.'.join(PURE_UFUNCS)})")
+
+
+def rule_no_arguments(value: Any, where: str) -> None:
+    """``kw_args``: a held function gets the data alone (``out=`` would write into the model's arrays)."""
+    if value is None or (type(value) is dict and not value):
+        return
+    raise _refuse(where, "keyword arguments for its function (a model from elsewhere may pass none)")
 
 
 def rule_reduction(value: Any, where: str) -> None:
@@ -408,6 +424,8 @@ PARAM_RULES: dict[str, Rule] = {
     # code: a reviewed list, or never
     "func": rule_pure_function,
     "inverse_func": rule_pure_function,
+    "kw_args": rule_no_arguments,
+    "inv_kw_args": rule_no_arguments,
     "pooling_func": rule_reduction,
     "score_func": rule_score_function,
     "dtype": rule_dtype,
@@ -617,6 +635,7 @@ def _children(value: Any, where: str, slot: str | None, owner: Any) -> list[tupl
         return [(v, f"{where}[...]", slot, owner) for v in value.ravel()]
     if isinstance(value, functools.partial):
         return []  # checked whole by its slot's rule
-    if inspect.isroutine(value) or isinstance(value, np.ufunc):
+    if inspect.isroutine(value) or isinstance(value, (np.ufunc, *_made_here())):
         return []
-    return [(v, f"{type(value).__name__}.{k}", k, value) for k, v in _slots(value)]
+    # Reversed, so the stack checks an object's fields in their own order (func before kw_args).
+    return [(v, f"{type(value).__name__}.{k}", k, value) for k, v in reversed(list(_slots(value)))]

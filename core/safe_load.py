@@ -31,6 +31,7 @@ background and its result is thrown away; the caller gets its error on time.
 from __future__ import annotations
 
 import bz2
+import functools
 import io
 import json
 import lzma
@@ -158,7 +159,7 @@ class _RestrictedMixin:
         self.stack[-1] = self._call(self.stack[-1], args)
 
     def _new(self, cls: Any, args: Any, kwargs: Any = None) -> Any:
-        if not isinstance(cls, type) or not allowlist.is_allowed_object(cls):
+        if not isinstance(cls, type) or not allowlist.is_allowed_object(cls) or not allowlist.may_create(cls):
             raise UnsafeModelError(f"{allowlist.name_of(cls)} is not a class the file may create")
         if args or kwargs:
             raise UnsafeModelError(
@@ -189,8 +190,12 @@ class _RestrictedMixin:
             raise UnsafeModelError(
                 f"The file tries to change {allowlist.name_of(inst)} itself (not an object it built); not loaded"
             )
-        if isinstance(inst, np.ndarray):
+        if isinstance(inst, np.ma.MaskedArray):
+            _check_masked_array_state(state, self._guard.limits.max_decompressed_bytes)
+        elif isinstance(inst, np.ndarray):
             _check_array_state(state, self._guard.limits.max_decompressed_bytes)
+        if isinstance(inst, functools.partial):
+            allowlist.check_partial_state(state)
         if isinstance(inst, np.dtype):
             _check_dtype_state(inst, state)
         slotstate = state[1] if isinstance(state, tuple) and len(state) == 2 else None
@@ -332,6 +337,27 @@ def _check_array_state(state: Any, budget: int) -> None:
         raise FormatError("The file is damaged: an array's data does not match its shape")
 
 
+def _check_masked_array_state(state: Any, budget: int) -> None:
+    """MaskedArray.__setstate__((version, shape, dtype, fortran, data, mask, fill_value)).
+
+    The data as for any array; the mask one byte per element (plain dtypes only); the fill value
+    a plain scalar.
+    """
+    if not isinstance(state, tuple) or len(state) != 7:
+        raise FormatError("The file is damaged: a masked array has a malformed state")
+    _check_array_state(state[:5], budget)
+    shape, dtype, mask, fill = state[1], state[2], state[5], state[6]
+    if dtype.names is not None or dtype.subdtype is not None:
+        raise UnsafeModelError("The file holds a masked array of a structured dtype; model files here may not")
+    count = int(np.prod(shape, dtype=object)) if shape else 1
+    if not isinstance(mask, (bytes, bytearray)) or len(mask) != count:
+        raise FormatError("The file is damaged: a masked array's mask does not match its shape")
+    if fill is not None and not isinstance(fill, (bool, int, float, complex, str, bytes, np.generic)):
+        raise UnsafeModelError("The file gives a masked array a fill value that is not a plain value")
+    if isinstance(fill, np.generic) and fill.dtype.hasobject:
+        raise UnsafeModelError("The file gives a masked array a fill value that is not a plain value")
+
+
 def _guarded_dispatch(base: dict[int, Callable[[Any], None]], build: Callable[[Any], None]) -> dict:
     table = dict(base)
     table[pickle.REDUCE[0]] = _RestrictedMixin.load_reduce
@@ -365,6 +391,13 @@ def _joblib_unpickler() -> type:
     class RestrictedNumpyUnpickler(_RestrictedMixin, NumpyUnpickler):
         dispatch = _guarded_dispatch(NumpyUnpickler.dispatch, load_build)
 
+        def find_class(self, module: str, name: str) -> Any:
+            # joblib records numpy.memmap as the class of an array saved from a memmap, and reads it
+            # as a plain array when not memory-mapping; numpy.memmap itself (it opens files) is not allowed.
+            if (module, name) == ("numpy", "memmap"):
+                return allowlist.JoblibMemmap
+            return super().find_class(module, name)
+
         def __init__(self, file: io.BytesIO, guard: _Guard) -> None:
             NumpyUnpickler.__init__(self, "", file, ensure_native_byte_order=True, mmap_mode=None)
             self._guard = guard
@@ -377,8 +410,9 @@ def _joblib_unpickler() -> type:
         def _read_wrapped_array(self, wrapper: Any) -> np.ndarray:
             state = vars(wrapper)
             shape, dtype, order = state.get("shape"), state.get("dtype"), state.get("order")
-            if state.get("subclass") not in (np.ndarray, np.memmap) or order not in ("C", "F"):
+            if state.get("subclass") not in (np.ndarray, allowlist.JoblibMemmap) or order not in ("C", "F"):
                 raise FormatError("The file is damaged: a joblib array has an invalid type or order")
+            wrapper.subclass = np.ndarray  # read as a plain array, whatever joblib recorded
             if not isinstance(dtype, np.dtype) or not isinstance(shape, tuple):
                 raise FormatError("The file is damaged: a joblib array has no valid dtype or shape")
             if any(not isinstance(s, int) or s < 0 for s in shape):
