@@ -260,7 +260,10 @@ class MetadataIndex:
         """
         held = conn.execute(select(names.c.owner).where(names.c.name == name)).first()
         if held is None:
-            conn.execute(insert(names).values(name=name, owner=owner, created_at=created_at))
+            try:
+                conn.execute(insert(names).values(name=name, owner=owner, created_at=created_at))
+            except SAIntegrityError as exc:  # a server database: another transaction claimed it first
+                raise name_taken(name) from exc
         elif owner is not None and held.owner != owner:
             raise name_taken(name)
 
