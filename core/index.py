@@ -260,11 +260,16 @@ class MetadataIndex:
         """
         held = conn.execute(select(names.c.owner).where(names.c.name == name)).first()
         if held is None:
+            # Versions without a claim (written around the store, e.g. by SQL) keep their first maker's name.
+            oldest = select(versions.c.owner).where(versions.c.name == name).order_by(versions.c.id).limit(1)
+            held = conn.execute(oldest).first()
             try:
-                conn.execute(insert(names).values(name=name, owner=owner, created_at=created_at))
+                conn.execute(
+                    insert(names).values(name=name, owner=owner if held is None else held.owner, created_at=created_at)
+                )
             except SAIntegrityError as exc:  # a server database: another transaction claimed it first
                 raise name_taken(name) from exc
-        elif owner is not None and held.owner != owner:
+        if held is not None and owner is not None and held.owner != owner:
             raise name_taken(name)
 
     @staticmethod

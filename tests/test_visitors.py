@@ -104,6 +104,20 @@ def test_a_name_is_free_again_when_its_last_version_goes(store: Store, iris) -> 
     assert store.may_change("temp:1", "bob") and not store.may_change("temp:1", "alice")
 
 
+def test_versions_without_a_claim_keep_their_first_makers_name(store: Store, store_path: Path, iris) -> None:
+    model, _, _ = iris
+    _save(store, model, "unclaimed", "alice")
+    db = sqlite3.connect(store_path / "index.sqlite")
+    db.execute("DELETE FROM names")  # rows written around the store (SQL, a bulk load) carry no claim
+    db.commit()
+    db.close()
+    with pytest.raises(ConflictError, match=TAKEN.format("unclaimed")):
+        _save(store, model, "unclaimed", "bob")
+    assert store.versions("unclaimed") == [1]
+    assert _save(store, model, "unclaimed", "alice") == "unclaimed:2"
+    assert store.index.name_owner("unclaimed") == (True, "alice")
+
+
 def test_ownership_survives_a_restart(store_path: Path, iris) -> None:
     model, _, _ = iris
     first = Store(store_path)
