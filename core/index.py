@@ -66,7 +66,7 @@ versions = Table(
     Column("note", Text, nullable=False, default=""),
     Column("record", Text, nullable=False),
     # Every byte kept for the version: model file, evaluation set, export files, record, note, tags.
-    Column("stored_bytes", Integer, nullable=False, default=0),
+    Column("stored_bytes", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("name", "version", name="uq_name_version"),
 )
 Index("ix_versions_created", versions.c.created_at, versions.c.id)
