@@ -24,19 +24,26 @@ page = st.navigation(pages)
 
 with st.sidebar:
     st.markdown("**ModelShelf**")
+    owner = common.identify_visitor()  # demo mode: who this browser is (kept in a cookie)
     summary = common.attempt("reading the store", lambda: common.get_store().summary())
     if summary is not None:
         if common.demo_mode():
             st.caption(
-                "Public demo: everyone sees every version; you can change only the ones you made, "
-                "and old demo versions are removed as the shared quota fills."
+                "Public demo: everyone sees every version; you can change only the ones you made, and a "
+                "name belongs to whoever saved its first version. Nothing is removed to make room: when "
+                "your quota or the store is full, new saves are refused."
             )
+            quota = common.get_store().quota
+            used = common.attempt("reading your quota", lambda: common.get_store().usage(owner))
+            if used is not None and quota is not None:
+                st.caption(
+                    f"Yours: {used['versions']} of {quota.visitor_max_versions} versions, "
+                    f"{human_bytes(used['stored_bytes'])} of {human_bytes(quota.visitor_max_bytes)}."
+                )
+            common.login_controls()
         else:
             st.caption("Store")
             st.code(str(summary["location"]), language=None, wrap_lines=True)
-        evicted = st.session_state.pop("evicted", None)
-        if evicted:
-            st.caption(f"Demo quota reached: removed the oldest demo versions ({len(evicted)}).")
         st.metric("Versions", summary["versions"])
         models = "model" if summary["names"] == 1 else "models"
         st.caption(f"{summary['names']} {models}, {human_bytes(summary['size_bytes'])}")

@@ -5,9 +5,12 @@ Only view plumbing lives here; anything that computes something belongs in ``cor
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-import uuid
-from collections.abc import Callable
+import re
+import secrets
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -17,7 +20,7 @@ import streamlit as st
 from core import Store
 from core.errors import ModelShelfError
 from core.settings import Settings, load_settings
-from core.store import LoadedModel, default_store_path
+from core.store import LoadedModel, Quota, default_store_path
 from core.text import escape_markdown
 
 T = TypeVar("T")
@@ -31,19 +34,38 @@ UPLOAD = "app_pages/upload.py"
 FORMATS = "app_pages/formats.py"
 
 
+#: The cookie that keeps a demo visitor's random token across reloads (never in the URL: a shared
+#: link would hand the visitor's versions over).
+VISITOR_COOKIE = "modelshelf_visitor"
+TOKEN_KEY = "visitor_token"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43,128}$")  # what secrets.token_urlsafe(32) makes, and no other text
+
+
 @st.cache_resource(show_spinner=False)
-def _store(location: str) -> Store:
-    return Store(location)
+def _store(location: str, quota: tuple[int, int, int, int] | None = None) -> Store:
+    return Store(location, quota=Quota(*quota) if quota else None)
+
+
+def _quota() -> tuple[int, int, int, int] | None:
+    found = settings()
+    if not found.demo:
+        return None
+    return (
+        found.demo_max_versions,
+        found.demo_max_bytes,
+        found.demo_session_max_versions,
+        found.demo_session_max_bytes,
+    )
 
 
 def get_store() -> Store:
-    """The store at ``$MODEL_STORE`` (else ./models), opened once per process."""
-    return _store(default_store_path())
+    """The store at ``$MODEL_STORE`` (else ./models), opened once per process; in demo mode with its quota."""
+    return _store(default_store_path(), _quota())
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the model (sha256 checked first)...")
 def _load(location: str, ref: str, sha256: str) -> LoadedModel:
-    return _store(location).load(ref)
+    return get_store().load(ref)
 
 
 def load_model(ref: str) -> LoadedModel:
@@ -70,24 +92,88 @@ def demo_mode() -> bool:
     return settings().demo
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def resolve_owner(
+    user: Mapping[str, Any], cookie: str | None, session_token: str | None
+) -> tuple[str, str | None, bool]:
+    """Who this visitor is: ``(owner id, token to keep in the session, whether to set the cookie)``.
+
+    A signed-in user (``st.login`` with an OIDC provider) is their issuer and subject (else email);
+    otherwise the browser's random token: the one minted in this session, else the cookie's, else a
+    new one. The index keeps only a digest, so reading the index never yields a usable token.
+    """
+    if user.get("is_logged_in") is True:
+        subject = user.get("sub") or user.get("email")
+        if subject:
+            return "user-" + _digest(f"{user.get('iss') or ''}\n{subject}"), None, False
+    if session_token:
+        return "visitor-" + _digest(session_token), session_token, cookie != session_token
+    if cookie and _TOKEN.match(cookie):
+        return "visitor-" + _digest(cookie), cookie, False
+    token = secrets.token_urlsafe(32)
+    return "visitor-" + _digest(token), token, True
+
+
+def cookie_script(token: str) -> str:
+    """JavaScript that keeps ``token`` in the visitor cookie for a year (SameSite=Strict; not HttpOnly:
+    a script cannot set that, see docs/safety.md)."""
+    if not _TOKEN.match(token):
+        raise ValueError("not a visitor token")
+    value = json.dumps(f"{VISITOR_COOKIE}={token}; Path=/; Max-Age=31536000; SameSite=Strict")
+    return (
+        "<script>document.cookie = " + value + ' + (window.location.protocol === "https:" ? "; Secure" : "");</script>'
+    )
+
+
+def request_cookie() -> str | None:
+    """The visitor cookie sent with this session's first request (None in AppTest or a new browser)."""
+    value = st.context.cookies.get(VISITOR_COOKIE)
+    return value if isinstance(value, str) else None
+
+
+def _user_info() -> dict[str, Any]:
+    try:
+        info = st.user.to_dict()
+        return info if isinstance(info, dict) else {}
+    except Exception:  # noqa: BLE001 - no auth configured or no request: an anonymous visitor
+        return {}
+
+
+def identify_visitor() -> str | None:
+    """In demo mode, this visitor's owner id (kept in the session; the cookie set when it is new)."""
+    if not demo_mode():
+        return None
+    owner, token, set_cookie = resolve_owner(_user_info(), request_cookie(), st.session_state.get(TOKEN_KEY))
+    st.session_state["owner"] = owner
+    if token is not None:
+        st.session_state[TOKEN_KEY] = token
+        if set_cookie:
+            st.html(cookie_script(token), unsafe_allow_javascript=True)
+    return owner
+
+
+def login_controls() -> None:
+    """With an OIDC provider configured (``[auth]`` in secrets.toml), offer to sign in: ownership then
+    follows the account instead of this browser's cookie."""
+    info = _user_info()
+    if not isinstance(info.get("is_logged_in"), bool):
+        return  # no [auth] section: no provider to sign in with
+    if info["is_logged_in"]:
+        st.caption("Signed in: your versions follow your account.")
+        st.button("Log out", on_click=st.logout, key="logout")
+    else:
+        st.button("Log in", on_click=st.login, key="login")
+
+
 def owner_kwargs() -> dict[str, str]:
-    """``{"owner": <this browser session's id>}`` in demo mode, else nothing (a private store)."""
+    """``{"owner": <this visitor's id>}`` in demo mode, else nothing (a private store)."""
     if not demo_mode():
         return {}
-    if "owner" not in st.session_state:
-        st.session_state["owner"] = "demo-" + uuid.uuid4().hex[:16]
-    return {"owner": st.session_state["owner"]}
-
-
-def after_save() -> list[str]:
-    """In demo mode, evict the oldest demo versions beyond the quota; returns what was evicted."""
-    found = settings()
-    if not found.demo:
-        return []
-    evicted = get_store().enforce_quota(found.demo_max_versions, found.demo_max_bytes)
-    if evicted:
-        st.session_state["evicted"] = evicted  # shown once by the sidebar, after the rerun
-    return evicted
+    owner = st.session_state.get("owner") or identify_visitor()
+    return {"owner": owner} if owner else {}
 
 
 def show_error(exc: BaseException, action: str) -> None:

@@ -283,6 +283,13 @@ def confirm_delete(ref: str, aliased: bool) -> None:
 def manage(record: dict, ref: str) -> None:
     store = common.get_store()
     owner = common.owner_kwargs()
+    if owner and not common.attempt("checking who owns it", store.may_change, ref, owner["owner"]):
+        # Not offered rather than refused on click: core would refuse each change anyway.
+        st.caption(
+            "Only the visitor who saved this name's first version can set its aliases, tags and note, or "
+            "delete it: this version is someone else's. Save your own under a name of your own."
+        )
+        return
     left, right = st.columns(2)
     with left.form(f"alias_{ref}"):
         alias = st.text_input("Alias (e.g. production)")

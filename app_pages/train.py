@@ -192,7 +192,6 @@ def save_form(kept: dict) -> None:
         )
         if record is not None:
             st.session_state["train_saved"] = f"{record['name']}:{record['version']}"
-            common.attempt("applying the demo quota", common.after_save)
             st.rerun()  # so the sidebar counts the new version
     saved = st.session_state.get("train_saved")
     if saved:

@@ -101,7 +101,6 @@ if submitted:
             )
     if record is not None:
         st.session_state["uploaded"] = record
-        common.attempt("applying the demo quota", common.after_save)
         st.rerun()  # so the sidebar counts the new version
 
 record = st.session_state.get("uploaded")

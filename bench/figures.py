@@ -735,6 +735,7 @@ def populate_index(folder: Path, n: int, record_json: str) -> None:
             "owner": None,
             "note": "",
             "record": record_json,
+            "stored_bytes": 44_000_000 + len(record_json),
         }
         rows.append(tuple(row[c] for c in columns))
     sql = f"INSERT INTO versions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"

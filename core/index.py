@@ -32,7 +32,9 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -40,7 +42,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.errors import ConflictError, InvalidParameterError, NotFoundError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: names (who owns a name) and versions.stored_bytes
 SORTS = ("created", "accuracy", "name")
 
 metadata_obj = MetaData()
@@ -63,6 +65,8 @@ versions = Table(
     Column("owner", String(64)),
     Column("note", Text, nullable=False, default=""),
     Column("record", Text, nullable=False),
+    # Every byte kept for the version: model file, evaluation set, export files, record, note, tags.
+    Column("stored_bytes", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("name", "version", name="uq_name_version"),
 )
 Index("ix_versions_created", versions.c.created_at, versions.c.id)
@@ -96,6 +100,17 @@ verified_files = Table(
     Column("stamp", String(200), nullable=False),
 )
 
+#: Who owns a name: whoever made its first version (NULL: the operator). Its aliases go with it.
+#: Claimed in the transaction that inserts the first version; released when the last one goes.
+names = Table(
+    "names",
+    metadata_obj,
+    Column("name", String(128), primary_key=True),
+    Column("owner", String(64)),
+    Column("created_at", String(40), nullable=False),
+)
+Index("ix_names_owner", names.c.owner)
+
 store_info = Table(
     "store_info",
     metadata_obj,
@@ -125,12 +140,17 @@ class Row:
     record_json: str
     tags: list[str]
     aliases: list[str]
+    stored_bytes: int = 0
 
     def record(self) -> dict[str, Any]:
         """The full metadata record, with the mutable parts (note, tags, aliases) filled in."""
         record = json.loads(self.record_json)
         record.update(note=self.note, tags=self.tags, aliases=self.aliases)
         return record
+
+
+def name_taken(name: str) -> ConflictError:
+    return ConflictError(f"the name {name} belongs to another visitor; choose another name")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -149,6 +169,37 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
 
+def stored_bytes(record: dict[str, Any], record_json: str, note: str, tag_list: Sequence[str]) -> int:
+    """Every byte a version keeps: its files (model, evaluation set, exports) and its index row's text."""
+    total = int(record.get("size_bytes") or 0) + int((record.get("evaluation_set") or {}).get("size_bytes") or 0)
+    for export in (record.get("exports") or {}).values():
+        if isinstance(export, dict) and export.get("path"):
+            total += int(export.get("size_bytes") or 0)
+    return total + len(record_json.encode()) + len(note.encode()) + sum(len(t.encode()) for t in tag_list)
+
+
+def _upgrade_to_2(conn: Connection) -> None:
+    """Schema 1 -> 2, in place and in the caller's write transaction: count every version's bytes,
+    and give each name to the owner of its oldest surviving version (the only trace of who made it)."""
+    if "stored_bytes" not in {c["name"] for c in inspect(conn).get_columns("versions")}:
+        conn.execute(text("ALTER TABLE versions ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0"))
+    tag_map: dict[int, list[str]] = {}
+    for vid, tag in conn.execute(select(tags.c.version_id, tags.c.tag)):
+        tag_map.setdefault(vid, []).append(tag)
+    for vid, record_json, note in conn.execute(select(versions.c.id, versions.c.record, versions.c.note)).all():
+        size = stored_bytes(json.loads(record_json), record_json, note or "", tag_map.get(vid, []))
+        conn.execute(update(versions).where(versions.c.id == vid).values(stored_bytes=size))
+    first = select(func.min(versions.c.id)).group_by(versions.c.name)
+    claimed = select(names.c.name)
+    rows = conn.execute(
+        select(versions.c.name, versions.c.owner, versions.c.created_at).where(
+            versions.c.id.in_(first), versions.c.name.not_in(claimed)
+        )
+    ).all()
+    if rows:
+        conn.execute(insert(names), [{"name": n, "owner": o, "created_at": c} for n, o, c in rows])
+
+
 class MetadataIndex:
     """Reads and writes of the metadata index. Writes happen inside ``writing()`` transactions."""
 
@@ -165,10 +216,16 @@ class MetadataIndex:
         for attempt in range(5):
             try:
                 with self._writer.begin() as conn:
+                    had_versions = inspect(conn).has_table("versions")
                     metadata_obj.create_all(conn)
                     found = conn.execute(select(store_info.c.value).where(store_info.c.key == "schema")).scalar()
                     if found is None:
                         conn.execute(insert(store_info).values(key="schema", value=str(SCHEMA_VERSION)))
+                    elif had_versions and int(found) < SCHEMA_VERSION:
+                        _upgrade_to_2(conn)
+                        conn.execute(
+                            update(store_info).where(store_info.c.key == "schema").values(value=str(SCHEMA_VERSION))
+                        )
                 return
             except (OperationalError, SAIntegrityError):
                 if attempt == 4:
@@ -196,6 +253,48 @@ class MetadataIndex:
         return int(current or 0) + 1
 
     @staticmethod
+    def claim_name(conn: Connection, name: str, owner: str | None, created_at: str) -> None:
+        """Make ``name`` ``owner``'s if nobody holds it; refuse a visitor a name someone else holds.
+
+        ``owner=None`` (the operator) may add versions under any name; it claims only free ones.
+        """
+        held = conn.execute(select(names.c.owner).where(names.c.name == name)).first()
+        if held is None:
+            # Versions without a claim (written around the store, e.g. by SQL) keep their first maker's name.
+            oldest = select(versions.c.owner).where(versions.c.name == name).order_by(versions.c.id).limit(1)
+            held = conn.execute(oldest).first()
+            try:
+                conn.execute(
+                    insert(names).values(name=name, owner=owner if held is None else held.owner, created_at=created_at)
+                )
+            except SAIntegrityError as exc:  # a server database: another transaction claimed it first
+                raise name_taken(name) from exc
+        if held is not None and owner is not None and held.owner != owner:
+            raise name_taken(name)
+
+    @staticmethod
+    def usage(conn: Connection, owner: str | None = None) -> tuple[int, int]:
+        """``(versions, stored bytes)`` of one owner, or of the whole store when ``owner`` is None."""
+        query = select(func.count(), func.sum(versions.c.stored_bytes))
+        if owner is not None:
+            query = query.where(versions.c.owner == owner)
+        n, size = conn.execute(query).one()
+        return int(n or 0), int(size or 0)
+
+    @staticmethod
+    def add_stored_bytes(conn: Connection, row_id: int, delta: int) -> None:
+        if delta:
+            conn.execute(
+                update(versions).where(versions.c.id == row_id).values(stored_bytes=versions.c.stored_bytes + delta)
+            )
+
+    def name_owner(self, name: str) -> tuple[bool, str | None]:
+        """``(claimed, owner)`` of a name (owner None: the operator's, or nobody's when unclaimed)."""
+        with self.reading() as conn:
+            held = conn.execute(select(names.c.owner).where(names.c.name == name)).first()
+        return (False, None) if held is None else (True, held.owner)
+
+    @staticmethod
     def insert_version(conn: Connection, values: dict[str, Any], tag_list: Sequence[str]) -> int:
         row_id = conn.execute(insert(versions).values(**values)).inserted_primary_key[0]
         if tag_list:
@@ -218,15 +317,20 @@ class MetadataIndex:
         with self.writing() as conn:
             removed = 0
             if remove:
+                gone = [t for t in dict.fromkeys(remove) if t in row.tags]
                 result = conn.execute(delete(tags).where(tags.c.version_id == row.id, tags.c.tag.in_(list(remove))))
                 removed = result.rowcount or 0
+                self.add_stored_bytes(conn, row.id, -sum(len(t.encode()) for t in gone))
             if new:
                 conn.execute(insert(tags), [{"version_id": row.id, "tag": t} for t in new])
+                self.add_stored_bytes(conn, row.id, sum(len(t.encode()) for t in new))
         return int(removed)
 
     def set_note(self, row: Row, note: str) -> None:
         with self.writing() as conn:
+            old = conn.execute(select(versions.c.note).where(versions.c.id == row.id)).scalar() or ""
             conn.execute(update(versions).where(versions.c.id == row.id).values(note=note))
+            self.add_stored_bytes(conn, row.id, len(note.encode()) - len(old.encode()))
 
     def merge_record_section(self, row: Row, section: str, values: dict[str, Any]) -> dict[str, Any]:
         """Merge ``values`` into one section of a version's record (read and write in ONE transaction).
@@ -242,7 +346,9 @@ class MetadataIndex:
             merged = dict(record.get(section) or {})
             merged.update(values)
             record[section] = merged
-            conn.execute(update(versions).where(versions.c.id == row.id).values(record=json.dumps(record)))
+            new_text = json.dumps(record)
+            conn.execute(update(versions).where(versions.c.id == row.id).values(record=new_text))
+            self.add_stored_bytes(conn, row.id, len(new_text.encode()) - len(text.encode()))
             return merged
 
     def delete_version(self, row: Row, force: bool) -> None:
@@ -257,6 +363,9 @@ class MetadataIndex:
             conn.execute(delete(tags).where(tags.c.version_id == row.id))
             conn.execute(delete(verified_files).where(verified_files.c.version_id == row.id))
             conn.execute(delete(versions).where(versions.c.id == row.id))
+            left = conn.execute(select(func.count()).where(versions.c.name == row.name)).scalar()
+            if not left:  # the last version gone: the name is free again
+                conn.execute(delete(names).where(names.c.name == row.name))
 
     def record_verified(self, row: Row, stamp: str) -> None:
         """Remember that the file of ``row`` hashed to its recorded sha256 while its stat read ``stamp``."""
@@ -309,6 +418,7 @@ class MetadataIndex:
                 record_json=r.record,
                 tags=tag_map[r.id],
                 aliases=alias_map[r.id],
+                stored_bytes=int(r.stored_bytes or 0),
             )
             for r in rows
         ]
@@ -383,17 +493,6 @@ class MetadataIndex:
         with self.reading() as conn:
             n, names, size = conn.execute(query).one()
             return int(n or 0), int(names or 0), int(size or 0)
-
-    def oldest_owned(self, limit: int) -> list[Row]:
-        """Versions that have an owner (demo sessions), oldest first: the quota's eviction order."""
-        query = (
-            select(versions)
-            .where(versions.c.owner.is_not(None))
-            .order_by(versions.c.created_at.asc(), versions.c.id.asc())
-            .limit(limit)
-        )
-        with self.reading() as conn:
-            return self._attach(conn, conn.execute(query).all())
 
     def versions(self, name: str) -> list[int]:
         query = select(versions.c.version).where(versions.c.name == name).order_by(versions.c.version.desc())

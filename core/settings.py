@@ -10,7 +10,9 @@ Environment variable       secrets.toml key            Default    Meaning
 ``MODELSHELF_DEMO``        ``demo``                    off        public-demo mode (1/true/yes/on)
 ``MODELSHELF_MAX_UPLOAD_MB``  ``max_upload_mb``        200        largest model file accepted, in MB
 ``MODELSHELF_DEMO_MAX_VERSIONS``  ``demo_max_versions``  50       demo quota: versions kept
-``MODELSHELF_DEMO_MAX_BYTES``  ``demo_max_bytes``      200000000  demo quota: bytes of model files kept
+``MODELSHELF_DEMO_MAX_BYTES``  ``demo_max_bytes``      200000000  demo quota: bytes kept in the whole store
+``MODELSHELF_DEMO_SESSION_MAX_VERSIONS``  ``demo_session_max_versions``  10  demo quota: versions per visitor
+``MODELSHELF_DEMO_SESSION_MAX_BYTES``  ``demo_session_max_bytes``  50000000  demo quota: bytes per visitor
 ``MODELSHELF_LOAD_TIMEOUT_S``  ``load_timeout_s``      30         longest a model file may take to load
 ``MODELSHELF_MAX_DECOMPRESSED_MB``  ``max_decompressed_mb``  1000  largest a compressed file may expand to
 ``MODELSHELF_URL_MAX_MB``  ``url_max_mb``              50         largest body a data URL may send, in MB
@@ -43,6 +45,8 @@ class Settings:
     max_upload_mb: int = 200
     demo_max_versions: int = 50
     demo_max_bytes: int = 200_000_000
+    demo_session_max_versions: int = 10
+    demo_session_max_bytes: int = 50_000_000
     load_timeout_s: float = 30.0
     max_decompressed_mb: int = 1000
     url_max_mb: int = 50

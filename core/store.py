@@ -36,8 +36,9 @@ from core.artifacts import ArtifactStore, settled, stamp_of
 from core.datasets import Dataset, load_dataset, to_jsonable
 from core.environment import Compatibility, capture_environment, compare_environment, fold_version_warnings
 from core.errors import ConflictError, DatasetError, IntegrityError, InvalidParameterError, NotFoundError
-from core.index import MetadataIndex, Row
+from core.index import MetadataIndex, Row, name_taken, stored_bytes
 from core.metrics import classification_metrics
+from core.text import human_bytes
 from core.training import Split, TrainResult, class_path, final_estimator, jsonable_params
 
 if TYPE_CHECKING:
@@ -118,6 +119,25 @@ def parse_ref(ref: str | Ref) -> Ref:
             raise InvalidParameterError(f"Invalid reference {text!r}: the version must be a whole number >= 1")
         return Ref(check_name(name), version=int(version))
     return Ref(check_name(text))
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Public-demo limits on what owned saves may add: per visitor, and for the whole store.
+
+    Checked in the write transaction that would exceed them, which then stores nothing; nothing is
+    ever evicted to make room. Saves without an owner (the operator) are not limited.
+    """
+
+    max_versions: int
+    max_bytes: int
+    visitor_max_versions: int
+    visitor_max_bytes: int
+
+    def __post_init__(self) -> None:
+        for label, value in dataclasses.asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidParameterError(f"Invalid value {value!r} for {label}: expected an integer >= 0")
 
 
 @dataclass
@@ -203,8 +223,15 @@ def describe_model(model: Any) -> dict[str, Any]:
 class Store:
     """A folder (or URLs) holding model versions and their metadata index."""
 
-    def __init__(self, path: str | Path | None = None, index_url: str | None = None, artifacts_url: str | None = None):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        index_url: str | None = None,
+        artifacts_url: str | None = None,
+        quota: Quota | None = None,
+    ):
         location = str(path) if path is not None else default_store_path()
+        self.quota = quota
         self.location = location
         self.artifacts = ArtifactStore(artifacts_url or location)
         if index_url is None:
@@ -401,13 +428,15 @@ class Store:
                 temps.append(temp_eval)
                 evaluation_set = {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame)}
             with self.index.writing() as conn:
+                created_at = _utc_now()
+                self.index.claim_name(conn, name, owner, created_at)  # before any file moves into place
                 version = self.index.next_version(conn, name)
                 folder = f"{name}/v{version}"
                 model_path = f"{folder}/model.{formats.EXTENSIONS[fmt]}"
                 record: dict[str, Any] = {
                     "name": name,
                     "version": version,
-                    "created_at": _utc_now(),
+                    "created_at": created_at,
                     "format": fmt,
                     "compression": fields.get("compression"),
                     "path": model_path,
@@ -417,13 +446,17 @@ class Store:
                     "environment": fields.get("environment") or capture_environment(),
                 }
                 record.update({k: v for k, v in fields.items() if k not in record})
+                if evaluation_set is not None:
+                    evaluation_set["path"] = f"{folder}/evaluation.parquet"
+                record["evaluation_set"] = evaluation_set
+                record_json = _dumps(record)
+                total = stored_bytes(record, record_json, note, list(dict.fromkeys(tags)))
+                self._check_room(conn, owner, 1, total)
                 self.artifacts.commit(temp_model, model_path)
                 committed.append(model_path)
                 if evaluation_set is not None:
-                    evaluation_set["path"] = f"{folder}/evaluation.parquet"
                     self.artifacts.commit(temps[1], evaluation_set["path"])
                     committed.append(evaluation_set["path"])
-                record["evaluation_set"] = evaluation_set
                 self.index.insert_version(
                     conn,
                     {
@@ -440,7 +473,8 @@ class Store:
                         "origin": origin,
                         "owner": owner,
                         "note": note,
-                        "record": _dumps(record),
+                        "record": record_json,
+                        "stored_bytes": total,
                     },
                     tags,
                 )
@@ -707,7 +741,11 @@ class Store:
         path = f"{row.path.rsplit('/', 1)[0]}/{filename}"
         temp, size, sha = self.artifacts.write_temp(lambda handle: handle.write(data))
         try:
-            self.artifacts.commit(temp, path)
+            with self.index.writing() as conn:  # counted against the version's owner, or refused
+                replaced = self.artifacts.fs.size(self.artifacts.full_path(path)) if self.artifacts.exists(path) else 0
+                self._check_room(conn, row.owner, 0, size - int(replaced or 0))
+                self.artifacts.commit(temp, path)
+                self.index.add_stored_bytes(conn, row.id, size - int(replaced or 0))
         except BaseException:
             self.artifacts.discard(temp)
             raise
@@ -721,13 +759,59 @@ class Store:
         """Record export results in the version's ``exports`` section (merged, one transaction)."""
         return self.index.merge_record_section(self.row(ref), "exports", exports)
 
-    def _owned_row(self, ref: str | Ref, owner: str | None) -> Row:
-        """The row behind ``ref``; with ``owner`` given, only if that owner made it (demo mode)."""
-        row = self.row(ref)
-        if owner is not None and row.owner != owner:
+    def _check_room(self, conn: Any, owner: str | None, versions: int, size: int) -> None:
+        """Refuse (ConflictError) what would take an owner or the store past the quota; never evict."""
+        quota = self.quota
+        if quota is None or owner is None or (versions <= 0 and size <= 0):
+            return
+        n, used = self.index.usage(conn, owner)
+        if n + versions > quota.visitor_max_versions or used + size > quota.visitor_max_bytes:
             raise ConflictError(
+                f"Your demo quota is full: you keep {n} of {quota.visitor_max_versions} versions and "
+                f"{human_bytes(used)} of {human_bytes(quota.visitor_max_bytes)}, and this needs "
+                f"{human_bytes(size)} more; delete one of your versions to make room"
+            )
+        n, used = self.index.usage(conn)
+        if n + versions > quota.max_versions or used + size > quota.max_bytes:
+            raise ConflictError(
+                f"The demo store is full ({n} of {quota.max_versions} versions, {human_bytes(used)} of "
+                f"{human_bytes(quota.max_bytes)}); nothing was saved"
+            )
+
+    def _room_to_grow(self, row: Row, size: int) -> None:
+        if self.quota is not None and row.owner is not None and size > 0:
+            with self.index.reading() as conn:
+                self._check_room(conn, row.owner, 0, size)
+
+    def usage(self, owner: str | None = None) -> dict[str, int]:
+        """``{"versions", "stored_bytes"}`` of one owner (None: the whole store), every byte counted."""
+        with self.index.reading() as conn:
+            n, size = self.index.usage(conn, owner)
+        return {"versions": n, "stored_bytes": size}
+
+    def _refusal(self, row: Row, owner: str | None) -> ConflictError | None:
+        """Why ``owner`` may not change ``row`` (None: it may). No owner (the operator): anything."""
+        if owner is None:
+            return None
+        claimed, holder = self.index.name_owner(row.name)
+        if claimed and holder != owner:
+            return name_taken(row.name)
+        if row.owner != owner:
+            return ConflictError(
                 f"{row.name}:{row.version} was not made in this session; here you may change only your own versions"
             )
+        return None
+
+    def may_change(self, ref: str | Ref, owner: str | None) -> bool:
+        """Whether ``owner`` may alias, tag, annotate or delete this version (what pages offer)."""
+        return self._refusal(self.row(ref), owner) is None
+
+    def _owned_row(self, ref: str | Ref, owner: str | None) -> Row:
+        """The row behind ``ref``; with ``owner`` given, only if that owner holds its name and made it."""
+        row = self.row(ref)
+        refusal = self._refusal(row, owner)
+        if refusal is not None:
+            raise refusal
         return row
 
     def set_alias(self, ref: str | Ref, alias: str, owner: str | None = None) -> dict[str, Any]:
@@ -745,6 +829,9 @@ class Store:
         check_name(name)
         check_label(alias, "alias")
         if owner is not None:
+            claimed, holder = self.index.name_owner(name)
+            if claimed and holder != owner:
+                raise name_taken(name)
             current = self.index.find(name, alias=alias)
             if current is None:
                 return False
@@ -758,6 +845,7 @@ class Store:
         add_list = [check_label(t, "tag") for t in add]
         remove_list = [check_label(t, "tag") for t in remove]
         row = self._owned_row(ref, owner)
+        self._room_to_grow(row, sum(len(t.encode()) for t in dict.fromkeys(add_list) if t not in row.tags))
         self.index.update_tags(row, add_list, remove_list)
         return self.get(f"{row.name}:{row.version}")
 
@@ -776,6 +864,7 @@ class Store:
     def set_note(self, ref: str | Ref, note: str, owner: str | None = None) -> dict[str, Any]:
         check_note(note)
         row = self._owned_row(ref, owner)
+        self._room_to_grow(row, len(note.encode()) - len(row.note.encode()))
         self.index.set_note(row, note)
         return self.get(f"{row.name}:{row.version}")
 
@@ -787,32 +876,6 @@ class Store:
         row = self._owned_row(ref, owner)
         self.index.delete_version(row, force)
         return self.artifacts.delete_folder(row.path.rsplit("/", 1)[0])
-
-    def enforce_quota(self, max_versions: int, max_bytes: int) -> list[str]:
-        """Evict the oldest owned (demo-session) versions until the store fits; returns their refs.
-
-        Versions without an owner (made from the command line or by the operator) are never
-        evicted, so a store they alone overfill stays over quota.
-        """
-        for label, value in (("max_versions", max_versions), ("max_bytes", max_bytes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidParameterError(f"Invalid value {value!r} for {label}: expected an integer >= 0")
-        count, _names, size = self.index.totals()
-        evicted: list[str] = []
-        while count > max_versions or size > max_bytes:
-            oldest = self.index.oldest_owned(limit=50)
-            if not oldest:
-                break
-            for row in oldest:
-                if count <= max_versions and size <= max_bytes:
-                    break
-                ref = f"{row.name}:{row.version}"
-                with contextlib.suppress(NotFoundError):  # removed meanwhile by its owner
-                    self.delete(ref, force=True)
-                evicted.append(ref)
-                count, size = count - 1, size - row.size_bytes
-            count, _names, size = self.index.totals()
-        return evicted
 
 
 def _dumps(record: dict[str, Any]) -> str:

@@ -503,14 +503,14 @@ def test_demo_mode_scopes_changes_to_the_session_and_hides_paths(monkeypatch, fi
     owner = at.session_state["owner"]
     assert filled.row("mine:1").owner == owner
 
-    # Another session's (here: the operator's) version cannot be changed from this one.
+    # Another owner's (here: the operator's) version offers no controls to change it.
     at.query_params["model"] = "iris:1"
     at.switch_page(DETAIL).run()
-    at.text_input[labels(at.text_input).index("Alias (e.g. production)")].set_value("stolen")
-    at.button[labels(at.button).index("Set alias")].click().run()
-    assert not at.exception and len(at.error) == 1
+    ok(at)
+    assert "Alias (e.g. production)" not in labels(at.text_input)
+    assert any("someone else's" in c.value for c in at.caption)
     assert filled.get("iris:1")["aliases"] == []
-    # ... but this session's own version can.
+    # ... but this session's own version does.
     at.query_params["model"] = "mine:1"
     at.switch_page(DETAIL).run()
     at.text_input[labels(at.text_input).index("Alias (e.g. production)")].set_value("mine")
@@ -519,16 +519,17 @@ def test_demo_mode_scopes_changes_to_the_session_and_hides_paths(monkeypatch, fi
     assert filled.get("mine:1")["aliases"] == ["mine"]
 
 
-def test_demo_quota_evicts_the_oldest_demo_version_after_a_save(monkeypatch, filled):
+def test_demo_quota_refuses_a_save_and_evicts_nothing(monkeypatch, filled):
     monkeypatch.setenv("MODELSHELF_DEMO", "1")
     monkeypatch.setenv("MODELSHELF_DEMO_MAX_VERSIONS", "3")  # the store's whole size: 2 operator + 1 demo
     at = open_page(TRAIN)
     at.selectbox(key="train_estimator").set_value("naive_bayes").run()
     at.button[labels(at.button).index("Train")].click().run()
-    for _ in range(2):
-        at.text_input[labels(at.text_input).index("Name")].set_value("mine")
-        at.button[labels(at.button).index("Save")].click().run()
-        ok(at)
-    kept = filled.table(name="mine")
-    assert list(kept["ref"]) == ["mine:2"]  # the demo quota kept the newest only
-    assert filled.count(name="iris") == 2  # versions not made in the demo are never evicted
+    at.text_input[labels(at.text_input).index("Name")].set_value("mine")
+    at.button[labels(at.button).index("Save")].click().run()
+    ok(at)
+    at.button[labels(at.button).index("Save")].click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "The demo store is full" in at.error[0].value
+    assert list(filled.table(name="mine")["ref"]) == ["mine:1"]  # refused, and nothing was evicted
+    assert filled.count(name="iris") == 2

@@ -1,0 +1,128 @@
+"""Demo visitors in a real Chromium: the owner token is set as a cookie and survives a reload.
+
+AppTest cannot send cookies, so this is the one test of the real path: the page's JavaScript sets
+``modelshelf_visitor`` (SameSite=Strict), the reload's websocket request carries it back, and the
+same visitor is recognised; another browser (a fresh context, no cookie) is someone else.
+Selected with ``-m browser``, like tests/test_browser.py (whose browser fixtures it uses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from core import Store
+from tests import test_browser
+from tests.test_browser import ARGS, ROOT, WAIT, _free_port, no_exception
+
+pytestmark = pytest.mark.browser
+
+chromium = test_browser.chromium
+browser = test_browser.browser
+COOKIE = "modelshelf_visitor"
+
+
+@pytest.fixture(scope="module")
+def demo_server(chromium, tmp_path_factory):
+    """``streamlit run`` in public-demo mode on a free port with an empty store; always stopped."""
+    store = tmp_path_factory.mktemp("visitors") / "store"
+    port = _free_port()
+    log = (store.parent / "streamlit.log").open("wb")
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {process.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not become healthy in 90 s; see {log.name}")
+            time.sleep(0.5)
+        yield {"base": base, "store": store}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        log.close()
+
+
+def _visitor_cookie(context) -> dict:
+    found = [c for c in context.cookies() if c["name"] == COOKIE]
+    assert len(found) == 1, context.cookies()
+    return found[0]
+
+
+def _manage(page, base: str, ref: str) -> None:
+    page.goto(f"{base}/model_detail?model={ref}")
+    page.get_by_role("heading", name=ref).wait_for()
+    page.get_by_role("tab", name="Manage").click()
+
+
+def test_the_owner_token_survives_a_reload_and_another_browser_is_someone_else(demo_server, browser):
+    base = demo_server["base"]
+    assert ARGS  # the same Chromium flags as the main browser test
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT)
+        page.goto(base + "/")
+        page.get_by_role("button", name="Train").wait_for()
+        page.wait_for_function(f"() => document.cookie.includes('{COOKIE}=')", timeout=WAIT)
+        cookie = _visitor_cookie(context)
+        token = cookie["value"]
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)
+        assert cookie["sameSite"] == "Strict" and cookie["path"] == "/" and cookie["expires"] > time.time() + 86400
+        assert not cookie["httpOnly"]  # set by a script: it cannot be HttpOnly (docs/safety.md)
+        assert token not in page.url
+
+        page.get_by_role("combobox", name="Estimator").click()
+        page.get_by_role("option", name="Gaussian naive Bayes").click()
+        page.get_by_role("button", name="Train").click()
+        page.get_by_text("Held-out results").wait_for()
+        page.get_by_label("Name", exact=True).fill("mine")
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text("Saved as mine:1").wait_for()
+        owner = "visitor-" + hashlib.sha256(token.encode()).hexdigest()[:40]
+        assert Store(demo_server["store"]).row("mine:1").owner == owner
+
+        page.reload()  # a new session: only the cookie can say who this is
+        page.get_by_role("button", name="Train").wait_for()
+        _manage(page, base, "mine:1")
+        page.get_by_label("Alias (e.g. production)").wait_for()
+        assert page.get_by_role("button", name=re.compile("Delete this version")).count() == 1
+        assert _visitor_cookie(context)["value"] == token  # not replaced by a new token
+        no_exception(page)
+    finally:
+        context.close()
+
+    stranger = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = stranger.new_page()
+        page.set_default_timeout(WAIT)
+        _manage(page, base, "mine:1")
+        page.get_by_text("this version is someone else's").wait_for()
+        assert page.get_by_label("Alias (e.g. production)").count() == 0
+        assert page.get_by_role("button", name=re.compile("Delete this version")).count() == 0
+        assert _visitor_cookie(stranger)["value"] != token
+        no_exception(page)
+    finally:
+        stranger.close()
