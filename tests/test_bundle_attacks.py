@@ -419,3 +419,86 @@ def test_the_skops_snippet_names_the_exact_types_and_compares_them(real):
     assert f"expected = {sorted(needed)!r}" in snippet
     assert "trusted=untrusted" not in snippet and "trusted=sio.get_untrusted_types" not in snippet
     assert "trusted=expected" in snippet
+
+
+# -- a parameter JSON imported directly (python -m core import FILE.json --name NAME) -----------------
+
+
+def _import_json_in_child(tmp_path: Path, document: dict) -> tuple[subprocess.CompletedProcess, int, Path]:
+    """``python -m core import X.json --name x`` in a child held to 6 GB of address space."""
+    path = tmp_path / "params.json"
+    path.write_text(json.dumps(document))
+    store = tmp_path / "json-store"
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))\n"
+        "from core.cli import main\n"
+        "rc = main(['import', sys.argv[1], '--name', 'x', '--store', sys.argv[2]])\n"
+        "peak = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        "print('peak_kb', peak, file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    peak = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("peak_kb"))
+    return done, peak // 1024, store
+
+
+def test_a_parameter_json_whose_tree_has_a_cycle_is_refused(real, tmp_path):
+    # Before: read and rebuilt without complaint, and stored as x:1 (its predict would never return).
+    from core.portable.params_json import read_params
+
+    _, data = real
+    params = _params(data)
+    params["model"]["trees"][1]["children_right"][0] = 0
+    with pytest.raises(FormatError, match=r"tree 1 .*(cycle|more than once)"):
+        read_params(json.dumps(params).encode())
+    done, _, store = _import_json_in_child(tmp_path, params)
+    assert done.returncode == 1
+    assert len(error_lines(done)) == 1 and "tree 1" in error_lines(done)[0], done.stderr
+    assert Store(store).count() == 0
+
+
+def test_a_parameter_json_dtype_asking_for_16_8_gib_is_refused_before_numpy_sees_it(real, tmp_path):
+    # Before: numpy was asked for 9 x 2,000,000,000 bytes (16.8 GiB) for the class labels: within
+    # the child's 6 GB limit, "error: MemoryError: Unable to allocate 16.8 GiB ..."; without a limit,
+    # the allocation itself.
+    _, data = real
+    params = _params(data)
+    params["classes"], params["classes_dtype"] = list(range(9)), "S2000000000"
+    done, peak_mb, store = _import_json_in_child(tmp_path, params)
+    assert done.returncode == 1
+    assert error_lines(done) == [
+        "error: The parameter file's classes_dtype 'S2000000000' is not one of: int64, float64, bool, object"
+    ]
+    assert peak_mb < 600, f"peak {peak_mb} MB"
+    assert Store(store).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda p: p["model"]["trees"][0]["children_left"].__setitem__(0, 10**9), "out of range"),
+        (lambda p: p["model"]["trees"][0]["feature"].__setitem__(0, 10**6), "feature"),
+        (lambda p: p.update(classes=list(range(20_000))), "classes"),
+        (lambda p: p["model"]["trees"][0]["children_left"].append(-1), "same length"),
+    ],
+)
+def test_a_parameter_json_out_of_bounds_is_refused(real, change, match):
+    from core.portable.params_json import read_params
+
+    _, data = real
+    params = _params(data)
+    change(params)
+    with pytest.raises(FormatError, match=match):
+        read_params(json.dumps(params).encode())
+
+
+def test_a_parameter_json_over_the_upload_limit_is_refused_before_it_is_parsed(real):
+    from core.portable.params_json import read_params
+
+    with pytest.raises(FormatError, match="over the upload limit"):
+        read_params(member(real[1], "params.json"), max_bytes=100)
+    with pytest.raises(FormatError, match="not valid JSON|Not a JSON"):
+        read_params(b"[" * 200_000)
