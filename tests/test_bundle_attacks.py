@@ -500,5 +500,5 @@ def test_a_parameter_json_over_the_upload_limit_is_refused_before_it_is_parsed(r
 
     with pytest.raises(FormatError, match="over the upload limit"):
         read_params(member(real[1], "params.json"), max_bytes=100)
-    with pytest.raises(FormatError, match="not valid JSON|Not a JSON"):
+    with pytest.raises(FormatError, match=r"not valid JSON|Not a JSON"):
         read_params(b"[" * 200_000)
