@@ -23,13 +23,13 @@ import pytest
 from core import Store
 from core.errors import FormatError
 from core.formats import sha256_bytes
-from core.portable.bundle import import_bundle
+from core.portable.bundle import import_bundle, is_bundle
 from core.portable.exports import export_version, predict_rows
 from core.portable.how_to_load import how_to_load
 from core.portable.requirements import requirements_txt
 from core.store import TARGET_COLUMN, write_evaluation_set
 from tests.conftest import ROOT
-from tests.portable_support import trained
+from tests.portable_support import rezip, trained
 
 CHILD_TIMEOUT = 240
 
@@ -375,6 +375,20 @@ def test_a_manifest_version_out_of_range_is_refused(real, other):
 def test_a_deeply_nested_metadata_json_gets_one_clear_error(real, other):
     _, data = real
     _refused(other, forge(data, {"metadata.json": b"[" * 200_000}), "metadata.json")
+
+
+def test_a_deeply_nested_manifest_is_not_taken_for_a_bundle_and_gets_one_clear_error(real, other, tmp_path):
+    from core.cli import main
+
+    _, data = real
+    nested = rezip(data, {"manifest.json": b"[" * 200_000})
+    assert not is_bundle(nested)
+    with pytest.raises(FormatError, match=r"manifest\.json is not valid JSON"):
+        import_bundle(other, nested)
+    path = tmp_path / "nested.zip"
+    path.write_bytes(nested)
+    assert main(["import", str(path), "--name", "x", "--store", other.location]) == 1
+    assert other.count() == 0
 
 
 # -- what is generated from a record is built, never pasted ------------------------------------------

@@ -248,7 +248,7 @@ def is_bundle(data: bytes) -> bool:
             if archive.getinfo(MANIFEST).file_size > 1024 * 1024:
                 return False
             manifest = json.loads(archive.read(MANIFEST))
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, KeyError, OSError):
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, KeyError, OSError, RecursionError):
         return False
     return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
 
