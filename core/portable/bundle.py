@@ -347,6 +347,8 @@ def _rebuild_exports(store: Store, ref: str, loaded: LoadedModel) -> list[str]:
             ensure(store, ref, loaded=loaded)
         except ModelShelfError as exc:
             notes.append(f"no {key} form: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the version is stored; an export is optional and made again later
+            notes.append(f"no {key} form: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
     return notes
 
 
