@@ -17,7 +17,7 @@ ref = common.version_picker("formats", current=st.query_params.get("model"))
 if ref is not None:
     repeats = st.slider("Repeats (the fastest run of each is kept)", min_value=1, max_value=5, value=1)
     if st.button("Compare formats", type="primary", key="compare_formats"):
-        with st.status(f"Saving and loading {ref} in every format...") as status:
+        with st.status(f"Saving and loading {common.plain(ref)} in every format...") as status:
             loaded = common.attempt("loading the model", common.load_model, ref)
             table = (
                 None
@@ -27,7 +27,7 @@ if ref is not None:
             if table is None:
                 status.update(label="The comparison failed", state="error", expanded=True)
             else:
-                status.update(label=f"Measured {len(table)} variants of {ref}", state="complete")
+                status.update(label=f"Measured {len(table)} variants of {common.plain(ref)}", state="complete")
                 st.session_state["format_comparison"] = (ref, table)
     kept = st.session_state.get("format_comparison")
     if kept is not None and kept[0] == ref:

@@ -19,10 +19,19 @@ from core.portable.how_to_load import (
     download_filename,
     how_to_load,
     predictor_source,
+    skops_types,
 )
 from core.store import predict_table
 from core.text import human_bytes, parse_tags
-from core.views import confusion_frame, environment_table, feature_row, params_table, record_json, scalar_metrics
+from core.views import (
+    claimed_metrics,
+    confusion_frame,
+    environment_table,
+    feature_row,
+    params_table,
+    record_json,
+    scalar_metrics,
+)
 
 SEVERITY_COLOURS = {"ok": "#d8f0dc", "warning": "#fff3c4", "error": "#f8d0d0"}
 
@@ -37,12 +46,17 @@ def colour_status(frame: pd.DataFrame) -> Any:
 
 def overview(record: dict, ref: str) -> None:
     m = record.get("metrics") or {}
+    claimed = (record.get("claimed_metrics") or {}).get("accuracy")
     cols = st.columns(4)
-    cols[0].metric("Accuracy", "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.4f}")
+    if m.get("accuracy") is None and isinstance(claimed, float):
+        cols[0].metric("Accuracy (claimed)", f"{claimed:.4f}")
+        cols[0].caption("Claimed by the sender, not measured here.")
+    else:
+        cols[0].metric("Accuracy", "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.4f}")
     compression = f" ({record['compression']})" if record.get("compression") else ""
-    cols[1].metric("Format", str(record["format"]) + compression)
+    cols[1].metric("Format", common.plain(str(record["format"]) + compression))
     cols[2].metric("Size", human_bytes(record.get("size_bytes")))
-    cols[3].metric("Origin", str(record.get("origin") or "trained"))
+    cols[3].metric("Origin", common.plain(record.get("origin") or "trained"))
     st.text(f"Estimator: {record.get('estimator') or 'unknown'}")
     st.caption("Created " + common.plain(record.get("created_at", "")))
     if record.get("aliases"):
@@ -65,6 +79,10 @@ def overview(record: dict, ref: str) -> None:
     left, right = st.columns(2)
     left.markdown("**Held-out metrics**")
     left.dataframe(scalar_metrics(record), hide_index=True)
+    claims = claimed_metrics(record)
+    if not claims.empty:
+        left.markdown("**Metrics claimed by the sender, not measured here**")
+        left.dataframe(claims, hide_index=True)
     cm = confusion_frame(m)
     if cm is not None:
         right.plotly_chart(common.confusion_figure(cm), width="stretch")
@@ -194,9 +212,15 @@ def predict(record: dict, ref: str) -> None:
             )
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def stored_skops_types(ref: str, sha256: str) -> list[str]:
+    """The types the stored skops file needs (for its snippet to name), read once per file."""
+    return skops_types(common.get_store().read_artifact(ref))
+
+
 def downloads(record: dict, ref: str) -> None:
     st.download_button(
-        f"Download the model file ({record['format']}, {human_bytes(record['size_bytes'])})",
+        f"Download the model file ({common.plain(record['format'])}, {human_bytes(record['size_bytes'])})",
         lambda: common.get_store().read_artifact(ref),
         file_name=download_filename(record, record["format"]),
         mime="application/octet-stream",
@@ -237,7 +261,7 @@ def downloads(record: dict, ref: str) -> None:
         exported = prepared.get((ref, fmt))
         if exported is not None:
             st.download_button(
-                f"Download {exported.filename} ({human_bytes(len(exported.data))})",
+                f"Download {exported.filename} ({human_bytes(len(exported.data))})",  # NAME-vN.ext: safe characters
                 exported.data,
                 file_name=exported.filename,
                 mime=exported.media_type,
@@ -254,7 +278,12 @@ def downloads(record: dict, ref: str) -> None:
                     on_click="ignore",
                     key=f"dl_predictor_{ref}",
                 )
-    st.code(how_to_load(record, fmt), language="python")
+    needed = None  # a skops snippet names the exact types of its file, once the file is known
+    if record["format"] == "skops" and fmt in ("skops", "bundle"):  # the stored file, as is or bundled
+        needed = common.attempt("listing the file's types", stored_skops_types, ref, record["sha256"])
+    elif fmt == "skops" and (converted := st.session_state.get("exports", {}).get((ref, fmt))) is not None:
+        needed = skops_types(converted.data)
+    st.code(how_to_load(record, fmt, skops_types=needed), language="python")
 
 
 def _cancel_delete() -> None:

@@ -53,7 +53,11 @@ if total == 0:
     st.stop()
 
 first = (page_number - 1) * PAGE_SIZE + 1
-st.caption(f"Versions {first} to {first + len(table) - 1} of {total}. Select one row to open it, several to compare.")
+st.caption(
+    f"Versions {first} to {first + len(table) - 1} of {total}. Select one row to open it, several to compare. "
+    "Accuracy is measured here; a version whose only accuracy is claimed by a bundle's sender has none "
+    "(and sorts last)."
+)
 shown = table.assign(
     size=table["size_bytes"].map(human_bytes),
     created=table["created"].str.slice(0, 19).str.replace("T", " ", regex=False) + " UTC",
@@ -71,7 +75,7 @@ selected = [str(table.iloc[i]["ref"]) for i in event.selection.rows]
 
 if len(selected) == 1:
     ref = selected[0]
-    if st.button(f"Open {ref}", type="primary", key="open_selected"):
+    if st.button(f"Open {common.plain(ref)}", type="primary", key="open_selected"):
         common.open_version(ref)
 elif len(selected) > 1:
     st.subheader(f"Comparing {len(selected)} versions")

@@ -18,6 +18,12 @@ st.caption(
     "evaluation set). It is read by ModelShelf's safe loader: a file that asks to run anything outside "
     "scikit-learn's own classes is refused before it runs."
 )
+st.caption(
+    "A bundle's sha256s are the sender's own: they prove its files were not changed on the way, not who "
+    "made it or that what it says is true. Its metadata is checked against a strict schema, its ONNX and "
+    "JSON files are never run (they are made again here from the model), and the accuracy it claims is "
+    "kept as a claim: only a score on rows you trust measures the model."
+)
 
 model_file = st.file_uploader(
     "Model file",
@@ -111,14 +117,19 @@ if record is not None:
         st.caption(common.plain(st.session_state["upload_message"]))
     imported = record.get("imported") or {}
     accuracy = (record.get("metrics") or {}).get("accuracy")
+    claimed = (record.get("claimed_metrics") or {}).get("accuracy")
     compression = f" ({record['compression']})" if record.get("compression") else ""
     cols = st.columns(3)
-    cols[0].metric("Format", str(record.get("format")) + compression)
+    cols[0].metric("Format", common.plain(str(record.get("format")) + compression))
     cols[1].metric("Saved with scikit-learn", common.plain(imported.get("sklearn_version") or "unknown"))
-    cols[2].metric("Accuracy", "not scored" if accuracy is None else f"{accuracy:.4f}")
+    if accuracy is None and isinstance(claimed, float):
+        cols[2].metric("Accuracy (claimed)", f"{claimed:.4f}")
+        cols[2].caption("Claimed by the sender, not measured here.")
+    else:
+        cols[2].metric("Accuracy", "not scored" if accuracy is None else f"{accuracy:.4f}")
     st.text(f"Estimator: {record.get('estimator')}")
     st.text(f"sha256: {record.get('sha256')}   size: {human_bytes(record.get('size_bytes'))}")
     for warning in record.get("warnings") or []:
         st.warning(common.plain(warning), icon=":material/warning:")
-    if st.button(f"Open {ref}", key="open_uploaded"):
+    if st.button(f"Open {common.plain(ref)}", key="open_uploaded"):
         common.open_version(ref)

@@ -166,6 +166,9 @@ def _show(args: argparse.Namespace) -> Output:
         f"  uri          {record['uri']}",
         f"  accuracy     {metrics.get('accuracy')!r}",
     ]
+    claimed = (record.get("claimed_metrics") or {}).get("accuracy")
+    if claimed is not None and metrics.get("accuracy") is None:
+        lines.append(f"  claimed      accuracy {claimed!r}: claimed by the bundle's sender, not measured here")
     for key in ("precision", "recall", "f1", "roc_auc"):
         if metrics.get(key) is not None:
             lines.append(f"  {key:<12} {metrics[key]:.4f}")

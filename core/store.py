@@ -47,9 +47,14 @@ if TYPE_CHECKING:
 DEFAULT_STORE = "models"
 INDEX_FILE = "index.sqlite"
 TARGET_COLUMN = "__target__"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Matched with fullmatch: ``$`` alone would also accept a trailing newline (a folder "name\n").
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 VERIFY_MODES = ("cached", "full")
-_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
+#: Version numbers: ASCII digits (``str.isdigit`` also takes Arabic-Indic and superscript digits)
+#: within a signed 64-bit range.
+_VERSION = re.compile(r"[0-9]{1,19}")
+MAX_VERSION = 2**63 - 1
 
 
 def default_store_path() -> str:
@@ -59,7 +64,7 @@ def default_store_path() -> str:
 
 def check_name(name: str) -> str:
     """A model name is a path segment: letters, digits, ``.``, ``_``, ``-``; no slashes, no ``..``."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise InvalidParameterError(
             f"Invalid model name {name!r}: use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
@@ -77,7 +82,7 @@ def suggest_name(text: str, suffix: str = "") -> str:
 
 def check_label(value: str, what: str) -> str:
     """Tags and aliases: a letter first, then letters, digits, ``.``, ``_``, ``-`` (at most 64)."""
-    if not isinstance(value, str) or not _LABEL.match(value):
+    if not isinstance(value, str) or not _LABEL.fullmatch(value):
         raise InvalidParameterError(
             f"Invalid {what} {value!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter"
         )
@@ -109,14 +114,17 @@ def parse_ref(ref: str | Ref) -> Ref:
     """Read a reference; a bare name means the latest version."""
     if isinstance(ref, Ref):
         return ref
-    text = str(ref).strip()
+    text = str(ref).strip(" ")  # spaces typed around a reference; never a newline
     if "@" in text:
         name, _, alias = text.partition("@")
         return Ref(check_name(name), alias=check_label(alias, "alias"))
     if ":" in text:
         name, _, version = text.rpartition(":")
-        if not version.isdigit() or int(version) < 1:
-            raise InvalidParameterError(f"Invalid reference {text!r}: the version must be a whole number >= 1")
+        if not _VERSION.fullmatch(version) or not 1 <= int(version) <= MAX_VERSION:
+            raise InvalidParameterError(
+                f"Invalid reference {text!r}: the version must be a whole number from 1 to {MAX_VERSION} "
+                "in ASCII digits"
+            )
         return Ref(check_name(name), version=int(version))
     return Ref(check_name(text))
 

@@ -126,6 +126,11 @@ def scalar_metrics(record: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value"])
 
 
+def claimed_metrics(record: dict[str, Any]) -> pd.DataFrame:
+    """Metrics a bundle's sender claims (kept apart from measured ones) as ``metric, value`` rows."""
+    return scalar_metrics({"metrics": record.get("claimed_metrics") or {}})
+
+
 def environment_table(compatibility: Compatibility) -> pd.DataFrame:
     """Saved vs current version of each recorded package, with its severity (ok/warning/error)."""
     return pd.DataFrame(

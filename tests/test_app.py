@@ -355,6 +355,40 @@ def test_a_bundle_goes_out_of_one_store_and_into_another(filled, tmp_path, monke
         other.close()
 
 
+def test_a_bundles_claimed_accuracy_is_shown_as_a_claim_and_sorts_last(filled, tmp_path, monkeypatch):
+    import json
+    import zipfile
+
+    from core.formats import sha256_bytes
+    from core.portable.exports import export_version
+    from tests.portable_support import rezip
+
+    bundle = export_version(filled, "iris:2", "bundle").data
+    archive = zipfile.ZipFile(io.BytesIO(bundle))
+    manifest = json.loads(archive.read("manifest.json"))
+    metadata = json.loads(archive.read("metadata.json"))
+    metadata["metrics"]["accuracy"] = 1.0
+    claims = json.dumps(metadata).encode()
+    manifest["files"]["metadata.json"]["sha256"] = sha256_bytes(claims)
+    del manifest["files"]["evaluation.parquet"]
+    forged = rezip(
+        bundle, {"metadata.json": claims, "evaluation.parquet": None, "manifest.json": json.dumps(manifest).encode()}
+    )
+    at = open_page(UPLOAD)
+    assert any("sha256s are the sender's own" in c.value for c in at.caption)
+    at.file_uploader(key="upload_model").upload("claims.zip", forged, "application/zip")
+    at.run()
+    at.button[labels(at.button).index("Add to the store")].click().run()
+    ok(at)
+    assert metric(at, "Accuracy (claimed)") == "1.0000"
+    assert "Claimed by the sender, not measured here." in [c.value for c in at.caption]
+    at = open_page(DETAIL, model="claims:1")
+    ok(at)
+    assert metric(at, "Accuracy (claimed)") == "1.0000"
+    assert not [m for m in at.metric if m.label == "Accuracy"]
+    assert filled.table(sort="accuracy")["ref"].iloc[-1] == "claims:1"
+
+
 def test_manage_sets_alias_tags_and_note_as_plain_text(filled):
     at = open_page(DETAIL, model="iris:1")
     at.text_input[labels(at.text_input).index("Alias (e.g. production)")].set_value("production")

@@ -30,6 +30,7 @@ from core.portable.how_to_load import (
     download_filename,
     how_to_load,
     predictor_source,
+    skops_types,
 )
 from core.portable.onnx_export import NotConvertibleError, read_onnx
 from core.portable.onnx_runtime import _sessions, run_onnx
@@ -201,7 +202,8 @@ def test_how_to_load_snippets_run_and_predict_what_the_store_predicts(saved, fmt
     X, _ = store.evaluation_set("iris")
     _write_rows(tmp_path, X)
     (tmp_path / PREDICTOR_FILENAME).write_text(predictor_source())
-    snippet = how_to_load(record, fmt)
+    types = skops_types(exported.data) if fmt == "skops" else None
+    snippet = how_to_load(record, fmt, skops_types=types)
     assert snippet.startswith("# pip install ")
     assert "scikit-learn==" in snippet or fmt in ("onnx", "json")
     assert exported.filename in snippet

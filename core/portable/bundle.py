@@ -6,11 +6,17 @@ held-out rows), ``model.onnx`` and ``params.json`` + ``predict_params.py`` when 
 converts faithfully, ``README.md`` (a model card made with skops' card support) and
 ``manifest.json``, which lists every other file with its sha256.
 
-Import trusts nothing in the zip: every file must match the manifest (a changed file is
-refused by name), the model bytes go through ``core.safe_load.load_untrusted`` (the one load
-path for bytes that did not come from this store), and the version is re-scored on the
-bundle's evaluation set. Importing a bundle whose model (same name, same sha256) is already in
-the store changes nothing and says so.
+Import trusts nothing in the zip. The manifest's sha256s are the sender's own: they prove the
+files were not changed on the way, not who made them. Every file must match the manifest (a
+changed file is refused by name); ``manifest.json`` and ``metadata.json`` are bounded before
+they are parsed, and the metadata is read against a strict schema
+(``core.portable.bundle_metadata``); the model bytes go through
+``core.safe_load.load_untrusted`` (the one load path for bytes that did not come from this
+store), and the version is re-scored on the bundle's evaluation set. The bundle's
+``model.onnx`` and ``params.json`` are never run or parsed: once the model is safely loaded,
+its ONNX and JSON forms are made again here from it (or left out, with the reason). Metrics the
+bundle claims are stored as claims (``claimed_metrics``), never as measured ones. Importing a
+bundle whose model (same name, same sha256) is already in the store changes nothing and says so.
 """
 
 from __future__ import annotations
@@ -26,11 +32,21 @@ import pandas as pd
 
 from core import formats
 from core.datasets import to_jsonable
-from core.errors import FormatError, IntegrityError, ModelShelfError
+from core.environment import compare_environment
+from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError
 from core.metrics import classification_metrics
-from core.portable.how_to_load import DOWNLOAD_FORMATS, PREDICTOR_FILENAME, how_to_load, predictor_source
+from core.portable.bundle_metadata import MAX_METADATA_BYTES, parse_metadata, too_large
+from core.portable.how_to_load import (
+    DOWNLOAD_FORMATS,
+    PREDICTOR_FILENAME,
+    how_to_load,
+    predictor_source,
+    skops_types,
+)
 from core.portable.requirements import requirements_txt
 from core.store import (
+    MAX_VERSION,
+    LoadedModel,
     Store,
     check_label,
     check_name,
@@ -39,11 +55,13 @@ from core.store import (
     model_input,
     split_evaluation_frame,
 )
+from core.text import escape_markdown
 from core.training import final_estimator
 
 BUNDLE_FORMAT = "modelshelf.bundle"
 BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
+METADATA = "metadata.json"
 #: Refuse bundles that would unpack to more than this, or hold more entries (zip bombs).
 MAX_ENTRIES = 32
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # so the same version always zips to the same bytes
@@ -70,30 +88,51 @@ def _metrics_table(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: round(float(metrics[k]), 6) for k in keys if isinstance(metrics.get(k), (int, float))}
 
 
-def model_card(record: dict[str, Any], model: Any, formats_available: list[str], omitted: dict[str, str]) -> str:
-    """The bundle's README.md: a skops model card with description, hyperparameters, metrics, loading."""
+def _fence(code: str) -> list[str]:
+    """A Markdown code block that no run of backticks inside ``code`` can close early."""
+    longest = run = 0
+    for ch in code:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return [fence + "python", code.rstrip("\n"), fence]
+
+
+def model_card(
+    record: dict[str, Any],
+    model: Any,
+    formats_available: list[str],
+    omitted: dict[str, str],
+    skops_needed: list[str] | None = None,
+) -> str:
+    """The bundle's README.md: a skops model card with description, hyperparameters, metrics, loading.
+
+    Every value from the record is escaped for Markdown (a record may come from someone else's
+    bundle); the loading code sits in fences longer than any backtick run inside it.
+    """
     from skops import card as skops_card
 
+    e = escape_markdown
     estimator = final_estimator(model)
     dataset = record.get("dataset") or {}
     split = record.get("split") or {}
-    features = dataset.get("feature_names") or []
+    features = [str(f) for f in dataset.get("feature_names") or []]
     shown = ", ".join(features[:12]) + (f" and {len(features) - 12} more" if len(features) > 12 else "")
     environment = record.get("environment") or {}
     packages = environment.get("packages") or {}
     card = skops_card.Card(estimator, model_diagram=False)
     description = [
-        f"`{record['name']}:{record['version']}` from a ModelShelf store: a {type(estimator).__name__} "
-        f"(`{record.get('estimator')}`) saved on {record.get('created_at', '?')[:19]} UTC as "
-        f"{record.get('format')} (sha256 `{record.get('sha256')}`).",
+        f"{e(record['name'])}:{record['version']} from a ModelShelf store: a {e(type(estimator).__name__)} "
+        f"({e(record.get('estimator'))}) saved on {e(str(record.get('created_at', '?'))[:19])} UTC as "
+        f"{e(record.get('format'))} (sha256 {e(record.get('sha256'))}).",
         "",
-        f"- Data: {dataset.get('source', 'unknown')} ({dataset.get('n_rows', '?')} rows, "
-        f"{dataset.get('n_features', len(features))} features: {shown or 'unnamed'}); target "
-        f"`{dataset.get('target', '?')}`, classes {dataset.get('classes', '?')}.",
+        f"- Data: {e(dataset.get('source', 'unknown'))} ({e(dataset.get('n_rows', '?'))} rows, "
+        f"{e(dataset.get('n_features', len(features)))} features: {e(shown or 'unnamed')}); target "
+        f"{e(dataset.get('target', '?'))}, classes {e(dataset.get('classes', '?'))}.",
         "- Input: raw rows with those columns; the pipeline imputes missing values, one-hot encodes "
         "text columns and scales numbers when it was trained to.",
-        f"- Saved with: {', '.join(f'{k} {v}' for k, v in sorted(packages.items()))} on Python "
-        f"{environment.get('python_version', '?')} (see requirements.txt).",
+        f"- Saved with: {e(', '.join(f'{k} {v}' for k, v in sorted(packages.items())))} on Python "
+        f"{e(environment.get('python_version', '?'))} (see requirements.txt).",
     ]
     intended = [
         "Classifying new rows drawn from the same population and measured the same way as the "
@@ -101,19 +140,20 @@ def model_card(record: dict[str, Any], model: Any, formats_available: list[str],
         "they say nothing about other populations, and the model was not reviewed for fairness.",
     ]
     for warning in record.get("warnings") or []:
-        intended.append(f"\nTraining warning: `{warning}`")
+        intended.append(f"\nTraining warning: {e(warning)}")
     training = (
-        f"Trained by ModelShelf on {split.get('n_train', '?')} rows; {split.get('n_test', '?')} rows "
-        f"(test_size={split.get('test_size', '?')}, random_state={split.get('random_state', '?')}, "
-        f"stratify={split.get('stratify', '?')}) held out for evaluation."
+        f"Trained by ModelShelf on {e(split.get('n_train', '?'))} rows; {e(split.get('n_test', '?'))} rows "
+        f"(test_size={e(split.get('test_size', '?'))}, random_state={e(split.get('random_state', '?'))}, "
+        f"stratify={e(split.get('stratify', '?'))}) held out for evaluation."
         if split
         else "Saved into ModelShelf from Python; the training procedure was not recorded."
     )
     loading = [f"Files in this bundle, checked by `manifest.json` (sha256 of each): {', '.join(formats_available)}."]
     for fmt in formats_available:
-        loading += ["", f"**{fmt}**", "", "```python", how_to_load(record, fmt).rstrip("\n"), "```"]
+        types = skops_needed if fmt in ("skops", "bundle") else None
+        loading += ["", f"**{fmt}**", "", *_fence(how_to_load(record, fmt, skops_types=types))]
     for fmt, reason in omitted.items():
-        loading += ["", f"No {fmt} form: {reason}"]
+        loading += ["", f"No {fmt} form: {e(reason)}"]
     card.add(
         **{
             "Model description": "\n".join(description),
@@ -174,7 +214,8 @@ def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
     public = {k: v for k, v in record.items() if k != "uri"}
     files["metadata.json"] = json.dumps(public, indent=2, default=to_jsonable, allow_nan=True).encode("utf-8")
     files["requirements.txt"] = requirements_txt(record).encode("utf-8")
-    files["README.md"] = model_card(record, loaded.model, [*available, "bundle"], omitted).encode("utf-8")
+    needed = skops_types(files[model_file]) if record["format"] == "skops" else None
+    files["README.md"] = model_card(record, loaded.model, [*available, "bundle"], omitted, needed).encode("utf-8")
     manifest = {
         "format": BUNDLE_FORMAT,
         "bundle_version": BUNDLE_VERSION,
@@ -207,7 +248,7 @@ def is_bundle(data: bytes) -> bool:
             if archive.getinfo(MANIFEST).file_size > 1024 * 1024:
                 return False
             manifest = json.loads(archive.read(MANIFEST))
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, KeyError, OSError):
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, KeyError, OSError, RecursionError):
         return False
     return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
 
@@ -229,9 +270,12 @@ def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[s
         names = archive.namelist()
         if MANIFEST not in names:
             raise FormatError("Not a ModelShelf bundle: it has no manifest.json")
+        for small in (MANIFEST, METADATA):  # bounded before they are read, let alone parsed
+            if small in names and archive.getinfo(small).file_size > MAX_METADATA_BYTES:
+                raise FormatError(too_large(small, archive.getinfo(small).file_size))
         try:
             manifest = json.loads(archive.read(MANIFEST))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise FormatError("The bundle's manifest.json is not valid JSON") from None
         if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
             raise FormatError(f'Not a ModelShelf bundle: manifest.json lacks "format": "{BUNDLE_FORMAT}"')
@@ -239,6 +283,7 @@ def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[s
             raise FormatError(
                 f"Unsupported bundle_version {manifest.get('bundle_version')!r}; this ModelShelf reads {BUNDLE_VERSION}"
             )
+        _check_manifest_ref(manifest)
         listed = manifest.get("files") or {}
         if not isinstance(listed, dict) or not all(isinstance(v, dict) for v in listed.values()):
             raise FormatError('The bundle\'s manifest.json has no valid "files" table; nothing imported')
@@ -266,6 +311,20 @@ def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[s
     return manifest, files
 
 
+def _check_manifest_ref(manifest: dict[str, Any]) -> None:
+    """The manifest's ``name`` and ``version`` (shown in messages and kept in the record) must be valid."""
+    try:
+        check_name(manifest.get("name"))  # type: ignore[arg-type]
+    except InvalidParameterError as exc:
+        raise FormatError(f"The bundle's manifest.json: {exc}; nothing imported") from exc
+    version = manifest.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise FormatError(
+            f"The bundle's manifest.json: version {str(version)[:40]!r} is not a whole number from 1 to "
+            f"{MAX_VERSION}; nothing imported"
+        )
+
+
 def _existing(store: Store, name: str, sha256: str) -> dict[str, Any] | None:
     for record in store.list(name=name):
         if record["name"] == name and record["sha256"] == sha256:
@@ -273,46 +332,30 @@ def _existing(store: Store, name: str, sha256: str) -> dict[str, Any] | None:
     return None
 
 
-def _check_exports(
-    model: Any, files: dict[str, bytes], X: pd.DataFrame | None
-) -> tuple[dict[str, tuple[bytes, dict[str, Any]]], list[str]]:
-    """The bundle's ONNX and JSON forms that still agree with its model on its evaluation rows."""
-    from core.portable.onnx_export import META_LAYOUT, PROBA_TOLERANCE, check_parity, onnx_metadata, read_onnx
-    from core.portable.params_json import disagreements, read_params
+def _rebuild_exports(store: Store, ref: str, loaded: LoadedModel) -> list[str]:
+    """Make the version's ONNX and JSON forms here, from the safely loaded model; say what was left out.
 
-    kept: dict[str, tuple[bytes, dict[str, Any]]] = {}
+    The bundle's own ``model.onnx`` and ``params.json`` are never run or parsed (an ONNX graph can
+    loop for ever or allocate gigabytes, a JSON tree can hold a cycle, a backdoored file can agree
+    with the model on the sender's own rows): they only had to match the manifest.
+    """
+    from core.portable.exports import ensure_onnx, ensure_params
+
     notes: list[str] = []
-    if "model.onnx" in files:
+    for key, ensure in (("onnx", ensure_onnx), ("json", ensure_params)):
         try:
-            layout = onnx_metadata(read_onnx(files["model.onnx"])).get(META_LAYOUT)
-            info: dict[str, Any] = {"layout": layout, "tolerance": PROBA_TOLERANCE, "parity": None}
-            if X is not None:
-                parity = check_parity(files["model.onnx"], model, X)
-                if not parity.passed:
-                    raise FormatError(f"its {parity.summary()}")
-                info["parity"] = parity.to_dict()
-            kept["onnx"] = (files["model.onnx"], info)
-        except (ModelShelfError, ValueError, KeyError, TypeError) as exc:
-            notes.append(f"model.onnx not kept: {exc}")
-    if "params.json" in files:
-        try:
-            params = read_params(files["params.json"])
-            info = {"exact": None, "rows_checked": 0, "schema_version": params["schema_version"]}
-            if X is not None:
-                mismatched = disagreements(params, model, X)
-                if mismatched:
-                    raise FormatError(f"its predictions differ from the model's on {mismatched} of {len(X)} rows")
-                info.update(exact=True, rows_checked=len(X))
-            kept["json"] = (files["params.json"], info)
-        except (ModelShelfError, ValueError, KeyError, TypeError) as exc:
-            notes.append(f"params.json not kept: {exc}")
-    return kept, notes
+            ensure(store, ref, loaded=loaded)
+        except ModelShelfError as exc:
+            notes.append(f"no {key} form: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the version is stored; an export is optional and made again later
+            notes.append(f"no {key} form: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+    return notes
 
 
 def _saved_environment(metadata: dict[str, Any], sklearn_version: str | None) -> dict[str, Any]:
-    """The environment the bundle says it was saved in, if well formed; else only what the file says."""
+    """The environment the bundle says it was saved in (checked by the schema), else only what the file says."""
     environment = metadata.get("environment")
-    if isinstance(environment, dict) and isinstance(environment.get("packages"), dict):
+    if environment and environment.get("packages"):
         return environment
     return {"packages": {"scikit-learn": sklearn_version} if sklearn_version else {}}
 
@@ -335,13 +378,8 @@ def import_bundle(
     check_note(note)
     manifest, files = read_bundle(data, limits)
     model_entry = manifest["model"]
-    try:
-        metadata = json.loads(files.get("metadata.json", b"{}"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise FormatError("The bundle's metadata.json is not valid JSON") from None
-    if not isinstance(metadata, dict):
-        raise FormatError("The bundle's metadata.json is not a JSON object")
-    name = check_name(name or manifest.get("name") or metadata.get("name") or "")
+    metadata = parse_metadata(files.get(METADATA, b"{}"))
+    name = check_name(name or manifest["name"])
     model_bytes = files[model_entry["file"]]
     sha256 = model_entry["sha256"]
     found = _existing(store, name, sha256)
@@ -353,7 +391,8 @@ def import_bundle(
     untrusted = load_untrusted(model_bytes, limits=limits)
     if untrusted.detected.format != model_entry.get("format"):
         raise FormatError(
-            f"The bundle says its model is {model_entry.get('format')}, but the bytes are {untrusted.detected.format}"
+            f"The bundle says its model is {str(model_entry.get('format'))[:20]!r}, "
+            f"but the bytes are {untrusted.detected.format}"
         )
     model = untrusted.model
     eval_frame = None
@@ -363,23 +402,24 @@ def import_bundle(
             eval_frame = pd.read_parquet(io.BytesIO(files["evaluation.parquet"]))
             X, y = split_evaluation_frame(eval_frame)
         except (KeyError, ValueError, OSError) as exc:
-            raise FormatError(f"The bundle's evaluation.parquet cannot be read: {exc}") from None
-    metrics = dict(metadata.get("metrics") or {})
+            raise FormatError(f"The bundle's evaluation.parquet cannot be read: {exc}") from exc
+    # What the sender says the model scored: kept as a claim, apart from anything measured here.
+    claimed = metadata.get("metrics") or {}
+    metrics: dict[str, Any] = {}
     if X is not None:
         try:
-            metrics = classification_metrics(model, model_input(model, X), y) | {
-                k: v for k, v in metrics.items() if k == "fit_seconds"
-            }
+            metrics = classification_metrics(model, model_input(model, X), y)
         except (ValueError, TypeError, KeyError) as exc:
-            raise FormatError(f"The bundle's model cannot score its own evaluation set: {exc}") from None
-    recorded = (metadata.get("metrics") or {}).get("accuracy")
+            raise FormatError(f"The bundle's model cannot score its own evaluation set: {exc}") from exc
+    recorded = claimed.get("accuracy")
     described = describe_model(model)
     fields = {
         "format": model_entry["format"],
         "compression": metadata.get("compression"),
         "estimator": described["estimator"],
         "params": described["params"],
-        "metrics": metrics,
+        "metrics": metrics,  # measured here, on the bundle's rows; empty when it has none
+        "claimed_metrics": claimed,
         "split": metadata.get("split"),
         "dataset": metadata.get("dataset"),
         "warnings": list(metadata.get("warnings") or []) + list(untrusted.warnings),
@@ -395,30 +435,24 @@ def import_bundle(
             "n_features_in": described["n_features_in"],
             "bundle": {
                 "sha256": formats.sha256_bytes(data),
-                "ref": f"{manifest.get('name')}:{manifest.get('version')}",
+                "ref": f"{manifest['name']}:{manifest['version']}",
                 "created_at": metadata.get("created_at"),
                 "recorded_accuracy": recorded,
             },
         },
     }
-    kept, notes = _check_exports(model, files, X)  # before storing: a failure here leaves nothing behind
     record = store.add_imported(name, model_bytes, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
     ref = f"{record['name']}:{record['version']}"
-    exports: dict[str, Any] = {}
-    for key, filename in (("onnx", "model.onnx"), ("json", "params.json")):
-        if key in kept:
-            content, info = kept[key]
-            try:
-                stored = store.attach_file(ref, filename, content)
-            except OSError as exc:  # the version is in; its export can be made again later
-                notes.append(f"{filename} not kept: {exc}")
-                continue
-            exports[key] = info | stored | {"status": "ok", "model_sha256": sha256, "source": "bundle"}
-    if exports:
-        store.merge_exports(ref, exports)
+    loaded = LoadedModel(model=model, record=record, compatibility=compare_environment(record.get("environment")))
+    notes = _rebuild_exports(store, ref, loaded)
     accuracy = metrics.get("accuracy")
-    scored = "" if accuracy is None else f"; re-scored accuracy {accuracy!r} (recorded {recorded!r})"
-    message = f"Imported {ref} from the bundle of {manifest.get('name')}:{manifest.get('version')}{scored}"
+    if accuracy is not None:
+        scored = f"; re-scored accuracy {accuracy!r} (recorded {recorded!r})"
+    elif recorded is not None:
+        scored = f"; no evaluation set: the bundle claims accuracy {recorded!r}, not measured here"
+    else:
+        scored = ""
+    message = f"Imported {ref} from the bundle of {manifest['name']}:{manifest['version']}{scored}"
     return BundleImport(store.get(ref), True, message, [*untrusted.warnings, *notes])
 
 

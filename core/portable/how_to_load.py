@@ -4,6 +4,12 @@ Each snippet starts with the exact ``pip install`` line (versions as recorded wi
 reads the file under the name the download gives it (``download_filename``) and predicts on
 ``new_rows.csv`` (raw feature columns, as the model was trained on). The bundle's snippet uses
 the evaluation set shipped inside it, so it runs as is. Tests execute every snippet.
+
+Nothing from a record is pasted into code: strings enter as ``repr`` literals (a column name
+holding a newline stays inside its string) and pins are ``name==version`` with both checked
+(``core.portable.requirements``). A skops snippet names the exact types its file needs, listed
+from the file when it is exported, and compares them before loading, instead of trusting
+whatever the file asks for.
 """
 
 from __future__ import annotations
@@ -44,7 +50,38 @@ def download_filename(record: dict[str, Any], fmt: str) -> str:
 
 
 def _features(record: dict[str, Any]) -> list[str]:
-    return list((record.get("dataset") or {}).get("feature_names") or [])
+    return [str(f) for f in (record.get("dataset") or {}).get("feature_names") or []]
+
+
+def skops_types(data: bytes) -> list[str]:
+    """The types a skops file needs beyond skops' defaults, sorted: for its snippet to name exactly."""
+    import skops.io as sio
+
+    return sorted(str(t) for t in sio.get_untrusted_types(data=data))
+
+
+def _skops_check(types: list[str] | None, untrusted_call: str) -> list[str]:
+    """Lines that compare what a skops file asks for with the types it was exported with."""
+    if types is None:
+        return [
+            "# ModelShelf lists the exact types this file needs when it prepares the download;",
+            "# until then: review every type printed here, and trust none you do not expect.",
+            "expected = []",
+            f"untrusted = {untrusted_call}",
+            'print("types the file asks for:", untrusted)',
+            "unexpected = sorted(set(untrusted) - set(expected))",
+            "if unexpected:",
+            '    raise SystemExit(f"review these types before trusting them: {unexpected}")',
+        ]
+    return [
+        "# The types this file needs beyond skops' defaults, listed by ModelShelf when it was exported.",
+        "# Compare before loading: a file that asks for anything else is not the file you were given.",
+        f"expected = {sorted(types)!r}",
+        f"untrusted = {untrusted_call}",
+        "unexpected = sorted(set(untrusted) - set(expected))",
+        "if unexpected:",
+        '    raise SystemExit(f"the file asks for types it was not exported with: {unexpected}")',
+    ]
 
 
 def _all_numeric(record: dict[str, Any]) -> bool:
@@ -59,14 +96,19 @@ def _columns_comment(record: dict[str, Any]) -> str:
     features = _features(record)
     if not features:
         return "# new_rows.csv: the raw feature columns the model was trained on"
-    shown = ", ".join(features[:8]) + (", ..." if len(features) > 8 else "")
+    shown = repr(features[:8])[:-1] + (", ...]" if len(features) > 8 else "]")
     return f"# new_rows.csv: one row per case, columns {shown}"
 
 
-def how_to_load(record: dict[str, Any], fmt: str) -> str:
-    """Python code that loads the file downloaded in ``fmt`` and predicts, with its pip install line."""
+def how_to_load(record: dict[str, Any], fmt: str, skops_types: list[str] | None = None) -> str:
+    """Python code that loads the file downloaded in ``fmt`` and predicts, with its pip install line.
+
+    ``skops_types``: for a skops file (or a bundle holding one), the types it needs, from
+    ``skops_types(data)``; without them the snippet asks the reader to review each type.
+    """
     check_download_format(fmt)
     filename = download_filename(record, fmt)
+    name = repr(filename)
     install = f"# {pip_install_line(record, fmt)}"
     rows = ["import pandas as pd", "", _columns_comment(record), 'rows = pd.read_csv("new_rows.csv")']
     if fmt == "pickle":
@@ -74,7 +116,7 @@ def how_to_load(record: dict[str, Any], fmt: str) -> str:
             "import pickle",
             *rows,
             "# Unpickling runs code from the file: only load a file you trust (this one came from your shelf).",
-            f'with open("{filename}", "rb") as handle:',
+            f"with open({name}, 'rb') as handle:",
             "    model = pickle.load(handle)",
             "print(model.predict(rows))",
         ]
@@ -83,22 +125,21 @@ def how_to_load(record: dict[str, Any], fmt: str) -> str:
             "import joblib",
             *rows,
             "# joblib unpickles: only load a file you trust (this one came from your shelf).",
-            f'model = joblib.load("{filename}")',
+            f"model = joblib.load({name})",
             "print(model.predict(rows))",
         ]
     elif fmt == "skops":
         body = [
             "import skops.io as sio",
             *rows,
-            "# skops loads no code it was not told to trust: review the listed types before trusting them.",
-            f'untrusted = sio.get_untrusted_types(file="{filename}")',
-            'print("types to review:", untrusted)',
-            f'model = sio.load("{filename}", trusted=untrusted)',
+            "# skops loads no type it was not told to trust.",
+            *_skops_check(skops_types, f"sio.get_untrusted_types(file={name})"),
+            f"model = sio.load({name}, trusted=expected)",
             "print(model.predict(rows))",
         ]
     elif fmt == "onnx":
         body = ["import numpy as np", "import onnxruntime as ort", *rows]
-        body.append(f'session = ort.InferenceSession("{filename}", providers=["CPUExecutionProvider"])')
+        body.append(f'session = ort.InferenceSession({name}, providers=["CPUExecutionProvider"])')
         if _all_numeric(record):
             features = _features(record)
             if features:
@@ -125,7 +166,7 @@ def how_to_load(record: dict[str, Any], fmt: str) -> str:
         body = [
             "import json",
             *rows,
-            f'with open("{filename}") as handle:',
+            f"with open({name}) as handle:",
             "    params = json.load(handle)",
             "# Without scikit-learn: predict_params.py (numpy only; inside every ModelShelf bundle,",
             "# and core/portable/params_predict.py in ModelShelf) reproduces its predictions exactly.",
@@ -139,7 +180,11 @@ def how_to_load(record: dict[str, Any], fmt: str) -> str:
         load = {
             "pickle": ["import pickle", "model = pickle.loads(data)"],
             "joblib": ["import joblib", "model = joblib.load(io.BytesIO(data))"],
-            "skops": ["import skops.io as sio", "model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))"],
+            "skops": [
+                "import skops.io as sio",
+                *_skops_check(skops_types, "sio.get_untrusted_types(data=data)"),
+                "model = sio.loads(data, trusted=expected)",
+            ],
         }[record.get("format", "joblib")]
         imports = sorted({"import hashlib", "import io", "import json", "import zipfile", load[0]} - {""})
         body = [
@@ -147,12 +192,14 @@ def how_to_load(record: dict[str, Any], fmt: str) -> str:
             "",
             "import pandas as pd",
             "",
-            f'bundle = zipfile.ZipFile("{filename}")',
+            f"bundle = zipfile.ZipFile({name})",
             'manifest = json.loads(bundle.read("manifest.json"))',
-            f'data = bundle.read("{model_file}")',
-            f'assert hashlib.sha256(data).hexdigest() == manifest["files"]["{model_file}"]["sha256"]',
+            f"data = bundle.read({model_file!r})",
+            "# The manifest's sha256s are the sender's own: they prove the file was not damaged on the",
+            "# way, not who made it.",
+            f'assert hashlib.sha256(data).hexdigest() == manifest["files"][{model_file!r}]["sha256"]',
             "# The model file unpickles: only load a bundle you trust (ModelShelf's import checks it first).",
-            load[1],
+            *load[1:],
         ]
         if record.get("evaluation_set"):
             body += [

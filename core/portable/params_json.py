@@ -43,6 +43,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTre
 from core.datasets import to_jsonable
 from core.errors import FormatError
 from core.portable import params_predict
+from core.portable.params_checks import check_document
 from core.portable.params_predict import FORMAT, MODEL_TYPES, READABLE, SCHEMA_VERSION
 from core.store import model_input
 from core.training import class_path, final_estimator
@@ -391,15 +392,26 @@ def export_params(model: Any, X: pd.DataFrame | None, feature_names: list[str] |
 # -- import -----------------------------------------------------------------------------------------
 
 
-def read_params(data: bytes | str | dict[str, Any]) -> dict[str, Any]:
-    """Parse and check the envelope of a plain-parameter document (no code is ever run)."""
+def read_params(data: bytes | str | dict[str, Any], max_bytes: int | None = None) -> dict[str, Any]:
+    """Parse and check a plain-parameter document (no code is ever run).
+
+    The text is bounded (``max_bytes``, the upload limit by default) before it is parsed, and the
+    document is checked by ``params_checks.check_document`` (class dtypes from a short list,
+    bounded counts, child links that form trees) before anything is built from it.
+    """
     if isinstance(data, dict):
         params = data
     else:
+        if max_bytes is None:
+            from core.settings import load_settings
+
+            max_bytes = load_settings().max_upload_bytes
+        if len(data) > max_bytes:
+            raise FormatError(f"The parameter file is {len(data):,} bytes, over the upload limit of {max_bytes:,}")
         try:
             params = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(f"Not a JSON parameter file: {exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise FormatError(f"Not a JSON parameter file: {type(exc).__name__}: {exc}") from exc
     if not isinstance(params, dict) or params.get("format") != FORMAT:
         raise FormatError(f'Not a ModelShelf parameter file (expected "format": "{FORMAT}")')
     if params.get("schema_version") not in READABLE:
@@ -415,6 +427,7 @@ def read_params(data: bytes | str | dict[str, Any]) -> dict[str, Any]:
         raise FormatError(f"Unknown model type {kind!r} in the parameter file; known: {', '.join(MODEL_TYPES)}")
     if MODEL_TYPES[kind] > params["schema_version"]:
         raise FormatError(f"The model type {kind!r} needs schema_version {MODEL_TYPES[kind]} or later")
+    check_document(params)
     return params
 
 
@@ -680,7 +693,7 @@ def is_params_json(data: bytes) -> bool:
         return False
     try:
         document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return False
     # Only the marker: a parameter file with a newer schema must reach read_params and say so.
     return isinstance(document, dict) and document.get("format") == FORMAT
