@@ -13,6 +13,10 @@ Environment variable       secrets.toml key            Default    Meaning
 ``MODELSHELF_DEMO_MAX_BYTES``  ``demo_max_bytes``      200000000  demo quota: bytes of model files kept
 ``MODELSHELF_LOAD_TIMEOUT_S``  ``load_timeout_s``      30         longest a model file may take to load
 ``MODELSHELF_MAX_DECOMPRESSED_MB``  ``max_decompressed_mb``  1000  largest a compressed file may expand to
+``MODELSHELF_WORKER_MEMORY_MB``  ``worker_memory_mb``  2048       address space of one model worker, in MB
+``MODELSHELF_WORKERS``     ``workers``                 2          most model workers running at once
+``MODELSHELF_ALLOW_WEAK_SANDBOX``  ``allow_weak_sandbox``  off    demo: accept uploads with neither the
+                                                                  worker's filesystem nor network layer
 =========================  ==========================  =========  ======================================
 """
 
@@ -43,6 +47,9 @@ class Settings:
     demo_max_bytes: int = 200_000_000
     load_timeout_s: float = 30.0
     max_decompressed_mb: int = 1000
+    worker_memory_mb: int = 2048
+    workers: int = 2
+    allow_weak_sandbox: bool = False
 
     @property
     def max_upload_bytes(self) -> int:
