@@ -1,0 +1,357 @@
+"""The isolated worker for strangers' models (core.worker, core.sandbox).
+
+Each sandbox layer is checked by what it stops: a plain attempt (a test-only probe run inside
+the sandboxed worker, not a pickle) first succeeds with the layer off, then is refused with
+only that layer on. Crashes, hangs and memory bombs must end in one clear error while this
+process carries on, and the next call must work (a fresh worker). With ``CI`` set, a kernel
+without Landlock or seccomp FAILS these tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import ModelShelfError, UnsafeModelError
+from core.safe_load import LoadLimits
+from core.worker import ALL_LAYERS, WorkerPool, _WorkerDied, load_in_worker
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.timeout(300)
+
+LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=20)
+
+
+def require_active(report: dict, layer: str) -> None:
+    """A layer the kernel should offer: missing fails under CI, else skips (and says why)."""
+    entry = report[layer]
+    if not entry["active"]:
+        message = f"sandbox layer {layer} is not active here: {entry['reason']}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def full_pool():
+    pool = WorkerPool(size=1, probes=True)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def make_pool():
+    """Pools with chosen layers only (``frozenset()``: none, the control)."""
+    made: list[WorkerPool] = []
+
+    def make(*layers: str) -> WorkerPool:
+        pool = WorkerPool(size=1, probes=True, layers=frozenset(layers))
+        made.append(pool)
+        return pool
+
+    yield make
+    for pool in made:
+        pool.close()
+
+
+def attempt(pool: WorkerPool, probe: str, **args) -> str:
+    """The probe's result, or the one-line error the worker reported."""
+    try:
+        return str(pool.probe(probe, **args))
+    except ModelShelfError as exc:
+        return f"refused: {exc}"
+
+
+def test_every_layer_is_active_on_this_kernel(full_pool: WorkerPool) -> None:
+    report = full_pool.report()
+    assert set(report) >= {"spawn", "no_new_privs", "capabilities", "threads", "rlimits", "memory", "cpu", "deadline"}
+    for layer in ("landlock", "landlock_net", "seccomp"):
+        require_active(report, layer)
+    for layer in ("spawn", "no_new_privs", "capabilities", "threads", "rlimits", "memory", "cpu", "deadline"):
+        assert report[layer]["active"], (layer, report[layer])
+
+
+def test_the_worker_gets_a_clean_environment_and_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELSHELF_TEST_SECRET", "s3cr3t")
+    pool = WorkerPool(size=1, probes=True)
+    try:
+        environment = pool.probe("environment")
+        threads = pool.probe("threads")
+    finally:
+        pool.close()
+    assert "MODELSHELF_TEST_SECRET" not in environment
+    assert "MODEL_STORE" not in environment
+    assert environment["OPENBLAS_NUM_THREADS"] == environment["OMP_NUM_THREADS"] == "1"
+    assert threads <= 3  # the interpreter and at most an allocator's helper: no BLAS pool
+
+
+def test_writing_a_file_is_stopped_by_landlock_and_by_rlimit_fsize(make_pool, full_pool, tmp_path: Path) -> None:
+    control = tmp_path / "control.txt"
+    assert attempt(make_pool(), "write_file", path=str(control)) == "written"
+    assert control.read_text() == "written by the worker"  # the attempt works without the layers
+
+    only_fsize = tmp_path / "fsize.txt"
+    outcome = attempt(make_pool("rlimits"), "write_file", path=str(only_fsize))
+    assert "File too large" in outcome, outcome  # RLIMIT_FSIZE=0: the file appears, no byte gets in
+    assert only_fsize.read_bytes() == b""
+
+    report = full_pool.report()
+    require_active(report, "landlock")
+    only_landlock = tmp_path / "landlock.txt"
+    outcome = attempt(make_pool("landlock"), "write_file", path=str(only_landlock))
+    assert "PermissionError" in outcome, outcome
+    assert not only_landlock.exists()  # not even created
+
+    everything = tmp_path / "full.txt"
+    assert "PermissionError" in attempt(full_pool, "write_file", path=str(everything))
+    assert not everything.exists()
+
+
+def test_truncating_a_file_is_stopped_by_landlock_not_by_rlimit_fsize(make_pool, full_pool, tmp_path: Path) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    assert attempt(make_pool(), "truncate_file", path=str(target)) == "truncated"
+    assert target.read_text() == ""
+
+    target.write_text("keep me")
+    # RLIMIT_FSIZE limits growth, not open(O_TRUNC): this layer alone does not stop it.
+    assert attempt(make_pool("rlimits"), "truncate_file", path=str(target)) == "truncated"
+    assert target.read_text() == ""
+
+    require_active(full_pool.report(), "landlock")
+    target.write_text("keep me")
+    assert "PermissionError" in attempt(make_pool("landlock"), "truncate_file", path=str(target))
+    assert "PermissionError" in attempt(full_pool, "truncate_file", path=str(target))
+    assert target.read_text() == "keep me"
+
+
+@pytest.fixture
+def listener():
+    """A TCP server on 127.0.0.1 that records what reaches it."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                received.append(conn.recv(100))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], received
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+def test_network_sockets_are_stopped_by_seccomp_and_by_landlock(make_pool, full_pool, listener) -> None:
+    port, received = listener
+    control = make_pool()
+    assert attempt(control, "socket_inet") == "created"
+    assert attempt(control, "connect", port=port) == "connected"
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert received == [b"hello from the worker"]  # the attempt reaches the listener without the layers
+    received.clear()
+
+    report = full_pool.report()
+    require_active(report, "seccomp")
+    only_seccomp = make_pool("seccomp")
+    assert "PermissionError" in attempt(only_seccomp, "socket_inet")  # socket(AF_INET) refused: EACCES
+    assert "PermissionError" in attempt(only_seccomp, "connect", port=port)
+    assert attempt(only_seccomp, "socket_unix") == "created"  # AF_UNIX stays allowed
+
+    require_active(report, "landlock_net")
+    only_landlock = make_pool("landlock")
+    assert attempt(only_landlock, "socket_inet") == "created"  # Landlock does not filter socket() ...
+    assert "PermissionError" in attempt(only_landlock, "connect", port=port)  # ... but TCP connect
+
+    assert "PermissionError" in attempt(full_pool, "socket_inet")
+    assert "PermissionError" in attempt(full_pool, "connect", port=port)
+    time.sleep(0.3)
+    assert received == []
+
+
+def test_running_a_program_is_refused(full_pool: WorkerPool, make_pool) -> None:
+    report = full_pool.report()
+    require_active(report, "seccomp")
+    assert "PermissionError" in attempt(make_pool("seccomp"), "exec")
+    require_active(report, "landlock")
+    assert "PermissionError" in attempt(make_pool("landlock"), "exec")
+
+
+def test_a_segfault_costs_one_worker(full_pool: WorkerPool) -> None:
+    started = full_pool.started
+    began = time.monotonic()
+    with pytest.raises(UnsafeModelError, match=r"The model crashed the loader \(SIGSEGV\): refused"):
+        full_pool.probe("segfault", timeout_s=20)
+    assert time.monotonic() - began < 20
+    assert full_pool.probe("threads") >= 1  # the next call works, in a fresh worker
+    assert full_pool.started == started + 1
+
+
+def test_a_hang_in_c_is_killed_at_the_deadline(full_pool: WorkerPool) -> None:
+    began = time.monotonic()
+    with pytest.raises(UnsafeModelError, match=r"The model took longer than 2 s: stopped"):
+        full_pool.probe("spin", timeout_s=2)
+    elapsed = time.monotonic() - began
+    assert elapsed < 6, elapsed
+    assert full_pool.probe("threads") >= 1
+
+
+def test_rlimit_cpu_alone_ends_a_spinning_worker(make_pool) -> None:
+    """No parent deadline here: the kernel's RLIMIT_CPU ends the worker (SIGXCPU)."""
+    pool = make_pool("cpu")
+    worker = pool._acquire(None)
+    try:
+        began = time.monotonic()
+        with pytest.raises(_WorkerDied):
+            worker.request({"op": "probe", "name": "spin", "args": {}, "cpu_s": 1}, wall_s=60)
+        assert time.monotonic() - began < 15
+        assert worker.process.returncode == -signal.SIGXCPU
+    finally:
+        pool._release(worker, keep=False)
+
+
+def test_a_memory_bomb_is_refused_and_the_next_call_works(full_pool: WorkerPool) -> None:
+    began = time.monotonic()
+    with pytest.raises(UnsafeModelError, match=r"The model needed more than 2048 MB: refused"):
+        full_pool.probe("allocate", bytes=10 * 1024**3)
+    assert time.monotonic() - began < 20
+    assert full_pool.probe("allocate", bytes=8 * 1000) == 1000
+
+
+def test_probes_are_refused_by_a_production_pool() -> None:
+    pool = WorkerPool(size=1)
+    try:
+        with pytest.raises(ModelShelfError, match="runs no probes"):
+            pool.probe("environment")
+    finally:
+        pool.close()
+
+
+def test_unknown_layers_are_refused() -> None:
+    with pytest.raises(ModelShelfError, match="Unknown sandbox layer"):
+        WorkerPool(layers=ALL_LAYERS | {"magic"})
+
+
+# -- a model, through the worker -----------------------------------------------------------------
+
+
+def _iris_model():
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    return LogisticRegression(max_iter=500).fit(X, y), X, y
+
+
+def test_a_model_is_loaded_described_scored_and_called_in_a_warm_worker(full_pool: WorkerPool) -> None:
+    from core.metrics import classification_metrics
+
+    model, X, y = _iris_model()
+    data = pickle.dumps(model)
+    remote = load_in_worker(data, LIMITS, pool=full_pool)
+    assert remote.estimator == "sklearn.linear_model.LogisticRegression"
+    assert remote.facts["n_features_in"] == 4 and list(remote.classes_) == [0, 1, 2]
+    assert remote.get_params()["max_iter"] == 500
+    assert remote.score_metrics(X, y) == classification_metrics(model, X, y)
+    assert np.array_equal(remote.predict(X), model.predict(X))
+    assert np.allclose(remote.predict_proba(X.iloc[:5]), model.predict_proba(X.iloc[:5]))
+    assert np.allclose(remote.decision_function(X.iloc[:5]), model.decision_function(X.iloc[:5]))
+    assert list(remote.feature_names_in_) == list(X.columns)
+    started = full_pool.started
+    for _ in range(3):
+        remote.predict(X.iloc[:2])
+    assert full_pool.started == started  # warm: no new process, no reload
+    assert not hasattr(remote, "transform")
+
+
+# -- the attacks that crash or freeze an in-process loader --------------------------------------
+
+
+def _deep_tuple_pickle(depth: int) -> bytes:
+    """A pickle without a single global: a dict keyed by a ``depth``-deep nested tuple."""
+    return b"\x80\x02}" + b")" + b"\x85" * depth + b"Ns."
+
+
+def _seed_sequence_pickle(entropy_bytes: int) -> bytes:
+    """numpy's SeedSequence (on the allowlist) called with a huge entropy integer."""
+
+    class Payload:
+        def __reduce__(self):
+            return (np.random.SeedSequence, ((1 << (8 * entropy_bytes)) - 1,))
+
+    return pickle.dumps(Payload(), protocol=4)
+
+
+def test_the_deep_tuple_pickle_crashes_an_in_process_loader(tmp_path: Path) -> None:
+    """The 'before': loaded in the serving process, it takes the whole process down."""
+    attack = tmp_path / "deep.pkl"
+    attack.write_bytes(_deep_tuple_pickle(1_000_000))
+    code = (
+        f"import sys; from core.safe_load import load_untrusted\nload_untrusted(open({str(attack)!r}, 'rb').read())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=120)
+    assert result.returncode == -signal.SIGSEGV, result
+
+
+@pytest.mark.parametrize("depth", [100_000, 1_000_000])
+def test_the_deep_tuple_pickle_is_refused_through_the_import_path(store, depth: int) -> None:
+    began = time.monotonic()
+    with pytest.raises(ModelShelfError) as caught:
+        store.import_model(_deep_tuple_pickle(depth), "deep", limits=LIMITS)
+    assert time.monotonic() - began < 60
+    assert "\n" not in str(caught.value)
+    if depth == 1_000_000:
+        assert "crashed the loader" in str(caught.value)
+    assert store.count() == 0
+    model = _iris_model()[0]
+    assert store.import_model(pickle.dumps(model), "after", limits=LIMITS)["version"] == 1  # carries on
+
+
+def test_the_seed_sequence_pickle_is_stopped_in_time_through_the_import_path(store) -> None:
+    attack = _seed_sequence_pickle(300_000)
+    assert len(attack) > 300_000
+    limits = LoadLimits(max_bytes=10_000_000, max_decompressed_bytes=10_000_000, timeout_s=3)
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def tick() -> None:  # would stall if the load froze this process's threads (the GIL held in C)
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.05)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(UnsafeModelError, match="took longer than 3 s"):
+            store.import_model(attack, "seed", limits=limits)
+    finally:
+        stop.set()
+        ticker.join(5)
+    elapsed = time.monotonic() - began
+    assert elapsed < 15, elapsed
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < 1.0, max(gaps)  # this process's threads kept running throughout
+    assert store.count() == 0
