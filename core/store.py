@@ -331,17 +331,17 @@ class Store:
     ) -> dict[str, Any]:
         """Add a model file from outside as the next version of ``name`` (see ``core.importing``).
 
-        The bytes are loaded with ``core.safe_load.load_untrusted`` (``limits``: a LoadLimits),
-        scored on a held-out split of ``dataset`` when given, and kept as they are (origin
-        "imported"). Nothing is stored if any step fails.
+        The bytes are loaded in a sandboxed worker process (``core.worker``, running
+        ``core.safe_load.load_untrusted`` there; ``limits``: a LoadLimits), scored there on a
+        held-out split of ``dataset`` when given, and kept as they are (origin "imported").
+        This process never unpickles them. Nothing is stored if any step fails.
         """
-        from core.importing import imported_fields
-        from core.safe_load import load_untrusted
+        from core.importing import imported_fields, load_upload
 
         check_name(name)
         check_note(note)
         tag_list = [check_label(t, "tag") for t in tags]
-        loaded = load_untrusted(data, limits=limits)
+        loaded = load_upload(data, limits)
         fields, eval_frame = imported_fields(
             loaded, filename=filename, dataset=dataset, test_size=test_size, seed=seed, stratify=stratify
         )

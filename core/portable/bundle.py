@@ -7,10 +7,10 @@ converts faithfully, ``README.md`` (a model card made with skops' card support) 
 ``manifest.json``, which lists every other file with its sha256.
 
 Import trusts nothing in the zip: every file must match the manifest (a changed file is
-refused by name), the model bytes go through ``core.safe_load.load_untrusted`` (the one load
-path for bytes that did not come from this store), and the version is re-scored on the
-bundle's evaluation set. Importing a bundle whose model (same name, same sha256) is already in
-the store changes nothing and says so.
+refused by name), the model bytes go to a sandboxed worker process (``core.worker``, which
+runs ``core.safe_load.load_untrusted``, the one load path for bytes that did not come from
+this store), and the version is re-scored there on the bundle's evaluation set. Importing a
+bundle whose model (same name, same sha256) is already in the store changes nothing and says so.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import pandas as pd
 from core import formats
 from core.datasets import to_jsonable
 from core.errors import FormatError, IntegrityError, ModelShelfError
-from core.metrics import classification_metrics
 from core.portable.how_to_load import DOWNLOAD_FORMATS, PREDICTOR_FILENAME, how_to_load, predictor_source
 from core.portable.requirements import requirements_txt
 from core.store import (
@@ -35,7 +34,6 @@ from core.store import (
     check_label,
     check_name,
     check_note,
-    describe_model,
     model_input,
     split_evaluation_frame,
 )
@@ -329,7 +327,7 @@ def import_bundle(
     limits: Any = None,
 ) -> BundleImport:
     """Verify, safely load, re-score and store a bundle's model as a new version (or say it is there)."""
-    from core.safe_load import load_untrusted
+    from core.importing import load_upload
 
     tag_list = [check_label(t, "tag") for t in tags]
     check_note(note)
@@ -350,12 +348,12 @@ def import_bundle(
         return BundleImport(
             found, False, f"Already in the store as {ref} (same name and model sha256); nothing imported"
         )
-    untrusted = load_untrusted(model_bytes, limits=limits)
-    if untrusted.detected.format != model_entry.get("format"):
+    model = load_upload(model_bytes, limits)  # in a sandboxed worker: never unpickled here
+    facts = model.facts
+    if facts["format"] != model_entry.get("format"):
         raise FormatError(
-            f"The bundle says its model is {model_entry.get('format')}, but the bytes are {untrusted.detected.format}"
+            f"The bundle says its model is {model_entry.get('format')}, but the bytes are {facts['format']}"
         )
-    model = untrusted.model
     eval_frame = None
     X = y = None
     if "evaluation.parquet" in files:
@@ -367,13 +365,14 @@ def import_bundle(
     metrics = dict(metadata.get("metrics") or {})
     if X is not None:
         try:
-            metrics = classification_metrics(model, model_input(model, X), y) | {
+            metrics = model.score_metrics(model_input(model, X), y) | {
                 k: v for k, v in metrics.items() if k == "fit_seconds"
             }
         except (ValueError, TypeError, KeyError) as exc:
             raise FormatError(f"The bundle's model cannot score its own evaluation set: {exc}") from None
     recorded = (metadata.get("metrics") or {}).get("accuracy")
-    described = describe_model(model)
+    described = facts  # describe_model's fields, computed by the worker
+    sklearn_version = facts.get("sklearn_version")
     fields = {
         "format": model_entry["format"],
         "compression": metadata.get("compression"),
@@ -382,15 +381,15 @@ def import_bundle(
         "metrics": metrics,
         "split": metadata.get("split"),
         "dataset": metadata.get("dataset"),
-        "warnings": list(metadata.get("warnings") or []) + list(untrusted.warnings),
+        "warnings": list(metadata.get("warnings") or []) + list(facts["warnings"]),
         "estimator_key": metadata.get("estimator_key"),
         # The environment the model was saved in (what a reload must be compared with).
-        "environment": _saved_environment(metadata, untrusted.sklearn_version),
+        "environment": _saved_environment(metadata, sklearn_version),
         "scale": metadata.get("scale"),
         # The same shape as a plain model-file import (core.importing), plus where the bundle came from.
         "imported": {
             "filename": filename,  # the model bytes are kept as they came: the record's sha256 is theirs
-            "sklearn_version": untrusted.sklearn_version,
+            "sklearn_version": sklearn_version,
             "classes": described["classes"],
             "n_features_in": described["n_features_in"],
             "bundle": {
@@ -419,7 +418,7 @@ def import_bundle(
     accuracy = metrics.get("accuracy")
     scored = "" if accuracy is None else f"; re-scored accuracy {accuracy!r} (recorded {recorded!r})"
     message = f"Imported {ref} from the bundle of {manifest.get('name')}:{manifest.get('version')}{scored}"
-    return BundleImport(store.get(ref), True, message, [*untrusted.warnings, *notes])
+    return BundleImport(store.get(ref), True, message, [*facts["warnings"], *notes])
 
 
 __all__ = ["DOWNLOAD_FORMATS", "BundleImport", "build_bundle", "import_bundle", "is_bundle", "read_bundle"]
