@@ -355,3 +355,64 @@ def test_the_seed_sequence_pickle_is_stopped_in_time_through_the_import_path(sto
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) < 1.0, max(gaps)  # this process's threads kept running throughout
     assert store.count() == 0
+
+
+# -- doctor and demo mode -------------------------------------------------------------------------
+
+
+def test_doctor_prints_every_layer_and_exits_0_when_all_are_active() -> None:
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "doctor", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    payload = json.loads(result.stdout)
+    layers = payload["layers"]
+    for layer in ("landlock", "seccomp"):
+        require_active(layers, layer)
+    assert result.returncode == 0, result.stderr
+    assert payload["all_active"] is True
+    assert "MODELSHELF_LOAD_TIMEOUT_S" in layers["deadline"]["reason"]
+    text = subprocess.run(
+        [sys.executable, "-m", "core", "doctor"], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    lines = text.stdout.splitlines()
+    assert text.returncode == 0
+    assert [line.split()[0] for line in lines] == list(layers)
+    assert all(line.split()[1] == "active" for line in lines)
+
+
+WEAK = {
+    "landlock": {"active": False, "reason": "not on this kernel"},
+    "landlock_net": {"active": False, "reason": "needs Landlock ABI 4"},
+    "seccomp": {"active": False, "reason": "not on this kernel"},
+    "rlimits": {"active": True, "reason": "set"},
+}
+
+
+def test_doctor_exits_1_and_says_why_when_a_layer_is_missing(monkeypatch, capsys) -> None:
+    import core.worker
+    from core.cli import main
+
+    monkeypatch.setattr(core.worker, "sandbox_layers", lambda pool=None: {k: dict(v) for k, v in WEAK.items()})
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "landlock      INACTIVE  not on this kernel" in out
+    assert "demo mode refuses uploads" in out
+
+
+def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, monkeypatch) -> None:
+    import core.worker
+
+    model = _iris_model()[0]
+    monkeypatch.setattr(core.worker, "sandbox_layers", lambda pool=None: WEAK)
+    monkeypatch.setenv("MODELSHELF_DEMO", "1")
+    with pytest.raises(UnsafeModelError, match="neither its filesystem nor its network sandbox"):
+        store.import_model(pickle.dumps(model), "weak", limits=LIMITS)
+    assert store.count() == 0
+    monkeypatch.setenv("MODELSHELF_ALLOW_WEAK_SANDBOX", "1")
+    assert store.import_model(pickle.dumps(model), "weak", limits=LIMITS)["version"] == 1
+    monkeypatch.delenv("MODELSHELF_ALLOW_WEAK_SANDBOX")
+    only_seccomp = WEAK | {"seccomp": {"active": True, "reason": "on"}}
+    monkeypatch.setattr(core.worker, "sandbox_layers", lambda pool=None: only_seccomp)
+    assert store.import_model(pickle.dumps(model), "weak", limits=LIMITS)["version"] == 2
