@@ -64,7 +64,6 @@ THREAD_VARIABLES = (
 NOFILE_LIMIT = 64
 
 # -- prctl / syscall numbers (x86_64) ------------------------------------------------------------
-PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
 PR_SET_SECCOMP = 22
 PR_SET_NO_NEW_PRIVS = 38
@@ -144,7 +143,6 @@ def set_no_new_privs() -> tuple[bool, str]:
     libc = _libc()
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False, _fail("prctl(PR_SET_NO_NEW_PRIVS)")
-    libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # SIGKILL when the parent goes: no orphaned workers
     return bool(libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1), "set: no privilege can be gained (setuid, file caps)"
 
 

@@ -568,8 +568,17 @@ class Store:
         row = self.row(ref)
         return self._verified_bytes(row, row.path, row.sha256, "model")
 
-    def load(self, ref: str | Ref, mmap: bool = False, verify: str = "cached") -> LoadedModel:
+    def load(self, ref: str | Ref, mmap: bool = False, verify: str = "cached", trust: bool = False) -> LoadedModel:
         """Read a version back: integrity first (nothing is unpickled on a mismatch), then the model.
+
+        An imported version (origin "imported": a stranger's bytes) is never unpickled in this
+        process: it is loaded in a sandboxed worker (``core.worker``) and ``.model`` is a
+        ``WorkerModel`` proxy with the calls of a fitted classifier (``predict``,
+        ``predict_proba``, ``decision_function``, ``classes_``, ``get_params``,
+        ``n_features_in_``, ``feature_names_in_``), run in the warm worker. ``trust=True``
+        returns the real object, loaded HERE by the restricted loader, for callers that need it
+        (exports to other formats): a crafted file can then crash or stall this process, so it
+        is refused in demo mode.
 
         ``mmap=True`` memory-maps the arrays of an uncompressed joblib file on a local store.
         ``verify="full"`` hashes the whole file every time; the default ``"cached"`` skips the hash
@@ -601,14 +610,27 @@ class Store:
             else:
                 source = self._verified_bytes(row, row.path, row.sha256, "model")
             self._remember_verified(row, stat)
-        if row.origin == "imported":  # a stranger's bytes: the restricted loader, every time
+        if row.origin == "imported":  # a stranger's bytes: the worker (or the restricted loader), every time
             from core.safe_load import LoadLimits, load_untrusted
+            from core.settings import load_settings
+            from core.worker import load_in_worker
 
             data = source if isinstance(source, bytes) else self.artifacts.read_bytes(row.path)
+            settings = load_settings()
             # The upload size limit applied when it came in; lowering it later must not lock it out.
-            limits = dataclasses.replace(LoadLimits.from_settings(), max_bytes=max(len(data), 1))
-            untrusted = load_untrusted(data, limits=limits)
-            model, folded = untrusted.model, untrusted.warnings
+            limits = dataclasses.replace(LoadLimits.from_settings(settings), max_bytes=max(len(data), 1))
+            if trust:
+                if settings.demo:
+                    raise InvalidParameterError(
+                        f"{row.name}:{row.version} was imported; in demo mode it is only used through its worker"
+                    )
+                untrusted = load_untrusted(data, limits=limits)
+                model, folded = untrusted.model, untrusted.warnings
+            else:
+                model = load_in_worker(
+                    data, limits, fetch=lambda: self._verified_bytes(row, row.path, row.sha256, "model")
+                )
+                folded = list(model.facts.get("warnings") or [])
         else:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -670,8 +692,14 @@ class Store:
         X = align_features(X, record)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            from core.worker import WorkerModel
+
+            features = model_input(loaded.model, X)
             try:
-                metrics = classification_metrics(loaded.model, model_input(loaded.model, X), y)
+                if isinstance(loaded.model, WorkerModel):  # scored by the worker that holds it
+                    metrics = loaded.model.score_metrics(features, y)
+                else:
+                    metrics = classification_metrics(loaded.model, features, y)
             except (ValueError, TypeError, KeyError) as exc:
                 raise DatasetError(f"Could not score {loaded.ref} on {source}: {exc}") from None
         recorded = (record.get("metrics") or {}).get("accuracy")

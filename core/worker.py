@@ -434,6 +434,7 @@ class WorkerPool:
         self._idle: list[Worker] = []
         self._running = 0
         self._cond = threading.Condition()
+        self._facts: dict[str, dict[str, Any]] = {}  # what each loaded sha256 was found to be
         self.started = 0  # how many worker processes this pool has started (tests read it)
 
     # -- workers --------------------------------------------------------------------------------
@@ -441,7 +442,11 @@ class WorkerPool:
     def _acquire(self, sha256: str | None) -> Worker:
         with self._cond:
             while True:
-                self._idle = [w for w in self._idle if w.alive]
+                dead = [w for w in self._idle if not w.alive]
+                for worker in dead:  # died while idle (killed from outside): free its place
+                    self._idle.remove(worker)
+                    worker.kill()
+                    self._running -= 1
                 if self._idle:
                     chosen = next((w for w in self._idle if sha256 in w.held), self._idle[-1])
                     self._idle.remove(chosen)
@@ -522,6 +527,9 @@ class WorkerPool:
         keep = False
         try:
             facts = None
+            if op == "load" and sha256 in worker.held and sha256 in self._facts:
+                keep = True
+                return self._facts[sha256]  # warm: checked when it was loaded, and held since
             if op == "load" or sha256 not in worker.held:
                 facts = self._load(worker, sha256, fetch(), limits)
             if op == "load":
@@ -546,7 +554,12 @@ class WorkerPool:
             "data": data,
             "limits": (limits.max_bytes, limits.max_decompressed_bytes, limits.timeout_s),
         }
-        return self._call(worker, message, limits.timeout_s)
+        facts = self._call(worker, message, limits.timeout_s)
+        with self._cond:
+            self._facts[sha256] = facts
+            while len(self._facts) > 64:
+                self._facts.pop(next(iter(self._facts)))
+        return facts
 
     def load(self, data: bytes, limits: LoadLimits) -> dict[str, Any]:
         """Load, check and describe model bytes in a worker; the facts as JSON-able data."""

@@ -416,3 +416,68 @@ def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, 
     only_seccomp = WEAK | {"seccomp": {"active": True, "reason": "on"}}
     monkeypatch.setattr(core.worker, "sandbox_layers", lambda pool=None: only_seccomp)
     assert store.import_model(pickle.dumps(model), "weak", limits=LIMITS)["version"] == 2
+
+
+# -- Store.load of an imported version: a proxy backed by the warm worker ---------------------------
+
+
+def test_imported_versions_are_never_unpickled_in_this_process(store, monkeypatch) -> None:
+    import core.safe_load
+    from core.store import predict_table
+    from core.worker import WorkerModel, default_pool
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_untrusted ran in the serving process")
+
+    monkeypatch.setattr(core.safe_load, "load_untrusted", refuse)
+    model, X, _y = _iris_model()
+    from core.datasets import load_dataset
+
+    dataset = load_dataset("builtin:iris")
+    record = store.import_model(pickle.dumps(model), "remote", dataset=dataset, limits=LIMITS)
+    loaded = store.load("remote:1")
+    assert isinstance(loaded.model, WorkerModel)
+    assert list(loaded.model.classes_) == [0, 1, 2]
+    assert loaded.model.n_features_in_ == 4
+    evaluation = store.evaluate("remote:1", loaded=loaded)
+    assert evaluation.reproduced is True and evaluation.accuracy == record["metrics"]["accuracy"]
+    table = predict_table(loaded.model, X.iloc[:10], loaded.record)
+    assert list(table["prediction"]) == list(model.predict(X.iloc[:10]))
+    assert np.allclose(table["proba_2"], model.predict_proba(X.iloc[:10])[:, 2])
+
+    idle = list(default_pool()._idle)
+    assert idle
+    for worker in idle:  # the worker dies: the next call starts another and loads the bytes again
+        worker.process.kill()
+        worker.process.wait()
+    assert list(store.predict("remote:1", X.iloc[:3], loaded=loaded)["prediction"]) == list(model.predict(X.iloc[:3]))
+
+
+def test_trust_true_loads_in_process_and_is_refused_in_demo_mode(store, monkeypatch) -> None:
+    model = _iris_model()[0]
+    store.import_model(pickle.dumps(model), "trusted", limits=LIMITS)
+    loaded = store.load("trusted:1", trust=True)
+    assert type(loaded.model).__name__ == "LogisticRegression"
+    monkeypatch.setenv("MODELSHELF_DEMO", "1")
+    with pytest.raises(ModelShelfError, match="only used through its worker"):
+        store.load("trusted:1", trust=True)
+
+
+def test_a_worker_outlives_the_thread_that_started_it_and_a_dead_idle_worker_frees_its_place() -> None:
+    """Streamlit runs each page in a short-lived thread; the pool (size 1) must not leak places."""
+    pool = WorkerPool(size=1, probes=True)
+    try:
+        outcome: list = []
+        starter = threading.Thread(target=lambda: outcome.append(pool.probe("threads")))
+        starter.start()
+        starter.join(120)
+        assert outcome and outcome[0] >= 1
+        time.sleep(0.5)
+        assert pool.probe("threads") >= 1  # the same worker, after its starting thread ended
+        assert pool.started == 1
+        pool._idle[0].process.kill()
+        pool._idle[0].process.wait()
+        assert pool.probe("threads") >= 1  # a fresh one, not a wait for a place that never frees
+        assert pool.started == 2
+    finally:
+        pool.close()

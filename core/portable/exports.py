@@ -112,7 +112,7 @@ def ensure_onnx(store: Store, ref: str, loaded: LoadedModel | None = None) -> tu
     record = store.get(ref)
     if found := _recorded(store, record, "onnx", "ONNX export"):
         return found
-    loaded = loaded or store.load(_ref(record))
+    loaded = loaded or store.load(_ref(record), trust=True)
     X = _evaluation_rows(store, record)
     base = {"exported_at": _now(), "model_sha256": record["sha256"], "tolerance": PROBA_TOLERANCE}
     base["packages"] = {p: package_version(p) for p in ("skl2onnx", "onnx", "onnxruntime")}
@@ -138,7 +138,7 @@ def ensure_params(store: Store, ref: str, loaded: LoadedModel | None = None) -> 
     record = store.get(ref)
     if found := _recorded(store, record, "json", "JSON export"):
         return found
-    loaded = loaded or store.load(_ref(record))
+    loaded = loaded or store.load(_ref(record), trust=True)
     X = _evaluation_rows(store, record)
     base = {"exported_at": _now(), "model_sha256": record["sha256"]}
     try:
@@ -170,7 +170,7 @@ def export_version(store: Store, ref: str, fmt: str) -> Exported:
         data = store.read_artifact(_ref(record))
         info = {"sha256": record["sha256"], "same_file": True}
     else:
-        data = formats.dumps(store.load(_ref(record)).model, fmt)
+        data = formats.dumps(store.load(_ref(record), trust=True).model, fmt)
         info = {"sha256": formats.sha256_bytes(data), "same_file": False, "converted_from": record["format"]}
     return Exported(data=data, filename=filename, format=fmt, ref=_ref(record), media_type=MEDIA_TYPES[fmt], info=info)
 
@@ -202,7 +202,10 @@ def predict_rows(store: Store, ref: str, frame: pd.DataFrame, engine: str = "aut
         return predict_with_onnx(store, ref, frame), "onnx"
     if engine == "auto":
         record = store.get(ref)
-        if export_status(record)["onnx"]["status"] != "refused":
+        status = export_status(record)["onnx"]["status"]
+        # Converting an imported version would load it in this process: auto uses its worker instead
+        # (or an ONNX file it already has).
+        if status == "ok" or (status != "refused" and record.get("origin") != "imported"):
             try:
                 return predict_with_onnx(store, _ref(record), frame), "onnx"
             except NotConvertibleError:
