@@ -48,7 +48,7 @@ from core.safe_load import LoadLimits
 ALL_LAYERS = frozenset({"no_new_privs", "capabilities", "threads", "rlimits", "landlock", "seccomp", "memory", "cpu"})
 METHODS = ("predict", "predict_proba", "decision_function")
 _LENGTH = struct.Struct(">Q")
-_MAX_REPLY = 1 << 30
+_MAX_REPLY = 1 << 29
 _START_TIMEOUT_S = 120.0
 _GRACE_S = 1.0
 _CORE_DIR = str(Path(__file__).resolve().parent)
@@ -396,7 +396,13 @@ class Worker:
         if body is None:
             self.kill()
             raise _WorkerDied(_signal_name(self.process.returncode))
-        reply = json.loads(body, object_hook=_decode_hook)
+        try:  # the worker may have been subverted: its reply is checked like any outside input
+            reply = json.loads(body, object_hook=_decode_hook)
+            if not isinstance(reply, dict) or not isinstance(reply.get("held", []), list):
+                raise ValueError("not a reply")
+        except Exception as exc:  # json, base64 and np.load each raise their own kinds
+            self.kill()
+            raise _WorkerDied(f"malformed reply ({type(exc).__name__})") from exc
         self.held = [str(h) for h in reply.get("held", [])]
         return reply
 
@@ -491,12 +497,14 @@ class WorkerPool:
         except TimeoutError:
             raise UnsafeModelError(f"The model took longer than {timeout_s:g} s: stopped") from None
         except _WorkerDied as exc:
+            if str(exc).startswith("malformed"):
+                raise UnsafeModelError("The model worker sent a malformed reply: refused") from exc
             code = worker.process.returncode
             if code == -signal.SIGXCPU:
                 raise UnsafeModelError(f"The model took longer than {timeout_s:g} s of CPU time: stopped") from exc
             raise UnsafeModelError(f"The model crashed the loader ({_signal_name(code)}): refused") from exc
-        if reply["ok"]:
-            return reply["result"]
+        if reply.get("ok") is True:
+            return reply.get("result")
         kind, text = reply.get("kind"), str(reply.get("message", ""))[:500]
         if kind == "memory":
             worker.kill()  # an allocation failed half-way: start clean next time
@@ -695,6 +703,31 @@ class WorkerModel:
         return self._pool.run("score", sha256=self._sha256, fetch=self._fetch, limits=self._limits, X=X, y=y)
 
 
+_FACT_TYPES: dict[str, tuple[type, ...]] = {
+    "estimator": (str,),
+    "params": (dict,),
+    "classes": (list, type(None)),
+    "n_features_in": (int, type(None)),
+    "feature_names_in": (list, type(None)),
+    "format": (str,),
+    "compression": (str, type(None)),
+    "protocol": (int, type(None)),
+    "sklearn_version": (str, type(None)),
+    "warnings": (list,),
+    "methods": (list,),
+}
+
+
+def _check_facts(facts: Any) -> None:
+    """What a worker says about a model becomes a record: it must have the shape the worker writes."""
+    ok = isinstance(facts, dict) and all(isinstance(facts.get(k), types) for k, types in _FACT_TYPES.items())
+    if ok:
+        ok = facts["format"] in ("pickle", "joblib", "skops") and set(facts["methods"]) <= set(METHODS)
+        ok = ok and all(isinstance(w, str) for w in facts["warnings"])
+    if not ok:
+        raise UnsafeModelError("The model worker's description of the file is malformed: refused")
+
+
 def load_in_worker(
     data: bytes,
     limits: LoadLimits,
@@ -714,4 +747,5 @@ def load_in_worker(
     pool = pool or default_pool()
     sha256 = hashlib.sha256(data).hexdigest()
     facts = pool.run("load", sha256=sha256, fetch=lambda: data, limits=limits)
+    _check_facts(facts)
     return WorkerModel(pool, sha256, fetch or (lambda: data), limits, facts)

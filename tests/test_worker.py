@@ -481,3 +481,28 @@ def test_a_worker_outlives_the_thread_that_started_it_and_a_dead_idle_worker_fre
         assert pool.started == 2
     finally:
         pool.close()
+
+
+def test_a_malformed_reply_from_a_worker_is_refused_and_the_worker_replaced(full_pool, monkeypatch) -> None:
+    """The parent reads the worker's answers as outside input: JSON and .npy only, checked."""
+    import core.worker
+
+    real = core.worker._read_message
+    replies = iter([b"not json", b'{"ok": true, "result": {"__npy__": "%%%"}}'])
+
+    def garbage(fd, deadline, limit):
+        if limit == core.worker._MAX_REPLY:
+            real(fd, deadline, limit)  # let the worker answer, then replace its answer
+            return next(replies)
+        return real(fd, deadline, limit)
+
+    monkeypatch.setattr(core.worker, "_read_message", garbage)
+    started = full_pool.started
+    for _ in range(2):
+        with pytest.raises(UnsafeModelError, match="malformed reply: refused"):
+            full_pool.probe("threads")
+    monkeypatch.undo()
+    assert full_pool.probe("threads") >= 1
+    assert full_pool.started >= started + 2  # each liar was killed and replaced
+    with pytest.raises(UnsafeModelError, match="description of the file is malformed"):
+        core.worker._check_facts({"estimator": "x", "format": "exe"})
