@@ -506,3 +506,44 @@ def test_a_malformed_reply_from_a_worker_is_refused_and_the_worker_replaced(full
     assert full_pool.started >= started + 2  # each liar was killed and replaced
     with pytest.raises(UnsafeModelError, match="description of the file is malformed"):
         core.worker._check_facts({"estimator": "x", "format": "exe"})
+
+
+def test_the_dashboard_predicts_and_rescores_an_imported_version_through_its_worker(tmp_path, monkeypatch) -> None:
+    import streamlit as st
+
+    import core.safe_load
+    from core import Store, load_dataset, train
+    from tests.test_app import DETAIL, labels, metric, ok, open_page
+
+    dataset = load_dataset("builtin:iris")
+    model = train(dataset, "random_forest", {"n_estimators": 10}, seed=3).model
+    store = Store(tmp_path / "store")
+    store.import_model(pickle.dumps(model), "upload", dataset=dataset, limits=LIMITS)
+    store.close()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_untrusted ran in the dashboard's process")
+
+    monkeypatch.setattr(core.safe_load, "load_untrusted", refuse)
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("MODELSHELF_DEMO", raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    try:
+        at = open_page(DETAIL, model="upload:1")
+        at.button(key="rescore").click().run()
+        ok(at)
+        assert metric(at, "Reproduced") == "yes"
+        at.button[labels(at.button).index("Predict")].click().run()
+        ok(at)
+        assert metric(at, "Prediction") in {"0", "1", "2"}
+        assert any("scikit-learn" in c.value for c in at.caption if "Computed with" in c.value)
+        X = dataset.X.head(5)
+        at.file_uploader(key="batch_upload:1").upload("rows.csv", X.to_csv(index=False).encode(), "text/csv")
+        at.run()
+        ok(at)
+        predictions = at.dataframe[-1].value
+        assert list(predictions["prediction"]) == list(model.predict(X))
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
