@@ -206,6 +206,16 @@ def _probe(name: str, args: dict[str, Any]) -> Any:
         return int(np.ones(int(args["bytes"]) // 8).sum())
     if name == "environment":
         return dict(os.environ)
+    if name == "status":  # what the kernel says about this process
+        import resource
+
+        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        limits = {n: resource.getrlimit(getattr(resource, n)) for n in ("RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NOFILE")}
+        limits["RLIMIT_AS"] = resource.getrlimit(resource.RLIMIT_AS)
+        return {k: fields[k].strip() for k in ("NoNewPrivs", "Seccomp", "CapEff", "CapBnd")} | {"rlimits": limits}
+    if name == "read_file":
+        with open(args["path"]) as handle:
+            return handle.read()
     if name == "threads":
         return len(os.listdir("/proc/self/task"))
     raise InvalidParameterError(f"Unknown probe {name!r}")

@@ -547,3 +547,30 @@ def test_the_dashboard_predicts_and_rescores_an_imported_version_through_its_wor
     finally:
         st.cache_resource.clear()
         st.cache_data.clear()
+
+
+def test_the_kernel_confirms_no_new_privs_seccomp_capabilities_and_rlimits(full_pool, make_pool) -> None:
+    control = make_pool().probe("status")
+    status = full_pool.probe("status")
+    assert control["NoNewPrivs"] == "0" and status["NoNewPrivs"] == "1"
+    assert control["Seccomp"] == "0"
+    if os.environ.get("CI") or full_pool.report()["seccomp"]["active"]:
+        assert status["Seccomp"] == "2"  # SECCOMP_MODE_FILTER
+    assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0
+    limits = status["rlimits"]
+    assert limits["RLIMIT_FSIZE"] == [0, 0] and limits["RLIMIT_CORE"] == [0, 0]
+    assert limits["RLIMIT_NOFILE"] == [64, 64]
+    assert limits["RLIMIT_AS"] == [2048 * 1024 * 1024] * 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a worker started by root holds capabilities to drop")
+def test_dropped_capabilities_keep_a_root_worker_out_of_a_file_it_may_not_read(make_pool, tmp_path: Path) -> None:
+    secret = tmp_path / "mode-000.txt"
+    secret.write_text("root only through CAP_DAC_OVERRIDE")
+    secret.chmod(0)
+    try:
+        # root, capabilities kept: file permissions do not apply (CAP_DAC_OVERRIDE)
+        assert attempt(make_pool(), "read_file", path=str(secret)) == "root only through CAP_DAC_OVERRIDE"
+        assert "PermissionError" in attempt(make_pool("capabilities"), "read_file", path=str(secret))
+    finally:
+        secret.chmod(0o600)
