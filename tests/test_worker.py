@@ -574,3 +574,26 @@ def test_dropped_capabilities_keep_a_root_worker_out_of_a_file_it_may_not_read(m
         assert "PermissionError" in attempt(make_pool("capabilities"), "read_file", path=str(secret))
     finally:
         secret.chmod(0o600)
+
+
+def test_a_joblib_bomb_is_refused_by_the_worker_memory_limit(store, monkeypatch, tmp_path: Path) -> None:
+    """A few hundred KB of zlib that inflate to 400 MB: within the decompression limit, over the worker's memory."""
+    import io
+    import resource
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(np.zeros(400 * 1024 * 1024, dtype=np.uint8), buffer, compress=("zlib", 1))  # calloc: no RSS
+    bomb = buffer.getvalue()
+    assert len(bomb) < 3_000_000
+    monkeypatch.setenv("MODELSHELF_WORKER_MEMORY_MB", "1024")
+    limits = LoadLimits(max_bytes=10_000_000, max_decompressed_bytes=1_000_000_000, timeout_s=60)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UnsafeModelError, match=r"more memory than a model should|needed more than 1024 MB"):
+        store.import_model(bomb, "bomb", limits=limits)
+    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert peak_after - peak_before < 100 * 1024  # KB: the inflating happened elsewhere
+    assert store.count() == 0
+    model = _iris_model()[0]
+    assert store.import_model(pickle.dumps(model), "after", limits=LIMITS)["version"] == 1
