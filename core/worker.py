@@ -307,6 +307,7 @@ def child_main(box: Any, report: dict[str, Any], config: dict[str, Any], rfd: in
             kind = "data" if isinstance(exc, (ValueError, TypeError, AttributeError, LookupError)) else "other"
             reply = {"ok": False, "kind": kind, "message": f"{type(exc).__name__}: {exc}"}
         reply["held"] = list(models)
+        del body, request  # the file's bytes and the rows: not kept while the worker idles
         _write_message(wfd, json.dumps(reply, default=_jsonable, allow_nan=True).encode())
 
 

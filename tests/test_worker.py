@@ -200,6 +200,7 @@ def test_running_a_program_is_refused(full_pool: WorkerPool, make_pool) -> None:
 
 
 def test_a_segfault_costs_one_worker(full_pool: WorkerPool) -> None:
+    full_pool.report()  # a warm worker first
     started = full_pool.started
     began = time.monotonic()
     with pytest.raises(UnsafeModelError, match=r"The model crashed the loader \(SIGSEGV\): refused"):
