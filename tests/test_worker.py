@@ -285,6 +285,15 @@ def test_a_model_is_loaded_described_scored_and_called_in_a_warm_worker(full_poo
         remote.predict(X.iloc[:2])
     assert full_pool.started == started  # warm: no new process, no reload
     assert not hasattr(remote, "transform")
+    loads: list[str] = []
+    real_load = full_pool._load
+    full_pool._load = lambda worker, sha, data, limits: loads.append(sha) or real_load(worker, sha, data, limits)
+    try:
+        again = load_in_worker(data, LIMITS, pool=full_pool)  # a later load of the same bytes
+        assert np.array_equal(again.predict(X.iloc[:3]), model.predict(X.iloc[:3]))
+    finally:
+        del full_pool._load
+    assert loads == [] and full_pool.started == started  # answered by the warm worker
 
 
 # -- the attacks that crash or freeze an in-process loader --------------------------------------
