@@ -384,8 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(payload, default=to_jsonable, indent=2))
     elif text:
         print(text)
-    return 0
+    return int(getattr(args, "exit_code", 0))  # a command may report a finding with exit code 1 (doctor)
 
 
-from core import commands_import  # noqa: E402,F401  (registers commands)
+from core import commands_doctor, commands_import  # noqa: E402,F401  (registers commands)
 from core.portable import cli as _portable_cli  # noqa: E402,F401  (registers export and env)

@@ -90,6 +90,12 @@ def compare_formats(
 
     Columns: ``label, format, compress, size_bytes, save_seconds, load_seconds, safe_for_strangers, safety``.
     """
+    from core.worker import WorkerModel
+
+    if isinstance(model, WorkerModel):
+        raise InvalidParameterError(
+            "An imported model stays in its sandboxed worker; comparing formats would load it into this process"
+        )
     rows = []
     for fmt, compress in variants:
         timing = measure_format(model, fmt, compress, repeats)

@@ -1,10 +1,12 @@
 """Adding a model file from outside (an upload, ``python -m core import``) as a new version.
 
-The file goes through ``core.safe_load.load_untrusted`` first; only if it loads does anything
-reach the store. The version keeps the ORIGINAL bytes (so its sha256 is the upload's), records
-what the file told us (format, compression, pickle protocol, estimator, the scikit-learn version
-it was saved with) and, when data is given, is scored on a held-out split that is kept with it,
-exactly like a trained version.
+The file is loaded in a sandboxed worker process (``core.worker``: ``load_untrusted`` and the
+model checks run there, never in this process); only if it loads does anything reach the
+store. The version keeps the ORIGINAL bytes (so its sha256 is the upload's), records what the
+worker reported as JSON-able facts (format, compression, pickle protocol, estimator,
+parameters, the scikit-learn version it was saved with) and, when data is given, is scored by
+the worker on a held-out split of this process's own data set, kept with it exactly like a
+trained version.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ import pandas as pd
 
 from core.datasets import Dataset
 from core.errors import DatasetError
-from core.metrics import classification_metrics
 from core.model_checks import n_features_of
-from core.safe_load import UntrustedModel
+from core.safe_load import LoadLimits
 from core.training import Split
+from core.worker import WorkerModel, load_in_worker, require_strong_sandbox
+
+
+def load_upload(data: bytes, limits: LoadLimits | None = None) -> WorkerModel:
+    """Bytes from outside, loaded and checked in a worker (in demo mode, only behind a real sandbox)."""
+    require_strong_sandbox()
+    return load_in_worker(data, limits or LoadLimits.from_settings())
 
 
 def model_columns(model: Any, X: pd.DataFrame) -> pd.DataFrame:
@@ -39,15 +47,14 @@ def model_columns(model: Any, X: pd.DataFrame) -> pd.DataFrame:
 
 
 def _scored(
-    loaded: UntrustedModel, dataset: Dataset, test_size: float, seed: int | None, stratify: bool
+    model: WorkerModel, dataset: Dataset, test_size: float, seed: int | None, stratify: bool
 ) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], dict[str, Any], dict[str, Any]]:
     from core.store import model_input
 
-    model = loaded.model
     X_train, X_test, _y_train, y_test = Split(test_size, seed, stratify).apply(dataset)
     X_test = model_columns(model, X_test)
     try:
-        metrics = classification_metrics(model, model_input(model, X_test), y_test)
+        metrics = model.score_metrics(model_input(model, X_test), y_test)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise DatasetError(f"Could not score the model on {dataset.source}: {exc}") from None
     split = Split(test_size, seed, stratify, n_train=len(X_train), n_test=len(X_test)).to_dict()
@@ -56,7 +63,7 @@ def _scored(
 
 
 def imported_fields(
-    loaded: UntrustedModel,
+    loaded: WorkerModel,
     *,
     filename: str | None,
     dataset: Dataset | None,
@@ -64,32 +71,32 @@ def imported_fields(
     seed: int | None,
     stratify: bool,
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """What a version records about a safely loaded outside file, and its evaluation rows if scored."""
-    from core.store import describe_model, evaluation_frame
+    """What a version records about an outside file loaded in a worker, and its evaluation rows if scored."""
+    from core.store import evaluation_frame
 
     eval_frame = metrics = split = described_data = None
     if dataset is not None:
         X_test, y_test, metrics, split, described_data = _scored(loaded, dataset, test_size, seed, stratify)
-        eval_frame = evaluation_frame(loaded.model, X_test, y_test)
-    described = describe_model(loaded.model)
-    detected = loaded.detected
+        eval_frame = evaluation_frame(loaded, X_test, y_test)
+    facts = loaded.facts  # JSON-able data from the worker: describe_model's fields, the file's format
+    version = facts.get("sklearn_version")
     fields = {
-        "format": detected.format,
-        "compression": detected.compression,
-        "protocol": detected.protocol,
-        "estimator": described["estimator"],
-        "params": described["params"],
+        "format": facts["format"],
+        "compression": facts["compression"],
+        "protocol": facts["protocol"],
+        "estimator": facts["estimator"],
+        "params": facts["params"],
         "metrics": metrics or {},
         "split": split,
         "dataset": described_data,
-        "warnings": loaded.warnings,
+        "warnings": list(facts.get("warnings") or []),
         # Only what the file itself says about where it was made: its scikit-learn version.
-        "environment": {"packages": {"scikit-learn": loaded.sklearn_version} if loaded.sklearn_version else {}},
+        "environment": {"packages": {"scikit-learn": version} if version else {}},
         "imported": {
             "filename": filename,  # the bytes are kept as they came: the record's sha256 is theirs
-            "sklearn_version": loaded.sklearn_version,
-            "classes": described["classes"],
-            "n_features_in": described["n_features_in"],
+            "sklearn_version": version,
+            "classes": facts["classes"],
+            "n_features_in": facts["n_features_in"],
         },
     }
     return fields, eval_frame

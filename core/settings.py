@@ -17,6 +17,10 @@ Environment variable       secrets.toml key            Default    Meaning
 ``MODELSHELF_MAX_DECOMPRESSED_MB``  ``max_decompressed_mb``  1000  largest a compressed file may expand to
 ``MODELSHELF_URL_MAX_MB``  ``url_max_mb``              50         largest body a data URL may send, in MB
 ``MODELSHELF_URL_TIMEOUT_S``  ``url_timeout_s``        20         longest a data URL may take, redirects included
+``MODELSHELF_WORKER_MEMORY_MB``  ``worker_memory_mb``  2048       address space of one model worker, in MB
+``MODELSHELF_WORKERS``     ``workers``                 2          most model workers running at once
+``MODELSHELF_ALLOW_WEAK_SANDBOX``  ``allow_weak_sandbox``  off    demo: accept uploads with neither the
+                                                                  worker's filesystem nor network layer
 =========================  ==========================  =========  ======================================
 """
 
@@ -51,6 +55,9 @@ class Settings:
     max_decompressed_mb: int = 1000
     url_max_mb: int = 50
     url_timeout_s: float = 20.0
+    worker_memory_mb: int = 2048
+    workers: int = 2
+    allow_weak_sandbox: bool = False
 
     @property
     def max_upload_bytes(self) -> int:

@@ -366,17 +366,17 @@ class Store:
     ) -> dict[str, Any]:
         """Add a model file from outside as the next version of ``name`` (see ``core.importing``).
 
-        The bytes are loaded with ``core.safe_load.load_untrusted`` (``limits``: a LoadLimits),
-        scored on a held-out split of ``dataset`` when given, and kept as they are (origin
-        "imported"). Nothing is stored if any step fails.
+        The bytes are loaded in a sandboxed worker process (``core.worker``, running
+        ``core.safe_load.load_untrusted`` there; ``limits``: a LoadLimits), scored there on a
+        held-out split of ``dataset`` when given, and kept as they are (origin "imported").
+        This process never unpickles them. Nothing is stored if any step fails.
         """
-        from core.importing import imported_fields
-        from core.safe_load import load_untrusted
+        from core.importing import imported_fields, load_upload
 
         check_name(name)
         check_note(note)
         tag_list = [check_label(t, "tag") for t in tags]
-        loaded = load_untrusted(data, limits=limits)
+        loaded = load_upload(data, limits)
         fields, eval_frame = imported_fields(
             loaded, filename=filename, dataset=dataset, test_size=test_size, seed=seed, stratify=stratify
         )
@@ -610,8 +610,17 @@ class Store:
         row = self.row(ref)
         return self._verified_bytes(row, row.path, row.sha256, "model")
 
-    def load(self, ref: str | Ref, mmap: bool = False, verify: str = "cached") -> LoadedModel:
+    def load(self, ref: str | Ref, mmap: bool = False, verify: str = "cached", trust: bool = False) -> LoadedModel:
         """Read a version back: integrity first (nothing is unpickled on a mismatch), then the model.
+
+        An imported version (origin "imported": a stranger's bytes) is never unpickled in this
+        process: it is loaded in a sandboxed worker (``core.worker``) and ``.model`` is a
+        ``WorkerModel`` proxy with the calls of a fitted classifier (``predict``,
+        ``predict_proba``, ``decision_function``, ``classes_``, ``get_params``,
+        ``n_features_in_``, ``feature_names_in_``), run in the warm worker. ``trust=True``
+        returns the real object, loaded HERE by the restricted loader, for callers that need it
+        (exports to other formats): a crafted file can then crash or stall this process, so it
+        is refused in demo mode.
 
         ``mmap=True`` memory-maps the arrays of an uncompressed joblib file on a local store.
         ``verify="full"`` hashes the whole file every time; the default ``"cached"`` skips the hash
@@ -643,14 +652,27 @@ class Store:
             else:
                 source = self._verified_bytes(row, row.path, row.sha256, "model")
             self._remember_verified(row, stat)
-        if row.origin == "imported":  # a stranger's bytes: the restricted loader, every time
+        if row.origin == "imported":  # a stranger's bytes: the worker (or the restricted loader), every time
             from core.safe_load import LoadLimits, load_untrusted
+            from core.settings import load_settings
+            from core.worker import load_in_worker
 
             data = source if isinstance(source, bytes) else self.artifacts.read_bytes(row.path)
+            settings = load_settings()
             # The upload size limit applied when it came in; lowering it later must not lock it out.
-            limits = dataclasses.replace(LoadLimits.from_settings(), max_bytes=max(len(data), 1))
-            untrusted = load_untrusted(data, limits=limits)
-            model, folded = untrusted.model, untrusted.warnings
+            limits = dataclasses.replace(LoadLimits.from_settings(settings), max_bytes=max(len(data), 1))
+            if trust:
+                if settings.demo:
+                    raise InvalidParameterError(
+                        f"{row.name}:{row.version} was imported; in demo mode it is only used through its worker"
+                    )
+                untrusted = load_untrusted(data, limits=limits)
+                model, folded = untrusted.model, untrusted.warnings
+            else:
+                model = load_in_worker(
+                    data, limits, fetch=lambda: self._verified_bytes(row, row.path, row.sha256, "model")
+                )
+                folded = list(model.facts.get("warnings") or [])
         else:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -712,8 +734,14 @@ class Store:
         X = align_features(X, record)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            from core.worker import WorkerModel
+
+            features = model_input(loaded.model, X)
             try:
-                metrics = classification_metrics(loaded.model, model_input(loaded.model, X), y)
+                if isinstance(loaded.model, WorkerModel):  # scored by the worker that holds it
+                    metrics = loaded.model.score_metrics(features, y)
+                else:
+                    metrics = classification_metrics(loaded.model, features, y)
             except (ValueError, TypeError, KeyError) as exc:
                 raise DatasetError(f"Could not score {loaded.ref} on {source}: {exc}") from None
         recorded = (record.get("metrics") or {}).get("accuracy")

@@ -54,8 +54,10 @@ def test_import_keeps_the_original_bytes_and_scores(store: Store, iris_model) ->
     assert store.get("uploaded")["note"] == "<b>hi</b>"
     evaluation = store.evaluate("uploaded:1")
     assert evaluation.reproduced is True
-    loaded = store.load("uploaded:1")  # stored strangers' files reload through the safe loader too
-    assert type(loaded.model).__name__ == "Pipeline"
+    loaded = store.load("uploaded:1")  # stored strangers' files reload in a sandboxed worker
+    assert type(loaded.model).__name__ == "WorkerModel"
+    assert loaded.model.estimator == record["estimator"]
+    assert type(store.load("uploaded:1", trust=True).model).__name__ == "Pipeline"  # the explicit way
 
 
 def test_import_without_data_and_the_row_says_what_the_file_said(store: Store, iris_model) -> None:

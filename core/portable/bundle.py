@@ -10,9 +10,10 @@ Import trusts nothing in the zip. The manifest's sha256s are the sender's own: t
 files were not changed on the way, not who made them. Every file must match the manifest (a
 changed file is refused by name); ``manifest.json`` and ``metadata.json`` are bounded before
 they are parsed, and the metadata is read against a strict schema
-(``core.portable.bundle_metadata``); the model bytes go through
-``core.safe_load.load_untrusted`` (the one load path for bytes that did not come from this
-store), and the version is re-scored on the bundle's evaluation set. The bundle's
+(``core.portable.bundle_metadata``); the model bytes go to a sandboxed
+worker process (``core.worker``, which runs ``core.safe_load.load_untrusted``, the one load
+path for bytes that did not come from this store), and the version is re-scored there on the
+bundle's evaluation set. The bundle's
 ``model.onnx`` and ``params.json`` are never run or parsed: once the model is safely loaded,
 its ONNX and JSON forms are made again here from it (or left out, with the reason). Metrics the
 bundle claims are stored as claims (``claimed_metrics``), never as measured ones. Importing a
@@ -34,7 +35,6 @@ from core import formats
 from core.datasets import to_jsonable
 from core.environment import compare_environment
 from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError
-from core.metrics import classification_metrics
 from core.portable.bundle_metadata import MAX_METADATA_BYTES, parse_metadata, too_large
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
@@ -51,7 +51,6 @@ from core.store import (
     check_label,
     check_name,
     check_note,
-    describe_model,
     model_input,
     split_evaluation_frame,
 )
@@ -193,7 +192,7 @@ def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
     ref = f"{record['name']}:{record['version']}"
     model_file = f"model.{formats.EXTENSIONS[record['format']]}"
     files: dict[str, bytes] = {model_file: store.read_artifact(ref)}
-    loaded = store.load(ref)
+    loaded = store.load(ref)  # a stranger's model stays in the worker: conversions happen there
     omitted: dict[str, str] = {}
     available = [record["format"]]
     try:
@@ -372,7 +371,7 @@ def import_bundle(
     limits: Any = None,
 ) -> BundleImport:
     """Verify, safely load, re-score and store a bundle's model as a new version (or say it is there)."""
-    from core.safe_load import load_untrusted
+    from core.importing import load_upload
 
     tag_list = [check_label(t, "tag") for t in tags]
     check_note(note)
@@ -388,13 +387,12 @@ def import_bundle(
         return BundleImport(
             found, False, f"Already in the store as {ref} (same name and model sha256); nothing imported"
         )
-    untrusted = load_untrusted(model_bytes, limits=limits)
-    if untrusted.detected.format != model_entry.get("format"):
+    model = load_upload(model_bytes, limits)  # in a sandboxed worker: never unpickled here
+    facts = model.facts
+    if facts["format"] != model_entry.get("format"):
         raise FormatError(
-            f"The bundle says its model is {str(model_entry.get('format'))[:20]!r}, "
-            f"but the bytes are {untrusted.detected.format}"
+            f"The bundle says its model is {str(model_entry.get('format'))[:20]!r}, but the bytes are {facts['format']}"
         )
-    model = untrusted.model
     eval_frame = None
     X = y = None
     if "evaluation.parquet" in files:
@@ -408,11 +406,12 @@ def import_bundle(
     metrics: dict[str, Any] = {}
     if X is not None:
         try:
-            metrics = classification_metrics(model, model_input(model, X), y)
+            metrics = model.score_metrics(model_input(model, X), y)
         except (ValueError, TypeError, KeyError) as exc:
             raise FormatError(f"The bundle's model cannot score its own evaluation set: {exc}") from exc
     recorded = claimed.get("accuracy")
-    described = describe_model(model)
+    described = facts  # describe_model's fields, computed by the worker
+    sklearn_version = facts.get("sklearn_version")
     fields = {
         "format": model_entry["format"],
         "compression": metadata.get("compression"),
@@ -422,15 +421,15 @@ def import_bundle(
         "claimed_metrics": claimed,
         "split": metadata.get("split"),
         "dataset": metadata.get("dataset"),
-        "warnings": list(metadata.get("warnings") or []) + list(untrusted.warnings),
+        "warnings": list(metadata.get("warnings") or []) + list(facts["warnings"]),
         "estimator_key": metadata.get("estimator_key"),
         # The environment the model was saved in (what a reload must be compared with).
-        "environment": _saved_environment(metadata, untrusted.sklearn_version),
+        "environment": _saved_environment(metadata, sklearn_version),
         "scale": metadata.get("scale"),
         # The same shape as a plain model-file import (core.importing), plus where the bundle came from.
         "imported": {
             "filename": filename,  # the model bytes are kept as they came: the record's sha256 is theirs
-            "sklearn_version": untrusted.sklearn_version,
+            "sklearn_version": sklearn_version,
             "classes": described["classes"],
             "n_features_in": described["n_features_in"],
             "bundle": {
@@ -453,7 +452,7 @@ def import_bundle(
     else:
         scored = ""
     message = f"Imported {ref} from the bundle of {manifest['name']}:{manifest['version']}{scored}"
-    return BundleImport(store.get(ref), True, message, [*untrusted.warnings, *notes])
+    return BundleImport(store.get(ref), True, message, [*facts["warnings"], *notes])
 
 
 __all__ = ["DOWNLOAD_FORMATS", "BundleImport", "build_bundle", "import_bundle", "is_bundle", "read_bundle"]

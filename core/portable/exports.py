@@ -24,9 +24,9 @@ from core import formats
 from core.environment import package_version
 from core.errors import FormatError, InvalidParameterError, ModelShelfError
 from core.portable.how_to_load import DOWNLOAD_FORMATS, check_download_format, download_filename
-from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError, export_onnx
+from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError, OnnxExport, Parity, export_onnx
 from core.portable.onnx_runtime import is_cached, onnx_predict_table
-from core.portable.params_json import export_params
+from core.portable.params_json import ParamsExport, export_params, read_params
 from core.store import LoadedModel, Store
 
 ONNX_FILE = "model.onnx"
@@ -51,6 +51,58 @@ class Exported:
     ref: str
     media_type: str
     info: dict[str, Any] = field(default_factory=dict)
+
+
+# -- conversions: here for this store's own models, in the worker for strangers' ---------------
+
+
+def _in_worker(model: Any) -> bool:
+    from core.worker import WorkerModel
+
+    return isinstance(model, WorkerModel)
+
+
+def _decoded(reply: dict[str, Any], key: str = "data") -> bytes:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(str(reply[key]), validate=True)
+    except (KeyError, binascii.Error, ValueError) as exc:
+        raise FormatError("The model worker sent a malformed conversion") from exc
+
+
+def onnx_of(model: Any, X: pd.DataFrame | None, feature_names: list[str] | None) -> OnnxExport:
+    """``export_onnx``, run by the worker when the model is a stranger's (never unpickled here)."""
+    if not _in_worker(model):
+        return export_onnx(model, X, feature_names)
+    reply = model.convert("onnx", X, feature_names)
+    try:
+        parity = Parity(**reply["parity"]) if reply.get("parity") is not None else None
+        return OnnxExport(data=_decoded(reply), parity=parity, layout=str(reply["layout"]))
+    except (KeyError, TypeError) as exc:
+        raise FormatError("The model worker sent a malformed ONNX conversion") from exc
+
+
+def params_of(model: Any, X: pd.DataFrame | None, feature_names: list[str] | None) -> ParamsExport:
+    """``export_params``, run by the worker for a stranger's model; its text is parsed here with bounds."""
+    if not _in_worker(model):
+        return export_params(model, X, feature_names)
+    reply = model.convert("json", X, feature_names)
+    text = str(reply.get("text", ""))
+    params = read_params(text.encode("utf-8"))
+    exact = reply.get("exact")
+    rows = reply.get("rows_checked")
+    if not isinstance(rows, int) or exact not in (True, False, None):
+        raise FormatError("The model worker sent a malformed JSON conversion")
+    return ParamsExport(text=text, params=params, rows_checked=rows, exact=exact)
+
+
+def dumps_of(model: Any, fmt: str) -> bytes:
+    """The model written as a pickle/joblib/skops file, by the worker for a stranger's model."""
+    if not _in_worker(model):
+        return formats.dumps(model, fmt)
+    return _decoded(model.convert(fmt))
 
 
 def _now() -> str:
@@ -117,7 +169,7 @@ def ensure_onnx(store: Store, ref: str, loaded: LoadedModel | None = None) -> tu
     base = {"exported_at": _now(), "model_sha256": record["sha256"], "tolerance": PROBA_TOLERANCE}
     base["packages"] = {p: package_version(p) for p in ("skl2onnx", "onnx", "onnxruntime")}
     try:
-        result = export_onnx(loaded.model, X, _feature_names(record))
+        result = onnx_of(loaded.model, X, _feature_names(record))
     except ModelShelfError as exc:  # skl2onnx refused, or onnxruntime could not run what it made
         reason = str(exc) if isinstance(exc, NotConvertibleError) else f"not convertible: {exc}"
         store.merge_exports(_ref(record), {"onnx": base | {"status": "refused", "reason": reason}})
@@ -142,7 +194,7 @@ def ensure_params(store: Store, ref: str, loaded: LoadedModel | None = None) -> 
     X = _evaluation_rows(store, record)
     base = {"exported_at": _now(), "model_sha256": record["sha256"]}
     try:
-        result = export_params(loaded.model, X, _feature_names(record))
+        result = params_of(loaded.model, X, _feature_names(record))
     except FormatError as exc:
         store.merge_exports(_ref(record), {"json": base | {"status": "refused", "reason": str(exc)}})
         raise
@@ -170,7 +222,7 @@ def export_version(store: Store, ref: str, fmt: str) -> Exported:
         data = store.read_artifact(_ref(record))
         info = {"sha256": record["sha256"], "same_file": True}
     else:
-        data = formats.dumps(store.load(_ref(record)).model, fmt)
+        data = dumps_of(store.load(_ref(record)).model, fmt)
         info = {"sha256": formats.sha256_bytes(data), "same_file": False, "converted_from": record["format"]}
     return Exported(data=data, filename=filename, format=fmt, ref=_ref(record), media_type=MEDIA_TYPES[fmt], info=info)
 
@@ -202,7 +254,10 @@ def predict_rows(store: Store, ref: str, frame: pd.DataFrame, engine: str = "aut
         return predict_with_onnx(store, ref, frame), "onnx"
     if engine == "auto":
         record = store.get(ref)
-        if export_status(record)["onnx"]["status"] != "refused":
+        status = export_status(record)["onnx"]["status"]
+        # Converting an imported version would load it in this process: auto uses its worker instead
+        # (or an ONNX file it already has).
+        if status == "ok" or (status != "refused" and record.get("origin") != "imported"):
             try:
                 return predict_with_onnx(store, _ref(record), frame), "onnx"
             except NotConvertibleError:
