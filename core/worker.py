@@ -328,8 +328,9 @@ def child_main(box: Any, report: dict[str, Any], config: dict[str, Any], rfd: in
             reply = {"ok": False, "kind": "memory", "message": ""}
         except _NotLoaded:
             reply = {"ok": False, "kind": "missing", "message": ""}
-        except ShelfError as exc:
-            reply = {"ok": False, "kind": type(exc).__name__, "message": str(exc)}
+        except ShelfError as exc:  # its family's name (PolicyError -> UnsafeModelError...), as the parent knows them
+            kind = next((c.__name__ for c in type(exc).__mro__ if c.__name__ in _ERRORS), "FormatError")
+            reply = {"ok": False, "kind": kind, "message": str(exc)}
         except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
             kind = "data" if isinstance(exc, (ValueError, TypeError, AttributeError, LookupError)) else "other"
             reply = {"ok": False, "kind": kind, "message": f"{type(exc).__name__}: {exc}"}
@@ -367,6 +368,7 @@ class Worker:
 
     def __init__(self, layers: frozenset[str], memory_mb: int, max_models: int, probes: bool) -> None:
         self.memory_mb = memory_mb
+        self.answered_error = False  # the last request ended in an error the worker itself reported
         config = {
             "layers": sorted(layers),
             "read_only": [_CORE_DIR],
@@ -549,10 +551,11 @@ class WorkerPool:
             raise UnsafeModelError(f"The model needed more than {self.memory_mb} MB: refused")
         if kind == "missing":
             raise LookupError(message.get("sha256"))
-        if kind == "data":
-            raise DatasetError(text)
-        if kind in _ERRORS:
-            raise _ERRORS[kind](text)
+        if kind == "data" or kind in _ERRORS:
+            # The worker answered normally: it refused the model or the rows, and stays usable
+            # (a refusal must not cost the next visitor a worker's start-up).
+            worker.answered_error = True
+            raise (DatasetError if kind == "data" else _ERRORS[kind])(text)
         raise FormatError(f"The model could not be used ({text})")
 
     def run(
@@ -570,6 +573,7 @@ class WorkerPool:
         (``method``, ``X``: an array).
         """
         worker = self._acquire(sha256)
+        worker.answered_error = False
         keep = False
         try:
             facts = None
@@ -589,7 +593,7 @@ class WorkerPool:
             keep = True
             return result
         finally:
-            self._release(worker, keep and worker.alive)
+            self._release(worker, (keep or worker.answered_error) and worker.alive)
 
     def _load(self, worker: Worker, sha256: str, data: bytes, limits: LoadLimits) -> dict[str, Any]:
         if hashlib.sha256(data).hexdigest() != sha256:
@@ -621,7 +625,7 @@ class WorkerPool:
             keep = True
             return result
         finally:
-            self._release(worker, keep and worker.alive)
+            self._release(worker, (keep or worker.answered_error) and worker.alive)
 
     def report(self) -> dict[str, dict[str, Any]]:
         """Which sandbox layers a worker of this pool has, each ``{"active": bool, "reason": str}``."""

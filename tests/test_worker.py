@@ -637,3 +637,20 @@ def test_exports_of_an_imported_version_are_made_in_the_worker(store, monkeypatc
     bundle = export_version(store, "remote:1", "bundle")
     with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
         assert {"model.pkl", "model.onnx", "params.json", "README.md"} <= set(archive.namelist())
+
+
+def test_a_refused_file_does_not_cost_a_worker_restart(full_pool: WorkerPool) -> None:
+    """A refusal is an ordinary answer: the same warm worker serves the next request."""
+    from core.errors import UnsafeModelError
+    from core.worker import load_in_worker
+
+    model, X, _y = _iris_model()
+    load_in_worker(pickle.dumps(model), LIMITS, pool=full_pool)
+    started = full_pool.started
+    hostile = pickle.dumps(model.set_params(solver="../../etc/passwd"))
+    with pytest.raises(UnsafeModelError):
+        load_in_worker(hostile, LIMITS, pool=full_pool)
+    assert load_in_worker(pickle.dumps(model.set_params(solver="lbfgs")), LIMITS, pool=full_pool).predict(X).shape == (
+        150,
+    )
+    assert full_pool.started == started
