@@ -210,6 +210,7 @@ class Bench:
             ("save", self.save_figures),
             ("load", self.load_figures),
             ("safe", self.safe_load_figures),
+            ("worker", self.worker_figures),
             ("mlflow", self.mlflow_figures),
             ("list", self.list_figures),
             ("mmap", self.mmap_figures),
@@ -380,6 +381,57 @@ class Bench:
                 lambda: load_untrusted(path.read_bytes()),
                 self.scale.repeats,
             )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def worker_figures(self) -> None:
+        fig = Figure(
+            "safe_load_forest_worker",
+            "safe load of an uploaded joblib file in the sandboxed worker (warm)",
+            "forest",
+            "read + core.worker.load_in_worker (warm worker)",
+            "joblib.load of the same file",
+            kind="at_most",
+            target=2.5,
+        )
+        cold = Figure(
+            "safe_load_forest_worker_cold",
+            "the same, in a worker started for it (process start, sandbox, imports)",
+            "forest",
+            "new WorkerPool + load_in_worker",
+        )
+        self.add(fig, lambda f: self._measure_worker_load(f, cold))
+        self.add(cold, lambda f: None if f.subject is not None else self._measure_worker_load(fig, f))
+
+    def _measure_worker_load(self, fig: Figure, cold: Figure) -> None:
+        from core.safe_load import LoadLimits
+        from core.worker import WorkerPool, load_in_worker
+
+        work = self.work("forest")
+        fig.workload = cold.workload = work.label
+        folder = self.fresh_dir("worker")
+        path = folder / "upload.joblib"
+        joblib.dump(work.model, path)
+        limits = LoadLimits(max_bytes=2**31, max_decompressed_bytes=2**32, timeout_s=600)
+        cold_times = []
+        try:
+            for _ in range(max(1, min(3, self.scale.repeats))):
+                pool = WorkerPool(size=1, max_models=0)  # a new process each time: the cold start
+                started = time.perf_counter()
+                load_in_worker(path.read_bytes(), limits, pool=pool)
+                cold_times.append(time.perf_counter() - started)
+                pool.close()
+            cold.subject = Samples(cold_times)
+            # max_models=0: the worker keeps nothing, so every load really loads (no warm cache hit).
+            pool = WorkerPool(size=1, max_models=0)
+            try:
+                fig.baseline, fig.subject = time_pair(
+                    lambda: joblib.load(path),
+                    lambda: load_in_worker(path.read_bytes(), limits, pool=pool),
+                    self.scale.repeats,
+                )
+            finally:
+                pool.close()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

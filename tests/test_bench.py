@@ -23,6 +23,8 @@ FIGURES = (
     "safe_load_pima",
     "safe_load_forest",
     "safe_load_hgb",
+    "safe_load_forest_worker",
+    "safe_load_forest_worker_cold",
     "mlflow_save_pima",
     "mlflow_load_pima",
     "list_page",
