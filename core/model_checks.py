@@ -176,6 +176,7 @@ def _has_special_names(state: dict) -> bool:
 
 
 def _checkers() -> list[tuple[type, Callable[[Any], None]]]:
+    from sklearn.cluster._kmeans import _BaseKMeans
     from sklearn.ensemble._gb import BaseGradientBoosting
     from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
@@ -191,6 +192,7 @@ def _checkers() -> list[tuple[type, Callable[[Any], None]]]:
         (BaseLibSVM, _check_libsvm),
         (BaseGradientBoosting, _check_gradient_boosting),
         (NeighborsBase, _check_neighbors),
+        (_BaseKMeans, _check_kmeans),
         (KDTree, _check_binary_tree),
         (BallTree, _check_binary_tree),
         (object, _check_ensemble_features),
@@ -224,6 +226,22 @@ def check_tree(tree: Any, n_features: int | None = None) -> None:
     features = nodes["feature"][internal]
     if features.size and (features.min() < 0 or features.max() >= limit):
         raise _bad("decision tree", f"a node splits on feature {int(features.max())} of a {limit}-feature model")
+    # decision_path() writes each sample's path into a buffer of max_depth + 1 slots per sample.
+    max_depth = state.get("max_depth")
+    depth = _depth(nodes["left_child"], nodes["right_child"], internal)
+    if not isinstance(max_depth, (int, np.integer)) or not depth <= int(max_depth) <= node_count:
+        raise _bad("decision tree", f"its max_depth {max_depth!r:.20} is not its depth {depth}")
+
+
+def _depth(left: np.ndarray, right: np.ndarray, internal: np.ndarray) -> int:
+    """Levels below the root of a tree whose links were checked: one numpy step per level."""
+    frontier = np.array([0])
+    depth = -1
+    while frontier.size:
+        depth += 1
+        inner = frontier[internal[frontier]]
+        frontier = np.concatenate([left[inner], right[inner]])
+    return depth
 
 
 def _check_tree_links(what: str, left: np.ndarray, right: np.ndarray, leaf: np.ndarray, n: int) -> None:
@@ -546,6 +564,18 @@ def _check_neighbors(model: Any) -> None:
         raise _bad(what, "its search method and its index disagree")
     if index is not None and np.asarray(index.data).shape != (n_samples, width):
         raise _bad(what, "its index was built on data of another shape")
+    # Brute-force search builds its distance metric from these at predict time: weighted metrics
+    # index their weights (V, VI, w) by feature, unchecked (seuclidean with 1 weight read past it).
+    params = state.get("effective_metric_params_")
+    if params is not None and not isinstance(params, dict):
+        raise _bad(what, "its metric parameters are not a mapping")
+    for key in ("V", "VI", "w"):
+        value = (params or {}).get(key)
+        if value is not None and (np.ndim(value) < 1 or any(size != width for size in np.shape(value))):
+            raise _bad(what, f"its metric parameter {str(key)[:20]!r} does not match its {width} features")
+    metric = state.get("effective_metric_")
+    if type(metric).__module__ == "sklearn.metrics._dist_metrics":
+        _check_distance_metric(metric, np.asarray(fit_X) if not sparse.issparse(fit_X) else fit_X)
     labels = state.get("_y")
     if labels is None:
         return
@@ -555,6 +585,8 @@ def _check_neighbors(model: Any) -> None:
     classes = state.get("classes_")
     if classes is None:
         return
+    if state.get("outputs_2d_", labels.ndim == 2) != (labels.ndim == 2):
+        raise _bad(what, "its labels and its output count disagree")
     columns = [labels] if labels.ndim == 1 else list(labels.T)
     per_output = [classes] if labels.ndim == 1 else classes
     if (not isinstance(per_output, list) and labels.ndim == 2) or len(per_output) != len(columns):
@@ -563,6 +595,24 @@ def _check_neighbors(model: Any) -> None:
         size = np.asarray(known).shape[0] if np.asarray(known).ndim == 1 else -1
         if column.dtype.kind not in "iu" or (column.size and (column.min() < 0 or column.max() >= size)):
             raise _bad(what, "a label is outside its classes")
+
+
+def _check_kmeans(model: Any) -> None:
+    """k-means predicts in compiled code that reads ``X.shape[1]`` values from each centre and
+    runs ``_n_threads`` OpenMP threads: the centres must be as wide as the data, the count sane."""
+    state = vars(model)
+    centres = state.get("cluster_centers_")
+    if centres is None:
+        return
+    what = "k-means model"
+    n_features = _features_of(model, what)
+    if not isinstance(centres, np.ndarray) or centres.ndim != 2 or centres.shape[0] < 1:
+        raise _bad(what, "its cluster centres are not a 2-D array")
+    if centres.shape[1] != n_features:
+        raise _bad(what, f"its cluster centres have {centres.shape[1]} column(s), the model {n_features} features")
+    threads = state.get("_n_threads", 1)
+    if not isinstance(threads, (int, np.integer)) or not 0 < threads <= 1024:
+        raise _bad(what, "its thread count is not between 1 and 1024")
 
 
 def _check_binary_tree(tree: Any) -> None:

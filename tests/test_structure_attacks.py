@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.datasets import load_iris
 from sklearn.ensemble import (
     AdaBoostClassifier,
@@ -627,3 +628,37 @@ def test_ordinary_models_still_load(iris, make, fmt: str) -> None:
     model = make().fit(X, y)
     loaded = load_untrusted(dumps(model, fmt), limits=LIMITS)
     assert loaded.model.predict(X).tolist() == model.predict(X).tolist()
+
+
+def test_a_tree_whose_max_depth_understates_its_depth_is_refused(tmp_path: Path, iris) -> None:
+    X, y = iris
+    model = DecisionTreeClassifier(random_state=0).fit(X, y)  # depth 5 or more
+    state = model.tree_.__getstate__()
+    state["max_depth"] = 0  # decision_path() sizes its buffer by this: one slot a sample
+    model.tree_.__setstate__(state)
+    out = _in_child(tmp_path, pickle.dumps(model))
+    assert out.startswith("REFUSED UnsafeModelError"), out
+    assert "max_depth 0 is not its depth" in out
+
+
+@pytest.mark.parametrize(
+    ("metric", "params", "key", "short"),
+    [
+        ("seuclidean", {"V": np.ones(4)}, "V", np.ones(1)),
+        ("mahalanobis", {"VI": np.eye(4)}, "VI", np.eye(1)),
+    ],
+)
+def test_neighbours_metric_weights_must_match_the_features(tmp_path: Path, iris, metric, params, key, short) -> None:
+    X, y = iris
+    model = KNeighborsClassifier(n_neighbors=3, algorithm="brute", metric=metric, metric_params=params).fit(X, y)
+    model.effective_metric_params_[key] = short  # read for every feature by the compiled distance
+    _refused_in_child(tmp_path, pickle.dumps(model), "neighbours", f"metric parameter '{key}'")
+
+
+@pytest.mark.parametrize("kind", [KMeans, MiniBatchKMeans])
+def test_k_means_centres_narrower_than_the_data_are_refused(tmp_path: Path, iris, kind) -> None:
+    X, _ = iris
+    model = kind(n_clusters=3, n_init=1, random_state=0).fit(X)
+    assert load_untrusted(pickle.dumps(model), limits=LIMITS).model.predict(X).tolist() == model.predict(X).tolist()
+    model.cluster_centers_ = np.ascontiguousarray(model.cluster_centers_[:, :1])  # read 4 wide in C
+    _refused_in_child(tmp_path, pickle.dumps(model), "k-means", "1 column")
