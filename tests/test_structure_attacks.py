@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris
 from sklearn.ensemble import (
     AdaBoostClassifier,
@@ -35,6 +36,7 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     IsolationForest,
     RandomForestClassifier,
+    RandomTreesEmbedding,
     StackingClassifier,
     VotingClassifier,
 )
@@ -269,8 +271,23 @@ def test_gradient_boosting_multiclass_with_too_few_columns_or_bad_cells_is_refus
         ),
         lambda: StackingClassifier([("t", DecisionTreeClassifier(max_depth=2))], cv=2),
         lambda: GridSearchCV(DecisionTreeClassifier(), {"max_depth": [2]}, cv=2),
+        lambda: make_pipeline(
+            ColumnTransformer([("trees", RandomTreesEmbedding(n_estimators=3, random_state=0), [0, 1, 2, 3])]),
+            LogisticRegression(max_iter=1000),
+        ),
     ],
-    ids=["forest", "extra-trees", "bagging", "adaboost", "isolation", "pipeline", "voting", "stacking", "search"],
+    ids=[
+        "forest",
+        "extra-trees",
+        "bagging",
+        "adaboost",
+        "isolation",
+        "pipeline",
+        "voting",
+        "stacking",
+        "search",
+        "column-transformer",
+    ],
 )
 def test_every_tree_of_every_ensemble_is_checked(tmp_path: Path, iris, make) -> None:
     X, y = iris
