@@ -628,8 +628,9 @@ def _load_skops(data: bytes, guard: _Guard) -> Any:
     check_zip(data, guard.limits)
     try:
         needed = skops.io.get_untrusted_types(data=data)
-    except Exception as exc:  # noqa: BLE001 - skops raises many kinds on a malformed schema
-        raise FormatError(f"The skops file is damaged: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # skops raises many kinds on a malformed schema
+        detail = " ".join(str(exc).split())[:200]
+        raise FormatError(f"The skops file is damaged ({detail or 'its schema is malformed'})") from exc
     allowed = allowlist.allowed_type_names()
     refused = [name for name in needed if name not in allowed]
     for name in refused:

@@ -679,3 +679,13 @@ def test_k_means_centres_narrower_than_the_data_are_refused(tmp_path: Path, iris
     assert load_untrusted(pickle.dumps(model), limits=LIMITS).model.predict(X).tolist() == model.predict(X).tolist()
     model.cluster_centers_ = np.ascontiguousarray(model.cluster_centers_[:, :1])  # read 4 wide in C
     _refused_in_child(tmp_path, pickle.dumps(model), "k-means", "1 column")
+
+
+def test_a_damaged_skops_file_is_refused_in_plain_words() -> None:
+    import skops.io
+
+    data = bytearray(skops.io.dumps(LogisticRegression().fit([[0.0], [1.0]], [0, 1])))
+    start = data.find(b"schema.json") + len(b"schema.json")
+    data[start + 5] ^= 0xFF  # a byte of the compressed schema: its CRC no longer matches
+    message = _refused(bytes(data), "The skops file is damaged", error=FormatError)
+    assert "Error:" not in message, message
