@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pickle
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -284,9 +285,32 @@ def _check_frombuffer(args: tuple[Any, ...]) -> None:
         _refuse("numpy _frombuffer", f"a {type(args[0]).__name__} instead of a buffer")
 
 
+#: A pickled dtype's type code: one letter and a size ('f8', 'V16', 'U10', 'O8'); structures and
+#: subarrays come in the state, never in the code ("f8,f8,..." is parsed field by field).
+_TYPE_CODE = re.compile(r"[A-Za-z?][0-9]{0,10}")
+
+#: Bounds on integers handed to compiled constructors, whose cost grows with their size.
+_MAX_SMALL_INT_BITS = 64
+_MAX_ENTROPY_BITS = 4096
+_MAX_ENTROPY_WORDS = 128
+_MAX_POOL_SIZE = 1024
+_MAX_SPAWN_KEY = 64
+_MAX_TREE_VALUES_PER_NODE = 10**8
+
+
+def _small_int(value: Any, bits: int = _MAX_SMALL_INT_BITS) -> bool:
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        value = int(value)
+    return isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= bits
+
+
 def _check_dtype(args: tuple[Any, ...]) -> None:
     if not args or not isinstance(args[0], str) or any(not isinstance(a, bool) for a in args[1:]):
         _refuse("numpy.dtype", "arguments other than (type code, align, copy)")
+    if len(args) > 3 or not _TYPE_CODE.fullmatch(args[0]):
+        _refuse("numpy.dtype", f"the type code {args[0][:20]!r}, which is not a plain one")
 
 
 def _check_bit_generator(args: tuple[Any, ...]) -> None:
@@ -305,6 +329,55 @@ def _check_bit_generator(args: tuple[Any, ...]) -> None:
         _refuse("a numpy random generator constructor", "a constructor other than numpy's own")
 
 
+def _check_entropy(entropy: Any) -> None:
+    """A SeedSequence's entropy: None, or an integer (or a few) of at most a few thousand bits.
+
+    numpy turns the integer into 32-bit words in a loop that is quadratic in its size, holding
+    the GIL: a 300 KB integer froze every thread of the process for over a minute.
+    """
+    import numpy as np
+
+    if entropy is None or (_small_int(entropy, _MAX_ENTROPY_BITS) and entropy >= 0):
+        return
+    if isinstance(entropy, np.ndarray) and entropy.dtype.kind in "iu":
+        entropy = entropy.tolist() if entropy.ndim == 1 and entropy.size <= _MAX_ENTROPY_WORDS else None
+    words = isinstance(entropy, (list, tuple)) and len(entropy) <= _MAX_ENTROPY_WORDS
+    if words and all(_small_int(e, _MAX_ENTROPY_BITS) and e >= 0 for e in entropy):
+        return
+    _refuse("numpy.random.bit_generator.SeedSequence", f"an entropy over {_MAX_ENTROPY_BITS} bits or not integers")
+
+
+def _check_seed_sequence(args: tuple[Any, ...]) -> None:
+    if len(args) > 1:
+        _refuse("numpy.random.bit_generator.SeedSequence", f"{len(args)} arguments")
+    _check_entropy(args[0] if args else None)
+
+
+def check_seed_sequence_state(state: Any) -> None:
+    """``SeedSequence`` state ``(entropy, n_children_spawned, pool, pool_size, spawn_key)``.
+
+    Set without any check by Cython; later ``spawn`` and ``generate_state`` trust it: the pool
+    is read ``pool_size`` words long, and the entropy converted as above.
+    """
+    import numpy as np
+
+    what = "numpy.random.bit_generator.SeedSequence"
+    if not isinstance(state, tuple) or len(state) != 5:
+        _refuse(what, "a malformed state")
+    entropy, spawned, pool, pool_size, spawn_key = state
+    _check_entropy(entropy)
+    if not _small_int(spawned) or spawned < 0:
+        _refuse(what, "a malformed n_children_spawned")
+    if not _small_int(pool_size) or not 4 <= pool_size <= _MAX_POOL_SIZE:
+        _refuse(what, f"a pool size outside 4..{_MAX_POOL_SIZE}")
+    if not isinstance(pool, np.ndarray) or pool.dtype != np.uint32 or pool.shape != (pool_size,):
+        _refuse(what, "a pool that does not match its pool size")
+    if not isinstance(spawn_key, tuple) or len(spawn_key) > _MAX_SPAWN_KEY:
+        _refuse(what, f"a spawn_key longer than {_MAX_SPAWN_KEY}")
+    if any(not _small_int(k) or k < 0 for k in spawn_key):
+        _refuse(what, "a spawn_key of other than small integers")
+
+
 def _check_tree(args: tuple[Any, ...]) -> None:
     """``Tree(n_features, n_classes, n_outputs)``: small positive sizes, one class count per output."""
     import numpy as np
@@ -319,6 +392,9 @@ def _check_tree(args: tuple[Any, ...]) -> None:
         _refuse("sklearn.tree._tree.Tree", f"n_outputs={n_outputs!r:.40}")
     if classes is None or classes.shape != (n_outputs,) or classes.dtype.kind not in "iu" or (classes < 1).any():
         _refuse("sklearn.tree._tree.Tree", "n_classes that is not one positive count per output")
+    # Each node holds n_outputs * max(n_classes) values, a product the Cython code does not check.
+    if int(classes.max()) * int(n_outputs) > _MAX_TREE_VALUES_PER_NODE:
+        _refuse("sklearn.tree._tree.Tree", f"n_classes up to {int(classes.max()):,} for {int(n_outputs)} output(s)")
 
 
 def _check_new_obj(args: tuple[Any, ...]) -> None:
@@ -330,13 +406,35 @@ def _check_new_obj(args: tuple[Any, ...]) -> None:
 
 
 def _check_pyx_unpickle(args: tuple[Any, ...]) -> None:
-    """Cython's ``__pyx_unpickle_X(type, checksum, state)``: the type must be allowlisted too."""
+    """Cython's ``__pyx_unpickle_X(type, checksum, state)``: the type must be allowlisted too, and
+    the state (set field by field, unchecked) small: a SeedSequence's as above, else numbers."""
+    import numpy as np
+
     if len(args) != 3 or not isinstance(args[0], type) or not is_allowed_object(args[0]):
         _refuse("a Cython unpickle helper", "a type outside the allowlist")
+    cls, checksum, state = args
+    if not _small_int(checksum):
+        _refuse("a Cython unpickle helper", "a malformed checksum")
+    if state is None:
+        return
+    if issubclass(cls, np.random.SeedSequence):
+        check_seed_sequence_state(state)
+    elif not isinstance(state, tuple) or any(not _number(v) for v in state):
+        _refuse(f"{cls.__module__}.{cls.__qualname__}", "a state of other than a few small numbers")
 
 
-def _no_check(args: tuple[Any, ...]) -> None:
-    return None
+def _number(value: Any) -> bool:
+    return value is None or isinstance(value, float) or _small_int(value)
+
+
+def _numbers_check(what: str) -> ArgCheck:
+    """Cython losses are built from a parameter or two (a quantile, a power): small numbers only."""
+
+    def check(args: tuple[Any, ...]) -> None:
+        if len(args) > 3 or any(not _number(a) for a in args):
+            _refuse(what, "arguments other than a few small numbers")
+
+    return check
 
 
 def _container_check(what: str) -> ArgCheck:
@@ -348,18 +446,25 @@ def _container_check(what: str) -> ArgCheck:
 
 
 def _slice_check(args: tuple[Any, ...]) -> None:
-    if len(args) > 3 or any(a is not None and not isinstance(a, int) for a in args):
-        _refuse("builtins.slice", "arguments other than integers")
+    if len(args) > 3 or any(a is not None and not _small_int(a) for a in args):
+        _refuse("builtins.slice", "arguments other than small integers")
 
 
 def _complex_check(args: tuple[Any, ...]) -> None:
-    if len(args) > 2 or any(not isinstance(a, (int, float)) for a in args):
-        _refuse("builtins.complex", "arguments other than numbers")
+    if len(args) > 2 or any(not isinstance(a, float) and not _small_int(a) for a in args):
+        _refuse("builtins.complex", "arguments other than small numbers")
+
+
+_TEXT_ENCODINGS = ("latin1", "latin-1", "utf-8", "utf8", "ascii")
 
 
 def _bytes_check(args: tuple[Any, ...]) -> None:
+    """``bytes(data)`` or ``bytes(text, encoding)``: a plain text encoding, never a codec lookup
+    by a name the file chose, and never ``bytes(n)`` (n zero bytes)."""
     if len(args) > 2 or (args and not isinstance(args[0], (bytes, bytearray, list, str))):
         _refuse("builtins.bytes", "arguments other than data")
+    if len(args) == 2 and (not isinstance(args[0], str) or args[1] not in _TEXT_ENCODINGS):
+        _refuse("builtins.bytes", "an encoding other than latin-1, utf-8 or ascii")
 
 
 def _check_mareconstruct(args: tuple[Any, ...]) -> None:
@@ -473,9 +578,9 @@ def call_checks() -> dict[int, tuple[str, ArgCheck]]:
         if name.startswith("__pyx_unpickle_"):
             checks[(module, name)] = _check_pyx_unpickle
         elif module == "sklearn._loss._loss" and name.startswith("Cy"):
-            checks[(module, name)] = _no_check  # Cython losses: built from a few numbers
+            checks[(module, name)] = _numbers_check(f"{module}.{name}")  # built from a few numbers
         elif module == "numpy.random.bit_generator" and name == "SeedSequence":
-            checks[(module, name)] = _no_check
+            checks[(module, name)] = _check_seed_sequence
     table: dict[int, tuple[str, ArgCheck]] = {}
     for (module, name), check in checks.items():
         obj = catalogue.get((module, name))

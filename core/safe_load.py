@@ -58,6 +58,8 @@ _CHUNK = 1 << 20
 #: What a scikit-learn version read from a stranger's file may look like before it is shown anywhere.
 _VERSION = re.compile(r"[0-9]+(\.[0-9]+){0,3}([.+-]?[A-Za-z0-9]+){0,3}")
 _TICK_EVERY = 256
+#: Deepest nesting of containers and objects a file may build (real models stay far below).
+MAX_NESTING = 200
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class _Guard:
         self.cancelled = threading.Event()
         self.ops = 0
         self.sklearn_versions: list[str] = []
+        #: ``id(object) -> nesting depth`` of what the unpicklers built, recorded from depth 2 up.
+        self.depths: dict[int, int] = {}
 
     def tick(self) -> None:
         if self.cancelled.is_set() or time.monotonic() > self.deadline:
@@ -198,10 +202,17 @@ class _RestrictedMixin:
             allowlist.check_partial_state(state)
         if isinstance(inst, np.dtype):
             _check_dtype_state(inst, state)
+        if isinstance(inst, np.random.SeedSequence):
+            allowlist.check_seed_sequence_state(state)
+        # Both forms of an instance's state: a dict, or (dict, slotstate) applied with setattr. A
+        # special name in either would be read back by Python or scikit-learn as behaviour: a
+        # ``__setstate__`` that the next BUILD calls with the file's arguments, a
+        # ``__sklearn_is_fitted__`` that makes an unfitted model pass as fitted.
         slotstate = state[1] if isinstance(state, tuple) and len(state) == 2 else None
-        if isinstance(slotstate, dict) and any(str(k).startswith("__") for k in slotstate):
-            raise UnsafeModelError("The file tries to set special attributes (__...__) on an object; not loaded")
         mapping = state[0] if isinstance(state, tuple) and len(state) == 2 else state
+        for part in (mapping, slotstate):
+            if isinstance(part, dict) and any(isinstance(k, str) and k.startswith("__") for k in part):
+                raise UnsafeModelError("The file tries to set special attributes (__...__) on an object; not loaded")
         if isinstance(mapping, dict) and isinstance(mapping.get("_sklearn_version"), str):
             self._guard.sklearn_versions.append(mapping["_sklearn_version"])
 
@@ -358,12 +369,73 @@ def _check_masked_array_state(state: Any, budget: int) -> None:
         raise UnsafeModelError("The file gives a masked array a fill value that is not a plain value")
 
 
+#: Opcodes that build or fill a container or object from stack items: how many items they take
+#: from the top of the stack (None: everything since the last MARK).
+_NESTING_OPS: dict[bytes, int | None] = {
+    pickle.TUPLE: None,
+    pickle.LIST: None,
+    pickle.DICT: None,
+    pickle.FROZENSET: None,
+    pickle.INST: None,
+    pickle.OBJ: None,
+    pickle.APPENDS: None,
+    pickle.SETITEMS: None,
+    pickle.ADDITEMS: None,
+    pickle.TUPLE1: 1,
+    pickle.TUPLE2: 2,
+    pickle.TUPLE3: 3,
+    pickle.APPEND: 1,
+    pickle.SETITEM: 2,
+    pickle.BUILD: 1,
+    pickle.REDUCE: 2,
+    pickle.NEWOBJ: 2,
+    pickle.NEWOBJ_EX: 3,
+}
+
+
+def _too_deep() -> UnsafeModelError:
+    return UnsafeModelError(
+        f"The file nests objects too deeply to be a model (more than {MAX_NESTING} levels), so it was refused"
+    )
+
+
+def _depth(guard: _Guard, obj: Any) -> int:
+    """Recorded depth, else 1 for a container or an object with attributes, 0 for a plain value."""
+    known = guard.depths.get(id(obj))
+    if known is not None:
+        return known
+    return 1 if isinstance(obj, (tuple, list, dict, set, frozenset)) or hasattr(obj, "__dict__") else 0
+
+
+def _nested(handler: Callable[[Any], None], count: int | None) -> Callable[[Any], None]:
+    """Count how deep the object an opcode builds or fills is, and refuse past MAX_NESTING *before*
+    the opcode runs: a dict key, a set item or a tuple is hashed inside it, and hashing a tuple
+    nested 100,000 deep recurses in C until the stack overflows (no RecursionError, a crash)."""
+
+    def op(self: Any) -> None:
+        guard = self._guard
+        items = self.stack if count is None else self.stack[-count:]
+        deepest = max((_depth(guard, item) for item in items), default=0)
+        if deepest >= MAX_NESTING:
+            raise _too_deep()
+        handler(self)
+        if deepest:
+            target = self.stack[-1]
+            depth = max(_depth(guard, target), deepest + 1)
+            if depth >= 2:
+                guard.depths[id(target)] = depth
+
+    return op
+
+
 def _guarded_dispatch(base: dict[int, Callable[[Any], None]], build: Callable[[Any], None]) -> dict:
     table = dict(base)
     table[pickle.REDUCE[0]] = _RestrictedMixin.load_reduce
     table[pickle.NEWOBJ[0]] = _RestrictedMixin.load_newobj
     table[pickle.NEWOBJ_EX[0]] = _RestrictedMixin.load_newobj_ex
     table[pickle.BUILD[0]] = build
+    for opcode, count in _NESTING_OPS.items():
+        table[opcode[0]] = _nested(table[opcode[0]], count)
     return {key: _timed(handler) for key, handler in table.items()}
 
 
@@ -445,60 +517,116 @@ def _too_big(limit: int) -> UnsafeModelError:
     )
 
 
-def _inflate(data: bytes, method: str, guard: _Guard) -> bytes:
-    """Decompress joblib's stream, counting output and stopping past the limit (zip bombs)."""
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """One xz variable-length integer (7 bits a byte, at most 9 bytes) and the position after it."""
+    value = 0
+    for shift in range(0, 63, 7):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+    raise ValueError("varint too long")
+
+
+def _declared_size(data: bytes, method: str) -> int | None:
+    """The uncompressed size a compressed stream declares, where the format records one.
+
+    Only a hint, for refusing early: a crafted file can lie, so the output is counted anyway.
+    gzip's trailer holds the size modulo 2**32, lzma's header the size (or "unknown"), and an
+    xz file's index the size of each block; zlib and bz2 record none.
+    """
+    try:
+        if method == "gzip" and len(data) >= 18:
+            return int.from_bytes(data[-4:], "little")
+        if method == "lzma" and len(data) >= 13:
+            size = int.from_bytes(data[5:13], "little")
+            return None if size == 2**64 - 1 else size
+        if method == "xz" and len(data) >= 24 and data[-2:] == b"YZ":
+            index_size = (int.from_bytes(data[-8:-4], "little") + 1) * 4
+            index = data[-12 - index_size : -12]
+            if index[:1] != b"\x00":
+                return None
+            records, pos = _read_varint(index, 1)
+            total = 0
+            for _ in range(min(records, 100_000)):
+                _unpadded, pos = _read_varint(index, pos)
+                size, pos = _read_varint(index, pos)
+                total += size
+            return total
+    except (ValueError, IndexError):
+        return None
+    return None
+
+
+def _inflate(data: bytes, method: str, guard: _Guard) -> io.BytesIO:
+    """Decompress joblib's stream into one buffer, counting output and stopping at the limit.
+
+    The output is written into a BytesIO that the unpickler then reads in place: one copy of
+    the decompressed bytes, never two (``bytes(bytearray)`` would copy it all once more). A
+    stream that declares a size over the limit is refused before anything is decompressed.
+    """
     limit = guard.limits.max_decompressed_bytes
-    out = bytearray()
+    declared = _declared_size(data, method)
+    if declared is not None and declared > limit:
+        raise _too_big(limit)
+    out = io.BytesIO()
     if method in ("zlib", "gzip"):
-        inflater = zlib.decompressobj(zlib.MAX_WBITS | (16 if method == "gzip" else 0))
-        pending = data
-        try:
-            while pending and not inflater.eof:
-                out += inflater.decompress(pending, _CHUNK)
-                pending = inflater.unconsumed_tail
-                if len(out) > limit:
-                    raise _too_big(limit)
-                guard.tick()
-        except zlib.error as exc:
-            raise FormatError(f"The file is not a valid {method}-compressed joblib file ({exc})") from None
-        if not inflater.eof:
-            raise FormatError(f"The {method}-compressed file is truncated")
-        return bytes(out)
-    if method in ("bz2", "xz", "lzma"):
+        decompressor: Any = zlib.decompressobj(zlib.MAX_WBITS | (16 if method == "gzip" else 0))
+        errors: tuple[type[Exception], ...] = (zlib.error,)
+    elif method in ("bz2", "xz", "lzma"):
         if method == "bz2":
-            decompressor: Any = bz2.BZ2Decompressor()
+            decompressor = bz2.BZ2Decompressor()
         else:
             decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ if method == "xz" else lzma.FORMAT_ALONE)
-        first = True
-        try:
-            while not decompressor.eof:
-                chunk = decompressor.decompress(data if first else b"", max_length=_CHUNK)
-                first = False
-                out += chunk
-                if len(out) > limit:
-                    raise _too_big(limit)
-                if not chunk and decompressor.needs_input:
-                    raise FormatError(f"The {method}-compressed file is truncated")
-                guard.tick()
-        except (OSError, EOFError, lzma.LZMAError) as exc:
-            raise FormatError(f"The file is not a valid {method}-compressed joblib file ({exc})") from None
-        return bytes(out)
-    raise FormatError(f"joblib files compressed with {method} are not supported; use zlib, gzip, bz2, xz or lzma")
+        errors = (OSError, EOFError, lzma.LZMAError)
+    else:
+        raise FormatError(f"joblib files compressed with {method} are not supported; use zlib, gzip, bz2, xz or lzma")
+    pending = data
+    try:
+        while not decompressor.eof:
+            # Never more than one byte past the limit: enough to know it was crossed.
+            room = min(_CHUNK, limit - out.tell() + 1)
+            if method in ("zlib", "gzip"):
+                chunk = decompressor.decompress(pending, room)
+                pending = decompressor.unconsumed_tail
+            else:
+                chunk = decompressor.decompress(pending, max_length=room)
+                pending = b""
+            out.write(chunk)
+            if out.tell() > limit:
+                raise _too_big(limit)
+            if not chunk and (not pending if method in ("zlib", "gzip") else decompressor.needs_input):
+                raise FormatError(f"The {method}-compressed file is truncated")
+            guard.tick()
+    except errors as exc:
+        raise FormatError(f"The file is not a valid {method}-compressed joblib file ({exc})") from exc
+    out.seek(0)
+    return out
 
 
 # -- the three formats ---------------------------------------------------------------------------
 
 
 def _unpickle(data: bytes, detected: Detected, guard: _Guard) -> Any:
-    payload = data
     if detected.format == "joblib" and detected.compression:
-        payload = _inflate(data, detected.compression, guard)
-        if payload[:1] != b"\x80":
+        handle = _inflate(data, detected.compression, guard)
+        if handle.read(1) != b"\x80":
             raise FormatError("The decompressed file is not a joblib pickle")
+        handle.seek(0)
+    else:
+        handle = io.BytesIO(data)
     cls = RestrictedUnpickler if detected.format == "pickle" else _joblib_unpickler()
-    handle = io.BytesIO(payload)
-    model = cls(handle, guard).load()
-    return model
+    try:
+        return cls(handle, guard).load()
+    except (ModelShelfError, MemoryError):
+        raise
+    except RecursionError as exc:
+        raise _too_deep() from exc
+    except Exception as exc:  # a malformed stream fails in many ways: one message
+        raise FormatError(
+            f"The file is damaged or cut short: its pickle data is malformed near byte {handle.tell():,}"
+        ) from exc
 
 
 def _skops_version(data: bytes) -> str | None:
@@ -508,7 +636,7 @@ def _skops_version(data: bytes) -> str | None:
             schema = json.loads(archive.read("schema.json"))
         raw = schema["content"]["content"]["_sklearn_version"]["content"]
         return str(json.loads(raw))
-    except (KeyError, TypeError, ValueError, zipfile.BadZipFile):
+    except Exception:  # noqa: BLE001 - only a label: any damage means "unknown"
         return None
 
 
@@ -535,8 +663,9 @@ def _load_skops(data: bytes, guard: _Guard) -> Any:
     check_zip(data, guard.limits)
     try:
         needed = skops.io.get_untrusted_types(data=data)
-    except Exception as exc:  # noqa: BLE001 - skops raises many kinds on a malformed schema
-        raise FormatError(f"The skops file is damaged: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # skops raises many kinds on a malformed schema
+        detail = " ".join(str(exc).split())[:200]
+        raise FormatError(f"The skops file is damaged ({detail or 'its schema is malformed'})") from exc
     allowed = allowlist.skops_type_names()
     refused = [name for name in needed if name not in allowed]
     for name in refused:
@@ -547,7 +676,14 @@ def _load_skops(data: bytes, guard: _Guard) -> Any:
         verb = "is" if len(refused) == 1 else "are"
         raise UnsafeModelError(f"{shown} {verb} not allowed: the skops file was not loaded")
     guard.tick()
-    return skops.io.loads(data, trusted=[name for name in needed if name in allowed])
+    try:
+        return skops.io.loads(data, trusted=[name for name in needed if name in allowed])
+    except (ModelShelfError, MemoryError, ImportError):
+        raise  # ImportError: a module this release lacks, which _as_error names for the user
+    except RecursionError as exc:
+        raise _too_deep() from exc
+    except Exception as exc:  # skops and zipfile raise many kinds on a damaged file
+        raise FormatError("The skops file is damaged: its contents could not be read as a model") from exc
 
 
 # -- the entry point -----------------------------------------------------------------------------
@@ -557,9 +693,10 @@ def _load(data: bytes, detected: Detected, guard: _Guard) -> tuple[Any, list[war
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = _load_skops(data, guard) if detected.format == "skops" else _unpickle(data, detected, guard)
-        model_checks.check_fitted_estimator(model)
+        model_checks.check_nesting(model, MAX_NESTING, guard.tick)
         model_policy.check_model_policy(model, guard.tick)
         model_checks.validate_model(model, guard.tick)
+        model_checks.check_fitted_estimator(model)
     return model, list(caught)
 
 
@@ -615,7 +752,12 @@ def load_untrusted(data: bytes, *, limits: LoadLimits | None = None) -> Untruste
         raise UnsafeModelError(
             f"The file is {len(data):,} bytes; the limit is {limits.max_bytes:,} bytes, so it was refused"
         )
-    detected = detect_format(data)
+    try:
+        detected = detect_format(data)
+    except ModelShelfError:
+        raise
+    except Exception as exc:  # zipfile raises more than BadZipFile on a crafted header
+        raise FormatError("The file looks like a zip archive but is damaged or of an unsupported kind") from exc
     allowlist.allowed_globals()  # built once per process, before the file's clock starts
     guard = _Guard(limits)
     started = time.perf_counter()
