@@ -1,0 +1,340 @@
+"""Red-team attacks on core.model_policy: bypasses found after the policy was merged.
+
+Each test builds a hostile model here from pieces the loader allows, writes it as a pickle, a
+joblib file and (where skops can write it) a skops file, and checks that ``load_untrusted``
+refuses it naming the slot. Each docstring says what the attack did before the fix. Attacks
+that hang the interpreter in C (holding the GIL) run in a child process with a timeout.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import skops.io
+from sklearn.datasets import load_iris
+from sklearn.dummy import DummyClassifier
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.gaussian_process.kernels import DotProduct
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import DistanceMetric
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from core.errors import UnsafeModelError
+from core.model_policy import check_model_policy
+from core.safe_load import LoadLimits, load_untrusted
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=60)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _formats(model, skops_too: bool = True) -> dict[str, bytes]:
+    out = {"pickle": pickle.dumps(model, protocol=5)}
+    handle = io.BytesIO()
+    joblib.dump(model, handle)
+    out["joblib"] = handle.getvalue()
+    if skops_too:
+        with contextlib.suppress(Exception):  # skops cannot write every hostile object
+            out["skops"] = skops.io.dumps(model)
+    return out
+
+
+def _refused(model, *needles: str, skops_too: bool = True) -> list[str]:
+    """Every format is refused by the policy (or, for skops, earlier by type); the messages."""
+    messages = []
+    for fmt, data in _formats(model, skops_too).items():
+        with pytest.raises(UnsafeModelError) as caught:
+            load_untrusted(data, limits=LIMITS)
+        message = str(caught.value)
+        messages.append(message)
+        if fmt == "skops" and "not allowed: the skops file was not loaded" in message:
+            continue
+        for needle in needles:
+            assert needle in message, f"{fmt}: {message}"
+    return messages
+
+
+def _lr(iris) -> LogisticRegression:
+    X, y = iris
+    return LogisticRegression(max_iter=500).fit(X, y)
+
+
+# -- instance attributes that replace a class's methods ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["predict", "predict_proba", "transform", "_sk_visual_block_", "get_params"])
+def test_instance_attribute_may_not_replace_a_method(iris, name):
+    """Before: ``lr.__dict__["predict"] = DotProduct()`` loaded (a kernel is callable data), and
+    ``predict`` then ran the sender's kernel on the rows, returning a 2x2 Gram matrix."""
+    lr = _lr(iris)
+    lr.__dict__[name] = DotProduct()
+    _refused(lr, f"LogisticRegression.{name}", "DotProduct")
+
+
+def test_instance_attribute_may_not_replace_a_property(iris):
+    """Before: the pipeline diagram (``estimator_html_repr``) linked to the sender's site:
+    ``_doc_link_template`` is a property, and an instance string replaced it."""
+    lr = _lr(iris)
+    lr.__dict__["_doc_link_template"] = "https://attacker.example/{estimator_name}"
+    _refused(lr, "LogisticRegression._doc_link_template")
+
+
+@pytest.mark.parametrize("name", ["__sklearn_clone__", "__array__", "__class__"])
+def test_special_attributes_in_a_plain_state_are_refused(iris, name):
+    """Before: the unpickler refused ``__x__`` keys only in a (dict, slots) state; a plain dict
+    state put ``__sklearn_clone__`` (which ``clone`` calls) on the instance and the model loaded."""
+    lr = _lr(iris)
+    lr.__dict__[name] = DotProduct()
+    _refused(lr, f"LogisticRegression.{name}")
+
+
+def test_plain_class_defaults_may_still_be_overridden(iris):
+    """A class default that is plain data (LassoLars.positive) set on the instance is ordinary."""
+    from sklearn.linear_model import LassoLars
+
+    X, y = iris
+    check_model_policy(LassoLars(alpha=0.01).fit(X, y))
+
+
+# -- code in slots whose rule accepted anything -------------------------------------------------------
+
+
+def test_plain_data_slots_hold_no_code(iris):
+    """Before: ``constant``, ``fill_value``, ``missing_values``... had a rule (``rule_data``) that
+    replaced the generic no-code check: ``DummyClassifier(constant=numpy.memmap)`` loaded and
+    predicted the class ``numpy.memmap`` for every row."""
+    X, y = iris
+    dummy = DummyClassifier(strategy="constant", constant=1).fit(X, y)
+    dummy.constant = np.memmap
+    _refused(dummy, "DummyClassifier.constant", "numpy.memmap")
+    dummy.constant = [1, (2, np.memmap)]  # at any depth
+    _refused(dummy, "DummyClassifier.constant", "numpy.memmap")
+
+
+# -- objects the walk did not see -------------------------------------------------------------------
+
+
+def test_objects_in_structured_array_fields_are_walked(iris):
+    """Before: a record array's object field was not walked: numpy.memmap hid in ``hidden_``."""
+    lr = _lr(iris)
+    hidden = np.empty(2, dtype=[("a", "f8"), ("b", "O")])
+    hidden[0] = (1.0, np.memmap)
+    hidden[1] = (2.0, "text")
+    lr.hidden_ = hidden
+    _refused(lr, "hidden_", "numpy.memmap", skops_too=False)
+
+
+def test_attributes_of_container_subclasses_are_walked(iris):
+    """Before: an OrderedDict's own attributes (its pickled ``__dict__``, not its items) were not
+    walked: numpy.memmap hid there. (A Bunch ignores a pickled ``__dict__``: nothing to hide.)"""
+    lr = _lr(iris)
+    ordered = collections.OrderedDict(a=1)
+    ordered.__dict__["hook"] = np.memmap
+    lr.extra_ = ordered
+    _refused(lr, "OrderedDict.hook", "numpy.memmap", skops_too=False)
+
+
+def test_skops_defaultdict_factory_is_walked():
+    """Before: skops trusts ``collections.defaultdict`` by default and the walk saw only its
+    items: ``vocabulary_ = defaultdict(numpy.float64, ...)`` loaded, and predicting an unseen word
+    called the factory, which inserted the word into the model's vocabulary (3 -> 4 entries)."""
+    model = Pipeline([("cv", CountVectorizer()), ("nb", MultinomialNB())]).fit(["alpha beta", "beta gamma"], [0, 1])
+    vectorizer = model.steps[0][1]
+    vectorizer.vocabulary_ = collections.defaultdict(np.float64, vectorizer.vocabulary_)
+    data = skops.io.dumps(model)
+    with pytest.raises(UnsafeModelError, match=r"default_factory"):
+        load_untrusted(data, limits=LIMITS)
+
+
+def _pyfunc_metric():
+    """A Python-function distance whose function and keywords come from the file."""
+    metric = DistanceMetric.get_metric("pyfunc", func=np.exp)
+    metric.__setstate__((2.0, np.zeros(1), np.zeros((1, 1)), np.memmap, {"mode": "w+"}))
+    return metric
+
+
+def test_python_function_distance_in_a_ball_tree_is_refused(iris):
+    """Before: a ball tree's metric lives in its compiled state, out of the walk's sight; a
+    ``PyFuncDistance`` there loaded and ``predict`` called ``numpy.memmap(row, row, mode="w+")``
+    (it failed only on "shape must be given if mode == 'w+'")."""
+    X, y = iris
+    knn = KNeighborsClassifier(algorithm="ball_tree").fit(X, y)
+    state = list(knn._tree.__getstate__())
+    state[11] = _pyfunc_metric()
+    knn._tree.__setstate__(tuple(state))
+    for message in _refused(knn, skops_too=False):
+        assert "PyFuncDistance" in message, message
+    with pytest.raises(UnsafeModelError, match=r"PyFuncDistance"):
+        check_model_policy(knn)  # the policy refuses it too, should the allowlist ever list it
+
+
+def test_python_function_distance_as_metric_is_refused(iris):
+    X, y = iris
+    knn = KNeighborsClassifier(algorithm="brute").fit(X, y)
+    knn.metric = knn.effective_metric_ = _pyfunc_metric()
+    for message in _refused(knn, skops_too=False):
+        assert "PyFuncDistance" in message, message
+    with pytest.raises(UnsafeModelError, match=r"KNeighborsClassifier\.metric.*PyFuncDistance"):
+        check_model_policy(knn)
+
+
+def test_compiled_objects_are_walked_through_their_state(iris):
+    """KD/ball trees keep their metric in compiled state: the walk reaches it there."""
+    X, y = iris
+    knn = KNeighborsClassifier(algorithm="kd_tree").fit(X, y)
+    check_model_policy(knn)  # the ordinary tree and its metric pass
+    state = list(knn._tree.__getstate__())
+    state[11] = _pyfunc_metric()
+    knn._tree.__setstate__(tuple(state))
+    with pytest.raises(UnsafeModelError, match=r"KDTree \(pickled state 11\) holds .*PyFuncDistance"):
+        check_model_policy(knn)
+
+
+# -- keyword arguments that write into the model -------------------------------------------------------
+
+
+def test_ufunc_out_keyword_is_refused(iris):
+    """Before: ``FunctionTransformer(numpy.negative, kw_args={"out": lr.coef_})`` loaded, and
+    one ``predict`` wrote the negated input row into the model's coefficients (coef_[0, :2]
+    went from [-0.42, 0.97] to [-5.1, -3.5]): the input rewrote state the checks had passed."""
+    X, _y = iris
+    lr = _lr(iris)
+    ft = FunctionTransformer(np.negative, kw_args={"out": lr.coef_})
+    ft.n_features_in_ = X.shape[1]
+    _refused(Pipeline([("f", ft), ("lr", lr)]), "FunctionTransformer.kw_args['out']")
+    ft.kw_args = {"where": np.ones(4, dtype=bool)}
+    _refused(Pipeline([("f", ft), ("lr", lr)]), "FunctionTransformer.kw_args['where']")
+
+
+def test_ufunc_options_are_accepted(iris):
+    X, y = iris
+    model = Pipeline(
+        [("f", FunctionTransformer(np.log1p, kw_args={"casting": "same_kind"})), ("lr", LogisticRegression())]
+    )
+    check_model_policy(model.fit(X, y))
+
+
+def test_output_container_names_are_scikit_learns(iris):
+    """Before: ``_sklearn_output_config`` held any string; ``set_output`` dispatches on it by name."""
+    X, _y = iris
+    scaler = StandardScaler().fit(X)
+    scaler._sklearn_output_config = {"transform": "os"}
+    _refused(Pipeline([("s", scaler), ("lr", _lr(iris))]), "_sklearn_output_config", "os")
+    scaler.set_output(transform="pandas")
+    check_model_policy(scaler)
+
+
+# -- resources a model asks for at predict time -------------------------------------------------------
+
+
+def test_thread_count_is_bounded(iris):
+    """Before: ``KNeighborsClassifier(algorithm="kd_tree")`` with ``n_jobs=30000`` loaded; one
+    ``predict`` on 150 rows took 33 s and left 21,908 threads alive in the process."""
+    X, y = iris
+    knn = KNeighborsClassifier(algorithm="kd_tree").fit(X, y)
+    knn.n_jobs = 30_000
+    _refused(knn, "KNeighborsClassifier.n_jobs", "30000")
+    knn.n_jobs = -1
+    check_model_policy(knn)
+
+
+# -- graphs that are small on disk and endless when followed ----------------------------------------
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from core.errors import UnsafeModelError
+    from core.safe_load import LoadLimits, load_untrusted
+    data = open({path!r}, "rb").read()
+    try:
+        loaded = load_untrusted(data, limits=LoadLimits(max_bytes=10**8, max_decompressed_bytes=10**8, timeout_s=20))
+    except UnsafeModelError as exc:
+        print("refused:", exc)
+        sys.exit(0)
+    print("loaded", flush=True)
+    started = time.monotonic()
+    {use}
+    print("used in", time.monotonic() - started)
+    """
+)
+
+
+def _run_child(tmp_path: Path, data: bytes, use: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "model.bin"
+    path.write_bytes(data)
+    code = _CHILD.format(root=str(ROOT), path=str(path), use=use)
+    try:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the child still ran after 120 s (the attack works): {exc.stdout!r}")
+
+
+def test_shared_tuples_in_a_parameter(iris, tmp_path: Path):
+    """Before: a 40-level tuple shared twice per level (a 1 kB file) loaded; the dashboard's
+    pipeline diagram (``estimator_html_repr``, which reprs changed parameters) then needed 2**40
+    steps in C, holding the GIL: the whole server froze (depth 22 took 3.7 s, each level doubles)."""
+    lr = _lr(iris)
+    shared: tuple = (1,)
+    for _ in range(40):
+        shared = (shared, shared)
+    lr.class_weight = [shared]
+    result = _run_child(
+        tmp_path,
+        pickle.dumps(lr, protocol=5),
+        "from sklearn.utils import estimator_html_repr; estimator_html_repr(loaded.model)",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused:" in result.stdout and "path by path" in result.stdout, result.stdout
+
+
+def test_shared_kernels_in_a_gaussian_process(iris, tmp_path: Path):
+    """Before: ``Sum(k, k)`` nested 40 levels (one shared kernel per level) loaded; the first
+    ``predict`` evaluated the base kernel 2**40 times."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, Sum
+
+    X, y = iris
+    gpr = GaussianProcessRegressor(optimizer=None).fit(X[:20], y[:20])
+    kernel = RBF()
+    for _ in range(40):
+        kernel = Sum(kernel, kernel)
+    gpr.kernel_ = kernel
+    result = _run_child(
+        tmp_path, pickle.dumps(gpr, protocol=5), "import numpy as np; loaded.model.predict(np.ones((1, 4)))"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused:" in result.stdout and "path by path" in result.stdout, result.stdout
+
+
+def test_ordinary_sharing_is_accepted(iris):
+    """Real models share arrays and estimators a few times over: that stays accepted."""
+    from sklearn.ensemble import StackingClassifier, VotingClassifier
+
+    X, y = iris
+    voting = VotingClassifier([("a", LogisticRegression(max_iter=500)), ("b", LogisticRegression(max_iter=500))])
+    stack = StackingClassifier([("v", voting), ("lr", LogisticRegression(max_iter=500))]).fit(X, y)
+    check_model_policy(stack)
