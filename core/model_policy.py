@@ -449,6 +449,32 @@ def rule_n_jobs(value: Any, where: str) -> None:
     raise _refuse(where, f"{shown} (allowed: None or a count between -{_MAX_JOBS} and {_MAX_JOBS})")
 
 
+#: Iteration counts that ``transform`` itself loops over (an NMF with ``max_iter=10**11`` and a
+#: negative ``tol`` took 1.4 s per 200,000 iterations to transform one row: days). Only these
+#: estimators' counts are bounded; elsewhere ``max_iter`` is spent while fitting, not here.
+_PREDICT_LOOPS = frozenset({"max_iter", "transform_max_iter", "max_doc_update_iter"})
+_MAX_PREDICT_ITERATIONS = 100_000
+
+
+@lru_cache(maxsize=1)
+def _looping_transforms() -> tuple[type, ...]:
+    from sklearn import decomposition as d
+
+    names = ("NMF", "MiniBatchNMF", "LatentDirichletAllocation", "DictionaryLearning")
+    names += ("MiniBatchDictionaryLearning", "SparseCoder")
+    return tuple(getattr(d, n) for n in names if hasattr(d, n))
+
+
+def _check_predict_loop(owner: Any, slot: str, value: Any, where: str) -> None:
+    if not isinstance(owner, _looping_transforms()) or isinstance(value, bool):
+        return
+    if isinstance(value, (int, np.integer)) and 0 < value <= _MAX_PREDICT_ITERATIONS:
+        return
+    raise _refuse(
+        where, f"the number {value!r:.40} (allowed: 1 to {_MAX_PREDICT_ITERATIONS:,}: transform loops that often)"
+    )
+
+
 #: Keyword arguments a reviewed ufunc may get from a model: none that write (``out=`` would
 #: write the input into an array the model holds, after the checks below have passed on it).
 _UFUNC_KWARGS = frozenset({"casting", "order", "dtype", "subok"})
@@ -707,6 +733,8 @@ def check_model_policy(model: Any, tick: Callable[[], None] | None = None) -> No
         if value is None or isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
             if value is not None and (rule := _rule_for(owner, slot)) in _NUMBER_RULES:
                 rule(value, where)
+            if value is not None and slot in _PREDICT_LOOPS:
+                _check_predict_loop(owner, slot, value, where)
             continue
         if isinstance(value, never):
             raise _refuse(

@@ -261,6 +261,21 @@ def test_thread_count_is_bounded(iris):
     check_model_policy(knn)
 
 
+@pytest.mark.parametrize(("name", "slot"), [("NMF", "max_iter"), ("LatentDirichletAllocation", "max_doc_update_iter")])
+def test_transform_iterations_are_bounded(iris, name, slot):
+    """Before: ``NMF`` with ``max_iter=10**11`` and ``tol=-1`` loaded; ``transform`` of one row
+    ran the coordinate descent every time (200,000 iterations took 1.4 s: 10**11 take days)."""
+    import sklearn.decomposition
+
+    X, y = iris
+    step = getattr(sklearn.decomposition, name)(n_components=2, max_iter=50)
+    model = Pipeline([("d", step), ("lr", LogisticRegression())]).fit(X, y)
+    check_model_policy(model)
+    setattr(step, slot, 10**11)
+    step.tol = step.mean_change_tol = -1.0
+    _refused(model, f"{name}.{slot}", "100000000000")
+
+
 # -- graphs that are small on disk and endless when followed ----------------------------------------
 
 _CHILD = textwrap.dedent(
