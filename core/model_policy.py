@@ -494,6 +494,8 @@ def rule_ufunc_kwargs(value: Any, where: str) -> None:
             raise _refuse(f"{where}[{shown!r}]", f"a keyword outside {', '.join(sorted(_UFUNC_KWARGS))}")
         if key == "dtype":
             _check_dtype_value(item, f"{where}['dtype']")
+            if np.dtype(item).hasobject:  # an object loop calls a method of each input value
+                raise _refuse(f"{where}['dtype']", "an object dtype (allowed: numeric, bool and text dtypes)")
         elif not isinstance(item, (str, bool)):
             raise _refuse(f"{where}[{key!r}]", _describe(item) + " (allowed: a string or a bool)")
 

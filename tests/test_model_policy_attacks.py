@@ -227,6 +227,8 @@ def test_ufunc_out_keyword_is_refused(iris):
     _refused(Pipeline([("f", ft), ("lr", lr)]), "FunctionTransformer.kw_args['out']")
     ft.kw_args = {"where": np.ones(4, dtype=bool)}
     _refused(Pipeline([("f", ft), ("lr", lr)]), "FunctionTransformer.kw_args['where']")
+    ft.kw_args = {"dtype": object}  # the object loop calls each input value's own method
+    _refused(Pipeline([("f", ft), ("lr", lr)]), "FunctionTransformer.kw_args['dtype']")
 
 
 def test_ufunc_options_are_accepted(iris):
