@@ -263,6 +263,24 @@ def test_thread_count_is_bounded(iris):
     check_model_policy(knn)
 
 
+@pytest.mark.parametrize(
+    "template",
+    ["{feature_name:>100000000}", "{feature_name!r}", "{feature_name.__class__}", "{transformer_name[0]}", "{x}"],
+)
+def test_feature_name_template_is_only_the_two_names(iris, template):
+    """Before: ``verbose_feature_names_out="{feature_name:>100000000}"`` (30 bytes) loaded, and
+    showing the model's feature weights (``core.views.feature_weights``, which asks for feature
+    names) took 15 s and 2.9 GB of memory; a wider field exhausts the server's memory."""
+    from sklearn.compose import ColumnTransformer
+
+    X, y = iris
+    ct = ColumnTransformer([("s", StandardScaler(), [0, 1, 2, 3])], verbose_feature_names_out="{feature_name}_x")
+    model = Pipeline([("ct", ct), ("lr", LogisticRegression(max_iter=500))]).fit(X, y)
+    check_model_policy(model)  # the plain template is fine
+    ct.verbose_feature_names_out = template
+    _refused(model, "ColumnTransformer.verbose_feature_names_out")
+
+
 @pytest.mark.parametrize(("name", "slot"), [("NMF", "max_iter"), ("LatentDirichletAllocation", "max_doc_update_iter")])
 def test_transform_iterations_are_bounded(iris, name, slot):
     """Before: ``NMF`` with ``max_iter=10**11`` and ``tol=-1`` loaded; ``transform`` of one row
