@@ -341,6 +341,32 @@ def _run_child(tmp_path: Path, data: bytes, use: str) -> subprocess.CompletedPro
         pytest.fail(f"the child still ran after 120 s (the attack works): {exc.stdout!r}")
 
 
+def test_backtracking_token_pattern(tmp_path: Path):
+    """Before: ``token_pattern="(a+)+$"`` (within the 1,000-character bound) loaded; predicting
+    one document of 22 a's and "!" took 0.3 s, doubling per character, in C with the GIL held:
+    40 characters freeze the whole server for a day."""
+    model = Pipeline([("cv", CountVectorizer()), ("nb", MultinomialNB())]).fit(["alpha beta", "beta gamma"], [0, 1])
+    check_model_policy(model)  # the default pattern is fine
+    model.steps[0][1].token_pattern = r"(a+)+$"
+    result = _run_child(tmp_path, pickle.dumps(model, protocol=5), "loaded.model.predict(['a' * 40 + '!'])")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused:" in result.stdout and "CountVectorizer.token_pattern" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"a*a*a*a*!", r"^(x|x)*y", r"num\d+"])
+def test_column_selector_pattern_is_literal(iris, pattern):
+    """A selector's pattern is matched against the scoring data's column names: no repetition."""
+    from sklearn.compose import ColumnTransformer, make_column_selector
+
+    X, y = iris
+    ct = ColumnTransformer([("s", StandardScaler(), [0, 1, 2, 3])])
+    model = Pipeline([("ct", ct), ("lr", LogisticRegression(max_iter=500))]).fit(X, y)
+    ct.transformers_[0] = ("s", ct.transformers_[0][1], make_column_selector(pattern="^sepal|width$"))
+    check_model_policy(model)
+    ct.transformers_[0] = ("s", ct.transformers_[0][1], make_column_selector(pattern=pattern))
+    _refused(model, "make_column_selector.pattern")
+
+
 def test_shared_tuples_in_a_parameter(iris, tmp_path: Path):
     """Before: a 40-level tuple shared twice per level (a 1 kB file) loaded; the dashboard's
     pipeline diagram (``estimator_html_repr``, which reprs changed parameters) then needed 2**40
