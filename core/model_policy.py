@@ -784,8 +784,14 @@ def _param_names(obj: Any) -> frozenset[str]:
 
     if not isinstance(obj, BaseEstimator):
         return frozenset()
+    return _class_param_names(type(obj))
+
+
+@lru_cache(maxsize=1024)
+def _class_param_names(cls: type) -> frozenset[str]:
+    """Once per class: ``_get_param_names`` inspects the signature (slow for 500,000 values)."""
     try:
-        return frozenset(type(obj)._get_param_names())
+        return frozenset(cls._get_param_names())
     except (RuntimeError, TypeError, ValueError):
         return frozenset()
 
@@ -806,7 +812,7 @@ def check_model_policy(model: Any, tick: Callable[[], None] | None = None) -> No
     while stack:
         value, where, slot, owner = stack.pop()
         if value is None or isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
-            if value is not None and (rule := _rule_for(owner, slot)) in _NUMBER_RULES:
+            if value is not None and slot in _NUMBER_SLOTS and (rule := _rule_for(owner, slot)) in _NUMBER_RULES:
                 rule(value, where)
             if value is not None and slot in _PREDICT_LOOPS:
                 _check_predict_loop(owner, slot, value, where)
@@ -842,6 +848,7 @@ def check_model_policy(model: Any, tick: Callable[[], None] | None = None) -> No
 
 #: Rules that also see numbers (every other rule is about text, code or containers).
 _NUMBER_RULES: frozenset[Rule] = frozenset({rule_n_jobs})
+_NUMBER_SLOTS = frozenset({"n_jobs"})
 
 #: Rules that accept any option scikit-learn declares for the parameter (others, like ``input``,
 #: are narrower than the declared options on purpose).
