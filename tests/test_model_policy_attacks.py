@@ -404,6 +404,18 @@ def test_shared_kernels_in_a_gaussian_process(iris, tmp_path: Path):
     assert "refused:" in result.stdout and "path by path" in result.stdout, result.stdout
 
 
+def test_nesting_depth_is_bounded(iris):
+    """A list nested 250 levels deep (a few kB) in a parameter: refused before anything recurses
+    into it (``repr``, ``get_params``, the diagram); real models nest a few dozen levels."""
+    lr = _lr(iris)
+    nested: list = [1.0]
+    for _ in range(250):
+        nested = [nested]
+    lr.class_weight = nested
+    with pytest.raises(UnsafeModelError, match="levels deep"):
+        load_untrusted(pickle.dumps(lr, protocol=5), limits=LIMITS)
+
+
 def test_ordinary_sharing_is_accepted(iris):
     """Real models share arrays and estimators a few times over: that stays accepted."""
     from sklearn.ensemble import StackingClassifier, VotingClassifier
