@@ -99,6 +99,10 @@ _SKLEARN_FAMILIES = (
     "sklearn.gaussian_process.kernels",
 )
 
+#: Family members a file may never build: a Python-function distance calls the function in its
+#: state (any global the file names) with every pair of rows; scikit-learn never pickles one itself.
+_NOT_FROM_FAMILIES = ("PyFuncDistance",)
+
 _NUMPY_REFERENCES: tuple[Global, ...] = (
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
@@ -154,7 +158,7 @@ def _catalogue() -> dict[Global, Any]:
     pairs += [(cls.__module__, cls.__qualname__) for _name, cls in all_estimators()]
     pairs += list(_SKLEARN_HELPERS)
     for family in _SKLEARN_FAMILIES:
-        pairs += _family(family)
+        pairs += [pair for pair in _family(family) if not pair[1].startswith(_NOT_FROM_FAMILIES)]
     loss_module = importlib.import_module("sklearn._loss._loss")
     pairs += [("sklearn._loss._loss", n) for n in vars(loss_module) if n.startswith(("Cy", "__pyx_unpickle_Cy"))]
     pairs += list(_NUMPY_REFERENCES)

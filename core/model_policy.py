@@ -33,9 +33,11 @@ holds a string, has no rule here: a new scikit-learn slot cannot slip through un
 from __future__ import annotations
 
 import codecs
+import collections
 import functools
 import inspect
 import re
+import string
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -104,6 +106,33 @@ def _made_here() -> tuple[type, ...]:
     return (interp1d,)
 
 
+#: Where scikit-learn keeps the callable data objects above (kernels, losses, splines, scorers,
+#: column selectors): anywhere else, such an object is a method put in place of the real one
+#: (``lr.predict = DotProduct()``) or a step's missing ``transform``.
+CALLABLE_DATA_SLOTS = frozenset(
+    {
+        "kernel",
+        "kernel_",
+        "k1",
+        "k2",
+        "kernels",
+        "metric",
+        "affinity",
+        "_loss",
+        "_base_loss",
+        "loss",
+        "loss_",
+        "bsplines_",
+        "scorer_",
+        "_scorers",
+        "scoring",
+        "transformers",
+        "transformers_",
+        "_columns",
+    }
+)
+
+
 def is_code(value: Any) -> bool:
     """Anything that runs when called: classes, functions, ufuncs, partials, methods, callables."""
     if isinstance(value, type):
@@ -169,13 +198,24 @@ def _numpy_types() -> frozenset[int]:
     return frozenset(id(t) for t in types)
 
 
+#: Largest item a dtype a model asks for may have (a 16-character text item is 64 bytes).
+_MAX_ITEMSIZE = 64
+
+
 def _check_dtype_value(value: Any, where: str) -> None:
+    """A scalar numpy dtype: no records, sub-arrays or raw bytes, items of at most 64 bytes.
+
+    ``OneHotEncoder(dtype="(2000,2000)f8")`` made each one-hot cell a 32 MB sub-array:
+    transforming 150 rows took 30 s and 9.3 GB before scipy refused the dtype.
+    """
     if value is None or isinstance(value, (str, np.dtype)):
-        if isinstance(value, str):
-            try:
-                np.dtype(value)
-            except TypeError as exc:
-                raise _refuse(where, _describe(value) + " (not a numpy dtype)") from exc
+        try:
+            dtype = np.dtype(value)
+        except (TypeError, ValueError) as exc:
+            raise _refuse(where, _describe(value) + " (not a numpy dtype)") from exc
+        if dtype.fields or dtype.subdtype or dtype.kind in "VmM" or dtype.itemsize > _MAX_ITEMSIZE:
+            shown = value if isinstance(value, str) else dtype.str
+            raise _refuse(where, f"the dtype {shown!r:.60} (allowed: numeric, bool, object or short text scalars)")
         return
     if isinstance(value, (list, tuple)):
         for item in value:
@@ -236,7 +276,12 @@ def rule_content(value: Any, where: str) -> None:
 
 
 def rule_data(value: Any, where: str) -> None:
-    """Plain values (numbers, text, arrays, containers of them): the generic walk refuses code in them."""
+    """Plain values (numbers, text, arrays, containers of them): never code, at any depth.
+
+    A rule replaces the generic check for its slot (and a container's items keep the slot), so
+    this rule must refuse code itself: ``DummyClassifier(constant=numpy.memmap)`` loaded before.
+    """
+    rule_no_code(value, where)
 
 
 def rule_no_code(value: Any, where: str) -> None:
@@ -253,15 +298,48 @@ def rule_codec(value: Any, where: str) -> None:
         raise _refuse(where, _describe(value) + " (not a text encoding)")
 
 
-def rule_pattern(value: Any, where: str) -> None:
-    if value is None:
+#: Word patterns a text vectorizer may hold: scikit-learn's default and a few reviewed ones,
+#: each linear in the text. Python's ``re`` backtracks in C holding the GIL, so a pattern such as
+#: ``(a+)+$`` froze the whole server on 40 characters of crafted text (22 take 0.3 s, x2 per char).
+TOKEN_PATTERNS = frozenset(
+    {
+        r"(?u)\b\w\w+\b",
+        r"(?u)\b\w+\b",
+        r"\b\w\w+\b",
+        r"\b\w+\b",
+        r"\w+",
+        r"\w\w+",
+        r"\S+",
+        r"(?u)\b\w+\b|[^\w\s]",
+        r"[a-zA-Z]+",
+        r"\b[a-zA-Z]+\b",
+        r"\b[a-zA-Z][a-zA-Z]+\b",
+        r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+    }
+)
+
+
+def rule_token_pattern(value: Any, where: str) -> None:
+    """``token_pattern``: None or one of the reviewed word patterns (no backtracking blow-up)."""
+    if value is None or (isinstance(value, str) and value in TOKEN_PATTERNS):
         return
-    if not isinstance(value, str) or len(value) > _MAX_PATTERN:
-        raise _refuse(where, _describe(value) + f" (a regular expression of at most {_MAX_PATTERN} characters)")
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise _refuse(where, _describe(value) + f" (not a regular expression: {exc})") from exc
+    raise _refuse(
+        where,
+        _describe(value) + " (allowed: scikit-learn's default word pattern or another reviewed one: "
+        "core.model_policy.TOKEN_PATTERNS; any other expression can backtrack for ever on crafted text)",
+    )
+
+
+#: A column selector's ``pattern`` is matched against column names (which the scoring data
+#: names): literal names, ``^``/``$`` anchors, ``.`` and ``|`` only: no repetition, no groups.
+_COLUMN_PATTERN = re.compile(r"\^?[A-Za-z0-9_ .:/-]*\$?(\|\^?[A-Za-z0-9_ .:/-]*\$?)*")
+
+
+def rule_column_pattern(value: Any, where: str) -> None:
+    """``make_column_selector(pattern=...)``: None or literal names with anchors and ``|``."""
+    if value is None or (isinstance(value, str) and len(value) <= _MAX_PATTERN and _COLUMN_PATTERN.fullmatch(value)):
+        return
+    raise _refuse(where, _describe(value) + ' (allowed: column names with "^", "$", "." and "|", no repetition)')
 
 
 _ATTRIBUTE_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*")
@@ -417,6 +495,88 @@ def rule_libsvm_impl(value: Any, where: str) -> None:
     rule_names(*LIBSVM_IMPL)(value, where)
 
 
+#: joblib starts ``n_jobs`` threads at predict time (k-NN with a KD/ball tree, forests...):
+#: ``n_jobs=30000`` took 33 s and left 21,908 threads behind after one predict.
+_MAX_JOBS = 256
+
+
+def rule_n_jobs(value: Any, where: str) -> None:
+    """``n_jobs``: None or a worker count between -256 and 256 (no thread flood at predict)."""
+    if value is None:
+        return
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and -_MAX_JOBS <= value <= _MAX_JOBS:
+        return
+    shown = f"the number {value!r:.40}" if isinstance(value, (int, float, np.number)) else _describe(value)
+    raise _refuse(where, f"{shown} (allowed: None or a count between -{_MAX_JOBS} and {_MAX_JOBS})")
+
+
+#: Iteration counts that ``transform`` itself loops over (an NMF with ``max_iter=10**11`` and a
+#: negative ``tol`` took 1.4 s per 200,000 iterations to transform one row: days). Only these
+#: estimators' counts are bounded; elsewhere ``max_iter`` is spent while fitting, not here.
+_PREDICT_LOOPS = frozenset({"max_iter", "transform_max_iter", "max_doc_update_iter"})
+_MAX_PREDICT_ITERATIONS = 100_000
+
+
+@lru_cache(maxsize=1)
+def _looping_transforms() -> tuple[type, ...]:
+    from sklearn import decomposition as d
+
+    names = ("NMF", "MiniBatchNMF", "LatentDirichletAllocation", "DictionaryLearning")
+    names += ("MiniBatchDictionaryLearning", "SparseCoder")
+    return tuple(getattr(d, n) for n in names if hasattr(d, n))
+
+
+def _check_predict_loop(owner: Any, slot: str, value: Any, where: str) -> None:
+    if not isinstance(owner, _looping_transforms()) or isinstance(value, bool):
+        return
+    if isinstance(value, (int, np.integer)) and 0 < value <= _MAX_PREDICT_ITERATIONS:
+        return
+    raise _refuse(
+        where, f"the number {value!r:.40} (allowed: 1 to {_MAX_PREDICT_ITERATIONS:,}: transform loops that often)"
+    )
+
+
+_NAME_FORMAT_FIELDS = frozenset({"transformer_name", "feature_name"})
+_MAX_NAME_FORMAT = 200
+
+
+def rule_name_format(value: Any, where: str) -> None:
+    """``verbose_feature_names_out``: a bool, or a ``str.format`` template of the two names only.
+
+    The template is formatted once per output feature whenever feature names are shown:
+    ``"{feature_name:>100000000}"`` (30 bytes) took 15 s and 2.9 GB to show one model's weights.
+    So no format spec, conversion, attribute or index access, and at most 200 characters.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return
+    if not isinstance(value, str) or len(value) > _MAX_NAME_FORMAT:
+        raise _refuse(
+            where, _describe(value) + f" (allowed: a bool or a name template of at most {_MAX_NAME_FORMAT} characters)"
+        )
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise _refuse(where, _describe(value) + " (not a name template)") from exc
+    for _text, field, spec, conversion in parts:
+        if field is not None and (field not in _NAME_FORMAT_FIELDS or spec or conversion):
+            raise _refuse(
+                where, _describe(value) + " (allowed fields: {transformer_name} and {feature_name}, as they are)"
+            )
+
+
+#: ``set_output`` containers scikit-learn dispatches to by name.
+_OUTPUT_CONTAINERS = frozenset({"default", "pandas", "polars"})
+
+
+def rule_output_config(value: Any, where: str) -> None:
+    """``_sklearn_output_config``: a dict of method names to one of scikit-learn's containers."""
+    if isinstance(value, dict) and type(value) is dict:
+        return  # its values are checked one by one against this rule
+    if isinstance(value, str) and value in _OUTPUT_CONTAINERS:
+        return
+    raise _refuse(where, _describe(value) + f" (allowed: {', '.join(sorted(_OUTPUT_CONTAINERS))})")
+
+
 #: Parameters (``get_params`` names) with a rule of their own: every one that can hold code, a
 #: class, free text or a path, for every estimator in ``sklearn.utils.all_estimators()``. String
 #: options that scikit-learn declares (``StrOptions``) are checked for every other parameter too.
@@ -436,6 +596,7 @@ PARAM_RULES: dict[str, Rule] = {
     "is_model_valid": rule_none,
     "memory": rule_none,
     "input": rule_content,
+    "n_jobs": rule_n_jobs,
     # dispatch names: scikit-learn's own, never code
     "metric": rule_metric,
     "kernel": rule_metric,
@@ -445,7 +606,7 @@ PARAM_RULES: dict[str, Rule] = {
     "importance_getter": rule_attribute_path,
     "pre_dispatch": rule_pre_dispatch,
     "encoding": rule_codec,
-    "token_pattern": rule_pattern,
+    "token_pattern": rule_token_pattern,
     # options declared by scikit-learn, plus a callable it would call: the declared options only
     "analyzer": rule_no_code,
     "connectivity": rule_no_code,
@@ -461,7 +622,7 @@ PARAM_RULES: dict[str, Rule] = {
     "strategy": rule_no_code,
     "solver": rule_no_code,
     "strip_accents": rule_no_code,
-    "verbose_feature_names_out": rule_no_code,
+    "verbose_feature_names_out": rule_name_format,
     "weights": rule_no_code,
     # free values that are data (labels, fill values, thresholds, separators, vocabularies)
     "constant": rule_data,
@@ -494,9 +655,10 @@ FITTED_RULES: dict[str, Rule] = {
     "inverse_func": rule_pure_function,
     "dtype_include": rule_dtype,
     "dtype_exclude": rule_dtype,
-    "pattern": rule_pattern,
+    "pattern": rule_column_pattern,
     "_tree_metric": rule_metric,
     "_response_method": rule_names("predict", "predict_proba", "decision_function", "predict_log_proba", "transform"),
+    "_sklearn_output_config": rule_output_config,
 }
 
 
@@ -554,13 +716,58 @@ def _never_instances() -> tuple[type, ...]:
     import socket
     import types
 
-    return (np.memmap, io.IOBase, socket.socket, types.ModuleType, types.FrameType, types.CodeType)
+    from sklearn.metrics import _dist_metrics
+
+    # PyFuncDistance calls the Python function it holds (from its pickled state, out of the
+    # walk's sight) with every pair of rows: code in a slot no rule reviews.
+    pyfunc = tuple(
+        getattr(_dist_metrics, n) for n in ("PyFuncDistance64", "PyFuncDistance32") if hasattr(_dist_metrics, n)
+    )
+    return (np.memmap, io.IOBase, socket.socket, types.ModuleType, types.FrameType, types.CodeType, *pyfunc)
 
 
-def _slots(obj: Any) -> Iterator[tuple[str, Any]]:
+@lru_cache(maxsize=1)
+def _opaque_types() -> tuple[type, ...]:
+    """Compiled objects that keep their state outside ``__dict__``: walked through ``__getstate__``."""
+    from sklearn.metrics._dist_metrics import DistanceMetric32, DistanceMetric64
+    from sklearn.neighbors import BallTree, KDTree
+
+    return (DistanceMetric64, DistanceMetric32, KDTree, BallTree)
+
+
+def _slots(obj: Any) -> Iterator[tuple[Any, Any]]:
     state = getattr(obj, "__dict__", None)
     if isinstance(state, dict):
-        yield from ((str(k), v) for k, v in state.items())
+        yield from state.items()
+
+
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _check_attribute_names(obj: Any, where: str) -> None:
+    """An instance attribute may not be special (``__...__``) nor hide what its class defines.
+
+    Python finds an instance's ``__dict__`` before its class's methods and properties, so a file
+    that sets ``predict``, ``transform``, ``__sklearn_tags__`` or ``_sk_visual_block_`` on an
+    estimator replaces the method scikit-learn and ModelShelf call. Only a plain class default
+    (``LassoLars.positive = False``) may be overridden, by a plain value.
+    """
+    cls = type(obj)
+    for key, value in _slots(obj):
+        if not isinstance(key, str):
+            raise _refuse(f"{where} (an attribute name)", _describe(key) + " (attribute names are text)")
+        if key.startswith("__") and key.endswith("__"):
+            raise _refuse(f"{cls.__name__}.{key[:60]}", _describe(value) + " (special attributes are the class's own)")
+        try:
+            defined = inspect.getattr_static(cls, key)
+        except AttributeError:
+            continue
+        if value is defined or (isinstance(defined, _PLAIN) and isinstance(value, _PLAIN)):
+            continue
+        raise _refuse(
+            f"{cls.__name__}.{key[:60]}",
+            _describe(value) + f" in place of what its class defines there ({_describe(defined)})",
+        )
 
 
 def _param_names(obj: Any) -> frozenset[str]:
@@ -568,8 +775,14 @@ def _param_names(obj: Any) -> frozenset[str]:
 
     if not isinstance(obj, BaseEstimator):
         return frozenset()
+    return _class_param_names(type(obj))
+
+
+@lru_cache(maxsize=1024)
+def _class_param_names(cls: type) -> frozenset[str]:
+    """Once per class: ``_get_param_names`` inspects the signature (slow for 500,000 values)."""
     try:
-        return frozenset(type(obj)._get_param_names())
+        return frozenset(cls._get_param_names())
     except (RuntimeError, TypeError, ValueError):
         return frozenset()
 
@@ -577,19 +790,29 @@ def _param_names(obj: Any) -> frozenset[str]:
 def check_model_policy(model: Any, tick: Callable[[], None] | None = None) -> None:
     """Refuse a model that holds code, file-backed arrays or dispatch values outside the rules.
 
-    Walks every object reachable from ``model`` (attributes, containers, object arrays). Each
-    value is checked in its slot: ``Class.attribute`` with a rule above, else the generic rule
-    (no code; string options as scikit-learn declares them).
+    Walks every object reachable from ``model`` (attributes, containers, object arrays and
+    their fields, compiled objects' pickled state). Each value is checked in its slot:
+    ``Class.attribute`` with a rule above, else the generic rule (no code; string options as
+    scikit-learn declares them). Then the graph's size counted path by path is bounded.
     """
-    seen: set[int] = set()
+    # id -> object: holding a reference keeps temporaries (field views, compiled objects' state)
+    # alive, so that no later object can reuse an id and be skipped as already seen.
+    seen: dict[int, Any] = {}
     stack: list[tuple[Any, str, str | None, Any]] = [(model, type(model).__name__, None, None)]
     never = _never_instances()
     while stack:
         value, where, slot, owner = stack.pop()
         if value is None or isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
+            if value is not None and slot in _NUMBER_SLOTS and (rule := _rule_for(owner, slot)) in _NUMBER_RULES:
+                rule(value, where)
+            if value is not None and slot in _PREDICT_LOOPS:
+                _check_predict_loop(owner, slot, value, where)
             continue
         if isinstance(value, never):
-            raise _refuse(where, _describe(value) + " (file-backed arrays, files, sockets and modules never)")
+            raise _refuse(
+                where,
+                _describe(value) + " (file-backed arrays, files, sockets, modules and Python-function metrics never)",
+            )
         rule = _rule_for(owner, slot)
         if rule in _NAME_RULES and _declared_name(owner, slot, value):
             pass  # one of the options scikit-learn itself declares for this parameter
@@ -597,17 +820,26 @@ def check_model_policy(model: Any, tick: Callable[[], None] | None = None) -> No
             rule(value, where)
         elif is_code(value):
             raise _refuse(where, _describe(value))
+        elif callable(value) and slot not in CALLABLE_DATA_SLOTS and not isinstance(value, (np.ndarray, np.generic)):
+            raise _refuse(where, _describe(value) + " (a callable object, allowed only where scikit-learn keeps one)")
         if owner is not None and slot is not None and slot in _param_names(owner):
             _check_declared_string(owner, slot, value, where)
         if isinstance(value, (str, bytes, bytearray, type)) or id(value) in seen:
             continue
-        seen.add(id(value))
+        seen[id(value)] = value
         if len(seen) > _MAX_OBJECTS:
             raise PolicyError(f"Refused: the model holds more than {_MAX_OBJECTS:,} objects; nothing was loaded")
         if tick is not None and len(seen) % 4096 == 0:
             tick()
-        stack.extend(_children(value, where, slot, owner))
+        if not is_code(value):
+            _check_attribute_names(value, where)
+        stack.extend(reversed(_children(value, where, slot, owner)))  # in order: the first bad slot is named
+    _check_expansion(model, tick)
 
+
+#: Rules that also see numbers (every other rule is about text, code or containers).
+_NUMBER_RULES: frozenset[Rule] = frozenset({rule_n_jobs})
+_NUMBER_SLOTS = frozenset({"n_jobs"})
 
 #: Rules that accept any option scikit-learn declares for the parameter (others, like ``input``,
 #: are narrower than the declared options on purpose).
@@ -622,20 +854,122 @@ def _rule_for(owner: Any, slot: str | None) -> Rule | None:
     return FITTED_RULES.get(slot)
 
 
+def _label(key: Any) -> str:
+    """A dict key for a message, without calling its ``repr`` (a crafted key's repr can take forever)."""
+    if isinstance(key, str):
+        return repr(key[:40])
+    if isinstance(key, (bool, int, float, np.number)):
+        return repr(key)[:40]
+    return f"<{type(key).__name__}>"
+
+
+def _fields(value: Any, where: str, slot: str | None, owner: Any) -> list[tuple[Any, str, str | None, Any]]:
+    """The fields of a structured array or record whose dtype holds Python objects."""
+    names = value.dtype.names or ()
+    if not names and isinstance(value, np.void):
+        raise _refuse(where, "a numpy record holding objects outside named fields")
+    return [(value[name], f"{where}[{_label(name)}]", slot, owner) for name in names]
+
+
 def _children(value: Any, where: str, slot: str | None, owner: Any) -> list[tuple[Any, str, str | None, Any]]:
-    """(child, where, slot, owner): containers keep their parent's slot, objects start their own."""
+    """(child, where, slot, owner): containers keep their parent's slot, objects start their own.
+
+    Nothing is out of sight: a container subclass's own attributes (``OrderedDict``, ``Bunch``),
+    a ``defaultdict``'s factory, a structured array's object fields and a compiled object's
+    pickled state (distance metrics, KD/ball trees) are walked like everything else.
+    """
+    # Reversed, so the stack checks an object's fields in their own order (func before kw_args).
+    own = [(v, f"{type(value).__name__}.{k}", k, value) for k, v in reversed(list(_slots(value)))]
     if isinstance(value, dict):  # keys are names of the owner's choosing: checked as plain values
         keys = [(k, f"{where} (a key)", None, None) for k in value]
-        return keys + [(v, f"{where}[{k!r:.40}]", slot, owner) for k, v in value.items()]
+        items = [(v, f"{where}[{_label(k)}]", slot, owner) for k, v in value.items()]
+        if isinstance(value, collections.defaultdict):
+            items.append((value.default_factory, f"{where} (its default_factory)", None, None))
+        return keys + items + own
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [(v, f"{where}[{i}]", slot, owner) for i, v in enumerate(value)]
+        return [(v, f"{where}[{i}]", slot, owner) for i, v in enumerate(value)] + own
     if isinstance(value, np.ndarray):
         if not value.dtype.hasobject:
             return []
+        if value.dtype.names:
+            return _fields(value, where, slot, owner)
         return [(v, f"{where}[...]", slot, owner) for v in value.ravel()]
+    if isinstance(value, np.void):
+        return _fields(value, where, slot, owner) if value.dtype.hasobject else []
     if isinstance(value, functools.partial):
         return []  # checked whole by its slot's rule
     if inspect.isroutine(value) or isinstance(value, (np.ufunc, *_made_here())):
         return []
-    # Reversed, so the stack checks an object's fields in their own order (func before kw_args).
-    return [(v, f"{type(value).__name__}.{k}", k, value) for k, v in reversed(list(_slots(value)))]
+    if isinstance(value, _opaque_types()):
+        state = value.__getstate__()
+        name = type(value).__name__
+        return [(v, f"{name} (pickled state {i})", None, None) for i, v in enumerate(state)]
+    return own
+
+
+# -- the graph's size, path by path ---------------------------------------------------------------
+
+#: Objects reached when every path is followed (what ``repr``, ``hash``, ``==``, ``get_params``,
+#: the pipeline diagram and a kernel's ``__call__`` do), and how deep.
+_MAX_EXPANDED = 2 * _MAX_OBJECTS
+_MAX_DEPTH = 200
+_END = object()
+
+
+def _check_expansion(model: Any, tick: Callable[[], None] | None = None) -> None:
+    """Refuse a graph that is small on disk and huge when followed path by path.
+
+    A file can share one object twice at each of 40 levels (``t = (t, t)``, ``Sum(k, k)``): 80
+    objects, but ``repr``, ``hash`` and ``==`` of the top one, ``get_params`` and the HTML diagram
+    of an estimator made that way, or a Gaussian process's kernel, visit 2**40. Each node's
+    expanded size is counted once (memoised) in a depth-first pass; a cycle counts as one.
+    """
+    sizes: dict[int, int] = {}
+    alive: list[Any] = []  # temporaries (views, pickled states) keep their ids while counted
+    on_path: set[int] = {id(model)}
+    frames: list[list[Any]] = [[model, iter(_graph_children(model)), 1]]
+    while frames:
+        frame = frames[-1]
+        child = next(frame[1], _END)
+        if child is _END:
+            frames.pop()
+            on_path.discard(id(frame[0]))
+            sizes[id(frame[0])] = frame[2]
+            alive.append(frame[0])
+            if tick is not None and len(sizes) % 4096 == 0:
+                tick()
+            if frames:
+                frames[-1][2] += frame[2]
+                _bound_expansion(frames[-1][2])
+            continue
+        key = id(child)
+        if key in sizes:
+            frame[2] += sizes[key]
+            _bound_expansion(frame[2])
+        elif key in on_path or _is_leaf(child):
+            frame[2] += 1
+        else:
+            if len(frames) >= _MAX_DEPTH:
+                raise PolicyError(
+                    f"Refused: the model nests objects more than {_MAX_DEPTH} levels deep; nothing was loaded"
+                )
+            on_path.add(key)
+            frames.append([child, iter(_graph_children(child)), 1])
+
+
+def _is_leaf(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, bytearray, type, np.generic)):
+        return not (isinstance(value, np.void) and value.dtype.hasobject)
+    return isinstance(value, np.ndarray) and not value.dtype.hasobject
+
+
+def _graph_children(value: Any) -> list[Any]:
+    return [child for child, _where, _slot, _owner in _children(value, "", None, None)]
+
+
+def _bound_expansion(size: int) -> None:
+    if size > _MAX_EXPANDED:
+        raise PolicyError(
+            f"Refused: the model's objects, followed path by path, number more than {_MAX_EXPANDED:,} "
+            "(shared many times over, so showing or using it would never finish); nothing was loaded"
+        )
