@@ -678,6 +678,10 @@ def _check_libsvm(model: Any) -> None:
     n_class = n_support.size if classifier else 2
     if classifier and int(n_support.sum()) != n_sv:
         raise _bad("support vector model", f"{int(n_support.sum())} support vectors counted, {n_sv} stored")
+    # Regression and one-class models: libsvm takes its class count from this array's length
+    # (scikit-learn writes two entries); a longer one makes predict read past the intercepts.
+    if not classifier and (n_support.shape != (2,) or (n_support > n_sv).any()):
+        raise _bad("support vector model", "its support counts do not fit a regression or one-class model")
     expected_coef = (max(n_class - 1, 1), n_sv)
     if tuple(coef.shape) != expected_coef or np.asarray(intercept).size != max(n_class * (n_class - 1) // 2, 1):
         raise _bad("support vector model", "its coefficients do not match its support vectors")

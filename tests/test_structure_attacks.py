@@ -689,3 +689,17 @@ def test_a_damaged_skops_file_is_refused_in_plain_words() -> None:
     data[start + 5] ^= 0xFF  # a byte of the compressed schema: its CRC no longer matches
     message = _refused(bytes(data), "The skops file is damaged", error=FormatError)
     assert "Error:" not in message, message
+
+
+@pytest.mark.parametrize("n_support", [[5, 5, 5], [1], [10**6, 0]])
+def test_regression_svm_support_counts_that_crashed_libsvm_are_refused(n_support) -> None:
+    """Found by tests/fuzz_structure.py: an SVR whose ``_n_support`` is longer than the two
+    entries scikit-learn writes segfaulted predict (libsvm reads one intercept per class pair)."""
+    from sklearn.svm import SVR
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 3)), rng.random(40)
+    model = SVR().fit(X, y)
+    model._n_support = np.asarray(n_support, dtype=np.int32)
+    with pytest.raises(UnsafeModelError, match="support"):
+        load_untrusted(pickle.dumps(model), limits=LIMITS)
