@@ -112,6 +112,8 @@ class _Guard:
         self.sklearn_versions: list[str] = []
         #: ``id(object) -> nesting depth`` of what the unpicklers built, recorded from depth 2 up.
         self.depths: dict[int, int] = {}
+        #: ``id(object) -> objects reached following every path`` (shared parts counted each time).
+        self.sizes: dict[int, int] = {}
 
     def tick(self) -> None:
         if self.cancelled.is_set() or time.monotonic() > self.deadline:
@@ -407,6 +409,24 @@ def _depth(guard: _Guard, obj: Any) -> int:
     return 1 if isinstance(obj, (tuple, list, dict, set, frozenset)) or hasattr(obj, "__dict__") else 0
 
 
+#: Objects a container may reach when every path is followed (``t = (t0, t0)`` 40 times over is
+#: 80 objects in the file and 2**40 for ``hash``, which runs in C, under the GIL, in the opcode).
+MAX_EXPANDED = 10_000_000
+
+
+def _too_big_graph() -> UnsafeModelError:
+    return UnsafeModelError(
+        f"The file shares objects so that following them reaches more than {MAX_EXPANDED:,}; refused"
+    )
+
+
+def _size(guard: _Guard, obj: Any) -> int:
+    known = guard.sizes.get(id(obj))
+    if known is not None:
+        return known
+    return 1 if isinstance(obj, (tuple, list, dict, set, frozenset)) or hasattr(obj, "__dict__") else 0
+
+
 def _nested(handler: Callable[[Any], None], count: int | None) -> Callable[[Any], None]:
     """Count how deep the object an opcode builds or fills is, and refuse past MAX_NESTING *before*
     the opcode runs: a dict key, a set item or a tuple is hashed inside it, and hashing a tuple
@@ -418,12 +438,19 @@ def _nested(handler: Callable[[Any], None], count: int | None) -> Callable[[Any]
         deepest = max((_depth(guard, item) for item in items), default=0)
         if deepest >= MAX_NESTING:
             raise _too_deep()
+        expanded = sum(_size(guard, item) for item in items) if deepest else 0
+        if expanded > MAX_EXPANDED:  # before the opcode hashes anything
+            raise _too_big_graph()
         handler(self)
         if deepest:
             target = self.stack[-1]
             depth = max(_depth(guard, target), deepest + 1)
             if depth >= 2:
                 guard.depths[id(target)] = depth
+            size = max(_size(guard, target), 1) + expanded
+            if size > MAX_EXPANDED:
+                raise _too_big_graph()
+            guard.sizes[id(target)] = size
 
     return op
 

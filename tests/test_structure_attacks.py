@@ -703,3 +703,31 @@ def test_regression_svm_support_counts_that_crashed_libsvm_are_refused(n_support
     model._n_support = np.asarray(n_support, dtype=np.int32)
     with pytest.raises(UnsafeModelError, match="support"):
         load_untrusted(pickle.dumps(model), limits=LIMITS)
+
+
+def test_a_small_file_whose_shared_tuples_expand_to_2_to_the_40_is_refused_before_hashing() -> None:
+    """~1 kB: ``t = (t, t)`` forty times, used as a dict key. Hashing it visits 2**40 tuples in C,
+    under the GIL, inside one opcode (the load deadline cannot interrupt it). Refused while reading,
+    before the dict is built (in a child process, with a timeout, so a regression cannot hang the suite)."""
+    code = """
+import pickle, sys, time
+sys.path.insert(0, ROOT)
+from core.safe_load import LoadLimits, load_untrusted
+from core.errors import UnsafeModelError
+P = pickle
+ops = [P.PROTO + bytes([2]), P.EMPTY_TUPLE, P.BINPUT + bytes([0])]
+for i in range(40):  # t(i+1) = (t(i), t(i)), each memoized: written by hand, never hashed here
+    ops += [P.BINGET + bytes([i]), P.BINGET + bytes([i]), P.TUPLE2, P.BINPUT + bytes([i + 1])]
+ops += [P.POP, P.EMPTY_DICT, P.BINGET + bytes([40]), P.BININT1 + bytes([1]), P.SETITEM, P.STOP]
+data = b"".join(ops)
+assert len(data) < 1000, len(data)
+started = time.monotonic()
+try:
+    load_untrusted(data, limits=LoadLimits(10**8, 10**8, 60))
+except UnsafeModelError as exc:
+    print("refused", round(time.monotonic() - started, 2), exc)
+""".replace("ROOT", repr(str(Path(__file__).resolve().parent.parent)))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.startswith("refused"), result.stdout
+    assert "more than 10,000,000" in result.stdout
