@@ -820,7 +820,11 @@ def check_model_policy(model: Any, tick: Callable[[], None] | None = None) -> No
             rule(value, where)
         elif is_code(value):
             raise _refuse(where, _describe(value))
-        elif callable(value) and slot not in CALLABLE_DATA_SLOTS and not isinstance(value, (np.ndarray, np.generic)):
+        elif (
+            callable(value)
+            and slot not in CALLABLE_DATA_SLOTS
+            and not isinstance(value, (np.ndarray, np.generic, *_made_here()))
+        ):
             raise _refuse(where, _describe(value) + " (a callable object, allowed only where scikit-learn keeps one)")
         if owner is not None and slot is not None and slot in _param_names(owner):
             _check_declared_string(owner, slot, value, where)
@@ -878,8 +882,7 @@ def _children(value: Any, where: str, slot: str | None, owner: Any) -> list[tupl
     a ``defaultdict``'s factory, a structured array's object fields and a compiled object's
     pickled state (distance metrics, KD/ball trees) are walked like everything else.
     """
-    # Reversed, so the stack checks an object's fields in their own order (func before kw_args).
-    own = [(v, f"{type(value).__name__}.{k}", k, value) for k, v in reversed(list(_slots(value)))]
+    own = [(v, f"{type(value).__name__}.{k}", k, value) for k, v in _slots(value)]
     if isinstance(value, dict):  # keys are names of the owner's choosing: checked as plain values
         keys = [(k, f"{where} (a key)", None, None) for k in value]
         items = [(v, f"{where}[{_label(k)}]", slot, owner) for k, v in value.items()]

@@ -314,17 +314,6 @@ def _seed_sequence_pickle(entropy_bytes: int) -> bytes:
     return pickle.dumps(Payload(), protocol=4)
 
 
-def test_the_deep_tuple_pickle_crashes_an_in_process_loader(tmp_path: Path) -> None:
-    """The 'before': loaded in the serving process, it takes the whole process down."""
-    attack = tmp_path / "deep.pkl"
-    attack.write_bytes(_deep_tuple_pickle(1_000_000))
-    code = (
-        f"import sys; from core.safe_load import load_untrusted\nload_untrusted(open({str(attack)!r}, 'rb').read())\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=120)
-    assert result.returncode == -signal.SIGSEGV, result
-
-
 @pytest.mark.parametrize("depth", [100_000, 1_000_000])
 def test_the_deep_tuple_pickle_is_refused_through_the_import_path(store, depth: int) -> None:
     began = time.monotonic()
@@ -332,8 +321,8 @@ def test_the_deep_tuple_pickle_is_refused_through_the_import_path(store, depth: 
         store.import_model(_deep_tuple_pickle(depth), "deep", limits=LIMITS)
     assert time.monotonic() - began < 60
     assert "\n" not in str(caught.value)
-    if depth == 1_000_000:
-        assert "crashed the loader" in str(caught.value)
+    # The unpickler's nesting bound refuses it now; before that bound, the worker contained the crash.
+    assert "too deeply" in str(caught.value) or "crashed the loader" in str(caught.value)
     assert store.count() == 0
     model = _iris_model()[0]
     assert store.import_model(pickle.dumps(model), "after", limits=LIMITS)["version"] == 1  # carries on
@@ -355,7 +344,8 @@ def test_the_seed_sequence_pickle_is_stopped_in_time_through_the_import_path(sto
     ticker.start()
     began = time.monotonic()
     try:
-        with pytest.raises(UnsafeModelError, match="took longer than 3 s"):
+        # Refused by the SeedSequence bound now, or stopped by the worker's deadline.
+        with pytest.raises(UnsafeModelError, match=r"took longer than 3 s|SeedSequence|entropy"):
             store.import_model(attack, "seed", limits=limits)
     finally:
         stop.set()
@@ -363,7 +353,7 @@ def test_the_seed_sequence_pickle_is_stopped_in_time_through_the_import_path(sto
     elapsed = time.monotonic() - began
     assert elapsed < 15, elapsed
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert max(gaps) < 1.0, max(gaps)  # this process's threads kept running throughout
+    assert max(gaps, default=0.0) < 1.0, gaps  # this process's threads kept running throughout
     assert store.count() == 0
 
 
