@@ -108,3 +108,17 @@ def test_owner_ids_from_a_signed_in_user_a_cookie_or_a_new_token() -> None:
     assert common.resolve_owner({}, cookie=None, session_token=None)[0] != minted  # unguessable, never reused
     with pytest.raises(ValueError):
         common.cookie_script('x"; document.location="https://evil.example')
+
+
+def test_a_full_visitor_quota_refuses_the_save_and_evicts_no_one(demo, filled, monkeypatch):
+    """Per-visitor quota on the page: the second save is refused with one line, nothing evicted."""
+    monkeypatch.setenv("MODELSHELF_DEMO_SESSION_MAX_VERSIONS", "1")
+    before = {(r["name"], r["version"]) for r in filled.list(limit=1000)}
+    at = open_page(TRAIN)
+    _train_and_save(at, "quota")
+    ok(at)
+    _train_and_save(at, "quota")
+    assert not at.exception
+    assert len(at.error) == 1 and "quota is full" in at.error[0].value, [e.value for e in at.error]
+    assert filled.versions("quota") == [1]
+    assert before <= {(r["name"], r["version"]) for r in filled.list(limit=1000)}  # nothing evicted

@@ -126,3 +126,33 @@ def test_the_owner_token_survives_a_reload_and_another_browser_is_someone_else(d
         no_exception(page)
     finally:
         stranger.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("file:///etc/passwd", "The public demo reads only built-in data sets"),
+        ("/etc/passwd", "The public demo reads only built-in data sets"),
+        ("http://169.254.169.254/latest/meta-data/", "only https:// URLs are allowed here"),
+    ],
+)
+def test_the_demo_train_page_refuses_local_files_and_internal_urls(demo_server, browser, url, said):
+    """A visitor's URL may not read a server file or reach the server's own network: one error,
+    no table. (Refused before any connection: the scheme and the path are checked first; the
+    address checks themselves are proven without connecting in tests/test_fetch.py.)"""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT)
+        page.goto(demo_server["base"] + "/")
+        page.get_by_text("CSV from a URL").click()
+        field = page.get_by_label("CSV URL")
+        field.fill(url)
+        field.press("Enter")
+        page.get_by_text(said).wait_for()
+        assert page.get_by_text("root:x:0").count() == 0
+        assert page.get_by_text("Held-out results").count() == 0
+        assert page.locator("[data-testid='stDataFrame']").count() == 0
+        no_exception(page)
+    finally:
+        context.close()

@@ -644,3 +644,53 @@ def test_a_refused_file_does_not_cost_a_worker_restart(full_pool: WorkerPool) ->
         150,
     )
     assert full_pool.started == started
+
+
+def test_a_hanging_model_does_not_stop_another_visitors_page(tmp_path, monkeypatch) -> None:
+    """While one visitor's model spins in compiled code, another session's page still answers.
+
+    The spin is a test-only probe (a regex backtracking in C, the GIL never released inside the
+    worker); before the worker, such a load froze every thread of the server. The second session
+    renders the Model detail page of an imported version, which itself goes through the pool.
+    """
+    import streamlit as st
+
+    import core.worker
+    from core import Store, load_dataset
+    from tests.test_app import DETAIL, ok, open_page
+
+    model, _X, _y = _iris_model()
+    store = Store(tmp_path / "store")
+    store.import_model(pickle.dumps(model), "other", dataset=load_dataset("builtin:iris"), limits=LIMITS)
+    store.close()
+    pool = WorkerPool(size=2, probes=True)
+    monkeypatch.setattr(core.worker, "default_pool", lambda: pool)
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("MODELSHELF_DEMO", raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    outcome: dict[str, str] = {}
+
+    def spin() -> None:
+        try:
+            pool.probe("spin", timeout_s=6)
+        except ModelShelfError as exc:
+            outcome["error"] = str(exc)
+
+    try:
+        open_page(DETAIL, model="other:1")  # warm: imports and the page's first run
+        hanging = threading.Thread(target=spin)
+        hanging.start()
+        time.sleep(0.5)
+        began = time.monotonic()
+        at = open_page(DETAIL, model="other:1")
+        answered = time.monotonic() - began
+        ok(at)
+        assert hanging.is_alive(), "the spin ended before the other page was served"
+        assert answered < 5, answered
+        hanging.join(30)
+        assert "took longer than 6 s" in outcome.get("error", ""), outcome
+    finally:
+        pool.close()
+        st.cache_resource.clear()
+        st.cache_data.clear()
