@@ -401,9 +401,10 @@ def _too_deep() -> UnsafeModelError:
     )
 
 
-def _depth(guard: _Guard, obj: Any) -> int:
-    """Recorded depth, else 1 for a container or an object with attributes, 0 for a plain value."""
-    known = guard.depths.get(id(obj))
+def _recorded(table: dict[int, int], obj: Any) -> int:
+    """A depth or size recorded for ``obj``, else 1 for a container or an object with attributes,
+    0 for a plain value (``_Guard.depths`` and ``_Guard.sizes`` share the rule)."""
+    known = table.get(id(obj))
     if known is not None:
         return known
     return 1 if isinstance(obj, (tuple, list, dict, set, frozenset)) or hasattr(obj, "__dict__") else 0
@@ -420,13 +421,6 @@ def _too_big_graph() -> UnsafeModelError:
     )
 
 
-def _size(guard: _Guard, obj: Any) -> int:
-    known = guard.sizes.get(id(obj))
-    if known is not None:
-        return known
-    return 1 if isinstance(obj, (tuple, list, dict, set, frozenset)) or hasattr(obj, "__dict__") else 0
-
-
 def _nested(handler: Callable[[Any], None], count: int | None) -> Callable[[Any], None]:
     """Count how deep the object an opcode builds or fills is, and refuse past MAX_NESTING *before*
     the opcode runs: a dict key, a set item or a tuple is hashed inside it, and hashing a tuple
@@ -435,19 +429,19 @@ def _nested(handler: Callable[[Any], None], count: int | None) -> Callable[[Any]
     def op(self: Any) -> None:
         guard = self._guard
         items = self.stack if count is None else self.stack[-count:]
-        deepest = max((_depth(guard, item) for item in items), default=0)
+        deepest = max((_recorded(guard.depths, item) for item in items), default=0)
         if deepest >= MAX_NESTING:
             raise _too_deep()
-        expanded = sum(_size(guard, item) for item in items) if deepest else 0
+        expanded = sum(_recorded(guard.sizes, item) for item in items) if deepest else 0
         if expanded > MAX_EXPANDED:  # before the opcode hashes anything
             raise _too_big_graph()
         handler(self)
         if deepest:
             target = self.stack[-1]
-            depth = max(_depth(guard, target), deepest + 1)
+            depth = max(_recorded(guard.depths, target), deepest + 1)
             if depth >= 2:
                 guard.depths[id(target)] = depth
-            size = max(_size(guard, target), 1) + expanded
+            size = max(_recorded(guard.sizes, target), 1) + expanded
             if size > MAX_EXPANDED:
                 raise _too_big_graph()
             guard.sizes[id(target)] = size

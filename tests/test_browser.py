@@ -12,6 +12,7 @@ Select these tests with ``-m browser``; they skip when /usr/bin/chromium is miss
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -20,7 +21,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import joblib
 import pytest
@@ -60,33 +63,15 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def server(chromium, tmp_path_factory):
-    """``streamlit run streamlit_app.py`` on a free port with an empty store; always stopped."""
-    store = tmp_path_factory.mktemp("browser") / "store"
+@contextlib.contextmanager
+def streamlit_server(store: Path, demo: bool = False) -> Iterator[dict[str, Any]]:
+    """``streamlit run streamlit_app.py`` on a free port over ``store``; stopped on exit."""
     port = _free_port()
     log = (store.parent / "streamlit.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "streamlit_app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "0"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "1" if demo else "0"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -111,6 +96,13 @@ def server(chromium, tmp_path_factory):
             process.kill()
             process.wait(timeout=15)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(chromium, tmp_path_factory):
+    """The app on a free port with an empty store; always stopped."""
+    with streamlit_server(tmp_path_factory.mktemp("browser") / "store") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,14 @@ Selected with ``-m browser``, like tests/test_browser.py (whose browser fixtures
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
 from core import Store
 from tests import test_browser
-from tests.test_browser import ARGS, ROOT, WAIT, _free_port, no_exception
+from tests.test_browser import ARGS, WAIT, no_exception, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -31,38 +27,9 @@ COOKIE = "modelshelf_visitor"
 
 @pytest.fixture(scope="module")
 def demo_server(chromium, tmp_path_factory):
-    """``streamlit run`` in public-demo mode on a free port with an empty store; always stopped."""
-    store = tmp_path_factory.mktemp("visitors") / "store"
-    port = _free_port()
-    log = (store.parent / "streamlit.log").open("wb")
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    env = {**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "1"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {process.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not become healthy in 90 s; see {log.name}")
-            time.sleep(0.5)
-        yield {"base": base, "store": store}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.close()
+    """The app in public-demo mode on a free port with an empty store; always stopped."""
+    with streamlit_server(tmp_path_factory.mktemp("visitors") / "store", demo=True) as running:
+        yield running
 
 
 def _visitor_cookie(context) -> dict:

@@ -9,19 +9,15 @@ that hang the interpreter in C (holding the GIL) run in a child process with a t
 from __future__ import annotations
 
 import collections
-import contextlib
-import io
 import pickle
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 import skops.io
-from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.gaussian_process.kernels import DotProduct
@@ -34,32 +30,14 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from core.errors import FormatError, UnsafeModelError
 from core.model_policy import check_model_policy
-from core.safe_load import LoadLimits, load_untrusted
+from core.safe_load import load_untrusted
+from tests import test_model_policy
+from tests.test_model_policy import LIMITS, _formats
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=60)
-
-
-@pytest.fixture(scope="module")
-def iris():
-    return load_iris(return_X_y=True)
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def _formats(model, skops_too: bool = True) -> dict[str, bytes]:
-    out = {"pickle": pickle.dumps(model, protocol=5)}
-    handle = io.BytesIO()
-    joblib.dump(model, handle)
-    out["joblib"] = handle.getvalue()
-    if skops_too:
-        with contextlib.suppress(Exception):  # skops cannot write every hostile object
-            out["skops"] = skops.io.dumps(model)
-    return out
+# test_model_policy's fixtures, used here too: iris data, and a fresh working folder per test (autouse).
+iris = test_model_policy.iris
+in_tmp = test_model_policy.in_tmp
 
 
 def _refused(model, *needles: str, skops_too: bool = True) -> list[str]:
