@@ -40,6 +40,7 @@ with st.sidebar:
                     f"Yours: {used['versions']} of {quota.visitor_max_versions} versions, "
                     f"{human_bytes(used['stored_bytes'])} of {human_bytes(quota.visitor_max_bytes)}."
                 )
+            st.caption(common.sandbox_summary())
             common.login_controls()
         else:
             st.caption("Store")

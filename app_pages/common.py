@@ -250,3 +250,38 @@ def confusion_figure(cm: pd.DataFrame) -> Any:
     fig.update_xaxes(type="category", title="predicted")
     fig.update_yaxes(type="category", title="true")
     return fig
+
+
+@st.cache_resource(show_spinner=False)
+def _sandbox_probe() -> dict[str, Any]:
+    """Started once per server: a background thread asks a model worker which sandbox layers it
+    really has (starting a worker takes seconds: no page waits for it, and the pool is warm for
+    the first upload)."""
+    import threading
+
+    from core.worker import sandbox_layers
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["layers"] = sandbox_layers()
+        except ModelShelfError as exc:
+            box["error"] = str(exc)
+
+    threading.Thread(target=run, daemon=True, name="modelshelf-sandbox-report").start()
+    return box
+
+
+def sandbox_summary() -> str:
+    """One line for the demo's sidebar: which layers the upload sandbox has on this kernel."""
+    box = _sandbox_probe()
+    if "error" in box:
+        return f"Upload sandbox: unavailable ({box['error']})"
+    layers = box.get("layers")
+    if layers is None:
+        return "Upload sandbox: starting (its layers show on the next page)..."
+    active = sorted(name for name, layer in layers.items() if layer.get("active"))
+    missing = sorted(name for name, layer in layers.items() if not layer.get("active"))
+    text = f"Upload sandbox: {', '.join(active) or 'no layer'} active"
+    return text + (f"; missing here: {', '.join(missing)}" if missing else "")

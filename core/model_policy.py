@@ -744,6 +744,19 @@ def _slots(obj: Any) -> Iterator[tuple[Any, Any]]:
 _PLAIN = (type(None), bool, int, float, str)
 
 
+_NOTHING = object()
+
+
+@lru_cache(maxsize=65536)
+def _class_defines(cls: type, key: str) -> Any:
+    """What ``cls`` itself defines under ``key`` (``_NOTHING`` if nothing): a forest's 200 trees ask
+    the same questions, so the answers are kept (classes do not change while a server runs)."""
+    try:
+        return inspect.getattr_static(cls, key)
+    except AttributeError:
+        return _NOTHING
+
+
 def _check_attribute_names(obj: Any, where: str) -> None:
     """An instance attribute may not be special (``__...__``) nor hide what its class defines.
 
@@ -758,9 +771,8 @@ def _check_attribute_names(obj: Any, where: str) -> None:
             raise _refuse(f"{where} (an attribute name)", _describe(key) + " (attribute names are text)")
         if key.startswith("__") and key.endswith("__"):
             raise _refuse(f"{cls.__name__}.{key[:60]}", _describe(value) + " (special attributes are the class's own)")
-        try:
-            defined = inspect.getattr_static(cls, key)
-        except AttributeError:
+        defined = _class_defines(cls, key)
+        if defined is _NOTHING:
             continue
         if value is defined or (isinstance(defined, _PLAIN) and isinstance(value, _PLAIN)):
             continue

@@ -401,9 +401,14 @@ def _too_deep() -> UnsafeModelError:
     )
 
 
+_PLAIN_VALUES = frozenset({int, float, str, bytes, bool, type(None), np.ndarray, np.dtype})
+
+
 def _recorded(table: dict[int, int], obj: Any) -> int:
     """A depth or size recorded for ``obj``, else 1 for a container or an object with attributes,
     0 for a plain value (``_Guard.depths`` and ``_Guard.sizes`` share the rule)."""
+    if type(obj) in _PLAIN_VALUES:  # most stack items: numbers, text, arrays (no recursion through them)
+        return 0
     known = table.get(id(obj))
     if known is not None:
         return known
@@ -429,10 +434,15 @@ def _nested(handler: Callable[[Any], None], count: int | None) -> Callable[[Any]
     def op(self: Any) -> None:
         guard = self._guard
         items = self.stack if count is None else self.stack[-count:]
-        deepest = max((_recorded(guard.depths, item) for item in items), default=0)
+        depths, sizes = guard.depths, guard.sizes
+        deepest = expanded = 0
+        for item in items:  # one pass (this runs for every container a file builds)
+            if type(item) in _PLAIN_VALUES:
+                continue
+            deepest = max(deepest, _recorded(depths, item))
+            expanded += _recorded(sizes, item)
         if deepest >= MAX_NESTING:
             raise _too_deep()
-        expanded = sum(_recorded(guard.sizes, item) for item in items) if deepest else 0
         if expanded > MAX_EXPANDED:  # before the opcode hashes anything
             raise _too_big_graph()
         handler(self)

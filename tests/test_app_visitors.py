@@ -7,6 +7,8 @@ place the pages read it from (the real browser path: tests/test_browser.py).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from app_pages import common
@@ -122,3 +124,20 @@ def test_a_full_visitor_quota_refuses_the_save_and_evicts_no_one(demo, filled, m
     assert len(at.error) == 1 and "quota is full" in at.error[0].value, [e.value for e in at.error]
     assert filled.versions("quota") == [1]
     assert before <= {(r["name"], r["version"]) for r in filled.list(limit=1000)}  # nothing evicted
+
+
+def test_the_demo_sidebar_says_which_sandbox_layers_are_active(demo, filled):
+    """Asked of a real worker in the background (no page waits for it), shown on a later run."""
+    import time
+
+    at = open_page(TRAIN)
+    ok(at)
+    deadline = time.monotonic() + 60
+    while not ({"layers", "error"} & set(common._sandbox_probe())) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    at.run()
+    ok(at)
+    line = next(c.value for c in at.sidebar.caption if c.value.startswith("Upload sandbox"))
+    assert "landlock" in line and "seccomp" in line and "active" in line, line
+    if os.environ.get("CI"):  # CI's kernel has every layer (tests/test_worker.py insists too)
+        assert "missing" not in line, line
