@@ -51,7 +51,8 @@ from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier
 
 from core.errors import FormatError, UnsafeModelError
-from core.safe_load import LoadLimits, load_untrusted
+from core.safe_load import load_untrusted
+from tests.test_safe_load import LIMITS, _refused
 
 # Fitting on a few rows: short MLP runs do not converge, and SVC(probability=True) is deprecated in 1.9.
 pytestmark = [
@@ -59,7 +60,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The `probability` parameter was deprecated:FutureWarning"),
 ]
 
-LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=60)
 FORMATS = ("pickle", "pickle-p2", "joblib", "joblib-z3", "skops")
 OUTPUTS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
 
@@ -436,15 +436,6 @@ def _hostile_pipeline(func: Any, kw_args: Any = None) -> Pipeline:
     model.steps[0][1].func = func
     model.steps[0][1].kw_args = kw_args
     return model
-
-
-def _refused(data: bytes, *expected: str) -> str:
-    with pytest.raises(UnsafeModelError) as caught:
-        load_untrusted(data, limits=LIMITS)
-    message = str(caught.value)
-    for text in expected:
-        assert text in message, message
-    return message
 
 
 @pytest.mark.parametrize("how", ["pickle", "pickle-p2", "joblib", "skops"])
