@@ -534,3 +534,26 @@ def test_a_parameter_json_over_the_upload_limit_is_refused_before_it_is_parsed(r
         read_params(member(real[1], "params.json"), max_bytes=100)
     with pytest.raises(FormatError, match=r"not valid JSON|Not a JSON"):
         read_params(b"[" * 200_000)
+
+
+def test_an_evaluation_parquet_that_expands_past_the_limit_is_refused_before_it_is_read(real, other):
+    """Before: only the zip's sizes were bounded; a few-kB zstd parquet of two million repeated
+    rows was decoded in the serving process (80 MB here; gigabytes with more rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from core.errors import ModelShelfError
+    from core.safe_load import LoadLimits
+
+    _, data = real
+    rows = pd.read_parquet(io.BytesIO(member(data, "evaluation.parquet")))
+    big = rows.iloc[[0] * 2_000_000].reset_index(drop=True)
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(big, preserve_index=False), sink, compression="zstd")
+    assert len(sink.getvalue()) < 500_000
+    del big
+    bundle = forge(data, {"evaluation.parquet": sink.getvalue()})
+    limits = LoadLimits(max_bytes=50_000_000, max_decompressed_bytes=10_000_000, timeout_s=60)
+    with pytest.raises(ModelShelfError, match=r"evaluation\.parquet decodes to"):
+        import_bundle(other, bundle, limits=limits)
+    assert other.count() == 0

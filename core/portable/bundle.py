@@ -34,7 +34,7 @@ import pandas as pd
 from core import formats
 from core.datasets import to_jsonable
 from core.environment import compare_environment
-from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError
+from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError, UnsafeModelError
 from core.portable.bundle_metadata import MAX_METADATA_BYTES, parse_metadata, too_large
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
@@ -351,6 +351,34 @@ def _rebuild_exports(store: Store, ref: str, loaded: LoadedModel) -> list[str]:
     return notes
 
 
+def _check_parquet_size(blob: bytes, limits: Any) -> None:
+    """What the evaluation set decodes to, from its footer, before any page is decompressed.
+
+    The zip bound only sees the compressed file: a few kB of zstd can hold millions of repeated
+    rows. Every column's uncompressed size and rows x columns x 8 bytes must fit the configured
+    decompression limit (the footer is the sender's word, but pyarrow refuses pages that decode
+    to other sizes than it states).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from core.safe_load import LoadLimits
+
+    limit = (limits or LoadLimits.from_settings()).max_decompressed_bytes
+    try:
+        meta = pq.read_metadata(io.BytesIO(blob))
+        groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+        stored = sum(g.column(c).total_uncompressed_size for g in groups for c in range(g.num_columns))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise FormatError(f"The bundle's evaluation.parquet cannot be read: {exc}") from exc
+    decoded = max(stored, meta.num_rows * max(meta.num_columns, 1) * 8)
+    if decoded > limit:
+        raise UnsafeModelError(
+            f"The bundle's evaluation.parquet decodes to about {decoded:,} bytes, over the {limit:,}-byte "
+            "limit; nothing imported"
+        )
+
+
 def _saved_environment(metadata: dict[str, Any], sklearn_version: str | None) -> dict[str, Any]:
     """The environment the bundle says it was saved in (checked by the schema), else only what the file says."""
     environment = metadata.get("environment")
@@ -396,6 +424,7 @@ def import_bundle(
     eval_frame = None
     X = y = None
     if "evaluation.parquet" in files:
+        _check_parquet_size(files["evaluation.parquet"], limits)
         try:
             eval_frame = pd.read_parquet(io.BytesIO(files["evaluation.parquet"]))
             X, y = split_evaluation_frame(eval_frame)
