@@ -2,9 +2,11 @@
 
 One concern per module:
 
-- ``exports``: a version in any download format (``export_version``), its ONNX and JSON forms
-  made once, proved and recorded (``ensure_onnx``, ``ensure_params``), ONNX prediction
+- ``exports``: a version in any download format (``export_version``), ONNX prediction
   (``predict_with_onnx``).
+- ``derived``: its ONNX and JSON forms made once, proved and recorded (``ensure_onnx``,
+  ``ensure_params``), used by ``exports`` and ``bundle``; ``conversions``: those forms made here
+  for this store's own models, in the worker for strangers'.
 - ``onnx_export`` / ``onnx_runtime``: skl2onnx conversion with a parity check; onnxruntime
   sessions cached by sha256; refusal of ONNX files that reference external data.
 - ``params_json`` / ``params_predict``: the plain-parameter JSON (schema_version 1 and 2), its numpy-only

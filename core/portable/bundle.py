@@ -36,6 +36,7 @@ from core.datasets import to_jsonable
 from core.environment import compare_environment
 from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError, UnsafeModelError
 from core.portable.bundle_metadata import MAX_METADATA_BYTES, parse_metadata, too_large
+from core.portable.derived import ensure_onnx, ensure_params
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
     PREDICTOR_FILENAME,
@@ -186,8 +187,6 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
     """The bundle of a version, and a summary (files, sha256s, what was left out and why)."""
-    from core.portable.exports import ensure_onnx, ensure_params
-
     record = store.get(ref)
     ref = f"{record['name']}:{record['version']}"
     model_file = f"model.{formats.EXTENSIONS[record['format']]}"
@@ -338,8 +337,6 @@ def _rebuild_exports(store: Store, ref: str, loaded: LoadedModel) -> list[str]:
     loop for ever or allocate gigabytes, a JSON tree can hold a cycle, a backdoored file can agree
     with the model on the sender's own rows): they only had to match the manifest.
     """
-    from core.portable.exports import ensure_onnx, ensure_params
-
     notes: list[str] = []
     for key, ensure in (("onnx", ensure_onnx), ("json", ensure_params)):
         try:
