@@ -31,7 +31,8 @@ from core.portable.how_to_load import (
     predictor_source,
     skops_types,
 )
-from core.portable.onnx_export import NotConvertibleError, read_onnx
+from core.portable.onnx_export import NotConvertibleError
+from core.portable.onnx_meta import read_onnx
 from core.portable.onnx_runtime import _sessions, run_onnx
 from core.portable.requirements import environment_report, requirements_txt
 from core.store import predict_table

@@ -8,7 +8,8 @@ One concern per module:
   ``ensure_params``), used by ``exports`` and ``bundle``; ``conversions``: those forms made here
   for this store's own models, in the worker for strangers'.
 - ``onnx_export`` / ``onnx_runtime``: skl2onnx conversion with a parity check; onnxruntime
-  sessions cached by sha256; refusal of ONNX files that reference external data.
+  sessions cached by sha256. ``onnx_meta``, the leaf both use: the metadata keys they share and
+  the checked parse that refuses ONNX files referencing external data.
 - ``params_json`` / ``params_predict``: the plain-parameter JSON (schema_version 1 and 2), its numpy-only
   reference predictor, and the rebuild into scikit-learn.
 - ``bundle``: the ``.zip`` with model, metadata, requirements, evaluation set, ONNX, JSON, model
