@@ -10,8 +10,10 @@ One concern per module:
 - ``onnx_export`` / ``onnx_runtime``: skl2onnx conversion with a parity check; onnxruntime
   sessions cached by sha256. ``onnx_meta``, the leaf both use: the metadata keys they share and
   the checked parse that refuses ONNX files referencing external data.
-- ``params_json`` / ``params_predict``: the plain-parameter JSON (schema_version 1 and 2), its numpy-only
-  reference predictor, and the rebuild into scikit-learn.
+- The plain-parameter JSON (schema_version 1 and 2): ``params_export`` writes it from a model and
+  proves it; ``params_predict``, its numpy-only reference predictor; ``params_checks`` reads a
+  document from elsewhere (bounded, checked); ``params_rebuild`` makes a scikit-learn model of it;
+  ``params_json`` tells the file apart from other uploads and imports it as a version.
 - ``bundle``: the ``.zip`` with model, metadata, requirements, evaluation set, ONNX, JSON, model
   card and manifest; import verifies every file and loads through ``core.safe_load``.
 - ``how_to_load``: the code that loads a downloaded file, per format; ``requirements``: pins.

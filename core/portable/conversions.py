@@ -16,7 +16,8 @@ import pandas as pd
 from core import formats
 from core.errors import FormatError
 from core.portable.onnx_export import OnnxExport, Parity, export_onnx
-from core.portable.params_json import ParamsExport, export_params, read_params
+from core.portable.params_checks import read_params
+from core.portable.params_export import ParamsExport, export_params
 from core.worker import WorkerModel
 
 

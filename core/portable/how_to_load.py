@@ -173,7 +173,7 @@ def how_to_load(record: dict[str, Any], fmt: str, skops_types: list[str] | None 
             "from predict_params import predict",
             "print(predict(params, rows))",
             "# Or rebuild a real scikit-learn model (any recent version) with ModelShelf:",
-            "# from core.portable.params_json import to_sklearn; model = to_sklearn(params)",
+            "# from core.portable.params_rebuild import to_sklearn; model = to_sklearn(params)",
         ]
     else:  # bundle
         model_file = f"model.{EXTENSIONS.get(record.get('format', 'joblib'), 'joblib')}"
