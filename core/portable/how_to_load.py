@@ -14,10 +14,14 @@ whatever the file asks for.
 
 from __future__ import annotations
 
+import ast
+import importlib
+from inspect import getsource
 from typing import Any
 
 from core.errors import InvalidParameterError
 from core.formats import EXTENSIONS
+from core.portable import params_predict
 from core.portable.requirements import pip_install_line
 
 #: Everything a version can be downloaded as.
@@ -29,12 +33,28 @@ PREDICTOR_FILENAME = "predict_params.py"
 
 
 def predictor_source() -> str:
-    """The numpy-only predictor for the JSON form, to offer as a download beside it (``predict_params.py``)."""
-    from inspect import getsource
+    """The numpy-only predictor for the JSON form, to offer as a download beside it (``predict_params.py``).
 
-    from core.portable import params_predict
+    ``params_predict`` as one file that stands alone: each ``from core.portable.X import ...`` line
+    in it is replaced by module X's code (its definitions, after its own imports, which must be
+    ones ``params_predict`` makes too).
+    """
+    lines = []
+    for line in getsource(params_predict).splitlines(keepends=True):
+        if line.startswith("from core.portable."):
+            module = importlib.import_module(line.split()[1])
+            lines.append(_definitions(getsource(module)))
+        else:
+            lines.append(line)
+    return "".join(lines)
 
-    return getsource(params_predict)
+
+def _definitions(source: str) -> str:
+    """A module's source after its docstring and imports, starting at its first definition."""
+    body = ast.parse(source).body
+    last_import = max(node.end_lineno or 0 for node in body if isinstance(node, (ast.Import, ast.ImportFrom)))
+    rest = source.splitlines(keepends=True)[last_import:]
+    return "\n" + "".join(rest).strip("\n") + "\n\n"
 
 
 def check_download_format(fmt: str) -> str:
