@@ -75,7 +75,7 @@ def _features(record: dict[str, Any]) -> list[str]:
 
 def skops_types(data: bytes) -> list[str]:
     """The types a skops file needs beyond skops' defaults, sorted: for its snippet to name exactly."""
-    import skops.io as sio
+    import skops.io as sio  # heavy and optional: only a skops download needs it
 
     return sorted(str(t) for t in sio.get_untrusted_types(data=data))
 

@@ -108,8 +108,7 @@ def _prepared(model: Any, features: list[str], kinds: dict[str, str]) -> tuple[A
 
 
 def _initial_types(features: list[str], kinds: dict[str, str], layout: str) -> list[tuple[str, Any]]:
-    # skl2onnx is heavy and optional: only a conversion needs it.
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType  # heavy and optional
 
     if layout == "tensor":
         return [(INPUT_TENSOR, FloatTensorType([None, len(features)]))]
