@@ -245,7 +245,7 @@ def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
         parity = made.parity.to_dict() if made.parity is not None else None
         return {"data": base64.b64encode(made.data).decode("ascii"), "layout": made.layout, "parity": parity}
     if to == "json":
-        from core.portable.params_json import export_params
+        from core.portable.params_export import export_params
 
         exported = export_params(model, X, names)
         return {"text": exported.text, "rows_checked": exported.rows_checked, "exact": exported.exact}

@@ -479,7 +479,7 @@ def _import_json_in_child(tmp_path: Path, document: dict) -> tuple[subprocess.Co
 
 def test_a_parameter_json_whose_tree_has_a_cycle_is_refused(real, tmp_path):
     # Before: read and rebuilt without complaint, and stored as x:1 (its predict would never return).
-    from core.portable.params_json import read_params
+    from core.portable.params_checks import read_params
 
     _, data = real
     params = _params(data)
@@ -518,7 +518,7 @@ def test_a_parameter_json_dtype_asking_for_16_8_gib_is_refused_before_numpy_sees
     ],
 )
 def test_a_parameter_json_out_of_bounds_is_refused(real, change, match):
-    from core.portable.params_json import read_params
+    from core.portable.params_checks import read_params
 
     _, data = real
     params = _params(data)
@@ -528,7 +528,7 @@ def test_a_parameter_json_out_of_bounds_is_refused(real, change, match):
 
 
 def test_a_parameter_json_over_the_upload_limit_is_refused_before_it_is_parsed(real):
-    from core.portable.params_json import read_params
+    from core.portable.params_checks import read_params
 
     with pytest.raises(FormatError, match="over the upload limit"):
         read_params(member(real[1], "params.json"), max_bytes=100)

@@ -36,6 +36,7 @@ from core.datasets import to_jsonable
 from core.environment import compare_environment
 from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError, UnsafeModelError
 from core.portable.bundle_metadata import MAX_METADATA_BYTES, parse_metadata, too_large
+from core.portable.derived import ensure_onnx, ensure_params
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
     PREDICTOR_FILENAME,
@@ -44,6 +45,7 @@ from core.portable.how_to_load import (
     skops_types,
 )
 from core.portable.requirements import requirements_txt
+from core.safe_load import LoadLimits, check_zip
 from core.store import (
     MAX_VERSION,
     LoadedModel,
@@ -56,6 +58,7 @@ from core.store import (
 )
 from core.text import escape_markdown
 from core.training import final_estimator
+from core.worker import load_in_worker, require_strong_sandbox
 
 BUNDLE_FORMAT = "modelshelf.bundle"
 BUNDLE_VERSION = 1
@@ -109,7 +112,7 @@ def model_card(
     Every value from the record is escaped for Markdown (a record may come from someone else's
     bundle); the loading code sits in fences longer than any backtick run inside it.
     """
-    from skops import card as skops_card
+    from skops import card as skops_card  # heavy and optional: only a bundle's model card needs it
 
     e = escape_markdown
     estimator = final_estimator(model)
@@ -186,8 +189,6 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
     """The bundle of a version, and a summary (files, sha256s, what was left out and why)."""
-    from core.portable.exports import ensure_onnx, ensure_params
-
     record = store.get(ref)
     ref = f"{record['name']}:{record['version']}"
     model_file = f"model.{formats.EXTENSIONS[record['format']]}"
@@ -260,11 +261,9 @@ def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[s
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise FormatError("Not a bundle: the file is not a readable zip archive") from None
+    except zipfile.BadZipFile as exc:
+        raise FormatError("Not a bundle: the file is not a readable zip archive") from exc
     with archive:
-        from core.safe_load import LoadLimits, check_zip
-
         check_zip(data, limits or LoadLimits.from_settings(), max_entries=MAX_ENTRIES)
         names = archive.namelist()
         if MANIFEST not in names:
@@ -274,8 +273,8 @@ def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[s
                 raise FormatError(too_large(small, archive.getinfo(small).file_size))
         try:
             manifest = json.loads(archive.read(MANIFEST))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise FormatError("The bundle's manifest.json is not valid JSON") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise FormatError("The bundle's manifest.json is not valid JSON") from exc
         if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
             raise FormatError(f'Not a ModelShelf bundle: manifest.json lacks "format": "{BUNDLE_FORMAT}"')
         if manifest.get("bundle_version") != BUNDLE_VERSION:
@@ -338,8 +337,6 @@ def _rebuild_exports(store: Store, ref: str, loaded: LoadedModel) -> list[str]:
     loop for ever or allocate gigabytes, a JSON tree can hold a cycle, a backdoored file can agree
     with the model on the sender's own rows): they only had to match the manifest.
     """
-    from core.portable.exports import ensure_onnx, ensure_params
-
     notes: list[str] = []
     for key, ensure in (("onnx", ensure_onnx), ("json", ensure_params)):
         try:
@@ -359,10 +356,9 @@ def _check_parquet_size(blob: bytes, limits: Any) -> None:
     decompression limit (the footer is the sender's word, but pyarrow refuses pages that decode
     to other sizes than it states).
     """
+    # pyarrow is heavy: loaded when a bundle with an evaluation set is imported, not with this module.
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from core.safe_load import LoadLimits
 
     limit = (limits or LoadLimits.from_settings()).max_decompressed_bytes
     try:
@@ -399,8 +395,6 @@ def import_bundle(
     limits: Any = None,
 ) -> BundleImport:
     """Verify, safely load, re-score and store a bundle's model as a new version (or say it is there)."""
-    from core.importing import load_upload
-
     tag_list = [check_label(t, "tag") for t in tags]
     check_note(note)
     manifest, files = read_bundle(data, limits)
@@ -415,7 +409,11 @@ def import_bundle(
         return BundleImport(
             found, False, f"Already in the store as {ref} (same name and model sha256); nothing imported"
         )
-    model = load_upload(model_bytes, limits)  # in a sandboxed worker: never unpickled here
+    # As core.importing.load_upload does for any upload (importing is the front door that hands bundles
+    # here, so it is not imported here): in a sandboxed worker, never unpickled here, and in demo mode
+    # only behind a real sandbox.
+    require_strong_sandbox()
+    model = load_in_worker(model_bytes, limits or LoadLimits.from_settings())
     facts = model.facts
     if facts["format"] != model_entry.get("format"):
         raise FormatError(

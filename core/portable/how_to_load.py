@@ -14,10 +14,14 @@ whatever the file asks for.
 
 from __future__ import annotations
 
+import ast
+import importlib
+from inspect import getsource
 from typing import Any
 
 from core.errors import InvalidParameterError
 from core.formats import EXTENSIONS
+from core.portable import params_predict
 from core.portable.requirements import pip_install_line
 
 #: Everything a version can be downloaded as.
@@ -29,12 +33,28 @@ PREDICTOR_FILENAME = "predict_params.py"
 
 
 def predictor_source() -> str:
-    """The numpy-only predictor for the JSON form, to offer as a download beside it (``predict_params.py``)."""
-    from inspect import getsource
+    """The numpy-only predictor for the JSON form, to offer as a download beside it (``predict_params.py``).
 
-    from core.portable import params_predict
+    ``params_predict`` as one file that stands alone: each ``from core.portable.X import ...`` line
+    in it is replaced by module X's code (its definitions, after its own imports, which must be
+    ones ``params_predict`` makes too).
+    """
+    lines = []
+    for line in getsource(params_predict).splitlines(keepends=True):
+        if line.startswith("from core.portable."):
+            module = importlib.import_module(line.split()[1])
+            lines.append(_definitions(getsource(module)))
+        else:
+            lines.append(line)
+    return "".join(lines)
 
-    return getsource(params_predict)
+
+def _definitions(source: str) -> str:
+    """A module's source after its docstring and imports, starting at its first definition."""
+    body = ast.parse(source).body
+    last_import = max(node.end_lineno or 0 for node in body if isinstance(node, (ast.Import, ast.ImportFrom)))
+    rest = source.splitlines(keepends=True)[last_import:]
+    return "\n" + "".join(rest).strip("\n") + "\n\n"
 
 
 def check_download_format(fmt: str) -> str:
@@ -55,7 +75,7 @@ def _features(record: dict[str, Any]) -> list[str]:
 
 def skops_types(data: bytes) -> list[str]:
     """The types a skops file needs beyond skops' defaults, sorted: for its snippet to name exactly."""
-    import skops.io as sio
+    import skops.io as sio  # heavy and optional: only a skops download needs it
 
     return sorted(str(t) for t in sio.get_untrusted_types(data=data))
 
@@ -173,7 +193,7 @@ def how_to_load(record: dict[str, Any], fmt: str, skops_types: list[str] | None 
             "from predict_params import predict",
             "print(predict(params, rows))",
             "# Or rebuild a real scikit-learn model (any recent version) with ModelShelf:",
-            "# from core.portable.params_json import to_sklearn; model = to_sklearn(params)",
+            "# from core.portable.params_rebuild import to_sklearn; model = to_sklearn(params)",
         ]
     else:  # bundle
         model_file = f"model.{EXTENSIONS.get(record.get('format', 'joblib'), 'joblib')}"
