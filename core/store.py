@@ -43,7 +43,7 @@ from core.text import human_bytes
 from core.training import Split, TrainResult
 
 if TYPE_CHECKING:
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
 DEFAULT_STORE = "models"
 INDEX_FILE = "index.sqlite"
@@ -641,9 +641,9 @@ class Store:
                 source = self._verified_bytes(row, row.path, row.sha256, "model")
             self._remember_verified(row, stat)
         if row.origin == "imported":  # a stranger's bytes: the worker (or the restricted loader), every time
-            from core.safe_load import LoadLimits, load_untrusted
+            from core.safety import LoadLimits, load_in_worker
+            from core.safety.loader import _load_untrusted as load_untrusted  # trust=True: in this process
             from core.settings import load_settings
-            from core.worker import load_in_worker
 
             data = source if isinstance(source, bytes) else self.artifacts.read_bytes(row.path)
             settings = load_settings()
@@ -722,7 +722,7 @@ class Store:
         X = align_features(X, record)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            from core.worker import WorkerModel
+            from core.safety import WorkerModel
 
             features = model_input(loaded.model, X)
             try:

@@ -263,7 +263,7 @@ def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[s
     except zipfile.BadZipFile:
         raise FormatError("Not a bundle: the file is not a readable zip archive") from None
     with archive:
-        from core.safe_load import LoadLimits, check_zip
+        from core.safety import LoadLimits, check_zip
 
         check_zip(data, limits or LoadLimits.from_settings(), max_entries=MAX_ENTRIES)
         names = archive.namelist()
@@ -362,7 +362,7 @@ def _check_parquet_size(blob: bytes, limits: Any) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
     limit = (limits or LoadLimits.from_settings()).max_decompressed_bytes
     try:

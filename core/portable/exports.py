@@ -57,7 +57,7 @@ class Exported:
 
 
 def _in_worker(model: Any) -> bool:
-    from core.worker import WorkerModel
+    from core.safety import WorkerModel
 
     return isinstance(model, WorkerModel)
 
