@@ -126,7 +126,7 @@ def check_zip(data: bytes, limits: LoadLimits, max_entries: int = 100_000) -> No
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise FormatError(f"The file looks like a zip archive but is damaged ({exc})") from None
+        raise FormatError(f"The file looks like a zip archive but is damaged ({exc})") from exc
     if len(infos) > max_entries:
         raise UnsafeModelError(f"The archive holds {len(infos):,} files (at most {max_entries:,}); refused")
     total = sum(info.file_size for info in infos)

@@ -32,10 +32,10 @@ def check_fitted_estimator(model: Any) -> None:
         raise FormatError(f"The file's {type(model).__name__} has no predict method, so it cannot be scored")
     try:
         check_is_fitted(model)
-    except NotFittedError:
-        raise FormatError(f"The file holds an unfitted {type(model).__name__}; fit it before uploading") from None
+    except NotFittedError as exc:
+        raise FormatError(f"The file holds an unfitted {type(model).__name__}; fit it before uploading") from exc
     except (TypeError, AttributeError, ValueError) as exc:
-        raise FormatError(f"The file's {type(model).__name__} is not a usable fitted model: {exc}") from None
+        raise FormatError(f"The file's {type(model).__name__} is not a usable fitted model: {exc}") from exc
 
 
 def n_features_of(model: Any) -> int | None:

@@ -122,7 +122,7 @@ def _check_distance_metric(metric: Any, data: np.ndarray) -> None:
     try:
         metric._validate_data(data)
     except ValueError as exc:
-        raise _bad("distance metric", str(exc)) from None
+        raise _bad("distance metric", str(exc)) from exc
 
 
 def _check_libsvm(model: Any) -> None:
@@ -186,4 +186,4 @@ def _check_sparse(matrix: Any) -> None:
             if cols.size and cols.max() >= matrix.shape[1]:
                 raise ValueError("coordinates out of range")
     except (ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise _bad("sparse matrix", str(exc)) from None
+        raise _bad("sparse matrix", str(exc)) from exc

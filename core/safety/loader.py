@@ -169,8 +169,11 @@ def _load_untrusted(data: bytes, *, limits: LoadLimits | None = None) -> Untrust
     started = time.perf_counter()
     try:
         model, caught = _run_with_deadline(guard, lambda: _load(data, detected, guard))
-    except Exception as exc:  # noqa: BLE001 - turned into one ModelShelfError
-        raise _as_error(exc) from None
+    except Exception as exc:  # turned into one ModelShelfError
+        error = _as_error(exc)
+        if error is exc:
+            raise  # already one message for the user, with its own cause
+        raise error from exc
     version = _skops_version(data) if detected.format == "skops" else None
     if version is None and guard.sklearn_versions:
         version = guard.sklearn_versions[-1]  # the outermost object's state is set last

@@ -302,6 +302,6 @@ def _joblib_unpickler() -> type:
             try:
                 return wrapper.read(self, self.ensure_native_byte_order)
             except (ValueError, TypeError, EOFError) as exc:
-                raise FormatError(f"The file is damaged: a joblib array could not be read ({exc})") from None
+                raise FormatError(f"The file is damaged: a joblib array could not be read ({exc})") from exc
 
     return RestrictedNumpyUnpickler

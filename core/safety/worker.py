@@ -258,8 +258,8 @@ class WorkerPool:
         message = message | {"cpu_s": timeout_s + _GRACE_S}
         try:
             reply = worker.request(message, timeout_s + _GRACE_S)
-        except TimeoutError:
-            raise UnsafeModelError(f"The model took longer than {timeout_s:g} s: stopped") from None
+        except TimeoutError as exc:
+            raise UnsafeModelError(f"The model took longer than {timeout_s:g} s: stopped") from exc
         except _WorkerDied as exc:
             if str(exc).startswith("malformed"):
                 raise UnsafeModelError("The model worker sent a malformed reply: refused") from exc
