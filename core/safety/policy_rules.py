@@ -122,7 +122,7 @@ def rule_token_pattern(value: Any, where: str) -> None:
     raise _refuse(
         where,
         _describe(value) + " (allowed: scikit-learn's default word pattern or another reviewed one: "
-        "core.model_policy.TOKEN_PATTERNS; any other expression can backtrack for ever on crafted text)",
+        "core.safety.policy_rules.TOKEN_PATTERNS; any other expression can backtrack for ever on crafted text)",
     )
 
 
