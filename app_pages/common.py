@@ -259,7 +259,7 @@ def _sandbox_probe() -> dict[str, Any]:
     the first upload)."""
     import threading
 
-    from core.worker import sandbox_layers
+    from core import sandbox_layers
 
     box: dict[str, Any] = {}
 

@@ -16,6 +16,16 @@ from core.errors import (
     NotFoundError,
     UnsafeModelError,
 )
+from core.safety import (
+    LoadLimits,
+    WorkerModel,
+    check_zip,
+    load_in_worker,
+    load_untrusted,
+    n_features_of,
+    require_strong_sandbox,
+    sandbox_layers,
+)
 from core.store import Evaluation, LoadedModel, Store, parse_ref
 from core.training import TrainResult, train
 
@@ -28,14 +38,22 @@ __all__ = [
     "FormatError",
     "IntegrityError",
     "InvalidParameterError",
+    "LoadLimits",
     "LoadedModel",
     "ModelShelfError",
     "NotFoundError",
     "Store",
     "TrainResult",
     "UnsafeModelError",
+    "WorkerModel",
+    "check_zip",
     "get_spec",
     "load_dataset",
+    "load_in_worker",
+    "load_untrusted",
+    "n_features_of",
     "parse_ref",
+    "require_strong_sandbox",
+    "sandbox_layers",
     "train",
 ]

@@ -13,8 +13,8 @@ from core.cli import Output, command
 
 @command("doctor", "the model worker's sandbox layers on this machine (exit 1 unless all are active)")
 def _doctor(args: argparse.Namespace) -> Output:
+    from core.safety.worker import sandbox_is_weak, sandbox_layers
     from core.settings import load_settings
-    from core.worker import sandbox_is_weak, sandbox_layers
 
     settings = load_settings()
     layers = sandbox_layers()

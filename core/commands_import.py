@@ -43,7 +43,7 @@ def read_input_file(path: str, max_bytes: int) -> bytes:
 
 
 def _import_model_file(args: argparse.Namespace, data: bytes) -> Output:
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
     dataset = None
     if args.data:

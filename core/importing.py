@@ -17,10 +17,8 @@ import pandas as pd
 
 from core.datasets import Dataset
 from core.errors import DatasetError
-from core.model_checks import n_features_of
-from core.safe_load import LoadLimits
+from core.safety import LoadLimits, WorkerModel, load_in_worker, n_features_of, require_strong_sandbox
 from core.training import Split
-from core.worker import WorkerModel, load_in_worker, require_strong_sandbox
 
 
 def load_upload(data: bytes, limits: LoadLimits | None = None) -> WorkerModel:

@@ -34,15 +34,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from core import formats
 from core.artifacts import ArtifactStore, settled, stamp_of
 from core.datasets import Dataset, load_dataset, to_jsonable
+from core.describe import describe_model
 from core.environment import Compatibility, capture_environment, compare_environment, fold_version_warnings
 from core.errors import ConflictError, DatasetError, IntegrityError, InvalidParameterError, NotFoundError
 from core.index import MetadataIndex, Row, name_taken, stored_bytes
 from core.metrics import classification_metrics
 from core.text import human_bytes
-from core.training import Split, TrainResult, class_path, final_estimator, jsonable_params
+from core.training import Split, TrainResult
 
 if TYPE_CHECKING:
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
 DEFAULT_STORE = "models"
 INDEX_FILE = "index.sqlite"
@@ -213,19 +214,6 @@ def as_frame(X: Any, feature_names: Iterable[str] | None = None) -> pd.DataFrame
 def model_input(model: Any, X: pd.DataFrame) -> Any:
     """A frame for models fitted on named columns, the bare array for models fitted on arrays."""
     return X if hasattr(model, "feature_names_in_") else X.to_numpy()
-
-
-def describe_model(model: Any) -> dict[str, Any]:
-    """What the record says about an estimator: class path, parameters, classes, feature count."""
-    final = final_estimator(model)
-    classes = getattr(model, "classes_", getattr(final, "classes_", None))
-    return {
-        "estimator": class_path(model),
-        "params": jsonable_params(model),
-        "classes": [to_jsonable(c) for c in classes] if classes is not None else None,
-        "n_features_in": to_jsonable(getattr(model, "n_features_in_", None)),
-        "feature_names_in": [str(c) for c in getattr(model, "feature_names_in_", [])] or None,
-    }
 
 
 class Store:
@@ -653,9 +641,9 @@ class Store:
                 source = self._verified_bytes(row, row.path, row.sha256, "model")
             self._remember_verified(row, stat)
         if row.origin == "imported":  # a stranger's bytes: the worker (or the restricted loader), every time
-            from core.safe_load import LoadLimits, load_untrusted
+            from core.safety import LoadLimits, load_in_worker
+            from core.safety.loader import _load_untrusted as load_untrusted  # trust=True: in this process
             from core.settings import load_settings
-            from core.worker import load_in_worker
 
             data = source if isinstance(source, bytes) else self.artifacts.read_bytes(row.path)
             settings = load_settings()
@@ -734,7 +722,7 @@ class Store:
         X = align_features(X, record)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            from core.worker import WorkerModel
+            from core.safety import WorkerModel
 
             features = model_input(loaded.model, X)
             try:

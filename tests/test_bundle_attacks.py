@@ -543,7 +543,7 @@ def test_an_evaluation_parquet_that_expands_past_the_limit_is_refused_before_it_
     import pyarrow.parquet as pq
 
     from core.errors import ModelShelfError
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
     _, data = real
     rows = pd.read_parquet(io.BytesIO(member(data, "evaluation.parquet")))

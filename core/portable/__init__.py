@@ -16,7 +16,7 @@ One concern per module:
   checked); ``params_rebuild`` makes a scikit-learn model of it; ``params_json`` tells the file
   apart from other uploads and imports it as a version.
 - ``bundle``: the ``.zip`` with model, metadata, requirements, evaluation set, ONNX, JSON, model
-  card and manifest; import verifies every file and loads the model in the sandboxed worker (``core.worker``).
+  card and manifest; import verifies every file and loads the model in the sandboxed worker (``core.safety``).
 - ``how_to_load``: the code that loads a downloaded file, per format; ``requirements``: pins.
 - ``cli``: ``python -m core export|import|env``.
 

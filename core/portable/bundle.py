@@ -11,7 +11,7 @@ files were not changed on the way, not who made them. Every file must match the 
 changed file is refused by name); ``manifest.json`` and ``metadata.json`` are bounded before
 they are parsed, and the metadata is read against a strict schema
 (``core.portable.bundle_metadata``); the model bytes go to a sandboxed
-worker process (``core.worker``, which runs ``core.safe_load.load_untrusted``, the one load
+worker process (``core.safety``, which runs the restricted loader, the one load
 path for bytes that did not come from this store), and the version is re-scored there on the
 bundle's evaluation set. The bundle's
 ``model.onnx`` and ``params.json`` are never run or parsed: once the model is safely loaded,
@@ -45,7 +45,7 @@ from core.portable.how_to_load import (
     skops_types,
 )
 from core.portable.requirements import requirements_txt
-from core.safe_load import LoadLimits, check_zip
+from core.safety import LoadLimits, check_zip, load_in_worker, require_strong_sandbox
 from core.store import (
     MAX_VERSION,
     LoadedModel,
@@ -58,7 +58,6 @@ from core.store import (
 )
 from core.text import escape_markdown
 from core.training import final_estimator
-from core.worker import load_in_worker, require_strong_sandbox
 
 BUNDLE_FORMAT = "modelshelf.bundle"
 BUNDLE_VERSION = 1
@@ -256,7 +255,7 @@ def is_bundle(data: bytes) -> bool:
 def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The manifest and every file, each checked against its sha256 (a mismatch names the file).
 
-    ``limits`` (a ``core.safe_load.LoadLimits``; the configured ones by default) bound what the
+    ``limits`` (a ``core.safety.LoadLimits``; the configured ones by default) bound what the
     archive may unpack to, as for any other zip-based upload.
     """
     try:

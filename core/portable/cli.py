@@ -83,7 +83,7 @@ def _no_data_options(args: argparse.Namespace, why: str) -> None:
 def import_bundle_file(args: argparse.Namespace, data: bytes) -> Output:
     """Import bundle bytes for the ``import`` command (used by it when the file is a bundle)."""
     from core.portable.bundle import import_bundle
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
     _no_data_options(args, "a bundle carries its own evaluation set")
     result = import_bundle(

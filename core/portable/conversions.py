@@ -1,6 +1,6 @@
 """Conversions of a loaded model to another form: here for this store's own models, in the worker for strangers'.
 
-A model loaded from someone else's bytes lives in a sandboxed worker (``core.worker.WorkerModel``)
+A model loaded from someone else's bytes lives in a sandboxed worker (``core.safety.WorkerModel``)
 and is never unpickled here: its ONNX, JSON and pickle/joblib/skops forms are made by the worker,
 and what comes back is checked (base64 decoded strictly, the JSON parsed with bounds) before use.
 """
@@ -18,7 +18,7 @@ from core.errors import FormatError
 from core.portable.onnx_export import OnnxExport, Parity, export_onnx
 from core.portable.params_checks import read_params
 from core.portable.params_export import ParamsExport, export_params
-from core.worker import WorkerModel
+from core.safety import WorkerModel
 
 
 def _in_worker(model: Any) -> bool:
