@@ -694,3 +694,10 @@ def test_a_hanging_model_does_not_stop_another_visitors_page(tmp_path, monkeypat
         pool.close()
         st.cache_resource.clear()
         st.cache_data.clear()
+
+
+def test_the_worker_cannot_change_the_file_it_is_handed_model_bytes_in(full_pool: WorkerPool) -> None:
+    """The parent writes each upload into a shared-memory file; the worker holds it read-only, so a
+    subverted worker can neither rewrite bytes the parent hands it nor shrink the file under it."""
+    outcomes = full_pool.probe("change_shared")
+    assert len(outcomes) == 2 and "changed" not in outcomes, outcomes

@@ -35,16 +35,16 @@ def check_tree(tree: Any, n_features: int | None = None) -> None:
     if values.shape != expected or n_classes.shape != (n_outputs,) or int(n_classes.max()) != expected[2]:
         raise _bad("decision tree", f"its value array has shape {values.shape}, expected {expected}")
     limit = int(tree.n_features) if n_features is None else min(int(tree.n_features), n_features)
-    _check_tree_links(
-        "decision tree", nodes["left_child"], nodes["right_child"], nodes["left_child"] == TREE_LEAF, node_count
-    )
-    internal = nodes["left_child"] != TREE_LEAF
+    left, right = nodes["left_child"], nodes["right_child"]
+    leaf = left == TREE_LEAF
+    _check_tree_links("decision tree", left, right, leaf, node_count)
+    internal = ~leaf
     features = nodes["feature"][internal]
     if features.size and (features.min() < 0 or features.max() >= limit):
         raise _bad("decision tree", f"a node splits on feature {int(features.max())} of a {limit}-feature model")
     # decision_path() writes each sample's path into a buffer of max_depth + 1 slots per sample.
     max_depth = state.get("max_depth")
-    depth = _depth(nodes["left_child"], nodes["right_child"], internal)
+    depth = _depth(left, right, internal)
     if not isinstance(max_depth, (int, np.integer)) or not depth <= int(max_depth) <= node_count:
         raise _bad("decision tree", f"its max_depth {max_depth!r:.20} is not its depth {depth}")
 
@@ -62,7 +62,7 @@ def _depth(left: np.ndarray, right: np.ndarray, internal: np.ndarray) -> int:
 
 def _check_tree_links(what: str, left: np.ndarray, right: np.ndarray, leaf: np.ndarray, n: int) -> None:
     """Every node is reached exactly once from node 0: a tree, not a graph with loops or orphans."""
-    left, right = left.astype(np.int64), right.astype(np.int64)
+    left, right = left.astype(np.int64, copy=False), right.astype(np.int64, copy=False)
     internal = ~leaf
     if leaf.any() and what == "decision tree" and (right[leaf] != TREE_LEAF).any():
         raise _bad(what, "a leaf has one child")

@@ -24,19 +24,9 @@ from core.safety.arrays import _after_build, _check_array_state, _check_dtype_st
 from core.safety.calls import call_checks, check_partial_state, check_seed_sequence_state
 from core.safety.limits import _Guard
 
-_TICK_EVERY = 256
+_TICK_EVERY = 256  # a power of two: the opcode loop tests ``count & (_TICK_EVERY - 1)``
 #: Deepest nesting of containers and objects a file may build (real models stay far below).
 MAX_NESTING = 200
-
-
-def _timed(handler: Callable[[Any], None]) -> Callable[[Any], None]:
-    def op(self: Any) -> None:
-        self._guard.ops += 1
-        if self._guard.ops % _TICK_EVERY == 0:
-            self._guard.tick()
-        handler(self)
-
-    return op
 
 
 class _RestrictedMixin:
@@ -45,6 +35,38 @@ class _RestrictedMixin:
     _guard: _Guard
     stack: list[Any]
     append: Callable[[Any], None]
+    dispatch: dict[int, Callable[[Any], None]]
+    _file_read: Callable[[int], bytes]
+    _file_readline: Callable[[], bytes]
+
+    def load(self) -> Any:
+        """pickle's own opcode loop (3.11's ``_Unpickler.load``), with the deadline checked every
+        ``_TICK_EVERY`` opcodes: counting inline costs a fraction of wrapping each opcode's handler
+        in a function that counts."""
+        self._unframer = pickle._Unframer(self._file_read, self._file_readline)  # type: ignore[attr-defined]
+        self.read = self._unframer.read
+        self.readinto = self._unframer.readinto
+        self.readline = self._unframer.readline
+        self.metastack: list[Any] = []
+        self.stack = []
+        self.append = self.stack.append
+        self.proto = 0
+        read, dispatch, guard = self.read, self.dispatch, self._guard
+        mask = _TICK_EVERY - 1
+        count = 0
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise EOFError
+                count += 1
+                if not count & mask:
+                    guard.tick()
+                dispatch[key[0]](self)
+        except pickle._Stop as stop:  # type: ignore[attr-defined]
+            return stop.value
+        finally:
+            guard.ops += count
 
     def find_class(self, module: str, name: str) -> Any:
         self._guard.tick()
@@ -235,7 +257,7 @@ def _guarded_dispatch(base: dict[int, Callable[[Any], None]], build: Callable[[A
     table[pickle.BUILD[0]] = build
     for opcode, count in _NESTING_OPS.items():
         table[opcode[0]] = _nested(table[opcode[0]], count)
-    return {key: _timed(handler) for key, handler in table.items()}
+    return table
 
 
 class RestrictedUnpickler(_RestrictedMixin, pickle._Unpickler):  # type: ignore[name-defined,misc]

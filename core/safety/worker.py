@@ -1,9 +1,10 @@
 """An isolated worker process for strangers' model files: a crash costs one worker, not the server.
 
 No process that serves users unpickles bytes the store did not save itself. A model file from
-elsewhere is sent over a pipe to a worker: a fresh interpreter (fork + exec of
-``sys.executable``, like multiprocessing's ``spawn``: no copy of the server's threads or
-memory, no inherited descriptor but its three pipes, a clean environment without the server's
+elsewhere is handed to a worker (its bytes through a shared-memory file the worker may only read,
+the request over a pipe): a fresh interpreter (fork + exec of ``sys.executable``, like
+multiprocessing's ``spawn``: no copy of the server's threads or memory, no inherited descriptor
+but its three pipes and that read-only file, a clean environment without the server's
 secrets, ``/`` as its working directory) that applies ``core.safety.sandbox``'s layers before it
 imports numpy, then runs ``core.safety.worker_child`` (the in-process loader and the checks) and
 keeps the model warm, keyed by the bytes' sha256.
@@ -24,6 +25,7 @@ import collections
 import contextlib
 import hashlib
 import json
+import os
 import pickle
 import signal
 import subprocess
@@ -45,6 +47,10 @@ ALL_LAYERS = frozenset({"no_new_privs", "capabilities", "threads", "rlimits", "l
 
 _START_TIMEOUT_S = 120.0
 _GRACE_S = 1.0
+#: Model bytes up to this size leave their pages in the shared-memory file for the next request
+#: (writing into pages already there is several times faster than into fresh ones); larger
+#: uploads give them back as soon as the worker has its copy.
+_KEEP_SHARED_BYTES = 64 << 20
 _CORE_DIR = str(Path(__file__).resolve().parent.parent)  # all of core/: the worker imports from it
 _ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
@@ -93,6 +99,12 @@ class Worker:
             "max_models": max_models,
             "probes": probes,
         }
+        # The model's bytes go through a shared-memory file, not the pipe: the parent writes, the
+        # worker holds a read-only descriptor to it (it cannot resize or write it) and reads them
+        # with one copy.
+        self._shared = os.memfd_create("modelshelf-model-bytes", os.MFD_CLOEXEC)
+        shared_ro = os.open(f"/proc/self/fd/{self._shared}", os.O_RDONLY | os.O_CLOEXEC)
+        config["data_fd"] = shared_ro
         env = {"LC_ALL": "C.UTF-8", "JOBLIB_MULTIPROCESSING": "0"}
         if "threads" in layers:
             env |= dict.fromkeys(sandbox.THREAD_VARIABLES, "1")
@@ -102,9 +114,11 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             close_fds=True,
+            pass_fds=(shared_ro,),
             env=env,
             cwd="/",
         )
+        os.close(shared_ro)
         for pipe in (self.process.stdin, self.process.stdout):
             _widen_pipe(pipe.fileno())  # type: ignore[union-attr]
         self.stderr_tail = collections.deque(maxlen=50)
@@ -125,7 +139,8 @@ class Worker:
         self.layers = {
             "spawn": {
                 "active": True,
-                "reason": "fresh interpreter (fork+exec), clean environment, no inherited descriptors",
+                "reason": "fresh interpreter (fork+exec), clean environment, no inherited descriptor but"
+                " its pipes and the read-only model-bytes file",
             },
             **ready["layers"],
             "deadline": {"active": True, "reason": "the parent kills the worker at the wall deadline"},
@@ -144,13 +159,18 @@ class Worker:
         """Send one request and wait for its reply until the wall deadline (then kill)."""
         deadline = time.monotonic() + wall_s
         try:
-            # The model's bytes travel as their own frame: pickling tens of MB into the request and
-            # out again cost two full copies (about 50 ms for a 44 MB forest).
-            header = {k: v for k, v in message.items() if k != "data"} | {"has_data": "data" in message}
-            _write_message(self.process.stdin.fileno(), pickle.dumps(header, protocol=5))  # type: ignore[union-attr]
+            # The model's bytes travel in the shared-memory file, outside the pickled request:
+            # pickling tens of MB into the request and out again cost two full copies.
+            header = {k: v for k, v in message.items() if k != "data"}
             if "data" in message:
-                _write_message(self.process.stdin.fileno(), message["data"])  # type: ignore[union-attr]
-            body = _read_message(self.process.stdout.fileno(), deadline, _MAX_REPLY)  # type: ignore[union-attr]
+                header["data_size"] = self._share(message["data"])
+            _write_message(self.process.stdin.fileno(), pickle.dumps(header, protocol=5))  # type: ignore[union-attr]
+            try:
+                body = _read_message(self.process.stdout.fileno(), deadline, _MAX_REPLY)  # type: ignore[union-attr]
+            finally:
+                if "data" in message and header["data_size"] > _KEEP_SHARED_BYTES:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(self._shared, 0)  # the worker has its copy: free the pages
         except TimeoutError:
             self.kill()
             raise
@@ -170,6 +190,14 @@ class Worker:
         self.held = [str(h) for h in reply.get("held", [])]
         return reply
 
+    def _share(self, data: bytes) -> int:
+        """Write ``data`` to the start of the shared-memory file; its length."""
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            done += os.pwrite(self._shared, view[done : done + (1 << 30)], done)
+        return done
+
     def kill(self) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -179,6 +207,9 @@ class Worker:
         for pipe in (self.process.stdin, self.process.stdout):
             with contextlib.suppress(OSError):
                 pipe.close()  # type: ignore[union-attr]
+        if self._shared >= 0:
+            os.close(self._shared)
+            self._shared = -1
 
 
 class WorkerPool:

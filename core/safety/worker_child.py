@@ -18,6 +18,7 @@ object).
 from __future__ import annotations
 
 import collections
+import errno
 import functools
 import importlib
 import json
@@ -33,7 +34,7 @@ from core.errors import InvalidParameterError
 from core.safety.checks import n_features_of
 from core.safety.limits import LoadLimits
 from core.safety.loader import _load_untrusted
-from core.safety.protocol import _ERRORS, METHODS, _encode_array, _jsonable, _read_message, _write_message
+from core.safety.protocol import _ERRORS, METHODS, _encode_array, _jsonable, _read_message, _write_message, read_shared
 
 #: The module whose ``OPERATIONS`` table holds what the worker does with a held model besides
 #: calling it: ``describe(model) -> dict``, ``score(model, X, y) -> dict``, ``convert(model,
@@ -115,6 +116,15 @@ def _probe(name: str, args: dict[str, Any]) -> Any:
             return handle.read()
     if name == "threads":
         return len(os.listdir("/proc/self/task"))
+    if name == "change_shared":  # the file the parent writes model bytes to: read-only here
+        fd, outcomes = int(args["data_fd"]), []
+        for change in (lambda: os.pwrite(fd, b"written by the worker", 0), lambda: os.ftruncate(fd, 1)):
+            try:
+                change()
+                outcomes.append("changed")
+            except OSError as exc:
+                outcomes.append(errno.errorcode.get(exc.errno or 0, "refused"))
+        return outcomes
     raise InvalidParameterError(f"Unknown probe {name!r}")
 
 
@@ -138,7 +148,7 @@ def _serve(request: dict[str, Any], models: collections.OrderedDict, config: dic
     if op == "probe":
         if not config.get("probes"):
             raise InvalidParameterError("This worker runs no probes")
-        return _probe(request["name"], request.get("args") or {})
+        return _probe(request["name"], (request.get("args") or {}) | {"data_fd": config["data_fd"]})
     entry = models.get(request["sha256"])
     if entry is None:
         raise _NotLoaded
@@ -186,8 +196,9 @@ def child_main(box: Any, report: dict[str, Any], config: dict[str, Any], rfd: in
         if body is None:
             return
         request = pickle.loads(body)  # from the parent, which the worker trusts
-        if request.pop("has_data", False):
-            request["data"] = _read_message(rfd, None, 1 << 62)
+        size = request.pop("data_size", None)
+        if size is not None:
+            request["data"] = read_shared(config["data_fd"], int(size))
         if "cpu" in layers:
             box.set_cpu_budget(float(request.get("cpu_s") or 60))
         reply: dict[str, Any]
