@@ -12,6 +12,7 @@ from sklearn.utils import estimator_html_repr
 from app_pages import common
 from core.datasets import load_frame
 from core.environment import compare_environment
+from core.frames import predict_table
 from core.portable.exports import export_status, export_version, predict_rows
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
@@ -21,7 +22,6 @@ from core.portable.how_to_load import (
     predictor_source,
     skops_types,
 )
-from core.store import predict_table
 from core.text import human_bytes, parse_tags
 from core.views import (
     claimed_metrics,

@@ -14,7 +14,7 @@ from core.catalog import CATALOG, Param
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import FORMATS
 from core.metrics import roc_points
-from core.store import suggest_name
+from core.refs import suggest_name
 from core.text import parse_tags
 from core.training import TrainResult, train
 from core.views import confusion_frame, feature_weights

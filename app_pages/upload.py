@@ -7,7 +7,7 @@ import streamlit as st
 from app_pages import common
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
 from core.portable.bundle import import_bundle, is_bundle
-from core.store import suggest_name
+from core.refs import suggest_name
 from core.text import human_bytes, parse_tags
 
 DATA_CHOICES = ("No data set", "Built-in data set", "Upload a CSV")

@@ -16,7 +16,8 @@ from core.errors import (
     NotFoundError,
     UnsafeModelError,
 )
-from core.store import Evaluation, LoadedModel, Store, parse_ref
+from core.refs import parse_ref
+from core.store import Evaluation, LoadedModel, Store
 from core.training import TrainResult, train
 
 __all__ = [

@@ -49,10 +49,10 @@ from typing import Any
 import numpy as np
 
 from core import allowlist, model_checks, model_policy
+from core.describe import class_path
 from core.environment import fold_version_warnings
 from core.errors import FormatError, InvalidParameterError, ModelShelfError, UnsafeModelError
 from core.formats import Detected, detect_format
-from core.training import class_path
 
 _CHUNK = 1 << 20
 #: What a scikit-learn version read from a stranger's file may look like before it is shown anywhere.

@@ -14,9 +14,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from core.datasets import to_jsonable
+from core.describe import final_estimator
 from core.environment import Compatibility
 from core.errors import DatasetError
-from core.training import final_estimator
 
 #: The scalar metrics a comparison shows, in display order.
 METRIC_NAMES = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")

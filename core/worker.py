@@ -163,8 +163,8 @@ def _decode_hook(obj: dict[str, Any]) -> Any:
 
 
 def _facts(loaded: Any) -> dict[str, Any]:
+    from core.describe import describe_model
     from core.model_checks import n_features_of
-    from core.store import describe_model
 
     model = loaded.model
     described = describe_model(model)
@@ -303,8 +303,10 @@ def child_main(box: Any, report: dict[str, Any], config: dict[str, Any], rfd: in
     from core.errors import ModelShelfError as ShelfError
 
     allowlist.allowed_globals()  # built once, before any file's clock starts
-    import core.metrics  # imported before the memory limit, not during a request
-    import core.store  # noqa: F401
+    # Imported before the memory limit, not during a request.
+    import core.describe
+    import core.frames
+    import core.metrics  # noqa: F401
 
     layers = set(config["layers"])
     off = {"active": False, "reason": "turned off for this worker"}

@@ -423,7 +423,7 @@ def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, 
 
 def test_imported_versions_are_never_unpickled_in_this_process(store, monkeypatch) -> None:
     import core.safe_load
-    from core.store import predict_table
+    from core.frames import predict_table
     from core.worker import WorkerModel, default_pool
 
     def refuse(*args, **kwargs):

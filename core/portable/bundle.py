@@ -33,8 +33,10 @@ import pandas as pd
 
 from core import formats
 from core.datasets import to_jsonable
+from core.describe import final_estimator
 from core.environment import compare_environment
 from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError, UnsafeModelError
+from core.frames import model_input, split_evaluation_frame
 from core.portable.bundle_metadata import MAX_METADATA_BYTES, parse_metadata, too_large
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
@@ -44,18 +46,9 @@ from core.portable.how_to_load import (
     skops_types,
 )
 from core.portable.requirements import requirements_txt
-from core.store import (
-    MAX_VERSION,
-    LoadedModel,
-    Store,
-    check_label,
-    check_name,
-    check_note,
-    model_input,
-    split_evaluation_frame,
-)
+from core.refs import MAX_VERSION, check_label, check_name, check_note
+from core.store import LoadedModel, Store
 from core.text import escape_markdown
-from core.training import final_estimator
 
 BUNDLE_FORMAT = "modelshelf.bundle"
 BUNDLE_VERSION = 1

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import feature_types
+from core.describe import final_estimator
 from core.errors import FormatError
-from core.store import model_input
-from core.training import final_estimator
+from core.frames import model_input
 
 #: Largest absolute difference allowed between onnxruntime's and scikit-learn's probabilities.
 PROBA_TOLERANCE = 1e-4

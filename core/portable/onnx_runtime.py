@@ -20,8 +20,8 @@ import pandas as pd
 
 from core.errors import DatasetError, FormatError
 from core.formats import sha256_bytes
+from core.frames import select_columns
 from core.portable.onnx_export import INPUT_TENSOR, META_FEATURES, META_LAYOUT, read_onnx
-from core.store import select_columns
 
 _CACHE_SIZE = 16
 _sessions: OrderedDict[str, Any] = OrderedDict()
@@ -140,7 +140,7 @@ def onnx_predict_table(
     data: bytes | None, frame: pd.DataFrame, record: dict[str, Any], sha256: str | None = None
 ) -> pd.DataFrame:
     """Like ``core.store.predict_table`` (same columns), computed by onnxruntime."""
-    from core.store import align_features, as_frame
+    from core.frames import align_features, as_frame
 
     X = align_features(as_frame(frame), record)
     if X.empty:
