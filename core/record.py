@@ -8,7 +8,7 @@ imported versions, may lack are read through the helpers below rather than ``.ge
 A leaf: no numpy, pandas or store import, so index-only commands stay fast to start.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: TypedDict reads NotRequired from evaluated annotations.
 
 from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict

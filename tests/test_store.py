@@ -323,3 +323,27 @@ def test_suggested_names_are_always_valid(text, suffix, expected):
 
     assert suggest_name(text, suffix) == expected
     assert check_name(expected) == expected
+
+
+def test_save_load_import_and_delete_each_log_one_info_line(store, caplog):
+    """``core.store`` logs at INFO (silent unless a front end turns logging on, as ``--verbose`` will)."""
+    import logging
+    import pickle
+
+    result = train(load_dataset("builtin:iris"), "logistic_regression")
+    steps = {
+        "saved iris:1": lambda: store.save_trained(result, "iris"),
+        "loaded iris:1": lambda: store.load("iris:1"),
+        "imported other:1": lambda: store.import_model(pickle.dumps(result.model), "other"),
+        "deleted iris:1": lambda: store.delete("iris:1"),
+    }
+    for expected, step in steps.items():
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="core.store"):
+            step()
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("core.store")]
+        assert len(lines) == 1 and lines[0].startswith(expected), lines
+        assert caplog.records[0].levelno == logging.INFO
+    for name in ("core.store", "core.store.saving", "core.store.loading", "core.store.facade"):
+        logger = logging.getLogger(name)  # the store configures no level or handler: silent by default
+        assert (logger.level, logger.handlers) == (logging.NOTSET, [])
