@@ -30,7 +30,7 @@ from core.frames import as_frame
 from core.store.artifacts import SETTLE_NS
 
 #: Seconds a model file must have been left alone before its stat may vouch for its hash
-#: (core.artifacts.SETTLE_NS): the benchmark waits that long after saving before timing loads.
+#: (core.store.artifacts.SETTLE_NS): the benchmark waits that long after saving before timing loads.
 SETTLE_SECONDS = SETTLE_NS / 1e9 + 0.1
 
 

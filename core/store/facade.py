@@ -318,7 +318,7 @@ class Store:
         n, names, size = self.index.totals()
         return {"versions": n, "names": names, "size_bytes": size, "location": self.location}
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         return self.index.names()
 
     def read_artifact(self, ref: str | Ref) -> bytes:
