@@ -28,7 +28,7 @@ from core.store.artifacts import ArtifactStore
 from core.store.index import MetadataIndex, Row, name_taken
 from core.store.loading import LoadedModel, load_version
 from core.store.scoring import Evaluation, evaluate
-from core.store.verified import verified_bytes
+from core.store.verified import VERIFY_MODES, verified_bytes
 from core.store.visitors import Quota, check_room, refusal, room_to_grow
 from core.text import human_bytes
 
@@ -282,7 +282,7 @@ class Store:
         return pd.DataFrame(
             [
                 {
-                    "ref": f"{r.name}:{r.version}",
+                    "ref": r.ref,
                     "name": r.name,
                     "version": r.version,
                     "aliases": ", ".join("@" + a for a in r.aliases),
@@ -343,6 +343,9 @@ class Store:
         when the file's stat (size, mtime, ctime, inode) is unchanged since it last hashed to the
         recorded sha256 (see docs/benchmarks.md): hashing a 300 MB file costs more than mapping it.
         """
+        if verify not in VERIFY_MODES:
+            choices = ", ".join(VERIFY_MODES)
+            raise InvalidParameterError(f"Invalid value {verify!r} for verify: choose one of: {choices}")
         row = self.row(ref)
         record = saving.public(self.artifacts, row.record())
         return load_version(self.index, self.artifacts, row, record, mmap=mmap, verify=verify, trust=trust)
@@ -352,9 +355,7 @@ class Store:
         row = self.row(ref)
         kept = row.record().get("evaluation_set")
         if not kept:
-            raise NotFoundError(
-                f"{row.name}:{row.version} was saved without an evaluation set; give data to score it on"
-            )
+            raise NotFoundError(f"{row.ref} was saved without an evaluation set; give data to score it on")
         data = verified_bytes(self.artifacts, row, kept["path"], kept["sha256"], "evaluation set")
         return read_evaluation_set(data)
 

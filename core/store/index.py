@@ -337,7 +337,7 @@ class MetadataIndex:
         with self.writing() as conn:
             text = conn.execute(select(versions.c.record).where(versions.c.id == row.id)).scalar()
             if text is None:
-                raise NotFoundError(f"{row.name}:{row.version} is no longer in the store")
+                raise NotFoundError(f"{row.ref} is no longer in the store")
             record = json.loads(text)
             merged = dict(record.get(section) or {})
             merged.update(values)
@@ -352,8 +352,7 @@ class MetadataIndex:
             held = conn.execute(select(aliases.c.alias).where(aliases.c.version_id == row.id)).scalars().all()
             if held and not force:
                 raise ConflictError(
-                    f"{row.name}:{row.version} is aliased as {', '.join('@' + a for a in held)}; "
-                    "remove the alias or delete with force"
+                    f"{row.ref} is aliased as {', '.join('@' + a for a in held)}; remove the alias or delete with force"
                 )
             conn.execute(delete(aliases).where(aliases.c.version_id == row.id))
             conn.execute(delete(tags).where(tags.c.version_id == row.id))

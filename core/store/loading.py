@@ -20,7 +20,7 @@ from core.errors import InvalidParameterError
 from core.record import VersionRecord, environment_of, ref_of
 from core.store.artifacts import ArtifactStore
 from core.store.index import MetadataIndex, Row
-from core.store.verified import VERIFY_MODES, verified_bytes, verified_model
+from core.store.verified import verified_bytes, verified_model
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,7 @@ def load_version(
     verify: str,
     trust: bool,
 ) -> LoadedModel:
-    """The model behind ``row`` (see ``Store.load``), its file verified before anything reads it."""
-    if verify not in VERIFY_MODES:
-        choices = ", ".join(VERIFY_MODES)
-        raise InvalidParameterError(f"Invalid value {verify!r} for verify: choose one of: {choices}")
+    """The model behind ``row`` (see ``Store.load``; ``verify`` already checked), its file verified first."""
     started = time.perf_counter()
     local = artifacts.local_path(row.path)
     use_mmap = mmap and row.format == "joblib" and not record.get("compression") and local is not None
@@ -70,9 +67,7 @@ def load_version(
         limits = dataclasses.replace(LoadLimits.from_settings(settings), max_bytes=max(len(data), 1))
         if trust:
             if settings.demo:
-                raise InvalidParameterError(
-                    f"{row.name}:{row.version} was imported; in demo mode it is only used through its worker"
-                )
+                raise InvalidParameterError(f"{row.ref} was imported; in demo mode it is only used through its worker")
             untrusted = load_untrusted(data, limits=limits)
             model, folded = untrusted.model, untrusted.warnings
         else:

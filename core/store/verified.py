@@ -21,13 +21,13 @@ VERIFY_MODES = ("cached", "full")
 
 
 def missing(row: Row, path: str, what: str) -> IntegrityError:
-    return IntegrityError(f"{row.name}:{row.version}: the {what} file {path} is missing from the store")
+    return IntegrityError(f"{row.ref}: the {what} file {path} is missing from the store")
 
 
 def check_digest(row: Row, actual: str, expected: str, what: str) -> None:
     if actual != expected:
         raise IntegrityError(
-            f"{row.name}:{row.version} failed its integrity check: the {what} file's sha256 is "
+            f"{row.ref} failed its integrity check: the {what} file's sha256 is "
             f"{actual[:16]}..., the index recorded {expected[:16]}...; it was changed or damaged "
             "after saving, so nothing was loaded"
         )

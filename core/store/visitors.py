@@ -71,7 +71,5 @@ def refusal(index: MetadataIndex, row: Row, owner: str | None) -> ConflictError 
     if claimed and holder != owner:
         return name_taken(row.name)
     if row.owner != owner:
-        return ConflictError(
-            f"{row.name}:{row.version} was not made in this session; here you may change only your own versions"
-        )
+        return ConflictError(f"{row.ref} was not made in this session; here you may change only your own versions")
     return None
