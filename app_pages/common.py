@@ -72,7 +72,7 @@ def load_model(ref: str) -> LoadedModel:
     """A version's model, loaded once and kept, keyed by the file's sha256 (a changed file reloads)."""
     store = get_store()
     row = store.row(ref)
-    return _load(store.location, f"{row.name}:{row.version}", row.sha256)
+    return _load(store.location, row.ref, row.sha256)
 
 
 def settings() -> Settings:

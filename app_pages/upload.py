@@ -7,7 +7,8 @@ import streamlit as st
 from app_pages import common
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
 from core.portable.bundle import import_bundle, is_bundle
-from core.store import suggest_name
+from core.record import recorded_accuracy, ref_of
+from core.refs import suggest_name
 from core.text import human_bytes, parse_tags
 
 DATA_CHOICES = ("No data set", "Built-in data set", "Upload a CSV")
@@ -111,13 +112,13 @@ if submitted:
 
 record = st.session_state.get("uploaded")
 if record is not None:
-    ref = f"{record['name']}:{record['version']}"
+    ref = ref_of(record)
     st.success(f"Added as {common.plain(ref)}.", icon=":material/check_circle:")
     if st.session_state.get("upload_message"):
         st.caption(common.plain(st.session_state["upload_message"]))
     imported = record.get("imported") or {}
-    accuracy = (record.get("metrics") or {}).get("accuracy")
-    claimed = (record.get("claimed_metrics") or {}).get("accuracy")
+    accuracy = recorded_accuracy(record)
+    claimed = recorded_accuracy(record, "claimed_metrics")
     compression = f" ({record['compression']})" if record.get("compression") else ""
     cols = st.columns(3)
     cols[0].metric("Format", common.plain(str(record.get("format")) + compression))

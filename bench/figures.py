@@ -26,11 +26,11 @@ from bench import workloads
 from bench.timing import Samples, time_many, time_pair
 from bench.workloads import Scale, Workload
 from core import Store
-from core.artifacts import SETTLE_NS
-from core.store import as_frame
+from core.frames import as_frame
+from core.store.artifacts import SETTLE_NS
 
 #: Seconds a model file must have been left alone before its stat may vouch for its hash
-#: (core.artifacts.SETTLE_NS): the benchmark waits that long after saving before timing loads.
+#: (core.store.artifacts.SETTLE_NS): the benchmark waits that long after saving before timing loads.
 SETTLE_SECONDS = SETTLE_NS / 1e9 + 0.1
 
 
@@ -759,7 +759,7 @@ def populate_index(folder: Path, n: int, record_json: str) -> None:
     """Write ``n`` synthetic versions straight into a store's index: one transaction, executemany."""
     from sqlalchemy import insert
 
-    from core.index import tags, versions
+    from core.store.index import tags, versions
 
     rng = np.random.default_rng(0)
     accuracy = rng.uniform(0.5, 1.0, n)

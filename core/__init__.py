@@ -16,6 +16,7 @@ from core.errors import (
     NotFoundError,
     UnsafeModelError,
 )
+from core.refs import parse_ref
 from core.safety import (
     LoadLimits,
     WorkerModel,
@@ -26,7 +27,7 @@ from core.safety import (
     require_strong_sandbox,
     sandbox_layers,
 )
-from core.store import Evaluation, LoadedModel, Store, parse_ref
+from core.store import Evaluation, LoadedModel, Store
 from core.training import TrainResult, train
 
 __all__ = [

@@ -19,8 +19,9 @@ from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset, load_f
 from core.environment import compare_environment
 from core.errors import ModelShelfError
 from core.formats import FORMATS
-from core.index import SORTS
-from core.store import Store, default_store_path, predict_table
+from core.frames import predict_table
+from core.store import Store, default_store_path
+from core.store.index import SORTS
 from core.text import human_bytes  # re-exported: callers used core.cli.human_bytes first
 from core.training import train
 

@@ -18,7 +18,7 @@ import pandas as pd
 from core.datasets import Dataset
 from core.errors import DatasetError
 from core.safety import LoadLimits, WorkerModel, load_in_worker, n_features_of, require_strong_sandbox
-from core.training import Split
+from core.split import Split
 
 
 def load_upload(data: bytes, limits: LoadLimits | None = None) -> WorkerModel:
@@ -33,7 +33,7 @@ def model_columns(model: Any, X: pd.DataFrame) -> pd.DataFrame:
     A model fitted on named columns gets those columns (in its order); one fitted on a bare
     array gets all of ``X``, which must then have exactly as many columns as it expects.
     """
-    from core.store import select_columns
+    from core.frames import select_columns
 
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
@@ -47,7 +47,7 @@ def model_columns(model: Any, X: pd.DataFrame) -> pd.DataFrame:
 def _scored(
     model: WorkerModel, dataset: Dataset, test_size: float, seed: int | None, stratify: bool
 ) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], dict[str, Any], dict[str, Any]]:
-    from core.store import model_input
+    from core.frames import model_input
 
     X_train, X_test, _y_train, y_test = Split(test_size, seed, stratify).apply(dataset)
     X_test = model_columns(model, X_test)
@@ -70,7 +70,7 @@ def imported_fields(
     stratify: bool,
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """What a version records about an outside file loaded in a worker, and its evaluation rows if scored."""
-    from core.store import evaluation_frame
+    from core.frames import evaluation_frame
 
     eval_frame = metrics = split = described_data = None
     if dataset is not None:

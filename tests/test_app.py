@@ -512,7 +512,7 @@ def test_upload_without_a_file_or_with_junk_shows_an_error(app_store):
 
 
 def test_predictions_frame_is_what_core_predicts(filled):
-    """The batch table on the page is core.store.predict_table's output, row for row."""
+    """The batch table on the page is core.frames.predict_table's output, row for row."""
     X, _ = filled.evaluation_set("iris:1")
     expected = filled.predict("iris:1", X.head(3))
     at = open_page(DETAIL, model="iris:1")

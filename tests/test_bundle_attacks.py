@@ -23,11 +23,11 @@ import pytest
 from core import Store
 from core.errors import FormatError
 from core.formats import sha256_bytes
+from core.frames import TARGET_COLUMN, write_evaluation_set
 from core.portable.bundle import import_bundle, is_bundle
 from core.portable.exports import export_version, predict_rows
 from core.portable.how_to_load import how_to_load
 from core.portable.requirements import requirements_txt
-from core.store import TARGET_COLUMN, write_evaluation_set
 from tests.conftest import ROOT
 from tests.portable_support import rezip, trained
 

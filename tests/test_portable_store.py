@@ -15,6 +15,7 @@ from onnx import TensorProto, helper
 
 from core import load_dataset, train
 from core.errors import FormatError, IntegrityError, InvalidParameterError
+from core.frames import predict_table
 from core.portable import params_predict
 from core.portable.derived import ensure_onnx, ensure_params
 from core.portable.exports import (
@@ -35,7 +36,6 @@ from core.portable.onnx_export import NotConvertibleError
 from core.portable.onnx_meta import read_onnx
 from core.portable.onnx_runtime import _sessions, run_onnx
 from core.portable.requirements import environment_report, requirements_txt
-from core.store import predict_table
 from tests.portable_support import custom_step_model, mixed_csv, trained
 
 

@@ -423,8 +423,8 @@ def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, 
 
 def test_imported_versions_are_never_unpickled_in_this_process(store, monkeypatch) -> None:
     import core.safety.loader
+    from core.frames import predict_table
     from core.safety import WorkerModel, default_pool
-    from core.store import predict_table
 
     def refuse(*args, **kwargs):
         raise AssertionError("load_untrusted ran in the serving process")

@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,10 @@ import pandas as pd
 
 from core import formats
 from core.datasets import to_jsonable
+from core.describe import final_estimator
 from core.environment import compare_environment
 from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError, UnsafeModelError
+from core.frames import model_input, split_evaluation_frame
 from core.portable.bundle_metadata import MAX_METADATA_BYTES, parse_metadata, too_large
 from core.portable.derived import ensure_onnx, ensure_params
 from core.portable.how_to_load import (
@@ -45,19 +48,11 @@ from core.portable.how_to_load import (
     skops_types,
 )
 from core.portable.requirements import requirements_txt
+from core.record import VersionRecord, dataset_of, environment_of, metrics_of, ref_of
+from core.refs import MAX_VERSION, check_label, check_name, check_note
 from core.safety import LoadLimits, check_zip, load_in_worker, require_strong_sandbox
-from core.store import (
-    MAX_VERSION,
-    LoadedModel,
-    Store,
-    check_label,
-    check_name,
-    check_note,
-    model_input,
-    split_evaluation_frame,
-)
+from core.store import LoadedModel, Store
 from core.text import escape_markdown
-from core.training import final_estimator
 
 BUNDLE_FORMAT = "modelshelf.bundle"
 BUNDLE_VERSION = 1
@@ -72,7 +67,7 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # so the same version always zips to the sa
 class BundleImport:
     """What importing a bundle did: the version it is now, and whether it was new."""
 
-    record: dict[str, Any]
+    record: VersionRecord
     created: bool
     message: str
     warnings: list[str] = field(default_factory=list)
@@ -84,7 +79,7 @@ class BundleImport:
 # -- export -----------------------------------------------------------------------------------------
 
 
-def _metrics_table(metrics: dict[str, Any]) -> dict[str, float]:
+def _metrics_table(metrics: Mapping[str, Any]) -> dict[str, float]:
     keys = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
     return {k: round(float(metrics[k]), 6) for k in keys if isinstance(metrics.get(k), (int, float))}
 
@@ -100,7 +95,7 @@ def _fence(code: str) -> list[str]:
 
 
 def model_card(
-    record: dict[str, Any],
+    record: VersionRecord,
     model: Any,
     formats_available: list[str],
     omitted: dict[str, str],
@@ -115,11 +110,11 @@ def model_card(
 
     e = escape_markdown
     estimator = final_estimator(model)
-    dataset = record.get("dataset") or {}
+    dataset = dataset_of(record)
     split = record.get("split") or {}
     features = [str(f) for f in dataset.get("feature_names") or []]
     shown = ", ".join(features[:12]) + (f" and {len(features) - 12} more" if len(features) > 12 else "")
-    environment = record.get("environment") or {}
+    environment = environment_of(record)
     packages = environment.get("packages") or {}
     card = skops_card.Card(estimator, model_diagram=False)
     description = [
@@ -163,7 +158,7 @@ def model_card(
             "How to Get Started with the Model": "\n".join(loading),
         }
     )
-    card.add_metrics(**_metrics_table(record.get("metrics") or {}))
+    card.add_metrics(**_metrics_table(metrics_of(record)))
     for section in (
         "Model description/Training Procedure/Model Plot",
         "Model Card Authors",
@@ -189,7 +184,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
     """The bundle of a version, and a summary (files, sha256s, what was left out and why)."""
     record = store.get(ref)
-    ref = f"{record['name']}:{record['version']}"
+    ref = ref_of(record)
     model_file = f"model.{formats.EXTENSIONS[record['format']]}"
     files: dict[str, bytes] = {model_file: store.read_artifact(ref)}
     loaded = store.load(ref)  # a stranger's model stays in the worker: conversions happen there
@@ -322,7 +317,7 @@ def _check_manifest_ref(manifest: dict[str, Any]) -> None:
         )
 
 
-def _existing(store: Store, name: str, sha256: str) -> dict[str, Any] | None:
+def _existing(store: Store, name: str, sha256: str) -> VersionRecord | None:
     for record in store.list(name=name):
         if record["name"] == name and record["sha256"] == sha256:
             return record
@@ -404,7 +399,7 @@ def import_bundle(
     sha256 = model_entry["sha256"]
     found = _existing(store, name, sha256)
     if found is not None:
-        ref = f"{found['name']}:{found['version']}"
+        ref = ref_of(found)
         return BundleImport(
             found, False, f"Already in the store as {ref} (same name and model sha256); nothing imported"
         )
@@ -460,15 +455,15 @@ def import_bundle(
             "n_features_in": described["n_features_in"],
             "bundle": {
                 "sha256": formats.sha256_bytes(data),
-                "ref": f"{manifest['name']}:{manifest['version']}",
+                "ref": ref_of(manifest),
                 "created_at": metadata.get("created_at"),
                 "recorded_accuracy": recorded,
             },
         },
     }
     record = store.add_imported(name, model_bytes, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
-    ref = f"{record['name']}:{record['version']}"
-    loaded = LoadedModel(model=model, record=record, compatibility=compare_environment(record.get("environment")))
+    ref = ref_of(record)
+    loaded = LoadedModel(model=model, record=record, compatibility=compare_environment(dict(environment_of(record))))
     notes = _rebuild_exports(store, ref, loaded)
     accuracy = metrics.get("accuracy")
     if accuracy is not None:
@@ -477,7 +472,7 @@ def import_bundle(
         scored = f"; no evaluation set: the bundle claims accuracy {recorded!r}, not measured here"
     else:
         scored = ""
-    message = f"Imported {ref} from the bundle of {manifest['name']}:{manifest['version']}{scored}"
+    message = f"Imported {ref} from the bundle of {ref_of(manifest)}{scored}"
     return BundleImport(store.get(ref), True, message, [*facts["warnings"], *notes])
 
 

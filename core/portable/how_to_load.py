@@ -17,12 +17,12 @@ from __future__ import annotations
 import ast
 import importlib
 from inspect import getsource
-from typing import Any
 
 from core.errors import InvalidParameterError
 from core.formats import EXTENSIONS
 from core.portable import params_predict
 from core.portable.requirements import pip_install_line
+from core.record import VersionRecord, dataset_of, export_of, recorded_features
 
 #: Everything a version can be downloaded as.
 DOWNLOAD_FORMATS = ("pickle", "joblib", "skops", "onnx", "json", "bundle")
@@ -63,14 +63,14 @@ def check_download_format(fmt: str) -> str:
     return fmt
 
 
-def download_filename(record: dict[str, Any], fmt: str) -> str:
+def download_filename(record: VersionRecord, fmt: str) -> str:
     """``pima-v3.joblib``, ``pima-v3.onnx``, ``pima-v3.zip``...: the name a download is given."""
     check_download_format(fmt)
     return f"{record['name']}-v{record['version']}.{_EXTENSIONS[fmt]}"
 
 
-def _features(record: dict[str, Any]) -> list[str]:
-    return [str(f) for f in (record.get("dataset") or {}).get("feature_names") or []]
+def _features(record: VersionRecord) -> list[str]:
+    return [str(f) for f in recorded_features(record) or []]
 
 
 def skops_types(data: bytes) -> list[str]:
@@ -104,15 +104,15 @@ def _skops_check(types: list[str] | None, untrusted_call: str) -> list[str]:
     ]
 
 
-def _all_numeric(record: dict[str, Any]) -> bool:
-    types = (record.get("dataset") or {}).get("feature_types") or {}
-    layout = ((record.get("exports") or {}).get("onnx") or {}).get("layout")
+def _all_numeric(record: VersionRecord) -> bool:
+    types = dataset_of(record).get("feature_types") or {}
+    layout = export_of(record, "onnx").get("layout")
     if layout:
         return layout == "tensor"
     return all(t == "number" for t in types.values())
 
 
-def _columns_comment(record: dict[str, Any]) -> str:
+def _columns_comment(record: VersionRecord) -> str:
     features = _features(record)
     if not features:
         return "# new_rows.csv: the raw feature columns the model was trained on"
@@ -120,7 +120,7 @@ def _columns_comment(record: dict[str, Any]) -> str:
     return f"# new_rows.csv: one row per case, columns {shown}"
 
 
-def how_to_load(record: dict[str, Any], fmt: str, skops_types: list[str] | None = None) -> str:
+def how_to_load(record: VersionRecord, fmt: str, skops_types: list[str] | None = None) -> str:
     """Python code that loads the file downloaded in ``fmt`` and predicts, with its pip install line.
 
     ``skops_types``: for a skops file (or a bundle holding one), the types it needs, from

@@ -28,11 +28,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
 from core.datasets import feature_types
+from core.describe import final_estimator
 from core.errors import FormatError
+from core.frames import model_input
 from core.portable.onnx_meta import INPUT_TENSOR, META_FEATURES, META_LAYOUT, short_reason
 from core.portable.onnx_runtime import run_onnx
-from core.store import model_input
-from core.training import final_estimator
 
 #: Largest absolute difference allowed between onnxruntime's and scikit-learn's probabilities.
 PROBA_TOLERANCE = 1e-4

@@ -20,8 +20,8 @@ import pandas as pd
 
 from core.errors import DatasetError, FormatError
 from core.formats import sha256_bytes
+from core.frames import align_features, as_frame, select_columns
 from core.portable.onnx_meta import INPUT_TENSOR, META_FEATURES, META_LAYOUT, read_onnx
-from core.store import align_features, as_frame, select_columns
 
 _CACHE_SIZE = 16
 _sessions: OrderedDict[str, Any] = OrderedDict()

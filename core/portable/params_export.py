@@ -40,11 +40,11 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
 from core.datasets import to_jsonable
+from core.describe import class_path, final_estimator
 from core.errors import FormatError
+from core.frames import model_input
 from core.portable import params_predict
 from core.portable.params_predict import FORMAT, MODEL_TYPES
-from core.store import model_input
-from core.training import class_path, final_estimator
 
 #: What the schema does not hold, and why (checked in ``_model_params``; everything else in the
 #: catalog is exported).

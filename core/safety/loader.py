@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import core.safety.allowlist as allowlist
+from core.describe import class_path
 from core.environment import fold_version_warnings
 from core.errors import FormatError, InvalidParameterError, ModelShelfError, UnsafeModelError
 from core.formats import Detected, detect_format
@@ -50,7 +51,6 @@ from core.safety.limits import LoadLimits, _Guard
 from core.safety.policy import check_model_policy
 from core.safety.skops_load import _load_skops, _skops_version
 from core.safety.unpickler import MAX_NESTING, RestrictedUnpickler, _joblib_unpickler, _too_deep
-from core.training import class_path
 
 #: What a scikit-learn version read from a stranger's file may look like before it is shown anywhere.
 _VERSION = re.compile(r"[0-9]+(\.[0-9]+){0,3}([.+-]?[A-Za-z0-9]+){0,3}")
