@@ -49,8 +49,8 @@ def test_index_only_modules_import_nothing_heavy_at_module_level(name: str) -> N
 
 def test_an_ast_walk_sees_the_imports_these_tests_rely_on() -> None:
     found = imports(CORE / "store" / "loading.py")
-    assert {"core.safe_load", "core.worker", "core.record.ref_of"} <= found  # function level included
-    assert "core.worker" not in imports(CORE / "store" / "loading.py", top_level_only=True)
+    assert {"core.safety", "core.safety.loader", "core.record.ref_of"} <= found  # function level included
+    assert "core.safety" not in imports(CORE / "store" / "loading.py", top_level_only=True)
 
 
 @pytest.mark.parametrize("path", STORE + LEAVES, ids=lambda p: p.relative_to(CORE).as_posix())
