@@ -371,7 +371,7 @@ class Store:
         held-out split of ``dataset`` when given, and kept as they are (origin "imported").
         This process never unpickles them. Nothing is stored if any step fails.
         """
-        from core.importing import imported_fields, load_upload
+        from core.imported_model import imported_fields, load_upload
 
         check_name(name)
         check_note(note)

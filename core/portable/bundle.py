@@ -399,7 +399,7 @@ def import_bundle(
     limits: Any = None,
 ) -> BundleImport:
     """Verify, safely load, re-score and store a bundle's model as a new version (or say it is there)."""
-    from core.importing import load_upload
+    from core.imported_model import load_upload
 
     tag_list = [check_label(t, "tag") for t in tags]
     check_note(note)
