@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -116,14 +116,12 @@ class _CommandParser(_Parser):
 
     setup: str | None = None
 
-    def parse_known_args(  # type: ignore[override]  # the same signature; typeshed's overloads differ
-        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:  # argparse's own arguments, passed on
         if self.setup is not None:
             setup: Setup = resolve(self.setup)
             self.setup = None
             setup(self)
-        return super().parse_known_args(args, namespace)
+        return super().parse_known_args(*args, **kwargs)
 
 
 def store_of(args: argparse.Namespace) -> Store:
@@ -151,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--store", default=argparse.SUPPRESS, help="store folder (default: $MODEL_STORE or ./models)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON value")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress to stderr")
+    common.add_argument(
+        "--verbose", action="store_true", default=argparse.SUPPRESS, help="log what core does to stderr"
+    )
 
     parser = _Parser(prog="python -m core", description="ModelShelf: train, save, list, reload and re-score models.")
     parser.add_argument("--store", default=None, help="store folder (default: $MODEL_STORE or ./models)")
