@@ -13,6 +13,7 @@ from pathlib import Path
 from core.cli.base import Output, ref_arg, store_of
 from core.errors import InvalidParameterError
 from core.portable.how_to_load import DOWNLOAD_FORMATS
+from core.portable.requirements import environment_report
 from core.text import human_bytes
 
 
@@ -39,7 +40,7 @@ def export_args(p: argparse.ArgumentParser) -> None:
 
 
 def export_command(args: argparse.Namespace) -> Output:
-    from core.portable.exports import export_version
+    from core.portable.exports import export_version  # deferred: the ONNX and JSON converters; env needs none
 
     exported = export_version(store_of(args), args.ref, args.to)
     output = args.output or exported.filename
@@ -73,8 +74,6 @@ def export_command(args: argparse.Namespace) -> Output:
 
 
 def env_command(args: argparse.Namespace) -> Output:
-    from core.portable.requirements import environment_report
-
     record = store_of(args).get(args.ref)
     report = environment_report(record)
     lines = [report["requirements"].rstrip("\n"), ""]

@@ -45,7 +45,7 @@ def predict_command(args: argparse.Namespace) -> Output:
     store = store_of(args)
     frame = load_frame(args.data, parse_names(args.names))
     if args.engine == "onnx":
-        from core.portable.exports import predict_with_onnx
+        from core.portable.exports import predict_with_onnx  # deferred: ONNX, only for --engine onnx
 
         record = store.get(args.ref)
         ref = f"{record['name']}:{record['version']}"
