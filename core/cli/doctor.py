@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 
 from core.cli.base import Output
-from core.settings import load_settings
-from core.worker import sandbox_is_weak, sandbox_layers
 
 
 def doctor_command(args: argparse.Namespace) -> Output:
+    from core.settings import load_settings
+    from core.worker import sandbox_is_weak, sandbox_layers
+
     settings = load_settings()
     layers = sandbox_layers()
     if "deadline" in layers:  # the limit in force here, as the operator configured it
