@@ -4,6 +4,8 @@ No Streamlit here: the same API serves the dashboard, the command line (``python
 scripts and notebooks.
 """
 
+import logging
+
 from core.catalog import CATALOG, get_spec
 from core.datasets import Dataset, load_dataset
 from core.errors import (
@@ -29,6 +31,8 @@ from core.safety import (
 )
 from core.store import Evaluation, LoadedModel, Store
 from core.training import TrainResult, train
+
+logging.getLogger("core").addHandler(logging.NullHandler())  # silent as a library; --verbose or the host logs
 
 __all__ = [
     "CATALOG",

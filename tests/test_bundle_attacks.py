@@ -477,13 +477,33 @@ def _import_json_in_child(tmp_path: Path, document: dict) -> tuple[subprocess.Co
     return done, peak // 1024, store
 
 
+def cyclic_tree(params: dict) -> None:
+    """Tree 1's root becomes its own right child."""
+    params["model"]["trees"][1]["children_right"][0] = 0
+
+
+def huge_classes_dtype(params: dict) -> None:
+    """Nine class labels of 2,000,000,000 bytes each: 16.8 GiB if numpy were asked for them."""
+    params["classes"], params["classes_dtype"] = list(range(9)), "S2000000000"
+
+
+#: Edits of a real parameter JSON that make it hostile, and what its refusal says (tests/test_importing.py
+#: runs them through core.importing, the import the Upload page uses, too).
+PARAMS_OUT_OF_BOUNDS = [
+    (lambda p: p["model"]["trees"][0]["children_left"].__setitem__(0, 10**9), "out of range"),
+    (lambda p: p["model"]["trees"][0]["feature"].__setitem__(0, 10**6), "feature"),
+    (lambda p: p.update(classes=list(range(20_000))), "classes"),
+    (lambda p: p["model"]["trees"][0]["children_left"].append(-1), "same length"),
+]
+
+
 def test_a_parameter_json_whose_tree_has_a_cycle_is_refused(real, tmp_path):
     # Before: read and rebuilt without complaint, and stored as x:1 (its predict would never return).
     from core.portable.params_checks import read_params
 
     _, data = real
     params = _params(data)
-    params["model"]["trees"][1]["children_right"][0] = 0
+    cyclic_tree(params)
     with pytest.raises(FormatError, match=r"tree 1 .*(cycle|more than once)"):
         read_params(json.dumps(params).encode())
     done, _, store = _import_json_in_child(tmp_path, params)
@@ -498,7 +518,7 @@ def test_a_parameter_json_dtype_asking_for_16_8_gib_is_refused_before_numpy_sees
     # the allocation itself.
     _, data = real
     params = _params(data)
-    params["classes"], params["classes_dtype"] = list(range(9)), "S2000000000"
+    huge_classes_dtype(params)
     done, peak_mb, store = _import_json_in_child(tmp_path, params)
     assert done.returncode == 1
     assert error_lines(done) == [
@@ -508,15 +528,7 @@ def test_a_parameter_json_dtype_asking_for_16_8_gib_is_refused_before_numpy_sees
     assert Store(store).count() == 0
 
 
-@pytest.mark.parametrize(
-    ("change", "match"),
-    [
-        (lambda p: p["model"]["trees"][0]["children_left"].__setitem__(0, 10**9), "out of range"),
-        (lambda p: p["model"]["trees"][0]["feature"].__setitem__(0, 10**6), "feature"),
-        (lambda p: p.update(classes=list(range(20_000))), "classes"),
-        (lambda p: p["model"]["trees"][0]["children_left"].append(-1), "same length"),
-    ],
-)
+@pytest.mark.parametrize(("change", "match"), PARAMS_OUT_OF_BOUNDS)
 def test_a_parameter_json_out_of_bounds_is_refused(real, change, match):
     from core.portable.params_checks import read_params
 

@@ -193,7 +193,7 @@ class Store:
         This process never unpickles them. Nothing is stored if any step fails.
         """
         # Deferred: core.importing needs the worker, and calls back into the store's helpers.
-        from core.importing import imported_fields, load_upload
+        from core.imported_model import imported_fields, load_upload
 
         check_name(name)
         check_note(note)
