@@ -8,6 +8,7 @@ words of its message.
 
 from __future__ import annotations
 
+import gzip
 import io
 import pathlib
 import pickle
@@ -192,6 +193,26 @@ def test_a_masked_array_fill_value_of_an_object_scalar_is_refused() -> None:
         safe_load._check_masked_array_state(_masked_state(fill=fill), 1_000)
 
 
+def _struct_dtype_set_to(state: tuple) -> np.dtype:
+    """A fresh structured dtype given ``state`` the way ``dtype.__setstate__`` takes it (unchecked)."""
+    dtype = np.dtype([("a", "f8")])
+    dtype.__setstate__(state)
+    return dtype
+
+
+def test_a_built_dtype_whose_alignment_is_not_numpys_is_refused() -> None:
+    dtype = _struct_dtype_set_to((3, "|", None, ("a",), {"a": (np.dtype("f8"), 0)}, 8, 8, 16))
+    with pytest.raises(FormatError, match=r"a numpy dtype in it is inconsistent"):
+        safe_load.check_dtype(dtype)
+
+
+def test_a_built_dtype_whose_field_is_not_a_dtype_is_refused() -> None:
+    dtype = _struct_dtype_set_to((3, "|", None, ("a",), {"a": ("f8", 0)}, 8, 1, 16))
+    assert dtype.fields == {"a": ("f8", 0)}
+    with pytest.raises(FormatError, match=r"a numpy dtype in it is inconsistent"):
+        safe_load.check_dtype(dtype)
+
+
 # -- object graphs that share parts ---------------------------------------------------------------
 
 
@@ -269,6 +290,11 @@ def _guard(limit: int = 10_000) -> safe_load._Guard:
 def test_an_xz_varint_longer_than_nine_bytes_is_malformed() -> None:
     with pytest.raises(ValueError, match=r"varint too long"):
         safe_load._read_varint(b"\xff" * 12, 0)
+
+
+def test_a_stream_that_declares_a_size_over_the_limit_is_refused_before_inflating() -> None:
+    with pytest.raises(UnsafeModelError, match=r"expands to more than 10,000 bytes"):
+        safe_load._inflate(gzip.compress(b"\0" * 100_000), "gzip", _guard())
 
 
 def test_a_stream_without_a_declared_size_is_stopped_at_the_limit() -> None:
