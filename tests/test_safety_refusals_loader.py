@@ -74,6 +74,18 @@ CASES = [
     (("builtins", "set"), ([1], [2]), "arguments other than one list of items"),
     (("builtins", "slice"), ("a",), "arguments other than small integers"),
     (("numpy.ma.core", "_mareconstruct"), (np.ndarray, np.ndarray, (0,), "b"), "classes other than"),
+    (("numpy.ma.core", "_mareconstruct"), (np.ma.MaskedArray, np.ndarray, (1,), "b"), "a shape or type other than"),
+    (("_codecs", "encode"), ("text", "rot13"), "arguments other than (text, 'latin1')"),
+    (("numpy._core.multiarray", "_reconstruct"), (np.ndarray, (1,), b"b"), "other than (numpy.ndarray, (0,), code)"),
+    (("numpy", "dtype"), ("f8,f8",), "the type code 'f8,f8', which is not a plain one"),
+    (SEED, (2**5000,), "an entropy over 4096 bits or not integers"),
+    (TREE, (4, np.array([10**9]), 1), "n_classes up to 1,000,000,000 for 1 output(s)"),
+    (("sklearn._loss._loss", "CyPinballLoss"), ("0.5",), "arguments other than a few small numbers"),
+    (("builtins", "complex"), ("1j",), "arguments other than small numbers"),
+    (("builtins", "bytes"), (1.5,), "arguments other than data"),
+    (("builtins", "bytes"), ("text", "rot13"), "an encoding other than latin-1, utf-8 or ascii"),
+    (("functools", "partial"), (), "functools.partial is not allowed without its function"),
+    (("functools", "partial"), (print, 1), "functools.partial is not allowed with positional arguments"),
 ]
 
 
@@ -96,6 +108,9 @@ def test_a_cython_unpickle_helper_refuses_a_state_of_other_than_numbers() -> Non
         ([1, 2, 3, 4, 5], "a malformed state"),
         ((None, -1, np.zeros(4, np.uint32), 4, ()), "a malformed n_children_spawned"),
         ((None, 0, np.zeros(4, np.uint32), 4, (1, -2)), "a spawn_key of other than small integers"),
+        ((None, 0, np.zeros(2, np.uint32), 2, ()), "a pool size outside 4..1024"),
+        ((None, 0, np.zeros(5, np.uint32), 4, ()), "a pool that does not match its pool size"),
+        ((None, 0, np.zeros(4, np.uint32), 4, tuple(range(100))), "a spawn_key longer than 64"),
     ],
 )
 def test_a_seed_sequence_state_is_checked_field_by_field(state, words: str) -> None:
@@ -113,6 +128,91 @@ def test_a_reduce_with_arguments_that_are_not_a_tuple_is_refused() -> None:
     data = b"\x80\x02cbuiltins\nset\n]R."
     with pytest.raises(UnsafeModelError, match=r"builtins.set was called with malformed arguments"):
         load_untrusted(data, limits=LIMITS)
+
+
+def test_a_partial_is_allowed_only_around_check_array_with_its_keywords() -> None:
+    from sklearn.utils.validation import check_array
+
+    with pytest.raises(UnsafeModelError, match=r"functools.partial is not allowed around print"):
+        allowlist.check_partial_parts(print, (), None, None)
+    with pytest.raises(UnsafeModelError, match=r"not allowed with positional arguments"):
+        allowlist.check_partial_parts(check_array, (1,), None, None)
+    with pytest.raises(UnsafeModelError, match=r"not allowed with the keyword arguments \['copy'\]"):
+        allowlist.check_partial_parts(check_array, (), {"copy": True}, None)
+    with pytest.raises(UnsafeModelError, match=r"not allowed with attributes of its own"):
+        allowlist.check_partial_parts(check_array, (), None, {"x": 1})
+
+
+def test_a_global_outside_the_allowlist_is_refused_by_name() -> None:
+    with pytest.raises(UnsafeModelError, match=r"os.system is not allowed: the file asks to load a global outside"):
+        allowlist.resolve("os", "system")
+
+
+def test_a_global_this_release_no_longer_has_is_named_as_missing(monkeypatch) -> None:
+    monkeypatch.setattr(allowlist, "_MISSING", {("sklearn.gone", "Thing")})
+    with pytest.raises(FormatError, match=r"The file needs sklearn.gone.Thing, which scikit-learn .* no longer has"):
+        allowlist.resolve("sklearn.gone", "Thing")
+
+
+# -- the unpickler's guards, one opcode at a time -------------------------------------------------
+
+LR = b"csklearn.linear_model._logistic\nLogisticRegression\n"
+OPCODE_CASES = [
+    (b"\x80\x02X\x01\x00\x00\x00aQ.", UnsafeModelError, "refers to external objects (pickle persistent ids)"),
+    (b"\x80\x02cbuiltins\nint\nX\x01\x00\x00\x001\x85R.", UnsafeModelError, "builtins.int may not be called"),
+    (b"\x80\x02cfunctools\npartial\n)\x81.", UnsafeModelError, "functools.partial is not a class the file may"),
+    (b"\x80\x02" + LR + b"K\x01\x85\x81.", UnsafeModelError, "was created with constructor arguments"),
+    (
+        b"\x80\x02" + LR + b"}b.",
+        UnsafeModelError,
+        "tries to change sklearn.linear_model._logistic.LogisticRegression itself",
+    ),
+    (b"\x80\x02" + LR + b")\x81}X\x09\x00\x00\x00__class__K\x01sb.", UnsafeModelError, "special attributes"),
+    (pickle.dumps(np.dtype("M8[D]"), protocol=2), FormatError, "The file holds a datetime dtype"),
+    (b"\x80\x02garbage", FormatError, "its pickle data is malformed near byte"),
+]
+
+
+@pytest.mark.parametrize(("data", "error", "words"), OPCODE_CASES, ids=[w[:30] for _d, _e, w in OPCODE_CASES])
+def test_each_unpickler_guard_refuses_its_opcode(data: bytes, error: type, words: str) -> None:
+    with pytest.raises(error) as caught:
+        load_untrusted(data, limits=LIMITS)
+    assert words in str(caught.value), str(caught.value)
+
+
+def test_containers_nested_past_the_bound_are_refused_while_built() -> None:
+    nested: list = []
+    for _ in range(300):
+        nested = [nested]
+    with pytest.raises(UnsafeModelError, match=r"nests objects too deeply to be a model \(more than 200 levels\)"):
+        load_untrusted(pickle.dumps(nested, protocol=2), limits=LIMITS)
+
+
+def test_the_guard_stops_a_load_past_its_deadline() -> None:
+    guard = safe_load._Guard(LoadLimits(max_bytes=10, max_decompressed_bytes=10, timeout_s=0.001))
+    time.sleep(0.01)
+    with pytest.raises(UnsafeModelError, match=r"took longer than the 0.001 s limit"):
+        guard.tick()
+
+
+def test_a_file_over_the_size_limit_is_refused_unread() -> None:
+    small = LoadLimits(max_bytes=10, max_decompressed_bytes=10, timeout_s=1)
+    with pytest.raises(UnsafeModelError, match=r"The file is 100 bytes; the limit is 10 bytes"):
+        load_untrusted(b"\x80" * 100, limits=small)
+
+
+def test_bytes_that_are_no_model_format_are_refused() -> None:
+    with pytest.raises(FormatError, match=r"Not a model file"):
+        load_untrusted(b"hello, world", limits=LIMITS)
+
+
+def test_a_zip_header_that_breaks_format_detection_is_refused(monkeypatch) -> None:
+    def crafted(data: bytes):  # zipfile raises more than BadZipFile on a crafted header
+        raise NotImplementedError("That compression method is not supported")
+
+    monkeypatch.setattr(safe_load, "detect_format", crafted)
+    with pytest.raises(FormatError, match=r"looks like a zip archive but is damaged or of an unsupported kind"):
+        load_untrusted(b"PK\x03\x04", limits=LIMITS)
 
 
 # -- dtype and array states -----------------------------------------------------------------------
@@ -368,6 +468,46 @@ def test_a_skops_file_whose_contents_cannot_be_read_is_refused(skops_bytes: byte
             archive.writestr(info, b"garbage" if info.filename.endswith(".npy") else source.read(info))
     with pytest.raises(FormatError, match=r"its contents could not be read as a model"):
         load_untrusted(buffer.getvalue(), limits=LIMITS)
+
+
+def test_a_zip_whose_entries_add_up_past_the_limit_is_refused() -> None:
+    small = LoadLimits(max_bytes=10_000, max_decompressed_bytes=2, timeout_s=5)
+    with pytest.raises(UnsafeModelError, match=r"expands to more than 2 bytes"):
+        safe_load.check_zip(_zip(3), small)
+
+
+def test_a_skops_file_with_a_damaged_schema_is_refused() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("schema.json", b"{not json")
+    with pytest.raises(FormatError, match=r"The skops file is damaged \("):
+        safe_load._load_skops(buffer.getvalue(), _guard(10**8))
+
+
+def _skops_needs(monkeypatch, names: list[str]) -> None:
+    monkeypatch.setattr(skops.io, "get_untrusted_types", lambda data: names)
+
+
+def test_a_skops_file_needing_types_outside_the_allowlist_is_refused(monkeypatch, skops_bytes: bytes) -> None:
+    _skops_needs(monkeypatch, ["os.system", "builtins.eval"])
+    with pytest.raises(UnsafeModelError, match=r"os.system, builtins.eval are not allowed: the skops file"):
+        safe_load._load_skops(skops_bytes, _guard(10**8))
+
+
+def test_a_skops_file_needing_a_type_this_release_lacks_is_named(monkeypatch, skops_bytes: bytes) -> None:
+    _skops_needs(monkeypatch, ["sklearn.gone.Thing"])
+    monkeypatch.setattr(allowlist, "_MISSING", {("sklearn.gone", "Thing")})
+    with pytest.raises(FormatError, match=r"needs sklearn.gone.Thing, which scikit-learn"):
+        safe_load._load_skops(skops_bytes, _guard(10**8))
+
+
+def test_a_skops_file_needing_a_missing_module_keeps_its_import_error(monkeypatch, skops_bytes: bytes) -> None:
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'sklearn.gone'")
+
+    monkeypatch.setattr(skops.io, "loads", missing)
+    with pytest.raises(ImportError, match=r"sklearn.gone"):
+        safe_load._load_skops(skops_bytes, _guard(10**8))  # load_untrusted names it (see _as_error)
 
 
 def test_a_recursion_error_in_skops_is_reported_as_too_deep(monkeypatch, skops_bytes: bytes) -> None:
