@@ -6,10 +6,14 @@ In-process calls, so ``tests/test_safety_coverage.py`` sees each refusal run.
 
 from __future__ import annotations
 
+import functools
+import io
 from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.decomposition import NMF
+from sklearn.gaussian_process.kernels import DotProduct
 from sklearn.linear_model import LogisticRegression
 
 from core import model_policy
@@ -38,6 +42,17 @@ RULES = [
     (model_policy.rule_name_format, "{feature_name}" * 20, "at most 200 characters"),
     (model_policy.rule_name_format, "{feature_name", "(not a name template)"),
     (model_policy.rule_name_format, "{feature_name:>99}", "(allowed fields: {transformer_name} and {feature_name}"),
+    (model_policy.rule_dtype, "(2000,2000)f8", "(allowed: numeric, bool, object or short text scalars)"),
+    (model_policy.rule_pure_function, functools.partial(print), "a partial of the callable builtins.print ("),
+    (model_policy.rule_pure_function, print, "(allowed: None or numpy.abs"),
+    (model_policy.rule_no_arguments, {"out": 1}, "keyword arguments for its function"),
+    (model_policy.rule_none, print, "(only None is allowed here)"),
+    (model_policy.rule_content, "filename", '(only "content" is allowed'),
+    (model_policy.rule_data, np.memmap, "the class numpy.memmap"),
+    (model_policy.rule_column_pattern, "(a+)+", "no repetition"),
+    (model_policy.rule_metric, "os.system", "(a metric or kernel must be one of scikit-learn's names)"),
+    (model_policy.rule_n_jobs, 30_000, "the number 30000 (allowed: None or a count between -256 and 256)"),
+    (model_policy.rule_output_config, "xml", "(allowed: default, pandas, polars)"),
 ]
 
 
@@ -79,3 +94,35 @@ def test_parts_shared_into_an_exponential_graph_are_refused() -> None:
         shared = (shared, shared)  # 80 objects; 2**40 when followed path by path
     with pytest.raises(PolicyError, match="followed path by path, number more than 10,000,000"):
         check_model_policy(shared)
+
+
+def test_a_transform_that_loops_past_the_bound_is_refused() -> None:
+    with pytest.raises(PolicyError, match=r"the number 100000000000 \(allowed: 1 to 100,000: transform loops"):
+        model_policy._check_predict_loop(NMF(), "max_iter", 10**11, WHERE)
+
+
+def test_a_string_outside_a_parameters_declared_options_is_refused() -> None:
+    with pytest.raises(PolicyError, match=r"the string 'nope' \(scikit-learn allows: .*lbfgs"):
+        model_policy._check_declared_string(LogisticRegression(), "solver", "nope", WHERE)
+
+
+def _with(**attributes: Any) -> LogisticRegression:
+    model = LogisticRegression()
+    model.__dict__.update(attributes)
+    return model
+
+
+WALK_CASES = [
+    (_with(__reduce__=1), "LogisticRegression.__reduce__ holds", "special attributes are the class's own"),
+    (_with(predict=1), "LogisticRegression.predict holds", "in place of what its class defines there"),
+    ([io.BytesIO()], "a _io.BytesIO (file-backed arrays, files, sockets", "Python-function metrics never"),
+    ([print], "list[0] holds the callable builtins.print", "which a model from elsewhere may not hold"),
+    (_with(helper_=DotProduct()), "LogisticRegression.helper_ holds", "a callable object, allowed only where"),
+]
+
+
+@pytest.mark.parametrize(("model", "where", "words"), WALK_CASES, ids=[w[:30] for _m, _w, w in WALK_CASES])
+def test_the_walk_refuses_code_files_and_hidden_methods_in_any_slot(model: Any, where: str, words: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        check_model_policy(model)
+    assert where in str(caught.value) and words in str(caught.value), str(caught.value)
