@@ -25,7 +25,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from core import worker
-from core.errors import InvalidParameterError, UnsafeModelError
+from core.errors import DatasetError, FormatError, InvalidParameterError, UnsafeModelError
 from core.safe_load import LoadLimits
 
 LIMITS = LoadLimits(max_bytes=10_000_000, max_decompressed_bytes=10_000_000, timeout_s=5)
@@ -45,6 +45,11 @@ def pipe():
 def test_a_read_past_its_deadline_times_out(pipe) -> None:
     with pytest.raises(TimeoutError):
         worker._read_exact(pipe[0], 8, time.monotonic() - 1)
+
+
+def test_a_read_that_gets_no_data_before_its_deadline_times_out(pipe) -> None:
+    with pytest.raises(TimeoutError):
+        worker._read_exact(pipe[0], 8, time.monotonic() + 0.05)
 
 
 def test_a_reply_longer_than_the_limit_is_refused_before_it_is_read(pipe) -> None:
@@ -136,6 +141,56 @@ def test_a_worker_that_no_longer_holds_the_model_says_which() -> None:
         worker.WorkerPool()._call(stand_in, {"op": "call", "sha256": "abc"}, 5)  # type: ignore[arg-type]
 
 
+REPLY_CASES = [
+    (_StandIn(died="malformed reply (ValueError)"), UnsafeModelError, "sent a malformed reply: refused"),
+    (_StandIn(died="SIGSEGV", returncode=-signal.SIGSEGV), UnsafeModelError, "crashed the loader (SIGSEGV)"),
+    (_StandIn(reply={"ok": False, "kind": "memory"}), UnsafeModelError, "needed more than 2048 MB: refused"),
+    (_StandIn(reply={"ok": False, "kind": "data", "message": "bad rows"}), DatasetError, "bad rows"),
+    (_StandIn(reply={"ok": False, "kind": "UnsafeModelError", "message": "no"}), UnsafeModelError, "no"),
+    (_StandIn(reply={"ok": False, "kind": "other", "message": "odd"}), FormatError, "could not be used (odd)"),
+]
+
+
+@pytest.mark.parametrize(("stand_in", "error", "words"), REPLY_CASES, ids=[w[:24] for _s, _e, w in REPLY_CASES])
+def test_each_failed_reply_becomes_one_error(stand_in: _StandIn, error: type, words: str) -> None:
+    with pytest.raises(error) as caught:
+        worker.WorkerPool()._call(stand_in, {"op": "score"}, 5)  # type: ignore[arg-type]
+    assert words in str(caught.value)
+
+
+def test_a_worker_past_its_wall_deadline_is_stopped() -> None:
+    class _Slow(_StandIn):
+        def request(self, message, wall_s):
+            raise TimeoutError
+
+    with pytest.raises(UnsafeModelError, match=r"The model took longer than 5 s: stopped"):
+        worker.WorkerPool()._call(_Slow(), {"op": "score"}, 5)  # type: ignore[arg-type]
+
+
+def test_an_unknown_sandbox_layer_is_refused() -> None:
+    with pytest.raises(InvalidParameterError, match=r"Unknown sandbox layer\(s\): bogus"):
+        worker.WorkerPool(layers={"bogus", "seccomp"})
+
+
+def test_demo_mode_refuses_uploads_when_the_sandbox_is_weak() -> None:
+    weak = {name: {"active": False, "reason": "off"} for name in ("landlock", "seccomp", "landlock_net")}
+    pool = SimpleNamespace(report=lambda: weak)
+    settings = SimpleNamespace(demo=True, allow_weak_sandbox=False)
+    with pytest.raises(UnsafeModelError, match=r"Uploads are refused here: the model worker has neither"):
+        worker.require_strong_sandbox(settings, pool)  # type: ignore[arg-type]
+
+
+def test_a_worker_description_of_the_wrong_shape_is_refused() -> None:
+    with pytest.raises(UnsafeModelError, match=r"description of the file is malformed: refused"):
+        worker._check_facts({"estimator": "x", "format": "exe"})
+
+
+def test_a_file_over_the_size_limit_is_not_sent_to_a_worker() -> None:
+    small = LoadLimits(max_bytes=10, max_decompressed_bytes=10, timeout_s=1)
+    with pytest.raises(UnsafeModelError, match=r"The file is 100 bytes; the limit is 10 bytes"):
+        worker.load_in_worker(b"x" * 100, small, pool=worker.WorkerPool())
+
+
 def test_bytes_that_do_not_match_their_sha256_are_not_sent() -> None:
     stand_in = _StandIn(reply={"ok": True, "result": {}})
     with pytest.raises(InvalidParameterError, match="do not match the sha256 they were sent under"):
@@ -146,6 +201,12 @@ def test_a_worker_model_has_no_private_attributes() -> None:
     model = worker.WorkerModel(worker.WorkerPool(), "abc", lambda: b"", LIMITS, {"estimator": "x", "methods": []})
     with pytest.raises(AttributeError, match="_secret"):
         model._secret  # noqa: B018 - the attribute lookup is the test
+
+
+def test_a_worker_model_names_an_attribute_it_does_not_have() -> None:
+    model = worker.WorkerModel(worker.WorkerPool(), "abc", lambda: b"", LIMITS, {"estimator": "sk.X", "methods": []})
+    with pytest.raises(AttributeError, match=r"sk.X \(in the model worker\) has no attribute 'coef_'"):
+        model.coef_  # noqa: B018 - the attribute lookup is the test
 
 
 def test_a_malformed_conversion_reply_is_refused() -> None:
@@ -193,3 +254,16 @@ def test_a_worker_that_does_not_start_is_refused_and_frees_its_place(monkeypatch
     with pytest.raises(UnsafeModelError, match=r"The model worker did not start \(exit code 3\): boot failed"):
         pool.probe("threads")
     assert pool._running == 0 and pool.started == 0
+
+
+def test_a_worker_that_ends_without_a_reply_is_reported_dead() -> None:
+    quitter = _bare_worker("import sys; sys.stdin.buffer.read(8); sys.exit(4)")
+    with pytest.raises(worker._WorkerDied, match=r"exit code 4"):
+        quitter.request({"op": "call"}, 30)
+
+
+def test_a_worker_that_does_not_answer_in_time_is_killed() -> None:
+    sleeper = _bare_worker("import time; time.sleep(60)")
+    with pytest.raises(TimeoutError):
+        sleeper.request({"op": "call"}, 0.3)
+    assert not sleeper.alive
