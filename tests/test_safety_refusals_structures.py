@@ -26,10 +26,11 @@ from sklearn.ensemble import (
     IsolationForest,
     RandomForestClassifier,
 )
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import DistanceMetric
 from sklearn.neighbors import KDTree, KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.tree._tree import Tree
 
@@ -65,6 +66,8 @@ def fitted(iris) -> dict[str, Any]:
         "kmeans": KMeans(n_clusters=2, n_init=1, random_state=0).fit(X),
         "svc": SVC(probability=True, random_state=0).fit(X, y),
         "svc_pre": SVC(kernel="precomputed").fit(X @ X.T, y),
+        "svr": SVR().fit(X, X[:, 0]),
+        "tree7": DecisionTreeRegressor(max_depth=2, random_state=0).fit(X, X[:, 0]),
         "kdtree": KDTree(X, leaf_size=10),
         "X": X,
         "y": y,
@@ -98,6 +101,36 @@ class _PredictOnly(BaseEstimator):
 
     def predict(self, X):
         return X
+
+
+def test_something_other_than_a_scikit_learn_model_is_refused() -> None:
+    _refused(
+        lambda: model_checks.check_fitted_estimator([1]),
+        "holds a builtins.list, not a scikit-learn model",
+        error=FormatError,
+    )
+
+
+def test_an_unfitted_model_is_refused() -> None:
+    _refused(
+        lambda: model_checks.check_fitted_estimator(LogisticRegression()),
+        "holds an unfitted LogisticRegression",
+        error=FormatError,
+    )
+
+
+def test_objects_nested_past_the_limit_are_refused() -> None:
+    nested: list = []
+    for _ in range(50):
+        nested = [nested]
+    _refused(
+        lambda: model_checks.check_nesting(nested, 10), "nests objects too deeply to be a model (more than 10 levels)"
+    )
+
+
+def test_a_tree_without_n_features_in_is_refused(fitted) -> None:
+    model = _edited(fitted["tree"], lambda m: delattr(m, "n_features_in_"))
+    _refused(lambda: model_checks.validate_model(model), "it has no valid n_features_in_")
 
 
 def test_a_model_whose_fitted_check_fails_is_refused() -> None:
@@ -146,6 +179,34 @@ def test_a_tree_leaf_with_one_child_is_refused(fitted) -> None:
     _refused(lambda: model_checks.check_tree(tree), "a leaf has one child")
 
 
+def test_a_split_on_a_feature_past_the_models_width_is_refused(fitted) -> None:
+    _refused(
+        lambda: model_checks.check_tree(fitted["tree"].tree_, 1), "a node splits on feature 3 of a 1-feature model"
+    )
+
+
+def _links(left: list[int], right: list[int]) -> Callable[[dict], None]:
+    def edit(state: dict) -> None:
+        state["nodes"]["left_child"] = left
+        state["nodes"]["right_child"] = right
+
+    return edit
+
+
+LINK_CASES = [
+    (_links([999, -1, -1, -1, -1, -1, -1], [2, -1, -1, -1, -1, -1, -1]), "a child index 999 is outside 1..6"),
+    (_links([1, 2, -1, -1, 5, -1, -1], [1, 3, -1, -1, 6, -1, -1]), "some node has two parents or none"),
+    (_links([1, -1, -1, 4, 3, -1, -1], [2, -1, -1, 5, 6, -1, -1]), "4 node(s) cannot be reached from the root"),
+]
+
+
+@pytest.mark.parametrize(("edit", "words"), LINK_CASES, ids=["child-out-of-range", "two-parents", "orphan-cycle"])
+def test_tree_links_must_form_one_tree(fitted, edit, words: str) -> None:
+    tree = fitted["tree7"].tree_
+    assert tree.node_count == 7
+    _refused(lambda: model_checks.check_tree(_retree(tree, edit)), "decision tree", words)
+
+
 def test_a_tree_with_no_nodes_is_refused(fitted) -> None:
     def empty(state: dict) -> None:
         state["node_count"] = 0
@@ -179,6 +240,11 @@ def test_an_isolation_forest_with_a_feature_subset_per_member_missing_is_refused
     _refused(lambda: model_checks._check_ensemble_features(model), "its feature subsets do not match its members")
 
 
+def test_a_forest_member_wider_than_its_forest_is_refused(fitted) -> None:
+    model = _edited(fitted["forest"], lambda m: setattr(m, "n_features_in_", 3))
+    _refused(lambda: model_checks._check_ensemble_features(model), "a member expects 4 features, the ensemble 3")
+
+
 def _gb(name: str, edit: Callable[[Any], Any]) -> Callable[[dict], Any]:
     return lambda fitted: _edited(fitted[name], edit)
 
@@ -198,7 +264,21 @@ def _init_classes(m) -> None:
     m.init_.n_classes_ = 7
 
 
+def _classifier_cell(m) -> None:
+    m.estimators_ = m.estimators_.copy()
+    m.estimators_[0, 0] = DecisionTreeClassifier(max_depth=1).fit(np.eye(4), [0, 1, 0, 1])
+
+
+def _narrow_cell(m) -> None:
+    m.estimators_ = m.estimators_.copy()
+    m.estimators_[0, 0] = copy.deepcopy(m.estimators_[0, 0])
+    m.estimators_[0, 0].n_features_in_ = 3
+
+
 GB_CASES = [
+    (_gb("gb2", lambda m: setattr(m, "n_trees_per_iteration_", 3)), "tree(s) per stage, where 1 are expected"),
+    (_gb("gb2", _classifier_cell), "a cell of its estimators_ is not a DecisionTreeRegressor"),
+    (_gb("gb2", _narrow_cell), "a tree expects 3 features, the model 4"),
     (_gb("gb2", lambda m: setattr(m, "estimators_", m.estimators_.ravel())), "is not a 2-D array of trees"),
     (_gb("gb2", lambda m: setattr(m, "n_classes_", 5)), "its classes do not match its class count"),
     (_gb("gb2", lambda m: setattr(m, "n_estimators_", 999)), "its estimators_ does not match n_estimators_"),
@@ -247,6 +327,13 @@ def test_a_boosted_tree_flag_other_than_0_or_1_is_refused(fitted) -> None:
     _refused(_check_first_predictor(model, predictor), "its is_categorical flags are not all 0 or 1")
 
 
+def test_a_boosted_tree_split_past_the_models_width_is_refused(fitted) -> None:
+    model, predictor = _predictor(fitted)
+    inner = predictor.nodes["is_leaf"] == 0
+    predictor.nodes["feature_idx"][inner] = 99
+    _refused(_check_first_predictor(model, predictor), "a node splits on feature 99 of a 4-feature model")
+
+
 def test_boosted_tree_bitsets_of_the_wrong_type_are_refused(fitted) -> None:
     model, predictor = _predictor(fitted)
     predictor.raw_left_cat_bitsets = predictor.raw_left_cat_bitsets.astype(np.float64)
@@ -293,7 +380,13 @@ def _categorical_edges_out_of_range(mapper) -> None:
     mapper.bin_thresholds_[0] = mapper.bin_thresholds_[0] + 1_000.0
 
 
+def _more_bins_than_edges(mapper) -> None:
+    mapper.n_bins_non_missing_ = mapper.n_bins_non_missing_.copy()
+    mapper.n_bins_non_missing_[1] -= 1
+
+
 HGB_CASES = [
+    ("hgb", _mapper(_more_bins_than_edges), "bin thresholds and bin counts disagree for feature 1"),
     ("hgb", lambda m: setattr(m, "_bin_mapper", None), "its binner (_bin_mapper) is missing"),
     ("hgb", _mapper(lambda b: setattr(b, "bin_thresholds_", b.bin_thresholds_[:2])), "its binner knows 2 features"),
     ("hgb", _mapper(lambda b: setattr(b, "n_bins_non_missing_", None)), "bin counts do not match its features"),
@@ -323,6 +416,16 @@ def test_a_categorical_preprocessor_ordering_features_unlike_the_binner_is_refus
     )
 
 
+def test_a_categorical_preprocessor_that_passes_other_columns_through_is_refused(fitted) -> None:
+    model = copy.deepcopy(fitted["hgb_cat"])
+    model._preprocessor.transformers_[2] = ("remainder", "passthrough", np.ones(4, dtype=bool))
+    mask = model._bin_mapper.is_categorical_.astype(bool)
+    _refused(
+        lambda: model_checks._check_hist_preprocessor(model._preprocessor, 4, mask),
+        "its categorical preprocessor is not the one scikit-learn builds",
+    )
+
+
 # -- nearest neighbours, k-means, KD/ball trees ---------------------------------------------------
 
 
@@ -341,6 +444,7 @@ NEIGHBOUR_CASES = [
     ("knn_brute", lambda m: setattr(m, "_y", m._y[:3]), "its labels do not match its fitted data"),
     ("knn_brute", lambda m: setattr(m, "outputs_2d_", True), "its labels and its output count disagree"),
     ("knn_2d", lambda m: setattr(m, "classes_", m.classes_[0]), "its labels and its classes disagree"),
+    ("knn_brute", lambda m: setattr(m, "_y", m._y + 10), "a label is outside its classes"),
 ]
 
 
@@ -392,7 +496,12 @@ def _weights(state: list) -> None:
     state[12] = np.ones(3)
 
 
+def _index_outside(state: list) -> None:
+    state[1][0] = 10_000
+
+
 KD_CASES = [
+    (_index_outside, "its index array does not fit its data"),
     (_range_outside, "a node's range is outside the data"),
     (_inner_without_children, "an inner node has no children"),
     (_bounds_shape, "its node bounds have the wrong shape"),
@@ -416,6 +525,13 @@ def test_a_mahalanobis_metric_with_a_matrix_that_is_not_square_is_refused(fitted
     _refused(lambda: model_checks._check_distance_metric(crafted, fitted["X"]), "distance metric", "not square")
 
 
+def test_a_weighted_metric_narrower_than_the_data_is_refused(fitted) -> None:
+    metric = DistanceMetric.get_metric("seuclidean", V=np.ones(2))
+    _refused(
+        lambda: model_checks._check_distance_metric(metric, fitted["X"]), "distance metric", "size of V does not match"
+    )
+
+
 # -- libsvm ---------------------------------------------------------------------------------------
 
 
@@ -425,6 +541,8 @@ def _svc_support_count(m) -> None:
 
 
 SVC_CASES = [
+    ("svc_pre", lambda m: setattr(m, "support_", m.support_ + 10_000), "fall outside the training kernel"),
+    ("svr", lambda m: setattr(m, "_n_support", np.array([1, 2, 3], dtype=np.int32)), "do not fit a regression"),
     ("svc", lambda m: setattr(m, "support_", m.support_[:-1]), "its support arrays disagree"),
     ("svc", _svc_support_count, "support vectors counted"),
     ("svc", lambda m: setattr(m, "_dual_coef_", m._dual_coef_[:, :-1]), "coefficients do not match its support"),
