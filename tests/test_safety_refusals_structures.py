@@ -64,7 +64,7 @@ def fitted(iris) -> dict[str, Any]:
         "knn_brute": KNeighborsClassifier(algorithm="brute").fit(X, y),
         "knn_2d": KNeighborsClassifier(algorithm="brute").fit(X, y2),
         "kmeans": KMeans(n_clusters=2, n_init=1, random_state=0).fit(X),
-        "svc": SVC(probability=True, random_state=0).fit(X, y),
+        "svc": SVC(random_state=0).fit(X, y),
         "svc_pre": SVC(kernel="precomputed").fit(X @ X.T, y),
         "svr": SVR().fit(X, X[:, 0]),
         "tree7": DecisionTreeRegressor(max_depth=2, random_state=0).fit(X, X[:, 0]),
