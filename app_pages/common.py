@@ -72,7 +72,7 @@ def load_model(ref: str) -> LoadedModel:
     """A version's model, loaded once and kept, keyed by the file's sha256 (a changed file reloads)."""
     store = get_store()
     row = store.row(ref)
-    return _load(store.location, f"{row.name}:{row.version}", row.sha256)
+    return _load(store.location, row.ref, row.sha256)
 
 
 def settings() -> Settings:
@@ -259,7 +259,7 @@ def _sandbox_probe() -> dict[str, Any]:
     the first upload)."""
     import threading
 
-    from core.worker import sandbox_layers
+    from core import sandbox_layers
 
     box: dict[str, Any] = {}
 

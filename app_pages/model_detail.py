@@ -12,6 +12,7 @@ from sklearn.utils import estimator_html_repr
 from app_pages import common
 from core.datasets import load_frame
 from core.environment import compare_environment
+from core.frames import predict_table
 from core.portable.exports import export_status, export_version, predict_rows
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
@@ -21,7 +22,7 @@ from core.portable.how_to_load import (
     predictor_source,
     skops_types,
 )
-from core.store import predict_table
+from core.record import VersionRecord, dataset_of, environment_of, metrics_of, recorded_accuracy, ref_of
 from core.text import human_bytes, parse_tags
 from core.views import (
     claimed_metrics,
@@ -44,9 +45,9 @@ def colour_status(frame: pd.DataFrame) -> Any:
     return frame.style.map(lambda s: f"background-color: {SEVERITY_COLOURS.get(s, '')}", subset=["status"])
 
 
-def overview(record: dict, ref: str) -> None:
-    m = record.get("metrics") or {}
-    claimed = (record.get("claimed_metrics") or {}).get("accuracy")
+def overview(record: VersionRecord, ref: str) -> None:
+    m = metrics_of(record)
+    claimed = recorded_accuracy(record, "claimed_metrics")
     cols = st.columns(4)
     if m.get("accuracy") is None and isinstance(claimed, float):
         cols[0].metric("Accuracy (claimed)", f"{claimed:.4f}")
@@ -68,7 +69,7 @@ def overview(record: dict, ref: str) -> None:
     st.text("sha256: " + record["sha256"])
 
     left, right = st.columns(2)
-    compatibility = compare_environment(record.get("environment"))
+    compatibility = compare_environment(dict(environment_of(record)))
     left.markdown(f"**Environment: saved vs now** (status: {compatibility.status})")
     environment = environment_table(compatibility)
     left.dataframe(colour_status(environment), hide_index=True, height=common.table_height(len(environment)))
@@ -87,7 +88,7 @@ def overview(record: dict, ref: str) -> None:
     if cm is not None:
         right.plotly_chart(common.confusion_figure(cm), width="stretch")
 
-    dataset = record.get("dataset") or {}
+    dataset = dataset_of(record)
     st.markdown("**Data set**")
     st.dataframe(
         pd.DataFrame(
@@ -153,8 +154,8 @@ def batch_predictions(ref: str, sha256: str, csv: bytes) -> pd.DataFrame:
     return predict_table(loaded.model, load_frame(csv), loaded.record)
 
 
-def predict(record: dict, ref: str) -> None:
-    dataset = record.get("dataset") or {}
+def predict(record: VersionRecord, ref: str) -> None:
+    dataset = dataset_of(record)
     names = dataset.get("feature_names") or []
     types = dataset.get("feature_types") or {}
     if not names:
@@ -218,7 +219,7 @@ def stored_skops_types(ref: str, sha256: str) -> list[str]:
     return skops_types(common.get_store().read_artifact(ref))
 
 
-def downloads(record: dict, ref: str) -> None:
+def downloads(record: VersionRecord, ref: str) -> None:
     st.download_button(
         f"Download the model file ({common.plain(record['format'])}, {human_bytes(record['size_bytes'])})",
         lambda: common.get_store().read_artifact(ref),
@@ -309,7 +310,7 @@ def confirm_delete(ref: str, aliased: bool) -> None:
         st.rerun()
 
 
-def manage(record: dict, ref: str) -> None:
+def manage(record: VersionRecord, ref: str) -> None:
     store = common.get_store()
     owner = common.owner_kwargs()
     if owner and not common.attempt("checking who owns it", store.may_change, ref, owner["owner"]):
@@ -356,7 +357,7 @@ if picked is not None:
         st.query_params["model"] = picked
     record = common.attempt("reading the version", common.get_store().get, picked)
     if record is not None:
-        ref = f"{record['name']}:{record['version']}"
+        ref = ref_of(record)
         st.header(common.plain(ref), anchor=False)
         tabs = st.tabs(["Overview", "Reload and re-score", "Predict", "Download", "Manage"])
         with tabs[0]:

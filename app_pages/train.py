@@ -14,7 +14,8 @@ from core.catalog import CATALOG, Param
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import FORMATS
 from core.metrics import roc_points
-from core.store import suggest_name
+from core.record import ref_of
+from core.refs import suggest_name
 from core.text import parse_tags
 from core.training import TrainResult, train
 from core.views import confusion_frame, feature_weights
@@ -191,7 +192,7 @@ def save_form(kept: dict) -> None:
             **common.owner_kwargs(),
         )
         if record is not None:
-            st.session_state["train_saved"] = f"{record['name']}:{record['version']}"
+            st.session_state["train_saved"] = ref_of(record)
             st.rerun()  # so the sidebar counts the new version
     saved = st.session_state.get("train_saved")
     if saved:

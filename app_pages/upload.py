@@ -5,18 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
-from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
-from core.portable.bundle import import_bundle, is_bundle
-from core.store import suggest_name
+from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, Dataset, load_dataset
+from core.importing import FileKind, file_kind, import_file
+from core.record import recorded_accuracy, ref_of
+from core.refs import suggest_name
 from core.text import human_bytes, parse_tags
 
 DATA_CHOICES = ("No data set", "Built-in data set", "Upload a CSV")
+#: What the page says it was doing when something unexpected fails, by kind of file (core.importing).
+ACTIONS = {"bundle": "importing the bundle", "params": "importing the JSON parameters", "model": "importing the model"}
 
 st.title("Upload a model")
 st.caption(
-    "A pickle, joblib or skops file made elsewhere, or a ModelShelf bundle (.zip, which carries its own "
-    "evaluation set). It is read by ModelShelf's safe loader: a file that asks to run anything outside "
-    "scikit-learn's own classes is refused before it runs."
+    "A pickle, joblib or skops file made elsewhere, a ModelShelf bundle (.zip, which carries its own "
+    "evaluation set) or JSON parameters (.json, rebuilt with this scikit-learn). It is read by ModelShelf's "
+    "safe loader: a file that asks to run anything outside scikit-learn's own classes is refused before it runs."
 )
 st.caption(
     "A bundle's sha256s are the sender's own: they prove its files were not changed on the way, not who "
@@ -27,7 +30,7 @@ st.caption(
 
 model_file = st.file_uploader(
     "Model file",
-    type=["pkl", "pickle", "joblib", "skops", "zip"],
+    type=["pkl", "pickle", "joblib", "skops", "zip", "json"],
     key="upload_model",
     max_upload_size=common.settings().max_upload_mb,  # the same limit core's loader applies
 )
@@ -65,19 +68,29 @@ def dataset_choice():
     return None
 
 
-def add_bundle(data: bytes) -> dict:
-    """A bundle: verified, safely loaded and re-scored on the evaluation set inside it."""
-    result = import_bundle(
+def add_file(data: bytes, kind: FileKind, dataset: Dataset | None) -> dict:
+    """Any kind of file, through the import the command line uses too (core.importing.import_file)."""
+    imported = import_file(
         common.get_store(),
         data,
-        name.strip() or None,
+        name.strip(),
+        kind=kind,
         filename=model_file.name,
+        dataset=dataset,
+        test_size=test_size,
+        seed=None if seed is None else int(seed),
         tags=parse_tags(tags),
         note=note,
         **common.owner_kwargs(),
     )
-    st.session_state["upload_message"] = result.message
-    return result.record
+    if imported.bundle is not None:
+        st.session_state["upload_message"] = imported.bundle.message
+    elif kind == "params":
+        st.session_state["upload_message"] = (
+            "Rebuilt from its JSON parameters with this scikit-learn; a JSON file carries no evaluation set, "
+            "so it is not scored yet."
+        )
+    return imported.record
 
 
 if submitted:
@@ -86,38 +99,27 @@ if submitted:
     record = None
     if model_file is None:
         st.error("Choose a model file first.")
-    elif is_bundle(data := model_file.getvalue()):
-        record = common.attempt("importing the bundle", add_bundle, data)
     else:
-        dataset = common.attempt("reading the data set", dataset_choice) if data_choice != DATA_CHOICES[0] else None
-        if dataset is not None or data_choice == DATA_CHOICES[0]:
-            record = common.attempt(
-                "importing the model",
-                lambda: common.get_store().import_model(
-                    data,
-                    name.strip(),
-                    filename=model_file.name,
-                    dataset=dataset,
-                    test_size=test_size,
-                    seed=None if seed is None else int(seed),
-                    tags=parse_tags(tags),
-                    note=note,
-                    **common.owner_kwargs(),
-                ),
-            )
+        data = model_file.getvalue()
+        kind = common.attempt("reading the file", file_kind, data)
+        # A bundle brings its own evaluation set and JSON parameters none: only a model file is scored here.
+        scored = kind == "model" and data_choice != DATA_CHOICES[0]
+        dataset = common.attempt("reading the data set", dataset_choice) if scored else None
+        if kind is not None and (dataset is not None or not scored):
+            record = common.attempt(ACTIONS[kind], add_file, data, kind, dataset)
     if record is not None:
         st.session_state["uploaded"] = record
         st.rerun()  # so the sidebar counts the new version
 
 record = st.session_state.get("uploaded")
 if record is not None:
-    ref = f"{record['name']}:{record['version']}"
+    ref = ref_of(record)
     st.success(f"Added as {common.plain(ref)}.", icon=":material/check_circle:")
     if st.session_state.get("upload_message"):
         st.caption(common.plain(st.session_state["upload_message"]))
     imported = record.get("imported") or {}
-    accuracy = (record.get("metrics") or {}).get("accuracy")
-    claimed = (record.get("claimed_metrics") or {}).get("accuracy")
+    accuracy = recorded_accuracy(record)
+    claimed = recorded_accuracy(record, "claimed_metrics")
     compression = f" ({record['compression']})" if record.get("compression") else ""
     cols = st.columns(3)
     cols[0].metric("Format", common.plain(str(record.get("format")) + compression))

@@ -26,11 +26,11 @@ from bench import workloads
 from bench.timing import Samples, time_many, time_pair
 from bench.workloads import Scale, Workload
 from core import Store
-from core.artifacts import SETTLE_NS
-from core.store import as_frame
+from core.frames import as_frame
+from core.store.artifacts import SETTLE_NS
 
 #: Seconds a model file must have been left alone before its stat may vouch for its hash
-#: (core.artifacts.SETTLE_NS): the benchmark waits that long after saving before timing loads.
+#: (core.store.artifacts.SETTLE_NS): the benchmark waits that long after saving before timing loads.
 SETTLE_SECONDS = SETTLE_NS / 1e9 + 0.1
 
 
@@ -358,7 +358,7 @@ class Bench:
                 f"safe_load_{key}",
                 "safe load of an uploaded joblib file (restricted unpickler)",
                 key,
-                "read + core.safe_load.load_untrusted",
+                "read + core.safety.loader._load_untrusted",
                 "joblib.load of the same file",
                 kind="at_most",
                 target=target,
@@ -367,9 +367,9 @@ class Bench:
 
     def _measure_safe_load(self, fig: Figure, key: str) -> None:
         try:
-            from core.safe_load import load_untrusted
+            from core.safety.loader import _load_untrusted as load_untrusted
         except ImportError:
-            raise NotAvailable("core.safe_load (issue 4) is not on this branch yet") from None
+            raise NotAvailable("core.safety.loader (issue 4) is not on this branch yet") from None
         work = self.work(key)
         fig.workload = work.label
         folder = self.fresh_dir("safe")
@@ -389,7 +389,7 @@ class Bench:
             "safe_load_forest_worker",
             "safe load of an uploaded joblib file in the sandboxed worker (warm)",
             "forest",
-            "read + core.worker.load_in_worker (warm worker)",
+            "read + core.safety.load_in_worker (warm worker)",
             "joblib.load of the same file",
             kind="at_most",
             target=2.5,
@@ -404,8 +404,7 @@ class Bench:
         self.add(cold, lambda f: None if f.subject is not None else self._measure_worker_load(fig, f))
 
     def _measure_worker_load(self, fig: Figure, cold: Figure) -> None:
-        from core.safe_load import LoadLimits
-        from core.worker import WorkerPool, load_in_worker
+        from core.safety import LoadLimits, WorkerPool, load_in_worker
 
         work = self.work("forest")
         fig.workload = cold.workload = work.label
@@ -760,7 +759,7 @@ def populate_index(folder: Path, n: int, record_json: str) -> None:
     """Write ``n`` synthetic versions straight into a store's index: one transaction, executemany."""
     from sqlalchemy import insert
 
-    from core.index import tags, versions
+    from core.store.index import tags, versions
 
     rng = np.random.default_rng(0)
     accuracy = rng.uniform(0.5, 1.0, n)

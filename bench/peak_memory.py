@@ -46,7 +46,7 @@ def _max_rss() -> int:
 def main(argv: list[str]) -> int:
     path, folder = Path(argv[0]), Path(argv[1])
     from core import Store  # imported before measuring: import cost is not import memory
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
     store = Store(folder)
     data = path.read_bytes()

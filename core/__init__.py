@@ -4,6 +4,8 @@ No Streamlit here: the same API serves the dashboard, the command line (``python
 scripts and notebooks.
 """
 
+import logging
+
 from core.catalog import CATALOG, get_spec
 from core.datasets import Dataset, load_dataset
 from core.errors import (
@@ -16,8 +18,21 @@ from core.errors import (
     NotFoundError,
     UnsafeModelError,
 )
-from core.store import Evaluation, LoadedModel, Store, parse_ref
+from core.refs import parse_ref
+from core.safety import (
+    LoadLimits,
+    WorkerModel,
+    check_zip,
+    load_in_worker,
+    load_untrusted,
+    n_features_of,
+    require_strong_sandbox,
+    sandbox_layers,
+)
+from core.store import Evaluation, LoadedModel, Store
 from core.training import TrainResult, train
+
+logging.getLogger("core").addHandler(logging.NullHandler())  # silent as a library; --verbose or the host logs
 
 __all__ = [
     "CATALOG",
@@ -28,14 +43,22 @@ __all__ = [
     "FormatError",
     "IntegrityError",
     "InvalidParameterError",
+    "LoadLimits",
     "LoadedModel",
     "ModelShelfError",
     "NotFoundError",
     "Store",
     "TrainResult",
     "UnsafeModelError",
+    "WorkerModel",
+    "check_zip",
     "get_spec",
     "load_dataset",
+    "load_in_worker",
+    "load_untrusted",
+    "n_features_of",
     "parse_ref",
+    "require_strong_sandbox",
+    "sandbox_layers",
     "train",
 ]

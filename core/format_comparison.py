@@ -90,7 +90,7 @@ def compare_formats(
 
     Columns: ``label, format, compress, size_bytes, save_seconds, load_seconds, safe_for_strangers, safety``.
     """
-    from core.worker import WorkerModel
+    from core.safety import WorkerModel
 
     if isinstance(model, WorkerModel):
         raise InvalidParameterError(

@@ -1,102 +1,112 @@
-"""Adding a model file from outside (an upload, ``python -m core import``) as a new version.
+"""A file from outside into the store: one ``import_file`` for ``python -m core import`` and the Upload page.
 
-The file is loaded in a sandboxed worker process (``core.worker``: ``load_untrusted`` and the
-model checks run there, never in this process); only if it loads does anything reach the
-store. The version keeps the ORIGINAL bytes (so its sha256 is the upload's), records what the
-worker reported as JSON-able facts (format, compression, pickle protocol, estimator,
-parameters, the scikit-learn version it was saved with) and, when data is given, is scored by
-the worker on a held-out split of this process's own data set, kept with it exactly like a
-trained version.
+The kind of file is told from its bytes, never its name (``file_kind``): a ModelShelf bundle
+(``core.portable.bundle``: verified, its model loaded in the sandboxed worker, re-scored on the
+evaluation set inside it), JSON parameters (``core.portable.params_json``: bounded and checked
+before anything is built, nothing in it is run, rebuilt with this scikit-learn), or else a
+model file (pickle, joblib or skops: ``Store.import_model``, loaded and scored in the worker).
+Every front end goes through here, so each kind meets the same worker and the same limits
+(the upload size limit, ``LoadLimits``) whichever front end it came through.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
+from core.errors import InvalidParameterError
+from core.portable.bundle import BundleImport, import_bundle, is_bundle
+from core.portable.params_json import import_params, is_params_json
+from core.safety import LoadLimits
+from core.text import human_bytes
 
-from core.datasets import Dataset
-from core.errors import DatasetError
-from core.model_checks import n_features_of
-from core.safe_load import LoadLimits
-from core.training import Split
-from core.worker import WorkerModel, load_in_worker, require_strong_sandbox
+if TYPE_CHECKING:
+    from core.datasets import Dataset
+    from core.store import Store
 
+log = logging.getLogger(__name__)
 
-def load_upload(data: bytes, limits: LoadLimits | None = None) -> WorkerModel:
-    """Bytes from outside, loaded and checked in a worker (in demo mode, only behind a real sandbox)."""
-    require_strong_sandbox()
-    return load_in_worker(data, limits or LoadLimits.from_settings())
+FileKind = Literal["bundle", "params", "model"]
 
-
-def model_columns(model: Any, X: pd.DataFrame) -> pd.DataFrame:
-    """The columns of ``X`` the model reads, checked against what it was fitted on.
-
-    A model fitted on named columns gets those columns (in its order); one fitted on a bare
-    array gets all of ``X``, which must then have exactly as many columns as it expects.
-    """
-    from core.store import select_columns
-
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        return select_columns(X, [str(c) for c in names])
-    expected = n_features_of(model)
-    if expected is not None and X.shape[1] != expected:
-        raise DatasetError(f"The model expects {expected} feature columns; the data has {X.shape[1]}")
-    return X
+#: How each kind is named to people (logs, messages).
+KIND_LABELS: dict[FileKind, str] = {"bundle": "a bundle", "params": "JSON parameters", "model": "a model file"}
 
 
-def _scored(
-    model: WorkerModel, dataset: Dataset, test_size: float, seed: int | None, stratify: bool
-) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], dict[str, Any], dict[str, Any]]:
-    from core.store import model_input
-
-    X_train, X_test, _y_train, y_test = Split(test_size, seed, stratify).apply(dataset)
-    X_test = model_columns(model, X_test)
-    try:
-        metrics = model.score_metrics(model_input(model, X_test), y_test)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise DatasetError(f"Could not score the model on {dataset.source}: {exc}") from None
-    split = Split(test_size, seed, stratify, n_train=len(X_train), n_test=len(X_test)).to_dict()
-    described = dataset.describe() | {"feature_names": list(X_test.columns), "n_features": X_test.shape[1]}
-    return X_test, y_test, metrics, split, described
+def file_kind(data: bytes) -> FileKind:
+    """What the bytes are: a bundle, JSON parameters, or (anything else) a model file whose loader decides."""
+    if is_bundle(data):
+        return "bundle"
+    if is_params_json(data):
+        return "params"
+    return "model"
 
 
-def imported_fields(
-    loaded: WorkerModel,
+@dataclass(frozen=True)
+class ImportedFile:
+    """What ``import_file`` did: the kind it found, the version it is now, and (bundles) whether it was new."""
+
+    kind: FileKind
+    record: dict[str, Any]
+    bundle: BundleImport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON a front end shows: a bundle's import result, else the new version's record."""
+        return self.bundle.to_dict() if self.bundle is not None else self.record
+
+
+def import_file(
+    store: Store,
+    data: bytes,
+    name: str | None = None,
     *,
-    filename: str | None,
-    dataset: Dataset | None,
-    test_size: float,
-    seed: int | None,
-    stratify: bool,
-) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """What a version records about an outside file loaded in a worker, and its evaluation rows if scored."""
-    from core.store import evaluation_frame
+    kind: FileKind | None = None,
+    filename: str | None = None,
+    dataset: Dataset | None = None,
+    test_size: float = 0.33,
+    seed: int | None = 7,
+    stratify: bool = False,
+    tags: Iterable[str] = (),
+    note: str = "",
+    owner: str | None = None,
+    limits: LoadLimits | None = None,
+) -> ImportedFile:
+    """Import a file from outside as a new version of ``name`` (a bundle brings its own when None).
 
-    eval_frame = metrics = split = described_data = None
-    if dataset is not None:
-        X_test, y_test, metrics, split, described_data = _scored(loaded, dataset, test_size, seed, stratify)
-        eval_frame = evaluation_frame(loaded, X_test, y_test)
-    facts = loaded.facts  # JSON-able data from the worker: describe_model's fields, the file's format
-    version = facts.get("sklearn_version")
-    fields = {
-        "format": facts["format"],
-        "compression": facts["compression"],
-        "protocol": facts["protocol"],
-        "estimator": facts["estimator"],
-        "params": facts["params"],
-        "metrics": metrics or {},
-        "split": split,
-        "dataset": described_data,
-        "warnings": list(facts.get("warnings") or []),
-        # Only what the file itself says about where it was made: its scikit-learn version.
-        "environment": {"packages": {"scikit-learn": version} if version else {}},
-        "imported": {
-            "filename": filename,  # the bytes are kept as they came: the record's sha256 is theirs
-            "sklearn_version": version,
-            "classes": facts["classes"],
-            "n_features_in": facts["n_features_in"],
-        },
-    }
-    return fields, eval_frame
+    ``kind`` is what ``file_kind(data)`` said when the caller asked first (to check its own
+    options before anything is stored); it is worked out here otherwise. ``dataset`` scores a
+    model file on a held-out split (``test_size``, ``seed``, ``stratify``); a bundle carries its
+    own evaluation set and JSON parameters none, so for those it is refused. Nothing is stored
+    if any step fails.
+    """
+    kind = kind or file_kind(data)
+    log.info("%s: %s, %s", filename or "upload", KIND_LABELS[kind], human_bytes(len(data)))
+    limits = limits or LoadLimits.from_settings()
+    if kind != "model" and dataset is not None:
+        raise InvalidParameterError(
+            f"A data set scores a model file; {KIND_LABELS[kind]} is imported without one "
+            "(score the version once it is stored)"
+        )
+    if kind == "bundle":
+        result = import_bundle(
+            store, data, name or None, filename=filename, tags=tags, note=note, owner=owner, limits=limits
+        )
+        return ImportedFile(kind, result.record, result)
+    if kind == "params":
+        record = import_params(store, data, name or "", filename=filename, tags=tags, note=note, owner=owner)
+        return ImportedFile(kind, record)
+    record = store.import_model(
+        data,
+        name or "",  # no name: refused by the store's name check, with its usual message
+        filename=filename,
+        dataset=dataset,
+        test_size=test_size,
+        seed=seed,
+        stratify=stratify,
+        tags=tags,
+        note=note,
+        owner=owner,
+        limits=limits,
+    )
+    return ImportedFile(kind, record)

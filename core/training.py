@@ -12,53 +12,17 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from core.catalog import get_spec
 from core.datasets import Dataset, feature_types
-from core.errors import DatasetError, InvalidParameterError
+from core.errors import DatasetError
 from core.metrics import classification_metrics
-
-
-@dataclass(frozen=True)
-class Split:
-    """How a data set was cut into training and held-out parts (enough to cut it again)."""
-
-    test_size: float
-    random_state: int | None
-    stratify: bool
-    n_train: int = 0
-    n_test: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "test_size": self.test_size,
-            "random_state": self.random_state,
-            "stratify": self.stratify,
-            "n_train": self.n_train,
-            "n_test": self.n_test,
-        }
-
-    def apply(self, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
-        """``X_train, X_test, y_train, y_test`` exactly as ``train_test_split`` gives them."""
-        if not 0.0 < self.test_size < 1.0:
-            raise InvalidParameterError(f"Invalid value {self.test_size!r} for test_size: expected a number in (0, 1)")
-        try:
-            return train_test_split(
-                dataset.X,
-                dataset.y,
-                test_size=self.test_size,
-                random_state=self.random_state,
-                stratify=dataset.y if self.stratify else None,
-            )
-        except ValueError as exc:
-            raise DatasetError(f"Cannot split {dataset.source}: {exc}") from None
+from core.split import Split
 
 
 @dataclass
@@ -166,38 +130,3 @@ def train(
         fit_seconds=fit_seconds,
         warnings=collect_warnings(caught),
     )
-
-
-def final_estimator(model: Any) -> Any:
-    """The last step of a pipeline (or the model itself): what the user thinks of as "the model"."""
-    while isinstance(model, Pipeline):
-        model = model.steps[-1][1]
-    return model
-
-
-def class_path(model: Any) -> str:
-    """``sklearn.linear_model._logistic.LogisticRegression`` -> public ``sklearn.linear_model.LogisticRegression``."""
-    cls = type(final_estimator(model))
-    module = cls.__module__
-    parts = module.split(".")
-    public = ".".join(p for p in parts if not p.startswith("_"))
-    return f"{public}.{cls.__name__}"
-
-
-def jsonable_params(model: Any) -> dict[str, Any]:
-    """``get_params(deep=False)`` of the final estimator, with anything not JSON-able as its repr."""
-    estimator = final_estimator(model)
-    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-    return {k: _jsonable(v) for k, v in sorted(params.items())}
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)

@@ -7,6 +7,7 @@ same tables be tested without a browser (and reused by any other front end).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,9 +15,10 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from core.datasets import to_jsonable
+from core.describe import final_estimator
 from core.environment import Compatibility
 from core.errors import DatasetError
-from core.training import final_estimator
+from core.record import VersionRecord, environment_of, metrics_of, recorded_features, ref_of
 
 #: The scalar metrics a comparison shows, in display order.
 METRIC_NAMES = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
@@ -81,32 +83,32 @@ def feature_weights(model: Any) -> pd.DataFrame | None:
     return frame.loc[order].reset_index(drop=True)
 
 
-def metrics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+def metrics_table(records: Sequence[VersionRecord]) -> pd.DataFrame:
     """One row per version: its reference, estimator, format, size and scalar metrics (side by side)."""
     rows = []
     for record in records:
-        metrics = record.get("metrics") or {}
+        metrics = metrics_of(record)
         rows.append(
             {
-                "ref": f"{record['name']}:{record['version']}",
+                "ref": ref_of(record),
                 "estimator": str(record.get("estimator") or "").rsplit(".", 1)[-1],
                 "format": record.get("format"),
                 "size_bytes": record.get("size_bytes"),
-                "sklearn": ((record.get("environment") or {}).get("packages") or {}).get("scikit-learn"),
+                "sklearn": (environment_of(record).get("packages") or {}).get("scikit-learn"),
                 **{m: metrics.get(m) for m in METRIC_NAMES},
             }
         )
     return pd.DataFrame(rows, columns=["ref", "estimator", "format", "size_bytes", "sklearn", *METRIC_NAMES])
 
 
-def metrics_long(records: list[dict[str, Any]]) -> pd.DataFrame:
+def metrics_long(records: Sequence[VersionRecord]) -> pd.DataFrame:
     """``ref, metric, value`` rows (metrics that are undefined are left out): what a bar chart draws."""
     wide = metrics_table(records)
     long = wide.melt(id_vars=["ref"], value_vars=list(METRIC_NAMES), var_name="metric", value_name="value")
     return long.dropna(subset=["value"]).reset_index(drop=True)
 
 
-def params_table(record: dict[str, Any]) -> pd.DataFrame:
+def params_table(record: VersionRecord) -> pd.DataFrame:
     """The saved hyperparameters as ``parameter, value`` text rows (None shown as ``None``)."""
     params = record.get("params") or {}
     return pd.DataFrame(
@@ -115,9 +117,9 @@ def params_table(record: dict[str, Any]) -> pd.DataFrame:
     )
 
 
-def scalar_metrics(record: dict[str, Any]) -> pd.DataFrame:
+def scalar_metrics(record: Mapping[str, Any]) -> pd.DataFrame:
     """The record's numeric metrics as ``metric, value`` rows (the confusion matrix is drawn apart)."""
-    metrics = record.get("metrics") or {}
+    metrics = metrics_of(record)
     rows = [
         {"metric": k, "value": float(v)}
         for k, v in metrics.items()
@@ -126,9 +128,9 @@ def scalar_metrics(record: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value"])
 
 
-def claimed_metrics(record: dict[str, Any]) -> pd.DataFrame:
+def claimed_metrics(record: VersionRecord) -> pd.DataFrame:
     """Metrics a bundle's sender claims (kept apart from measured ones) as ``metric, value`` rows."""
-    return scalar_metrics({"metrics": record.get("claimed_metrics") or {}})
+    return scalar_metrics({"metrics": metrics_of(record, "claimed_metrics")})
 
 
 def environment_table(compatibility: Compatibility) -> pd.DataFrame:
@@ -151,16 +153,16 @@ def confusion_frame(metrics: dict[str, Any]) -> pd.DataFrame | None:
     return pd.DataFrame(cm["matrix"], index=pd.Index(labels, name="true"), columns=pd.Index(labels, name="predicted"))
 
 
-def feature_row(values: dict[str, Any], record: dict[str, Any]) -> pd.DataFrame:
+def feature_row(values: dict[str, Any], record: VersionRecord) -> pd.DataFrame:
     """One raw input row in the recorded feature order, from a form's ``{feature: value}``."""
-    names = (record.get("dataset") or {}).get("feature_names") or list(values)
+    names = recorded_features(record) or list(values)
     missing = [n for n in names if n not in values]
     if missing:
         raise DatasetError("Missing a value for: " + ", ".join(missing))
     return pd.DataFrame([{n: values[n] for n in names}])
 
 
-def record_json(record: dict[str, Any], drop: tuple[str, ...] = ()) -> str:
+def record_json(record: VersionRecord, drop: tuple[str, ...] = ()) -> str:
     """The metadata record as indented JSON (what the metadata download holds), minus ``drop`` keys.
 
     A public demo drops ``uri``, so server paths never leave the server.

@@ -1,4 +1,4 @@
-"""Fuzz ``core.safe_load.load_untrusted`` with mutated bytes of real model files.
+"""Fuzz the in-process loader (``core.safety.loader._load_untrusted``) with mutated bytes of real model files.
 
 Every mutated file must end as either a loaded model or a ModelShelfError: never another
 exception, never a crash of the process, never the marker file that a payload would create.
@@ -129,7 +129,8 @@ def run(iterations: int, seed: int, save_failures: Path | None) -> dict:
     from sklearn.datasets import load_iris
 
     from core.errors import ModelShelfError
-    from core.safe_load import LoadLimits, load_untrusted
+    from core.safety import LoadLimits
+    from core.safety.loader import _load_untrusted as load_untrusted
 
     workdir = Path(tempfile.mkdtemp(prefix="modelshelf-fuzz-"))
     marker = workdir / "marker"

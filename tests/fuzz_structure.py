@@ -4,7 +4,7 @@ A byte fuzzer (``fuzz_safe_load.py``) mostly breaks the pickle stream. This one 
 well-formed and breaks what scikit-learn's compiled code trusts: tree node links and feature
 indices, ``n_features_in_``, array shapes and dtypes, boosting ``estimators_`` grids, neighbour
 index arrays, support-vector counts. Each mutated model is pickled and loaded the way a
-stranger's upload is, in the sandboxed model worker (``core.worker``), which also predicts with
+stranger's upload is, in the sandboxed model worker (``core.safety.worker``), which also predicts with
 whatever loads; a worker that dies is replaced and the mutation that killed it is recorded.
 
     python tests/fuzz_structure.py --seconds 600 --seed 1     # a longer run
@@ -201,8 +201,7 @@ def load_through_worker(pool: Any, data: bytes, width: int) -> dict[str, str]:
     import numpy as np
 
     from core.errors import ModelShelfError
-    from core.safe_load import LoadLimits
-    from core.worker import load_in_worker
+    from core.safety import LoadLimits, load_in_worker
 
     limits = LoadLimits(max_bytes=50_000_000, max_decompressed_bytes=200_000_000, timeout_s=20)
     try:
@@ -229,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.simplefilter("ignore")
-    from core.worker import WorkerPool
+    from core.safety import WorkerPool
 
     rng = random.Random(args.seed)
     seeds = seed_models()

@@ -511,8 +511,54 @@ def test_upload_without_a_file_or_with_junk_shows_an_error(app_store):
     assert app_store.count() == 0
 
 
+def _params_json(tmp_path, result) -> dict:
+    """The JSON parameters of a trained decision tree, exported from a store of their own."""
+    import json
+
+    from core.portable.exports import export_version
+
+    sender = Store(tmp_path / "sender")
+    try:
+        sender.save_trained(result, "tree")
+        return json.loads(export_version(sender, "tree:1", "json").data)
+    finally:
+        sender.close()
+
+
+def test_upload_imports_json_parameters(app_store, iris_results, tmp_path):
+    import json
+
+    document = _params_json(tmp_path, iris_results[0])
+    at = open_page(UPLOAD)
+    at.file_uploader(key="upload_model").upload("tree.json", json.dumps(document).encode(), "application/json")
+    at.run()
+    at.radio(key="upload_data").set_value("Built-in data set")  # JSON parameters carry no evaluation set: ignored
+    at.button[labels(at.button).index("Add to the store")].click().run()
+    ok(at)
+    record = app_store.get("tree:1")
+    assert record["origin"] == "imported" and record["imported"]["from"] == "json"
+    assert record["estimator"].endswith("DecisionTreeClassifier")
+    assert metric(at, "Format") == "joblib" and metric(at, "Accuracy") == "not scored"
+    assert any("Rebuilt from its JSON parameters" in c.value for c in at.caption)
+
+
+def test_upload_refuses_hostile_json_parameters_with_one_line_and_stores_nothing(app_store, iris_results, tmp_path):
+    import json
+
+    document = _params_json(tmp_path, iris_results[0])
+    document["classes"], document["classes_dtype"] = list(range(9)), "S2000000000"  # 16.8 GiB of labels
+    at = open_page(UPLOAD)
+    at.file_uploader(key="upload_model").upload("tree.json", json.dumps(document).encode(), "application/json")
+    at.run()
+    at.button[labels(at.button).index("Add to the store")].click().run()
+    assert not at.exception and len(at.error) == 1 and not at.success
+    message = at.error[0].value
+    assert "S2000000000" in message and "is not one of" in message and "\n" not in message  # one clear line
+    assert app_store.count() == 0
+
+
 def test_predictions_frame_is_what_core_predicts(filled):
-    """The batch table on the page is core.store.predict_table's output, row for row."""
+    """The batch table on the page is core.frames.predict_table's output, row for row."""
     X, _ = filled.evaluation_set("iris:1")
     expected = filled.predict("iris:1", X.head(3))
     at = open_page(DETAIL, model="iris:1")

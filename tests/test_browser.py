@@ -30,7 +30,7 @@ import pytest
 
 from core import Store, load_dataset, train
 from core.formats import detect_format, sha256_bytes
-from core.safe_load import load_untrusted
+from core.safety.loader import _load_untrusted as load_untrusted
 
 pytestmark = pytest.mark.browser
 

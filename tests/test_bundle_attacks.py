@@ -23,11 +23,11 @@ import pytest
 from core import Store
 from core.errors import FormatError
 from core.formats import sha256_bytes
+from core.frames import TARGET_COLUMN, write_evaluation_set
 from core.portable.bundle import import_bundle, is_bundle
 from core.portable.exports import export_version, predict_rows
 from core.portable.how_to_load import how_to_load
 from core.portable.requirements import requirements_txt
-from core.store import TARGET_COLUMN, write_evaluation_set
 from tests.conftest import ROOT
 from tests.portable_support import rezip, trained
 
@@ -477,13 +477,33 @@ def _import_json_in_child(tmp_path: Path, document: dict) -> tuple[subprocess.Co
     return done, peak // 1024, store
 
 
+def cyclic_tree(params: dict) -> None:
+    """Tree 1's root becomes its own right child."""
+    params["model"]["trees"][1]["children_right"][0] = 0
+
+
+def huge_classes_dtype(params: dict) -> None:
+    """Nine class labels of 2,000,000,000 bytes each: 16.8 GiB if numpy were asked for them."""
+    params["classes"], params["classes_dtype"] = list(range(9)), "S2000000000"
+
+
+#: Edits of a real parameter JSON that make it hostile, and what its refusal says (tests/test_importing.py
+#: runs them through core.importing, the import the Upload page uses, too).
+PARAMS_OUT_OF_BOUNDS = [
+    (lambda p: p["model"]["trees"][0]["children_left"].__setitem__(0, 10**9), "out of range"),
+    (lambda p: p["model"]["trees"][0]["feature"].__setitem__(0, 10**6), "feature"),
+    (lambda p: p.update(classes=list(range(20_000))), "classes"),
+    (lambda p: p["model"]["trees"][0]["children_left"].append(-1), "same length"),
+]
+
+
 def test_a_parameter_json_whose_tree_has_a_cycle_is_refused(real, tmp_path):
     # Before: read and rebuilt without complaint, and stored as x:1 (its predict would never return).
-    from core.portable.params_json import read_params
+    from core.portable.params_checks import read_params
 
     _, data = real
     params = _params(data)
-    params["model"]["trees"][1]["children_right"][0] = 0
+    cyclic_tree(params)
     with pytest.raises(FormatError, match=r"tree 1 .*(cycle|more than once)"):
         read_params(json.dumps(params).encode())
     done, _, store = _import_json_in_child(tmp_path, params)
@@ -498,7 +518,7 @@ def test_a_parameter_json_dtype_asking_for_16_8_gib_is_refused_before_numpy_sees
     # the allocation itself.
     _, data = real
     params = _params(data)
-    params["classes"], params["classes_dtype"] = list(range(9)), "S2000000000"
+    huge_classes_dtype(params)
     done, peak_mb, store = _import_json_in_child(tmp_path, params)
     assert done.returncode == 1
     assert error_lines(done) == [
@@ -508,17 +528,9 @@ def test_a_parameter_json_dtype_asking_for_16_8_gib_is_refused_before_numpy_sees
     assert Store(store).count() == 0
 
 
-@pytest.mark.parametrize(
-    ("change", "match"),
-    [
-        (lambda p: p["model"]["trees"][0]["children_left"].__setitem__(0, 10**9), "out of range"),
-        (lambda p: p["model"]["trees"][0]["feature"].__setitem__(0, 10**6), "feature"),
-        (lambda p: p.update(classes=list(range(20_000))), "classes"),
-        (lambda p: p["model"]["trees"][0]["children_left"].append(-1), "same length"),
-    ],
-)
+@pytest.mark.parametrize(("change", "match"), PARAMS_OUT_OF_BOUNDS)
 def test_a_parameter_json_out_of_bounds_is_refused(real, change, match):
-    from core.portable.params_json import read_params
+    from core.portable.params_checks import read_params
 
     _, data = real
     params = _params(data)
@@ -528,7 +540,7 @@ def test_a_parameter_json_out_of_bounds_is_refused(real, change, match):
 
 
 def test_a_parameter_json_over_the_upload_limit_is_refused_before_it_is_parsed(real):
-    from core.portable.params_json import read_params
+    from core.portable.params_checks import read_params
 
     with pytest.raises(FormatError, match="over the upload limit"):
         read_params(member(real[1], "params.json"), max_bytes=100)
@@ -543,7 +555,7 @@ def test_an_evaluation_parquet_that_expands_past_the_limit_is_refused_before_it_
     import pyarrow.parquet as pq
 
     from core.errors import ModelShelfError
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
     _, data = real
     rows = pd.read_parquet(io.BytesIO(member(data, "evaluation.parquet")))

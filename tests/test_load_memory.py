@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from core.safe_load import load_untrusted
+from core.safety.loader import _load_untrusted as load_untrusted
 
 
 def test_a_joblib_upload_is_read_without_copying_the_whole_file():

@@ -1,4 +1,4 @@
-"""core.model_policy: what a stranger's model may hold, attacked slot by slot.
+"""core.safety.policy: what a stranger's model may hold, attacked slot by slot.
 
 Each hostile model below is made of pieces the unpickler allows (scikit-learn estimators,
 numpy functions, builtin types) but would write or read a file, or call code of the sender's
@@ -32,10 +32,12 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils import all_estimators
 
-from core import model_policy
 from core.errors import UnsafeModelError
-from core.model_policy import FITTED_RULES, PARAM_RULES, check_model_policy
-from core.safe_load import LoadLimits, load_untrusted
+from core.safety import LoadLimits
+from core.safety import policy as model_policy
+from core.safety.loader import _load_untrusted as load_untrusted
+from core.safety.policy import check_model_policy
+from core.safety.policy_rules import FITTED_RULES, PARAM_RULES
 
 LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=60)
 
@@ -280,7 +282,7 @@ def test_every_parameter_that_can_hold_code_or_text_has_a_rule():
         for param, allowed in constraints.items():
             if _needs_rule(allowed) and param not in PARAM_RULES:
                 missing.append(f"{name}.{param}")
-    assert not missing, f"parameters with no rule in core.model_policy.PARAM_RULES: {missing}"
+    assert not missing, f"parameters with no rule in core.safety.policy_rules.PARAM_RULES: {missing}"
 
 
 def _fitted_defaults():

@@ -1,4 +1,4 @@
-"""Red-team attacks on core.model_policy: bypasses found after the policy was merged.
+"""Red-team attacks on core.safety.policy: bypasses found after the policy was merged.
 
 Each test builds a hostile model here from pieces the loader allows, writes it as a pickle, a
 joblib file and (where skops can write it) a skops file, and checks that ``load_untrusted``
@@ -29,8 +29,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from core.errors import FormatError, UnsafeModelError
-from core.model_policy import check_model_policy
-from core.safe_load import load_untrusted
+from core.safety.loader import _load_untrusted as load_untrusted
+from core.safety.policy import check_model_policy
 from tests import test_model_policy
 from tests.test_model_policy import LIMITS, _formats
 
@@ -301,7 +301,8 @@ _CHILD = textwrap.dedent(
     import sys, time
     sys.path.insert(0, {root!r})
     from core.errors import FormatError, UnsafeModelError
-    from core.safe_load import LoadLimits, load_untrusted
+    from core.safety import LoadLimits
+    from core.safety.loader import _load_untrusted as load_untrusted
     data = open({path!r}, "rb").read()
     try:
         loaded = load_untrusted(data, limits=LoadLimits(max_bytes=10**8, max_decompressed_bytes=10**8, timeout_s=20))

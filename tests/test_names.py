@@ -13,7 +13,7 @@ import pytest
 
 from core.cli import main
 from core.errors import InvalidParameterError
-from core.store import MAX_VERSION, check_label, check_name, parse_ref
+from core.refs import MAX_VERSION, check_label, check_name, parse_ref
 from tests.portable_support import trained
 
 

@@ -51,7 +51,7 @@ from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier
 
 from core.errors import FormatError, UnsafeModelError
-from core.safe_load import load_untrusted
+from core.safety.loader import _load_untrusted as load_untrusted
 from tests.test_safe_load import LIMITS, _refused
 
 # Fitting on a few rows: short MLP runs do not converge, and SVC(probability=True) is deprecated in 1.9.

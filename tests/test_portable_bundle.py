@@ -220,7 +220,7 @@ def test_a_broken_export_in_the_bundle_is_never_parsed_and_made_again_here(store
 
 
 def test_a_bundle_obeys_the_configured_decompression_limit(store, other_store):
-    from core.safe_load import LoadLimits
+    from core.safety import LoadLimits
 
     data = _bundle(store)
     tight = LoadLimits(max_bytes=len(data) * 2, max_decompressed_bytes=1000, timeout_s=30)

@@ -82,7 +82,7 @@ def test_json_export_of_schema_2_kinds_and_a_refusal_in_one_line(capsys, shelf, 
     document = json.loads((tmp_path / "svc.json").read_text())
     assert document["schema_version"] == 2 and document["model"]["type"] == "svc"
     # A k-NN file carries its training rows: above the cap it is refused, with the reason.
-    monkeypatch.setattr("core.portable.params_json.KNN_MAX_VALUES", 100)
+    monkeypatch.setattr("core.portable.params_export.KNN_MAX_VALUES", 100)
     code, out, err = run(capsys, "export", "near", "--to", "json", "-o", "x.json", *shelf)
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err.startswith("error: not exportable as JSON parameters: KNeighborsClassifier: its training set has ")

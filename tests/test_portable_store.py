@@ -15,10 +15,10 @@ from onnx import TensorProto, helper
 
 from core import load_dataset, train
 from core.errors import FormatError, IntegrityError, InvalidParameterError
+from core.frames import predict_table
 from core.portable import params_predict
+from core.portable.derived import ensure_onnx, ensure_params
 from core.portable.exports import (
-    ensure_onnx,
-    ensure_params,
     export_status,
     export_version,
     predict_rows,
@@ -32,10 +32,10 @@ from core.portable.how_to_load import (
     predictor_source,
     skops_types,
 )
-from core.portable.onnx_export import NotConvertibleError, read_onnx
+from core.portable.onnx_export import NotConvertibleError
+from core.portable.onnx_meta import read_onnx
 from core.portable.onnx_runtime import _sessions, run_onnx
 from core.portable.requirements import environment_report, requirements_txt
-from core.store import predict_table
 from tests.portable_support import custom_step_model, mixed_csv, trained
 
 
@@ -310,13 +310,13 @@ def test_predict_rows_auto_uses_onnx_when_it_can_and_sklearn_otherwise(store):
 
 
 def test_an_onnx_model_the_runtime_cannot_run_is_recorded_as_refused(saved, monkeypatch):
-    from core.portable import exports
+    from core.portable import conversions
 
     def broken(*args, **kwargs):
         raise FormatError("onnxruntime could not load the converted model")
 
     store, _ = saved
-    monkeypatch.setattr(exports, "export_onnx", broken)
+    monkeypatch.setattr(conversions, "export_onnx", broken)
     with pytest.raises(NotConvertibleError, match="not convertible: onnxruntime could not load"):
         export_version(store, "iris", "onnx")
     assert store.get("iris")["exports"]["onnx"]["status"] == "refused"

@@ -1,4 +1,4 @@
-"""core.safe_load: a hostile corpus made here is refused without running; real models load.
+"""core.safety.loader (the in-process loader): a hostile corpus made here is refused without running; real models load.
 
 Every hostile file below would create ``marker`` (a file in tmp_path) if it were unpickled
 with plain pickle; each test checks the refusal names the refused global AND that the marker
@@ -37,7 +37,9 @@ from core.catalog import CATALOG
 from core.datasets import load_dataset
 from core.errors import FormatError, UnsafeModelError
 from core.formats import dumps
-from core.safe_load import LoadLimits, UntrustedModel, load_untrusted
+from core.safety import LoadLimits
+from core.safety.loader import UntrustedModel
+from core.safety.loader import _load_untrusted as load_untrusted
 from core.training import train
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidParameterError
-from core.safe_load import LoadLimits
+from core.safety import LoadLimits
 from core.settings import Settings, load_settings
 
 

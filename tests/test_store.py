@@ -9,8 +9,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from core import Store, load_dataset, train
-from core import store as store_module
+from core import Store, formats, load_dataset, train
 from core.errors import ConflictError, IntegrityError, InvalidParameterError, NotFoundError
 from tests.conftest import PIMA_NAMES, TUTORIAL_ACCURACY
 
@@ -86,7 +85,7 @@ def test_flipped_byte_is_refused_before_anything_is_unpickled(store, store_path,
     record = store.save_trained(iris_result, "iris", format=fmt)
     _flip_one_byte(store_path / record["path"])
     called = []
-    monkeypatch.setattr(store_module.formats, "load_trusted", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(formats, "load_trusted", lambda *a, **k: called.append(a))
     with pytest.raises(IntegrityError, match="failed its integrity check"):
         store.load("iris")
     with pytest.raises(IntegrityError):
@@ -196,7 +195,7 @@ def test_failed_write_leaves_no_row_and_no_file(store, store_path, iris_result, 
         handle.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_module.formats, "write_model", broken)
+    monkeypatch.setattr(formats, "write_model", broken)
     with pytest.raises(OSError, match="disk full"):
         store.save_trained(iris_result, "iris")
     assert store.count() == 0
@@ -264,7 +263,7 @@ def test_load_folds_inconsistent_version_warnings(store, iris_result, monkeypatc
             )
         return iris_result.model
 
-    monkeypatch.setattr(store_module.formats, "load_trusted", noisy_load)
+    monkeypatch.setattr(formats, "load_trusted", noisy_load)
     loaded = store.load("iris")
     assert len(loaded.warnings) == 1
     assert "1.5.2" in loaded.warnings[0] and "1.9.1" in loaded.warnings[0] and "51" in loaded.warnings[0]
@@ -320,7 +319,31 @@ def test_not_found_messages_do_not_reveal_the_store_path(store, store_path):
     ],
 )
 def test_suggested_names_are_always_valid(text, suffix, expected):
-    from core.store import check_name, suggest_name
+    from core.refs import check_name, suggest_name
 
     assert suggest_name(text, suffix) == expected
     assert check_name(expected) == expected
+
+
+def test_save_load_import_and_delete_each_log_one_info_line(store, caplog):
+    """``core.store`` logs at INFO (silent unless a front end turns logging on, as ``--verbose`` will)."""
+    import logging
+    import pickle
+
+    result = train(load_dataset("builtin:iris"), "logistic_regression")
+    steps = {
+        "saved iris:1": lambda: store.save_trained(result, "iris"),
+        "loaded iris:1": lambda: store.load("iris:1"),
+        "imported other:1": lambda: store.import_model(pickle.dumps(result.model), "other"),
+        "deleted iris:1": lambda: store.delete("iris:1"),
+    }
+    for expected, step in steps.items():
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="core.store"):
+            step()
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("core.store")]
+        assert len(lines) == 1 and lines[0].startswith(expected), lines
+        assert caplog.records[0].levelno == logging.INFO
+    for name in ("core.store", "core.store.saving", "core.store.loading", "core.store.facade"):
+        logger = logging.getLogger(name)  # the store configures no level or handler: silent by default
+        assert (logger.level, logger.handlers) == (logging.NOTSET, [])

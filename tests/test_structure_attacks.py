@@ -2,7 +2,7 @@
 
 Every hostile file is built here, in the test. Files that crashed the interpreter before the
 checks existed (a C stack overflow, an out-of-bounds write) are loaded in a child process that
-calls ``core.safe_load.load_untrusted`` and, if the model loads, predicts on zero rows of the
+calls the in-process loader (``core.safety.loader``) and, if the model loads, predicts on zero rows of the
 model's width: the child must exit cleanly and print the refusal.
 """
 
@@ -50,7 +50,8 @@ from sklearn.tree._tree import Tree
 
 from core.errors import FormatError, UnsafeModelError
 from core.formats import dumps
-from core.safe_load import LoadLimits, load_untrusted
+from core.safety import LoadLimits
+from core.safety.loader import _load_untrusted as load_untrusted
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=60)
@@ -61,7 +62,8 @@ CHILD = """
 import sys
 import numpy as np
 from core.errors import ModelShelfError
-from core.safe_load import LoadLimits, load_untrusted
+from core.safety import LoadLimits
+from core.safety.loader import _load_untrusted as load_untrusted
 data = open(sys.argv[1], "rb").read()
 try:
     loaded = load_untrusted(data, limits=LoadLimits(100_000_000, 100_000_000, 60))
@@ -342,7 +344,7 @@ def _with_categories(X: np.ndarray) -> np.ndarray:
 
 
 def test_the_categorical_preprocessor_must_keep_the_binner_order(iris) -> None:
-    from core.model_checks import validate_model
+    from core.safety.checks_structures import validate_model
 
     X, y = iris
     model = HistGradientBoostingClassifier(max_iter=3, categorical_features=[3], random_state=0)
@@ -504,9 +506,10 @@ def test_a_tree_with_a_huge_class_count_is_refused() -> None:
 
 PEAK = """
 import sys, tracemalloc
-from core import allowlist
+from core.safety import allowlist
 from core.errors import ModelShelfError
-from core.safe_load import LoadLimits, load_untrusted
+from core.safety import LoadLimits
+from core.safety.loader import _load_untrusted as load_untrusted
 allowlist.allowed_globals()
 data = open(sys.argv[1], "rb").read()
 tracemalloc.start()  # counts every Python and numpy allocation: the peak of this load alone
@@ -713,7 +716,8 @@ def test_a_small_file_whose_shared_tuples_expand_to_2_to_the_40_is_refused_befor
     code = """
 import pickle, sys, time
 sys.path.insert(0, ROOT)
-from core.safe_load import LoadLimits, load_untrusted
+from core.safety import LoadLimits
+from core.safety.loader import _load_untrusted as load_untrusted
 from core.errors import UnsafeModelError
 P = pickle
 ops = [P.PROTO + bytes([2]), P.EMPTY_TUPLE, P.BINPUT + bytes([0])]

@@ -4,8 +4,9 @@ import pytest
 
 from core.catalog import CATALOG
 from core.datasets import from_frame, load_dataset
+from core.describe import class_path
 from core.errors import DatasetError, InvalidParameterError
-from core.training import class_path, train
+from core.training import train
 from tests.conftest import DEFAULT_SOLVER_ACCURACY, PIMA_NAMES, TUTORIAL_ACCURACY
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import UnsafeModelError
-from core.model_checks import TREE_LEAF, _check_tree_links
+from core.safety.checks_trees import TREE_LEAF, _check_tree_links
 
 L = TREE_LEAF
 

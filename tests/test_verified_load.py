@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from core import artifacts
 from core.errors import IntegrityError, InvalidParameterError
+from core.store import artifacts
 
 
 @pytest.fixture

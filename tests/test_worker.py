@@ -1,4 +1,4 @@
-"""The isolated worker for strangers' models (core.worker, core.sandbox).
+"""The isolated worker for strangers' models (core.safety.worker, core.safety.sandbox).
 
 Each sandbox layer is checked by what it stops: a plain attempt (a test-only probe run inside
 the sandboxed worker, not a pickle) first succeeds with the layer off, then is refused with
@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from core.errors import ModelShelfError, UnsafeModelError
-from core.safe_load import LoadLimits
-from core.worker import ALL_LAYERS, WorkerPool, _WorkerDied, load_in_worker
+from core.safety import ALL_LAYERS, LoadLimits, WorkerPool, load_in_worker
+from core.safety.worker import _WorkerDied
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(300)
@@ -391,10 +391,10 @@ WEAK = {
 
 
 def test_doctor_exits_1_and_says_why_when_a_layer_is_missing(monkeypatch, capsys) -> None:
-    import core.worker
+    import core.safety.worker
     from core.cli import main
 
-    monkeypatch.setattr(core.worker, "sandbox_layers", lambda pool=None: {k: dict(v) for k, v in WEAK.items()})
+    monkeypatch.setattr(core.safety.worker, "sandbox_layers", lambda pool=None: {k: dict(v) for k, v in WEAK.items()})
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "landlock      INACTIVE  not on this kernel" in out
@@ -402,10 +402,10 @@ def test_doctor_exits_1_and_says_why_when_a_layer_is_missing(monkeypatch, capsys
 
 
 def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, monkeypatch) -> None:
-    import core.worker
+    import core.safety.worker
 
     model = _iris_model()[0]
-    monkeypatch.setattr(core.worker, "sandbox_layers", lambda pool=None: WEAK)
+    monkeypatch.setattr(core.safety.worker, "sandbox_layers", lambda pool=None: WEAK)
     monkeypatch.setenv("MODELSHELF_DEMO", "1")
     with pytest.raises(UnsafeModelError, match="neither its filesystem nor its network sandbox"):
         store.import_model(pickle.dumps(model), "weak", limits=LIMITS)
@@ -414,7 +414,7 @@ def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, 
     assert store.import_model(pickle.dumps(model), "weak", limits=LIMITS)["version"] == 1
     monkeypatch.delenv("MODELSHELF_ALLOW_WEAK_SANDBOX")
     only_seccomp = WEAK | {"seccomp": {"active": True, "reason": "on"}}
-    monkeypatch.setattr(core.worker, "sandbox_layers", lambda pool=None: only_seccomp)
+    monkeypatch.setattr(core.safety.worker, "sandbox_layers", lambda pool=None: only_seccomp)
     assert store.import_model(pickle.dumps(model), "weak", limits=LIMITS)["version"] == 2
 
 
@@ -422,14 +422,14 @@ def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, 
 
 
 def test_imported_versions_are_never_unpickled_in_this_process(store, monkeypatch) -> None:
-    import core.safe_load
-    from core.store import predict_table
-    from core.worker import WorkerModel, default_pool
+    import core.safety.loader
+    from core.frames import predict_table
+    from core.safety import WorkerModel, default_pool
 
     def refuse(*args, **kwargs):
         raise AssertionError("load_untrusted ran in the serving process")
 
-    monkeypatch.setattr(core.safe_load, "load_untrusted", refuse)
+    monkeypatch.setattr(core.safety.loader, "_load_untrusted", refuse)
     model, X, _y = _iris_model()
     from core.datasets import load_dataset
 
@@ -485,18 +485,18 @@ def test_a_worker_outlives_the_thread_that_started_it_and_a_dead_idle_worker_fre
 
 def test_a_malformed_reply_from_a_worker_is_refused_and_the_worker_replaced(full_pool, monkeypatch) -> None:
     """The parent reads the worker's answers as outside input: JSON and .npy only, checked."""
-    import core.worker
+    import core.safety.worker
 
-    real = core.worker._read_message
+    real = core.safety.worker._read_message
     replies = iter([b"not json", b'{"ok": true, "result": {"__npy__": "%%%"}}'])
 
     def garbage(fd, deadline, limit):
-        if limit == core.worker._MAX_REPLY:
+        if limit == core.safety.worker._MAX_REPLY:
             real(fd, deadline, limit)  # let the worker answer, then replace its answer
             return next(replies)
         return real(fd, deadline, limit)
 
-    monkeypatch.setattr(core.worker, "_read_message", garbage)
+    monkeypatch.setattr(core.safety.worker, "_read_message", garbage)
     started = full_pool.started
     for _ in range(2):
         with pytest.raises(UnsafeModelError, match="malformed reply: refused"):
@@ -505,13 +505,13 @@ def test_a_malformed_reply_from_a_worker_is_refused_and_the_worker_replaced(full
     assert full_pool.probe("threads") >= 1
     assert full_pool.started >= started + 2  # each liar was killed and replaced
     with pytest.raises(UnsafeModelError, match="description of the file is malformed"):
-        core.worker._check_facts({"estimator": "x", "format": "exe"})
+        core.safety.proxy._check_facts({"estimator": "x", "format": "exe"})
 
 
 def test_the_dashboard_predicts_and_rescores_an_imported_version_through_its_worker(tmp_path, monkeypatch) -> None:
     import streamlit as st
 
-    import core.safe_load
+    import core.safety.loader
     from core import Store, load_dataset, train
     from tests.test_app import DETAIL, labels, metric, ok, open_page
 
@@ -524,7 +524,7 @@ def test_the_dashboard_predicts_and_rescores_an_imported_version_through_its_wor
     def refuse(*args, **kwargs):
         raise AssertionError("load_untrusted ran in the dashboard's process")
 
-    monkeypatch.setattr(core.safe_load, "load_untrusted", refuse)
+    monkeypatch.setattr(core.safety.loader, "_load_untrusted", refuse)
     monkeypatch.setenv("MODEL_STORE", str(tmp_path / "store"))
     monkeypatch.delenv("MODELSHELF_DEMO", raising=False)
     st.cache_resource.clear()
@@ -604,7 +604,7 @@ def test_exports_of_an_imported_version_are_made_in_the_worker(store, monkeypatc
     import io
     import zipfile
 
-    import core.safe_load
+    import core.safety.loader
     from core.portable.exports import export_version
     from core.portable.onnx_runtime import onnx_predict_table
 
@@ -615,7 +615,7 @@ def test_exports_of_an_imported_version_are_made_in_the_worker(store, monkeypatc
     from core.datasets import load_dataset
 
     store.import_model(pickle.dumps(model), "remote", dataset=load_dataset("builtin:iris"), limits=LIMITS)
-    monkeypatch.setattr(core.safe_load, "load_untrusted", refuse)
+    monkeypatch.setattr(core.safety.loader, "_load_untrusted", refuse)
     onnx = export_version(store, "remote:1", "onnx")
     assert onnx.info["status"] == "ok" and onnx.info["parity"]["passed"] is True
     labels = onnx_predict_table(onnx.data, X.iloc[:20], store.get("remote:1"))["prediction"]
@@ -632,7 +632,7 @@ def test_exports_of_an_imported_version_are_made_in_the_worker(store, monkeypatc
 def test_a_refused_file_does_not_cost_a_worker_restart(full_pool: WorkerPool) -> None:
     """A refusal is an ordinary answer: the same warm worker serves the next request."""
     from core.errors import UnsafeModelError
-    from core.worker import load_in_worker
+    from core.safety import load_in_worker
 
     model, X, _y = _iris_model()
     load_in_worker(pickle.dumps(model), LIMITS, pool=full_pool)
@@ -655,7 +655,7 @@ def test_a_hanging_model_does_not_stop_another_visitors_page(tmp_path, monkeypat
     """
     import streamlit as st
 
-    import core.worker
+    import core.safety.proxy
     from core import Store, load_dataset
     from tests.test_app import DETAIL, ok, open_page
 
@@ -664,7 +664,7 @@ def test_a_hanging_model_does_not_stop_another_visitors_page(tmp_path, monkeypat
     store.import_model(pickle.dumps(model), "other", dataset=load_dataset("builtin:iris"), limits=LIMITS)
     store.close()
     pool = WorkerPool(size=2, probes=True)
-    monkeypatch.setattr(core.worker, "default_pool", lambda: pool)
+    monkeypatch.setattr(core.safety.proxy, "default_pool", lambda: pool)
     monkeypatch.setenv("MODEL_STORE", str(tmp_path / "store"))
     monkeypatch.delenv("MODELSHELF_DEMO", raising=False)
     st.cache_resource.clear()
@@ -694,3 +694,10 @@ def test_a_hanging_model_does_not_stop_another_visitors_page(tmp_path, monkeypat
         pool.close()
         st.cache_resource.clear()
         st.cache_data.clear()
+
+
+def test_the_worker_cannot_change_the_file_it_is_handed_model_bytes_in(full_pool: WorkerPool) -> None:
+    """The parent writes each upload into a shared-memory file; the worker holds it read-only, so a
+    subverted worker can neither rewrite bytes the parent hands it nor shrink the file under it."""
+    outcomes = full_pool.probe("change_shared")
+    assert len(outcomes) == 2 and "changed" not in outcomes, outcomes

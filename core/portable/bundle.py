@@ -11,7 +11,7 @@ files were not changed on the way, not who made them. Every file must match the 
 changed file is refused by name); ``manifest.json`` and ``metadata.json`` are bounded before
 they are parsed, and the metadata is read against a strict schema
 (``core.portable.bundle_metadata``); the model bytes go to a sandboxed
-worker process (``core.worker``, which runs ``core.safe_load.load_untrusted``, the one load
+worker process (``core.safety``, which runs the restricted loader, the one load
 path for bytes that did not come from this store), and the version is re-scored there on the
 bundle's evaluation set. The bundle's
 ``model.onnx`` and ``params.json`` are never run or parsed: once the model is safely loaded,
@@ -26,6 +26,7 @@ import contextlib
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +34,12 @@ import pandas as pd
 
 from core import formats
 from core.datasets import to_jsonable
+from core.describe import final_estimator
 from core.environment import compare_environment
 from core.errors import FormatError, IntegrityError, InvalidParameterError, ModelShelfError, UnsafeModelError
+from core.frames import model_input, split_evaluation_frame
 from core.portable.bundle_metadata import MAX_METADATA_BYTES, parse_metadata, too_large
+from core.portable.derived import ensure_onnx, ensure_params
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
     PREDICTOR_FILENAME,
@@ -44,18 +48,11 @@ from core.portable.how_to_load import (
     skops_types,
 )
 from core.portable.requirements import requirements_txt
-from core.store import (
-    MAX_VERSION,
-    LoadedModel,
-    Store,
-    check_label,
-    check_name,
-    check_note,
-    model_input,
-    split_evaluation_frame,
-)
+from core.record import VersionRecord, dataset_of, environment_of, metrics_of, ref_of
+from core.refs import MAX_VERSION, check_label, check_name, check_note
+from core.safety import LoadLimits, check_zip, load_in_worker, require_strong_sandbox
+from core.store import LoadedModel, Store
 from core.text import escape_markdown
-from core.training import final_estimator
 
 BUNDLE_FORMAT = "modelshelf.bundle"
 BUNDLE_VERSION = 1
@@ -70,7 +67,7 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # so the same version always zips to the sa
 class BundleImport:
     """What importing a bundle did: the version it is now, and whether it was new."""
 
-    record: dict[str, Any]
+    record: VersionRecord
     created: bool
     message: str
     warnings: list[str] = field(default_factory=list)
@@ -82,7 +79,7 @@ class BundleImport:
 # -- export -----------------------------------------------------------------------------------------
 
 
-def _metrics_table(metrics: dict[str, Any]) -> dict[str, float]:
+def _metrics_table(metrics: Mapping[str, Any]) -> dict[str, float]:
     keys = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
     return {k: round(float(metrics[k]), 6) for k in keys if isinstance(metrics.get(k), (int, float))}
 
@@ -98,7 +95,7 @@ def _fence(code: str) -> list[str]:
 
 
 def model_card(
-    record: dict[str, Any],
+    record: VersionRecord,
     model: Any,
     formats_available: list[str],
     omitted: dict[str, str],
@@ -109,15 +106,15 @@ def model_card(
     Every value from the record is escaped for Markdown (a record may come from someone else's
     bundle); the loading code sits in fences longer than any backtick run inside it.
     """
-    from skops import card as skops_card
+    from skops import card as skops_card  # heavy and optional: only a bundle's model card needs it
 
     e = escape_markdown
     estimator = final_estimator(model)
-    dataset = record.get("dataset") or {}
+    dataset = dataset_of(record)
     split = record.get("split") or {}
     features = [str(f) for f in dataset.get("feature_names") or []]
     shown = ", ".join(features[:12]) + (f" and {len(features) - 12} more" if len(features) > 12 else "")
-    environment = record.get("environment") or {}
+    environment = environment_of(record)
     packages = environment.get("packages") or {}
     card = skops_card.Card(estimator, model_diagram=False)
     description = [
@@ -161,7 +158,7 @@ def model_card(
             "How to Get Started with the Model": "\n".join(loading),
         }
     )
-    card.add_metrics(**_metrics_table(record.get("metrics") or {}))
+    card.add_metrics(**_metrics_table(metrics_of(record)))
     for section in (
         "Model description/Training Procedure/Model Plot",
         "Model Card Authors",
@@ -186,10 +183,8 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 def build_bundle(store: Store, ref: str) -> tuple[bytes, dict[str, Any]]:
     """The bundle of a version, and a summary (files, sha256s, what was left out and why)."""
-    from core.portable.exports import ensure_onnx, ensure_params
-
     record = store.get(ref)
-    ref = f"{record['name']}:{record['version']}"
+    ref = ref_of(record)
     model_file = f"model.{formats.EXTENSIONS[record['format']]}"
     files: dict[str, bytes] = {model_file: store.read_artifact(ref)}
     loaded = store.load(ref)  # a stranger's model stays in the worker: conversions happen there
@@ -255,16 +250,14 @@ def is_bundle(data: bytes) -> bool:
 def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The manifest and every file, each checked against its sha256 (a mismatch names the file).
 
-    ``limits`` (a ``core.safe_load.LoadLimits``; the configured ones by default) bound what the
+    ``limits`` (a ``core.safety.LoadLimits``; the configured ones by default) bound what the
     archive may unpack to, as for any other zip-based upload.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise FormatError("Not a bundle: the file is not a readable zip archive") from None
+    except zipfile.BadZipFile as exc:
+        raise FormatError("Not a bundle: the file is not a readable zip archive") from exc
     with archive:
-        from core.safe_load import LoadLimits, check_zip
-
         check_zip(data, limits or LoadLimits.from_settings(), max_entries=MAX_ENTRIES)
         names = archive.namelist()
         if MANIFEST not in names:
@@ -274,8 +267,8 @@ def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[s
                 raise FormatError(too_large(small, archive.getinfo(small).file_size))
         try:
             manifest = json.loads(archive.read(MANIFEST))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise FormatError("The bundle's manifest.json is not valid JSON") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise FormatError("The bundle's manifest.json is not valid JSON") from exc
         if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
             raise FormatError(f'Not a ModelShelf bundle: manifest.json lacks "format": "{BUNDLE_FORMAT}"')
         if manifest.get("bundle_version") != BUNDLE_VERSION:
@@ -324,7 +317,7 @@ def _check_manifest_ref(manifest: dict[str, Any]) -> None:
         )
 
 
-def _existing(store: Store, name: str, sha256: str) -> dict[str, Any] | None:
+def _existing(store: Store, name: str, sha256: str) -> VersionRecord | None:
     for record in store.list(name=name):
         if record["name"] == name and record["sha256"] == sha256:
             return record
@@ -338,8 +331,6 @@ def _rebuild_exports(store: Store, ref: str, loaded: LoadedModel) -> list[str]:
     loop for ever or allocate gigabytes, a JSON tree can hold a cycle, a backdoored file can agree
     with the model on the sender's own rows): they only had to match the manifest.
     """
-    from core.portable.exports import ensure_onnx, ensure_params
-
     notes: list[str] = []
     for key, ensure in (("onnx", ensure_onnx), ("json", ensure_params)):
         try:
@@ -359,10 +350,9 @@ def _check_parquet_size(blob: bytes, limits: Any) -> None:
     decompression limit (the footer is the sender's word, but pyarrow refuses pages that decode
     to other sizes than it states).
     """
+    # pyarrow is heavy: loaded when a bundle with an evaluation set is imported, not with this module.
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from core.safe_load import LoadLimits
 
     limit = (limits or LoadLimits.from_settings()).max_decompressed_bytes
     try:
@@ -399,8 +389,6 @@ def import_bundle(
     limits: Any = None,
 ) -> BundleImport:
     """Verify, safely load, re-score and store a bundle's model as a new version (or say it is there)."""
-    from core.importing import load_upload
-
     tag_list = [check_label(t, "tag") for t in tags]
     check_note(note)
     manifest, files = read_bundle(data, limits)
@@ -411,11 +399,15 @@ def import_bundle(
     sha256 = model_entry["sha256"]
     found = _existing(store, name, sha256)
     if found is not None:
-        ref = f"{found['name']}:{found['version']}"
+        ref = ref_of(found)
         return BundleImport(
             found, False, f"Already in the store as {ref} (same name and model sha256); nothing imported"
         )
-    model = load_upload(model_bytes, limits)  # in a sandboxed worker: never unpickled here
+    # As core.importing.load_upload does for any upload (importing is the front door that hands bundles
+    # here, so it is not imported here): in a sandboxed worker, never unpickled here, and in demo mode
+    # only behind a real sandbox.
+    require_strong_sandbox()
+    model = load_in_worker(model_bytes, limits or LoadLimits.from_settings())
     facts = model.facts
     if facts["format"] != model_entry.get("format"):
         raise FormatError(
@@ -463,15 +455,15 @@ def import_bundle(
             "n_features_in": described["n_features_in"],
             "bundle": {
                 "sha256": formats.sha256_bytes(data),
-                "ref": f"{manifest['name']}:{manifest['version']}",
+                "ref": ref_of(manifest),
                 "created_at": metadata.get("created_at"),
                 "recorded_accuracy": recorded,
             },
         },
     }
     record = store.add_imported(name, model_bytes, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
-    ref = f"{record['name']}:{record['version']}"
-    loaded = LoadedModel(model=model, record=record, compatibility=compare_environment(record.get("environment")))
+    ref = ref_of(record)
+    loaded = LoadedModel(model=model, record=record, compatibility=compare_environment(dict(environment_of(record))))
     notes = _rebuild_exports(store, ref, loaded)
     accuracy = metrics.get("accuracy")
     if accuracy is not None:
@@ -480,7 +472,7 @@ def import_bundle(
         scored = f"; no evaluation set: the bundle claims accuracy {recorded!r}, not measured here"
     else:
         scored = ""
-    message = f"Imported {ref} from the bundle of {manifest['name']}:{manifest['version']}{scored}"
+    message = f"Imported {ref} from the bundle of {ref_of(manifest)}{scored}"
     return BundleImport(store.get(ref), True, message, [*facts["warnings"], *notes])
 
 

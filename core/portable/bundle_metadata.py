@@ -22,6 +22,7 @@ import re
 import unicodedata
 from typing import Any
 
+from core.catalog import CATALOG
 from core.errors import FormatError
 from core.portable.requirements import is_package_name, is_version
 from core.text import human_bytes
@@ -256,8 +257,6 @@ def _timestamp(value: Any) -> str:
 
 
 def _estimator_key(value: Any) -> str:
-    from core.catalog import CATALOG
-
     if value not in CATALOG:
         raise _Bad(f"estimator_key is not a catalog key ({_shown(value)})")
     return value

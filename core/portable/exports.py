@@ -1,36 +1,30 @@
-"""Exports of a stored version: every download format, made once, proved, kept and recorded.
+"""Exports of a stored version: every download format, and predictions through ONNX.
 
-ONNX and JSON exports are derived files: made on first request, checked against the version's
-kept evaluation set (ONNX parity, JSON exactness), written beside the model file through the
-artifact store (``NAME/vN/model.onnx``, ``NAME/vN/params.json``: temp file then rename) and
-recorded in the version's ``exports`` section with their sha256, so later downloads and ONNX
-predictions read the checked file instead of converting again. A refusal is recorded too (the
-dashboard can say why) and raised with its reason. pickle/joblib/skops downloads are the stored
-file itself when the format matches (same sha256), else the loaded model written in that format.
+pickle/joblib/skops downloads are the stored file itself when the format matches (same sha256),
+else the loaded model written in that format; ONNX and JSON are the derived exports, made once,
+proved and recorded (``core.portable.derived``); a bundle is built by ``core.portable.bundle``.
 
-Entry points for front ends: ``export_version``, ``export_status``, ``ensure_onnx``,
-``ensure_params``, ``predict_with_onnx``, ``predict_rows`` (and ``core.portable.how_to_load.how_to_load``).
+Entry points for front ends: ``export_version``, ``export_status``, ``predict_with_onnx``,
+``predict_rows`` (and ``derived.ensure_onnx``/``ensure_params``, ``how_to_load.how_to_load``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from core import formats
-from core.environment import package_version
-from core.errors import FormatError, InvalidParameterError, ModelShelfError
+from core.errors import InvalidParameterError
+from core.portable.bundle import build_bundle
+from core.portable.conversions import dumps_of
+from core.portable.derived import ensure_onnx, ensure_params
 from core.portable.how_to_load import DOWNLOAD_FORMATS, check_download_format, download_filename
-from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError, OnnxExport, Parity, export_onnx
+from core.portable.onnx_export import NotConvertibleError
 from core.portable.onnx_runtime import is_cached, onnx_predict_table
-from core.portable.params_json import ParamsExport, export_params, read_params
-from core.store import LoadedModel, Store
+from core.store import Store
 
-ONNX_FILE = "model.onnx"
-PARAMS_FILE = "params.json"
 MEDIA_TYPES = {
     "pickle": "application/octet-stream",
     "joblib": "application/octet-stream",
@@ -53,87 +47,8 @@ class Exported:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-# -- conversions: here for this store's own models, in the worker for strangers' ---------------
-
-
-def _in_worker(model: Any) -> bool:
-    from core.worker import WorkerModel
-
-    return isinstance(model, WorkerModel)
-
-
-def _decoded(reply: dict[str, Any], key: str = "data") -> bytes:
-    import base64
-    import binascii
-
-    try:
-        return base64.b64decode(str(reply[key]), validate=True)
-    except (KeyError, binascii.Error, ValueError) as exc:
-        raise FormatError("The model worker sent a malformed conversion") from exc
-
-
-def onnx_of(model: Any, X: pd.DataFrame | None, feature_names: list[str] | None) -> OnnxExport:
-    """``export_onnx``, run by the worker when the model is a stranger's (never unpickled here)."""
-    if not _in_worker(model):
-        return export_onnx(model, X, feature_names)
-    reply = model.convert("onnx", X, feature_names)
-    try:
-        parity = Parity(**reply["parity"]) if reply.get("parity") is not None else None
-        return OnnxExport(data=_decoded(reply), parity=parity, layout=str(reply["layout"]))
-    except (KeyError, TypeError) as exc:
-        raise FormatError("The model worker sent a malformed ONNX conversion") from exc
-
-
-def params_of(model: Any, X: pd.DataFrame | None, feature_names: list[str] | None) -> ParamsExport:
-    """``export_params``, run by the worker for a stranger's model; its text is parsed here with bounds."""
-    if not _in_worker(model):
-        return export_params(model, X, feature_names)
-    reply = model.convert("json", X, feature_names)
-    text = str(reply.get("text", ""))
-    params = read_params(text.encode("utf-8"))
-    exact = reply.get("exact")
-    rows = reply.get("rows_checked")
-    if not isinstance(rows, int) or exact not in (True, False, None):
-        raise FormatError("The model worker sent a malformed JSON conversion")
-    return ParamsExport(text=text, params=params, rows_checked=rows, exact=exact)
-
-
-def dumps_of(model: Any, fmt: str) -> bytes:
-    """The model written as a pickle/joblib/skops file, by the worker for a stranger's model."""
-    if not _in_worker(model):
-        return formats.dumps(model, fmt)
-    return _decoded(model.convert(fmt))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _ref(record: dict[str, Any]) -> str:
     return f"{record['name']}:{record['version']}"
-
-
-def _evaluation_rows(store: Store, record: dict[str, Any]) -> pd.DataFrame | None:
-    if not record.get("evaluation_set"):
-        return None
-    X, _ = store.evaluation_set(_ref(record))
-    return X
-
-
-def _feature_names(record: dict[str, Any]) -> list[str] | None:
-    return (record.get("dataset") or {}).get("feature_names")
-
-
-def _recorded(store: Store, record: dict[str, Any], key: str, what: str) -> tuple[bytes, dict[str, Any]] | None:
-    info = (record.get("exports") or {}).get(key) or {}
-    if info.get("status") != "ok" or not info.get("path"):
-        return None
-    if info.get("model_sha256") not in (None, record["sha256"]):
-        return None
-    try:
-        return store.read_attached(_ref(record), info["path"], info["sha256"], what), info
-    except Exception:  # noqa: BLE001 - a missing or damaged export is made again, not fatal
-        return None
 
 
 def export_status(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -155,56 +70,6 @@ def export_status(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return status
 
 
-def ensure_onnx(store: Store, ref: str, loaded: LoadedModel | None = None) -> tuple[bytes, dict[str, Any]]:
-    """The version's ONNX bytes and their recorded export info (parity, sha256, tolerance).
-
-    Converts and runs the parity check on first use; raises NotConvertibleError with the reason
-    when skl2onnx cannot convert the model or the converted model disagrees with it.
-    """
-    record = store.get(ref)
-    if found := _recorded(store, record, "onnx", "ONNX export"):
-        return found
-    loaded = loaded or store.load(_ref(record))
-    X = _evaluation_rows(store, record)
-    base = {"exported_at": _now(), "model_sha256": record["sha256"], "tolerance": PROBA_TOLERANCE}
-    base["packages"] = {p: package_version(p) for p in ("skl2onnx", "onnx", "onnxruntime")}
-    try:
-        result = onnx_of(loaded.model, X, _feature_names(record))
-    except ModelShelfError as exc:  # skl2onnx refused, or onnxruntime could not run what it made
-        reason = str(exc) if isinstance(exc, NotConvertibleError) else f"not convertible: {exc}"
-        store.merge_exports(_ref(record), {"onnx": base | {"status": "refused", "reason": reason}})
-        raise NotConvertibleError(reason) from None
-    parity = result.parity.to_dict() if result.parity else None
-    if result.parity is not None and not result.parity.passed:
-        reason = f"not convertible faithfully: {result.parity.summary()}"
-        store.merge_exports(_ref(record), {"onnx": base | {"status": "refused", "reason": reason, "parity": parity}})
-        raise NotConvertibleError(reason)
-    stored = store.attach_file(_ref(record), ONNX_FILE, result.data)
-    info = base | stored | {"status": "ok", "parity": parity, "layout": result.layout}
-    store.merge_exports(_ref(record), {"onnx": info})
-    return result.data, info
-
-
-def ensure_params(store: Store, ref: str, loaded: LoadedModel | None = None) -> tuple[bytes, dict[str, Any]]:
-    """The version's plain-parameter JSON and its export info (rows checked, exactness)."""
-    record = store.get(ref)
-    if found := _recorded(store, record, "json", "JSON export"):
-        return found
-    loaded = loaded or store.load(_ref(record))
-    X = _evaluation_rows(store, record)
-    base = {"exported_at": _now(), "model_sha256": record["sha256"]}
-    try:
-        result = params_of(loaded.model, X, _feature_names(record))
-    except FormatError as exc:
-        store.merge_exports(_ref(record), {"json": base | {"status": "refused", "reason": str(exc)}})
-        raise
-    data = result.text.encode("utf-8")
-    stored = store.attach_file(_ref(record), PARAMS_FILE, data)
-    info = base | stored | {"status": "ok"} | result.summary()
-    store.merge_exports(_ref(record), {"json": info})
-    return data, info
-
-
 def export_version(store: Store, ref: str, fmt: str) -> Exported:
     """A version as a downloadable file in ``fmt`` (pickle, joblib, skops, onnx, json or bundle)."""
     check_download_format(fmt)
@@ -215,8 +80,6 @@ def export_version(store: Store, ref: str, fmt: str) -> Exported:
     elif fmt == "json":
         data, info = ensure_params(store, _ref(record))
     elif fmt == "bundle":
-        from core.portable.bundle import build_bundle
-
         data, info = build_bundle(store, _ref(record))
     elif fmt == record["format"]:
         data = store.read_artifact(_ref(record))

@@ -14,11 +14,15 @@ whatever the file asks for.
 
 from __future__ import annotations
 
-from typing import Any
+import ast
+import importlib
+from inspect import getsource
 
 from core.errors import InvalidParameterError
 from core.formats import EXTENSIONS
+from core.portable import params_predict
 from core.portable.requirements import pip_install_line
+from core.record import VersionRecord, dataset_of, export_of, recorded_features
 
 #: Everything a version can be downloaded as.
 DOWNLOAD_FORMATS = ("pickle", "joblib", "skops", "onnx", "json", "bundle")
@@ -29,12 +33,28 @@ PREDICTOR_FILENAME = "predict_params.py"
 
 
 def predictor_source() -> str:
-    """The numpy-only predictor for the JSON form, to offer as a download beside it (``predict_params.py``)."""
-    from inspect import getsource
+    """The numpy-only predictor for the JSON form, to offer as a download beside it (``predict_params.py``).
 
-    from core.portable import params_predict
+    ``params_predict`` as one file that stands alone: each ``from core.portable.X import ...`` line
+    in it is replaced by module X's code (its definitions, after its own imports, which must be
+    ones ``params_predict`` makes too).
+    """
+    lines = []
+    for line in getsource(params_predict).splitlines(keepends=True):
+        if line.startswith("from core.portable."):
+            module = importlib.import_module(line.split()[1])
+            lines.append(_definitions(getsource(module)))
+        else:
+            lines.append(line)
+    return "".join(lines)
 
-    return getsource(params_predict)
+
+def _definitions(source: str) -> str:
+    """A module's source after its docstring and imports, starting at its first definition."""
+    body = ast.parse(source).body
+    last_import = max(node.end_lineno or 0 for node in body if isinstance(node, (ast.Import, ast.ImportFrom)))
+    rest = source.splitlines(keepends=True)[last_import:]
+    return "\n" + "".join(rest).strip("\n") + "\n\n"
 
 
 def check_download_format(fmt: str) -> str:
@@ -43,19 +63,19 @@ def check_download_format(fmt: str) -> str:
     return fmt
 
 
-def download_filename(record: dict[str, Any], fmt: str) -> str:
+def download_filename(record: VersionRecord, fmt: str) -> str:
     """``pima-v3.joblib``, ``pima-v3.onnx``, ``pima-v3.zip``...: the name a download is given."""
     check_download_format(fmt)
     return f"{record['name']}-v{record['version']}.{_EXTENSIONS[fmt]}"
 
 
-def _features(record: dict[str, Any]) -> list[str]:
-    return [str(f) for f in (record.get("dataset") or {}).get("feature_names") or []]
+def _features(record: VersionRecord) -> list[str]:
+    return [str(f) for f in recorded_features(record) or []]
 
 
 def skops_types(data: bytes) -> list[str]:
     """The types a skops file needs beyond skops' defaults, sorted: for its snippet to name exactly."""
-    import skops.io as sio
+    import skops.io as sio  # heavy and optional: only a skops download needs it
 
     return sorted(str(t) for t in sio.get_untrusted_types(data=data))
 
@@ -84,15 +104,15 @@ def _skops_check(types: list[str] | None, untrusted_call: str) -> list[str]:
     ]
 
 
-def _all_numeric(record: dict[str, Any]) -> bool:
-    types = (record.get("dataset") or {}).get("feature_types") or {}
-    layout = ((record.get("exports") or {}).get("onnx") or {}).get("layout")
+def _all_numeric(record: VersionRecord) -> bool:
+    types = dataset_of(record).get("feature_types") or {}
+    layout = export_of(record, "onnx").get("layout")
     if layout:
         return layout == "tensor"
     return all(t == "number" for t in types.values())
 
 
-def _columns_comment(record: dict[str, Any]) -> str:
+def _columns_comment(record: VersionRecord) -> str:
     features = _features(record)
     if not features:
         return "# new_rows.csv: the raw feature columns the model was trained on"
@@ -100,7 +120,7 @@ def _columns_comment(record: dict[str, Any]) -> str:
     return f"# new_rows.csv: one row per case, columns {shown}"
 
 
-def how_to_load(record: dict[str, Any], fmt: str, skops_types: list[str] | None = None) -> str:
+def how_to_load(record: VersionRecord, fmt: str, skops_types: list[str] | None = None) -> str:
     """Python code that loads the file downloaded in ``fmt`` and predicts, with its pip install line.
 
     ``skops_types``: for a skops file (or a bundle holding one), the types it needs, from
@@ -173,7 +193,7 @@ def how_to_load(record: dict[str, Any], fmt: str, skops_types: list[str] | None 
             "from predict_params import predict",
             "print(predict(params, rows))",
             "# Or rebuild a real scikit-learn model (any recent version) with ModelShelf:",
-            "# from core.portable.params_json import to_sklearn; model = to_sklearn(params)",
+            "# from core.portable.params_rebuild import to_sklearn; model = to_sklearn(params)",
         ]
     else:  # bundle
         model_file = f"model.{EXTENSIONS.get(record.get('format', 'joblib'), 'joblib')}"

@@ -4,8 +4,9 @@ Input layout: when every feature is numeric the ONNX graph takes ONE float tenso
 shape ``[N, n_features]`` in the recorded feature order (what most runtimes expect); when some
 columns are categorical it takes one ``[N, 1]`` input per column, float for numbers and string
 for categories (a missing category is the empty string). The layout and the feature list are
-written into the model's ``metadata_props`` so ``core.portable.onnx_runtime`` (or anyone) can
-feed it. ``zipmap`` is off: outputs are ``label`` and ``probabilities`` (a plain float matrix).
+written into the model's ``metadata_props`` (names in ``core.portable.onnx_meta``) so
+``core.portable.onnx_runtime`` (or anyone) can feed it. ``zipmap`` is off: outputs are
+``label`` and ``probabilities`` (a plain float matrix).
 
 Parity, checked at export time: onnxruntime's labels must equal scikit-learn's on every row of
 the evaluation set, and its probabilities must be within ``PROBA_TOLERANCE`` (absolute) of
@@ -22,17 +23,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
 
 from core.datasets import feature_types
+from core.describe import final_estimator
 from core.errors import FormatError
-from core.store import model_input
-from core.training import final_estimator
+from core.frames import model_input
+from core.portable.onnx_meta import INPUT_TENSOR, META_FEATURES, META_LAYOUT, short_reason
+from core.portable.onnx_runtime import run_onnx
 
 #: Largest absolute difference allowed between onnxruntime's and scikit-learn's probabilities.
 PROBA_TOLERANCE = 1e-4
-INPUT_TENSOR = "input"
-META_LAYOUT = "modelshelf.input_layout"
-META_FEATURES = "modelshelf.features"
 
 
 class NotConvertibleError(FormatError):
@@ -83,10 +86,6 @@ def _features(model: Any, X: pd.DataFrame | None, feature_names: list[str] | Non
 
 def _prepared(model: Any, features: list[str], kinds: dict[str, str]) -> tuple[Any, str]:
     """A copy of the pipeline that skl2onnx can convert, and the input layout it will have."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-
     model = copy.deepcopy(model)
     transformer = model.steps[0][1] if isinstance(model, Pipeline) and len(model.steps) > 1 else None
     if not isinstance(transformer, ColumnTransformer):
@@ -109,7 +108,7 @@ def _prepared(model: Any, features: list[str], kinds: dict[str, str]) -> tuple[A
 
 
 def _initial_types(features: list[str], kinds: dict[str, str], layout: str) -> list[tuple[str, Any]]:
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType  # heavy and optional
 
     if layout == "tensor":
         return [(INPUT_TENSOR, FloatTensorType([None, len(features)]))]
@@ -118,16 +117,9 @@ def _initial_types(features: list[str], kinds: dict[str, str], layout: str) -> l
     ]
 
 
-def _reason(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    if len(text) > 160:
-        text = text[:160] + "..."
-    return f"{type(exc).__name__}: {text}"
-
-
 def convert(model: Any, X: pd.DataFrame | None = None, feature_names: list[str] | None = None) -> tuple[bytes, str]:
     """The ONNX bytes of a fitted model and its input layout, or NotConvertibleError with the reason."""
-    from skl2onnx import convert_sklearn
+    from skl2onnx import convert_sklearn  # heavy and optional: only a conversion needs it
 
     features = _features(model, X, feature_names)
     kinds = feature_types(X[features]) if X is not None and set(features) <= set(X.columns) else {}
@@ -140,8 +132,8 @@ def convert(model: Any, X: pd.DataFrame | None = None, feature_names: list[str] 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             onx = convert_sklearn(prepared, initial_types=_initial_types(features, kinds, layout), options=options)
-    except Exception as exc:  # noqa: BLE001 - skl2onnx raises many kinds; all mean "cannot convert"
-        raise NotConvertibleError(f"not convertible: {label}: {_reason(exc)}") from None
+    except Exception as exc:  # skl2onnx raises many kinds; all mean "cannot convert"
+        raise NotConvertibleError(f"not convertible: {label}: {short_reason(exc)}") from exc
     meta = {META_LAYOUT: layout, META_FEATURES: json.dumps([{"name": f, "kind": kinds[f]} for f in features])}
     for key, value in meta.items():
         entry = onx.metadata_props.add()
@@ -151,8 +143,6 @@ def convert(model: Any, X: pd.DataFrame | None = None, feature_names: list[str] 
 
 def check_parity(data: bytes, model: Any, X: pd.DataFrame, tolerance: float = PROBA_TOLERANCE) -> Parity:
     """Compare onnxruntime with scikit-learn on ``X``: labels equal, probabilities within ``tolerance``."""
-    from core.portable.onnx_runtime import run_onnx
-
     features = model_input(model, X)
     expected = np.asarray(model.predict(features))
     labels, proba = run_onnx(data, X)
@@ -182,53 +172,3 @@ def export_onnx(model: Any, X: pd.DataFrame | None, feature_names: list[str] | N
     data, layout = convert(model, X, feature_names)
     parity = check_parity(data, model, X) if X is not None and len(X) else None
     return OnnxExport(data=data, parity=parity, layout=layout)
-
-
-def _tensors(graph: Any) -> Any:
-    """Every tensor of a graph, its nodes' attributes and their subgraphs."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from _tensors(attribute.g)
-            for sub in attribute.graphs:
-                yield from _tensors(sub)
-
-
-def read_onnx(data: bytes) -> Any:
-    """Parse ONNX bytes for use here: refuse files that reference external data (a path to read)."""
-    import onnx
-    from onnx import TensorProto
-
-    try:
-        model = onnx.load_model_from_string(data)
-    except Exception as exc:  # noqa: BLE001 - protobuf's decode errors vary
-        raise FormatError(f"Not an ONNX model: {_reason(exc)}") from None
-    if not model.graph.node and not model.graph.output:
-        raise FormatError("Not an ONNX model: the graph is empty")
-    for tensor in _tensors(model.graph):
-        if tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data):
-            raise FormatError(
-                f"The ONNX model references external data (tensor {tensor.name!r}); "
-                "only self-contained ONNX files are accepted"
-            )
-    for function in model.functions:
-        for node in function.node:
-            for attribute in node.attribute:
-                if attribute.HasField("t") and attribute.t.data_location == TensorProto.EXTERNAL:
-                    raise FormatError("The ONNX model references external data; only self-contained files are accepted")
-    try:
-        onnx.checker.check_model(model)
-    except Exception as exc:  # noqa: BLE001
-        raise FormatError(f"The ONNX model is invalid: {_reason(exc)}") from None
-    return model
-
-
-def onnx_metadata(model: Any) -> dict[str, str]:
-    return {p.key: p.value for p in model.metadata_props}

@@ -2,7 +2,7 @@
 
 A session costs milliseconds to build and microseconds to run, so sessions are cached by the
 ONNX file's sha256 (a content address: a changed file is a different key, never a stale hit).
-Every file is checked by ``onnx_export.read_onnx`` (self-contained, valid) before a session is
+Every file is checked by ``onnx_meta.read_onnx`` (self-contained, valid) before a session is
 made from it.
 """
 
@@ -20,8 +20,8 @@ import pandas as pd
 
 from core.errors import DatasetError, FormatError
 from core.formats import sha256_bytes
-from core.portable.onnx_export import INPUT_TENSOR, META_FEATURES, META_LAYOUT, read_onnx
-from core.store import select_columns
+from core.frames import align_features, as_frame, select_columns
+from core.portable.onnx_meta import INPUT_TENSOR, META_FEATURES, META_LAYOUT, read_onnx
 
 _CACHE_SIZE = 16
 _sessions: OrderedDict[str, Any] = OrderedDict()
@@ -39,7 +39,7 @@ def session_for(data: bytes | None, sha256: str | None = None) -> Any:
 
     ``data`` may be None when ``sha256`` names a cached session.
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy (native runtime): loaded with the first session, not on import
 
     key = sha256 or (sha256_bytes(data) if data is not None else None)
     with _lock:
@@ -54,8 +54,8 @@ def session_for(data: bytes | None, sha256: str | None = None) -> Any:
     options.inter_op_num_threads = 1
     try:
         session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise FormatError(f"onnxruntime cannot run this model: {' '.join(str(exc).split())[:200]}") from None
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise FormatError(f"onnxruntime cannot run this model: {' '.join(str(exc).split())[:200]}") from exc
     with _lock:
         _sessions[key] = session
         while len(_sessions) > _CACHE_SIZE:
@@ -117,7 +117,7 @@ def _feeds(session: Any, X: pd.DataFrame) -> dict[str, np.ndarray]:
                 feeds[feature["name"]] = column.to_numpy(dtype=np.float32).reshape(-1, 1)
         return feeds
     except (TypeError, ValueError) as exc:
-        raise DatasetError(f"Could not feed these rows to the ONNX model: {exc}") from None
+        raise DatasetError(f"Could not feed these rows to the ONNX model: {exc}") from exc
 
 
 def run_onnx(data: bytes | None, X: pd.DataFrame, sha256: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -128,8 +128,8 @@ def run_onnx(data: bytes | None, X: pd.DataFrame, sha256: str | None = None) -> 
         results = session.run(None, _feeds(session, X))
     except DatasetError:
         raise
-    except Exception as exc:  # noqa: BLE001
-        raise DatasetError(f"Could not predict on these rows with ONNX: {' '.join(str(exc).split())[:200]}") from None
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise DatasetError(f"Could not predict on these rows with ONNX: {' '.join(str(exc).split())[:200]}") from exc
     named = dict(zip(outputs, results, strict=True))
     labels = np.asarray(named.get("label", results[0])).reshape(-1)
     proba = named.get("probabilities")
@@ -140,8 +140,6 @@ def onnx_predict_table(
     data: bytes | None, frame: pd.DataFrame, record: dict[str, Any], sha256: str | None = None
 ) -> pd.DataFrame:
     """Like ``core.store.predict_table`` (same columns), computed by onnxruntime."""
-    from core.store import align_features, as_frame
-
     X = align_features(as_frame(frame), record)
     if X.empty:
         raise DatasetError("There are no rows to predict")

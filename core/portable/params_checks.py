@@ -12,14 +12,19 @@ in a preprocessing rebuild) can ask for more memory than the file's size suggest
   from the root (no cycle, no shared node, no orphan), split features below the input width;
 - products that size a rebuild's arrays are bounded.
 
-The file itself is bounded by the upload limit (``core.settings``) before it is parsed.
+The file itself is bounded by the upload limit (``core.settings``) before it is parsed:
+``read_params`` is the one way a document from elsewhere is read (bounded, parsed, envelope and
+schema version checked, then ``check_document``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from core.errors import FormatError
+from core.portable.params_predict import FORMAT, MODEL_TYPES, READABLE, SCHEMA_VERSION
+from core.settings import load_settings
 
 CLASSES_DTYPES = ("int64", "float64", "bool", "object")
 MAX_CLASSES = 10_000
@@ -158,3 +163,40 @@ def check_document(params: dict[str, Any]) -> None:
         for i, iteration in enumerate(_lists(model.get("predictors"), "predictors")):
             for k, nodes in enumerate(_lists(iteration, f"iteration {i}")):
                 _hist_tree(nodes, width, f"tree {i}.{k}")
+
+
+def read_params(data: bytes | str | dict[str, Any], max_bytes: int | None = None) -> dict[str, Any]:
+    """Parse and check a plain-parameter document (no code is ever run).
+
+    The text is bounded (``max_bytes``, the upload limit by default) before it is parsed, and the
+    document is checked by ``check_document`` (class dtypes from a short list,
+    bounded counts, child links that form trees) before anything is built from it.
+    """
+    if isinstance(data, dict):
+        params = data
+    else:
+        if max_bytes is None:
+            max_bytes = load_settings().max_upload_bytes
+        if len(data) > max_bytes:
+            raise FormatError(f"The parameter file is {len(data):,} bytes, over the upload limit of {max_bytes:,}")
+        try:
+            params = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise FormatError(f"Not a JSON parameter file: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(params, dict) or params.get("format") != FORMAT:
+        raise FormatError(f'Not a ModelShelf parameter file (expected "format": "{FORMAT}")')
+    if params.get("schema_version") not in READABLE:
+        raise FormatError(
+            f"Unsupported schema_version {params.get('schema_version')!r}: "
+            f"this ModelShelf reads versions {', '.join(map(str, READABLE))} (up to {SCHEMA_VERSION})"
+        )
+    for key in ("features", "classes", "classes_dtype", "model", "estimator"):
+        if key not in params:
+            raise FormatError(f"The parameter file lacks the field {key!r}")
+    kind = params["model"].get("type") if isinstance(params["model"], dict) else None
+    if kind not in MODEL_TYPES:
+        raise FormatError(f"Unknown model type {kind!r} in the parameter file; known: {', '.join(MODEL_TYPES)}")
+    if MODEL_TYPES[kind] > params["schema_version"]:
+        raise FormatError(f"The model type {kind!r} needs schema_version {MODEL_TYPES[kind]} or later")
+    check_document(params)
+    return params

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from core.environment import RECORDED_PACKAGES, compare_environment, package_version
+from core.record import VersionRecord, environment_of
 
 #: A version as pip pins it (PEP 440's public form plus a local part), matched whole: never a
 #: newline, a space or a second requirement. Records from forged bundles are checked with it at
@@ -50,21 +51,21 @@ FORMAT_PACKAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _saved_packages(record: dict[str, Any]) -> dict[str, str]:
+def _saved_packages(record: VersionRecord) -> dict[str, str]:
     """The recorded packages whose name and version are valid (anything else is left out, never pasted)."""
-    packages = (record.get("environment") or {}).get("packages")
+    packages = environment_of(record).get("packages")
     if not isinstance(packages, dict):
         return {}
     return {p: v for p, v in packages.items() if is_package_name(p) and is_version(v)}
 
 
-def pin(record: dict[str, Any], package: str) -> str:
+def pin(record: VersionRecord, package: str) -> str:
     """``package==version`` as saved with the version; the running version when it was not recorded."""
     version = _saved_packages(record).get(package) or package_version(package)
     return f"{package}=={version}" if is_version(version) else package
 
 
-def pip_install_line(record: dict[str, Any], fmt: str) -> str:
+def pip_install_line(record: VersionRecord, fmt: str) -> str:
     """The one ``pip install`` line the downloaded file in ``fmt`` needs."""
     packages = FORMAT_PACKAGES.get(fmt, FORMAT_PACKAGES["joblib"])
     if fmt == "bundle" and record.get("format") == "skops":
@@ -72,9 +73,9 @@ def pip_install_line(record: dict[str, Any], fmt: str) -> str:
     return "pip install " + " ".join(pin(record, p) for p in packages)
 
 
-def requirements_txt(record: dict[str, Any]) -> str:
+def requirements_txt(record: VersionRecord) -> str:
     """``requirements.txt`` pinning every package recorded with the version (Python as a comment)."""
-    environment = record.get("environment") or {}
+    environment = environment_of(record)
     saved = _saved_packages(record)
     ordered = [p for p in RECORDED_PACKAGES if p in saved] + sorted(set(saved) - set(RECORDED_PACKAGES))
     python = environment.get("python_version")
@@ -90,12 +91,12 @@ def requirements_txt(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def environment_report(record: dict[str, Any]) -> dict[str, Any]:
+def environment_report(record: VersionRecord) -> dict[str, Any]:
     """Pinned requirements plus, package by package, how the running environment differs."""
-    compatibility = compare_environment(record.get("environment"))
+    compatibility = compare_environment(dict(environment_of(record)))
     return {
         "ref": f"{record.get('name')}:{record.get('version')}",
-        "python": (record.get("environment") or {}).get("python_version"),
+        "python": environment_of(record).get("python_version"),
         "requirements": requirements_txt(record),
         "compatibility": compatibility.to_dict(),
         "summary": compatibility.summary(),

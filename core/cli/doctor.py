@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli import Output, command
+from core.cli.base import Output
 
 
-@command("doctor", "the model worker's sandbox layers on this machine (exit 1 unless all are active)")
-def _doctor(args: argparse.Namespace) -> Output:
+def doctor_command(args: argparse.Namespace) -> Output:
+    # Looked up when the command runs (tests replace them on core.safety.worker).
+    from core.safety.worker import sandbox_is_weak, sandbox_layers
     from core.settings import load_settings
-    from core.worker import sandbox_is_weak, sandbox_layers
 
     settings = load_settings()
     layers = sandbox_layers()

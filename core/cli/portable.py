@@ -1,8 +1,7 @@
-"""``python -m core export|env``: take a version elsewhere, re-create its environment.
+"""``export``, ``env``: take a version elsewhere, re-create its environment.
 
-Registered into ``core.cli`` (imported at the bottom of it). ``import`` (``core.commands_import``)
-hands a bundle to ``import_bundle_file`` here; ``predict --engine onnx`` lives with the predict
-command and calls ``core.portable.exports.predict_with_onnx``.
+A bundle or JSON parameters come back in with ``import`` (``core.cli.imports``); ``predict
+--engine onnx`` lives with the predict command (``core.cli.scoring``).
 """
 
 from __future__ import annotations
@@ -11,9 +10,10 @@ import argparse
 import os
 from pathlib import Path
 
-from core.cli import Output, _ref_arg, _store, command
+from core.cli.base import Output, ref_arg, store_of
 from core.errors import InvalidParameterError
 from core.portable.how_to_load import DOWNLOAD_FORMATS
+from core.portable.requirements import environment_report
 from core.text import human_bytes
 
 
@@ -33,17 +33,16 @@ def write_file_atomically(path: str | Path, data: bytes) -> None:
             temp.unlink()
 
 
-def _export_args(p: argparse.ArgumentParser) -> None:
-    _ref_arg(p)
+def export_args(p: argparse.ArgumentParser) -> None:
+    ref_arg(p)
     p.add_argument("--to", required=True, choices=DOWNLOAD_FORMATS, help="the format to write")
     p.add_argument("-o", "--output", help="file to write (default: NAME-vN.EXT in the current folder)")
 
 
-@command("export", "write a version as onnx, json, bundle, pickle, joblib or skops", _export_args)
-def _export(args: argparse.Namespace) -> Output:
-    from core.portable.exports import export_version
+def export_command(args: argparse.Namespace) -> Output:
+    from core.portable.exports import export_version  # deferred: the ONNX and JSON converters; env needs none
 
-    exported = export_version(_store(args), args.ref, args.to)
+    exported = export_version(store_of(args), args.ref, args.to)
     output = args.output or exported.filename
     write_file_atomically(output, exported.data)
     info = exported.info
@@ -74,59 +73,8 @@ def _export(args: argparse.Namespace) -> Output:
     return "\n".join(lines), {"output": output, "format": args.to, "size_bytes": len(exported.data), **info}
 
 
-def _no_data_options(args: argparse.Namespace, why: str) -> None:
-    given = [f"--{o}" for o in ("data", "names", "target") if getattr(args, o, None)]
-    if given:
-        raise InvalidParameterError(f"{', '.join(given)} apply to model files only: {why}")
-
-
-def import_bundle_file(args: argparse.Namespace, data: bytes) -> Output:
-    """Import bundle bytes for the ``import`` command (used by it when the file is a bundle)."""
-    from core.portable.bundle import import_bundle
-    from core.safe_load import LoadLimits
-
-    _no_data_options(args, "a bundle carries its own evaluation set")
-    result = import_bundle(
-        _store(args),
-        data,
-        getattr(args, "name", None),
-        filename=Path(args.file).name,
-        tags=getattr(args, "tag", None) or (),
-        note=getattr(args, "note", None) or "",
-        limits=LoadLimits.from_settings(),
-    )
-    lines = [result.message] + [f"  warning: {w}" for w in result.warnings]
-    return "\n".join(lines), result.to_dict()
-
-
-def import_params_file(args: argparse.Namespace, data: bytes) -> Output:
-    """Import a plain-parameter JSON for the ``import`` command: rebuilt with this scikit-learn."""
-    from core.portable.params_json import import_params
-
-    _no_data_options(args, "JSON parameters are imported as they are; score the version with evaluate --data")
-    if not getattr(args, "name", None):
-        raise InvalidParameterError("--name is required to import JSON parameters")
-    record = import_params(
-        _store(args),
-        data,
-        args.name,
-        filename=Path(args.file).name,
-        tags=getattr(args, "tag", None) or (),
-        note=getattr(args, "note", None) or "",
-    )
-    text = (
-        f"Rebuilt {record['imported']['estimator']} from {args.file} with this scikit-learn and saved it as "
-        f"{record['name']}:{record['version']} (joblib, {human_bytes(record['size_bytes'])}); "
-        "score it with: python -m core evaluate REF --data ..."
-    )
-    return text, record
-
-
-@command("env", "the pinned requirements of a version and how this environment differs", _ref_arg)
-def _env(args: argparse.Namespace) -> Output:
-    from core.portable.requirements import environment_report
-
-    record = _store(args).get(args.ref)
+def env_command(args: argparse.Namespace) -> Output:
+    record = store_of(args).get(args.ref)
     report = environment_report(record)
     lines = [report["requirements"].rstrip("\n"), ""]
     differences = report["compatibility"]["differences"]

@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
 
 from core.errors import ConflictError, InvalidParameterError, NotFoundError
+from core.record import VersionRecord, stored_bytes
 
 SCHEMA_VERSION = 2  # 2: names (who owns a name) and versions.stored_bytes
 SORTS = ("created", "accuracy", "name")
@@ -90,7 +91,7 @@ aliases = Table(
 )
 Index("ix_aliases_version", aliases.c.version_id)
 
-#: A model file's stat at the moment its sha256 was last verified in full (core.artifacts.FileStamp):
+#: A model file's stat at the moment its sha256 was last verified in full (core.store.artifacts.stamp_of):
 #: while the file's stat is unchanged, a load need not hash it again.
 verified_files = Table(
     "verified_files",
@@ -142,11 +143,15 @@ class Row:
     aliases: list[str]
     stored_bytes: int = 0
 
-    def record(self) -> dict[str, Any]:
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def record(self) -> VersionRecord:
         """The full metadata record, with the mutable parts (note, tags, aliases) filled in."""
         record = json.loads(self.record_json)
         record.update(note=self.note, tags=self.tags, aliases=self.aliases)
-        return record
+        return record  # json.loads gives Any: the JSON this store wrote from a VersionRecord
 
 
 def name_taken(name: str) -> ConflictError:
@@ -167,15 +172,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
-
-
-def stored_bytes(record: dict[str, Any], record_json: str, note: str, tag_list: Sequence[str]) -> int:
-    """Every byte a version keeps: its files (model, evaluation set, exports) and its index row's text."""
-    total = int(record.get("size_bytes") or 0) + int((record.get("evaluation_set") or {}).get("size_bytes") or 0)
-    for export in (record.get("exports") or {}).values():
-        if isinstance(export, dict) and export.get("path"):
-            total += int(export.get("size_bytes") or 0)
-    return total + len(record_json.encode()) + len(note.encode()) + sum(len(t.encode()) for t in tag_list)
 
 
 def _upgrade_to_2(conn: Connection) -> None:
@@ -341,7 +337,7 @@ class MetadataIndex:
         with self.writing() as conn:
             text = conn.execute(select(versions.c.record).where(versions.c.id == row.id)).scalar()
             if text is None:
-                raise NotFoundError(f"{row.name}:{row.version} is no longer in the store")
+                raise NotFoundError(f"{row.ref} is no longer in the store")
             record = json.loads(text)
             merged = dict(record.get(section) or {})
             merged.update(values)
@@ -356,8 +352,7 @@ class MetadataIndex:
             held = conn.execute(select(aliases.c.alias).where(aliases.c.version_id == row.id)).scalars().all()
             if held and not force:
                 raise ConflictError(
-                    f"{row.name}:{row.version} is aliased as {', '.join('@' + a for a in held)}; "
-                    "remove the alias or delete with force"
+                    f"{row.ref} is aliased as {', '.join('@' + a for a in held)}; remove the alias or delete with force"
                 )
             conn.execute(delete(aliases).where(aliases.c.version_id == row.id))
             conn.execute(delete(tags).where(tags.c.version_id == row.id))

@@ -1,6 +1,6 @@
 """The operating-system layers around the worker that loads strangers' model files.
 
-Standard library only, and no other ``core`` import: the worker process (``core.worker``) loads
+Standard library only, and no other ``core`` import: the worker process (``core.safety.worker``) loads
 this file by its path and applies the layers BEFORE numpy, scikit-learn or ModelShelf's loader
 are imported, so every thread those libraries start inherits them. Each layer is applied on its
 own, and reports whether it took and why not (an old kernel, a container that forbids it), so

@@ -1,0 +1,143 @@
+"""``list``, ``show``, ``alias``, ``tag``, ``note``, ``delete``: reading and labelling the versions in a store."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.cli.base import Output, ref_arg, store_of
+from core.environment import compare_environment
+from core.store.index import SORTS
+from core.text import human_bytes
+
+
+def _fmt_accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def list_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", help="only names containing this text")
+    p.add_argument("--tag", help="only versions with this tag")
+    p.add_argument("--sort", choices=SORTS, default="created")
+    p.add_argument("--limit", type=int, help="at most this many rows")
+
+
+def list_command(args: argparse.Namespace) -> Output:
+    store = store_of(args)
+    records = store.list(name=args.name, tag=args.tag, sort=args.sort, limit=args.limit)
+    if not records:
+        return f"No models in {store.location}" + (" match" if args.name or args.tag else ""), records
+    header = ("MODEL", "ALIASES", "ESTIMATOR", "ACCURACY", "FORMAT", "SIZE", "SKLEARN", "CREATED (UTC)")
+    rows = [
+        (
+            f"{r['name']}:{r['version']}",
+            " ".join("@" + a for a in r["aliases"]) or "-",
+            (r.get("estimator") or "-").rsplit(".", 1)[-1],
+            _fmt_accuracy((r.get("metrics") or {}).get("accuracy")),
+            r["format"],
+            human_bytes(r["size_bytes"]),
+            r["environment"]["packages"].get("scikit-learn", "-"),
+            r["created_at"][:19].replace("T", " "),
+        )
+        for r in records
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    text = "\n".join(
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
+    )
+    return text, records
+
+
+def show_command(args: argparse.Namespace) -> Output:
+    record = store_of(args).get(args.ref)
+    compatibility = compare_environment(record.get("environment"))
+    metrics = record.get("metrics") or {}
+    lines = [
+        f"{record['name']}:{record['version']}"
+        + (" " + " ".join("@" + a for a in record["aliases"]) if record["aliases"] else ""),
+        f"  created      {record['created_at']}",
+        f"  estimator    {record.get('estimator')}",
+        f"  file         {record['format']}, {human_bytes(record['size_bytes'])}, sha256 {record['sha256']}",
+        f"  uri          {record['uri']}",
+        f"  accuracy     {metrics.get('accuracy')!r}",
+    ]
+    claimed = (record.get("claimed_metrics") or {}).get("accuracy")
+    if claimed is not None and metrics.get("accuracy") is None:
+        lines.append(f"  claimed      accuracy {claimed!r}: claimed by the bundle's sender, not measured here")
+    for key in ("precision", "recall", "f1", "roc_auc"):
+        if metrics.get(key) is not None:
+            lines.append(f"  {key:<12} {metrics[key]:.4f}")
+    if record.get("split"):
+        s = record["split"]
+        lines.append(
+            f"  split        test_size={s['test_size']} random_state={s['random_state']} "
+            f"stratify={s['stratify']} ({s['n_train']} train / {s['n_test']} test)"
+        )
+    if record.get("dataset"):
+        d = record["dataset"]
+        lines.append(f"  data         {d.get('source')} ({d.get('n_rows')} rows, {d.get('n_features')} features)")
+        if d.get("fingerprint"):
+            lines.append(f"  fingerprint  {d['fingerprint']}")
+    lines.append("  params       " + ", ".join(f"{k}={v!r}" for k, v in (record.get("params") or {}).items()))
+    lines.append(f"  environment  {compatibility.status}: {compatibility.summary()}")
+    lines += [f"  warning      {w}" for w in record.get("warnings") or []]
+    if record.get("tags"):
+        lines.append("  tags         " + ", ".join(record["tags"]))
+    if record.get("note"):
+        lines.append(f"  note         {record['note']}")
+    return "\n".join(lines), record | {"compatibility": compatibility.to_dict()}
+
+
+def alias_args(p: argparse.ArgumentParser) -> None:
+    ref_arg(p)
+    p.add_argument("alias")
+    p.add_argument("--remove", action="store_true", help="remove the alias instead")
+
+
+def alias_command(args: argparse.Namespace) -> Output:
+    store = store_of(args)
+    if args.remove:
+        name = args.ref.split("@")[0].split(":")[0]
+        removed = store.remove_alias(name, args.alias)
+        return (f"Removed {name}@{args.alias}" if removed else f"{name} has no alias @{args.alias}"), {
+            "removed": removed
+        }
+    record = store.set_alias(args.ref, args.alias)
+    return f"{record['name']}@{args.alias} -> {record['name']}:{record['version']}", record
+
+
+def tag_args(p: argparse.ArgumentParser) -> None:
+    ref_arg(p)
+    p.add_argument("tag")
+    p.add_argument("--remove", action="store_true", help="remove the tag instead")
+
+
+def tag_command(args: argparse.Namespace) -> Output:
+    store = store_of(args)
+    if args.remove:
+        removed = store.remove_tag(args.ref, args.tag)
+        return (f"Removed tag {args.tag}" if removed else f"No tag {args.tag} to remove"), {"removed": removed}
+    record = store.add_tag(args.ref, args.tag)
+    return f"{record['name']}:{record['version']} tags: {', '.join(record['tags'])}", record
+
+
+def note_args(p: argparse.ArgumentParser) -> None:
+    ref_arg(p)
+    p.add_argument("text")
+
+
+def note_command(args: argparse.Namespace) -> Output:
+    record = store_of(args).set_note(args.ref, args.text)
+    return f"{record['name']}:{record['version']} note saved", record
+
+
+def delete_args(p: argparse.ArgumentParser) -> None:
+    ref_arg(p)
+    p.add_argument("--force", action="store_true", help="delete even if aliased (drops the aliases)")
+
+
+def delete_command(args: argparse.Namespace) -> Output:
+    store = store_of(args)
+    row = store.row(args.ref)
+    freed = store.delete(args.ref, force=args.force)
+    ref = f"{row.name}:{row.version}"
+    return f"Deleted {ref}, freed {human_bytes(freed)}", {"deleted": ref, "freed_bytes": freed}

@@ -1,0 +1,117 @@
+"""Feature tables: alignment to what a model was fitted on, model input, predictions, and the
+evaluation set a version keeps (one Parquet table: the features plus ``__target__``).
+
+A leaf of the store: the store, the ONNX and JSON converters, the importer and the pages all shape
+rows the same way without depending on the store.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DatasetError, InvalidParameterError
+from core.record import recorded_features
+
+TARGET_COLUMN = "__target__"
+
+
+def as_frame(X: Any, feature_names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Features as a DataFrame with string column names (``x0, x1, ...`` for bare arrays)."""
+    if isinstance(X, pd.DataFrame):
+        frame = X.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        return frame.reset_index(drop=True)
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise DatasetError(f"Features must be a 2-D table, got an array of shape {array.shape}")
+    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(array.shape[1])]
+    return pd.DataFrame(array, columns=names)
+
+
+def model_input(model: Any, X: pd.DataFrame) -> Any:
+    """A frame for models fitted on named columns, the bare array for models fitted on arrays."""
+    return X if hasattr(model, "feature_names_in_") else X.to_numpy()
+
+
+def write_evaluation_set(frame: pd.DataFrame, handle: IO[bytes]) -> None:
+    """Parquet, built in memory and written in one piece (pyarrow would write a Python file in
+    many small pieces). Dictionary encoding only for text columns: numbers seldom repeat, and
+    trying costs most of the write; one conversion thread, which is faster for a few columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = [str(c) for c, dtype in frame.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, use_dictionary=text or False)
+    handle.write(sink.getvalue())
+
+
+def evaluation_frame(model: Any, X_test: Any, y_test: Any) -> pd.DataFrame | None:
+    """The held-out rows as one table (features + ``__target__``), as a version keeps them."""
+    if X_test is None and y_test is None:
+        return None
+    if X_test is None or y_test is None:
+        raise InvalidParameterError("Give both X_test and y_test, or neither")
+    names = getattr(model, "feature_names_in_", None)
+    frame = as_frame(X_test, names if names is not None and not isinstance(X_test, pd.DataFrame) else None)
+    target = np.asarray(y_test)
+    if len(target) != len(frame):
+        raise InvalidParameterError(f"X_test has {len(frame)} rows but y_test has {len(target)}")
+    if TARGET_COLUMN in frame.columns:
+        raise InvalidParameterError(f"A feature may not be called {TARGET_COLUMN!r}")
+    frame[TARGET_COLUMN] = target
+    return frame
+
+
+def split_evaluation_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    y = frame[TARGET_COLUMN].rename("target")
+    return frame.drop(columns=[TARGET_COLUMN]), y
+
+
+def read_evaluation_set(data: bytes) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target of a kept evaluation set, from its (already verified) Parquet bytes."""
+    return split_evaluation_frame(pd.read_parquet(io.BytesIO(data)))
+
+
+def select_columns(X: pd.DataFrame, wanted: list[str]) -> pd.DataFrame:
+    """``wanted`` columns of ``X``, in that order; one clear error naming any that are missing."""
+    missing = [c for c in wanted if c not in X.columns]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise DatasetError(f"The data lacks {len(missing)} feature column(s) the model needs: {shown}")
+    return X if list(X.columns) == wanted else X[wanted]
+
+
+def align_features(X: pd.DataFrame, record: Mapping[str, Any]) -> pd.DataFrame:
+    """The recorded feature columns, in order (the data as it is when none were recorded)."""
+    wanted = recorded_features(record)
+    return select_columns(as_frame(X), list(wanted)) if wanted else X
+
+
+def predict_table(model: Any, data: pd.DataFrame, record: Mapping[str, Any]) -> pd.DataFrame:
+    """The input rows with ``prediction`` and ``proba_<class>`` columns appended."""
+    X = align_features(as_frame(data), record)
+    if X.empty:
+        raise DatasetError("There are no rows to predict")
+    features = model_input(model, X)
+    try:
+        predicted = model.predict(features)
+    except (ValueError, TypeError) as exc:
+        raise DatasetError(f"Could not predict on these rows: {exc}") from exc
+    out = as_frame(data).copy()
+    out["prediction"] = predicted
+    if hasattr(model, "predict_proba"):
+        try:
+            proba = model.predict_proba(features)
+        except (AttributeError, ValueError):
+            proba = None
+        if proba is not None:
+            for i, label in enumerate(getattr(model, "classes_", range(proba.shape[1]))):
+                out[f"proba_{label}"] = proba[:, i]
+    return out

@@ -1,0 +1,60 @@
+"""The model store: save, list, get, load, re-score, predict, alias, tag and delete versions.
+
+Two parts behind one small interface: a metadata index (SQLAlchemy, ``index``) and an artifact
+store (fsspec, ``artifacts``). A version is written as a temporary file (hashed while written),
+then, inside one write transaction, given the next number, moved into place and indexed
+(``saving``). So versions are never lost or doubled under concurrent saves, and a crash never
+leaves an index row without its file. Reads are checked against the recorded sha256
+(``verified``); imported versions load only in the sandboxed worker (``loading``).
+
+    >>> store = Store("models")
+    >>> record = store.save(model, name="pima", X_test=X_test, y_test=y_test)
+    >>> loaded = store.load("pima:1")        # sha256 checked, environment compared
+    >>> store.evaluate("pima@production")    # re-scored on the kept evaluation set
+
+The names below load on first use (PEP 562), so ``core.store.index`` can be imported without
+pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.store.facade import DEFAULT_STORE, INDEX_FILE, Store, Trained, default_store_path
+    from core.store.loading import LoadedModel
+    from core.store.scoring import Evaluation
+    from core.store.visitors import Quota
+
+_EXPORTS = {
+    "DEFAULT_STORE": "core.store.facade",
+    "INDEX_FILE": "core.store.facade",
+    "Store": "core.store.facade",
+    "Trained": "core.store.facade",
+    "default_store_path": "core.store.facade",
+    "LoadedModel": "core.store.loading",
+    "Evaluation": "core.store.scoring",
+    "Quota": "core.store.visitors",
+}
+
+__all__ = [
+    "DEFAULT_STORE",
+    "INDEX_FILE",
+    "Evaluation",
+    "LoadedModel",
+    "Quota",
+    "Store",
+    "Trained",
+    "default_store_path",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported from their module when first asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'core.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,494 @@
+"""The ``Store`` facade: one small interface over the index, the artifacts and the steps between.
+
+It checks inputs and delegates: the save transaction is ``core.store.saving``, hash-verified reads
+and the verified-stamp cache ``core.store.verified``, loading ``core.store.loading``, re-scoring
+``core.store.scoring``, owners and the demo quota ``core.store.visitors``. Records: ``core.record``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pandas as pd
+
+from core import formats
+from core.datasets import Dataset
+from core.errors import ConflictError, InvalidParameterError, NotFoundError
+from core.frames import predict_table, read_evaluation_set
+from core.record import VersionRecord
+from core.refs import Ref, check_label, check_name, check_note, parse_ref
+from core.split import Split
+from core.store import saving
+from core.store.artifacts import ArtifactStore
+from core.store.index import MetadataIndex, Row, name_taken
+from core.store.loading import LoadedModel, load_version
+from core.store.scoring import Evaluation, evaluate
+from core.store.verified import VERIFY_MODES, verified_bytes
+from core.store.visitors import Quota, check_room, refusal, room_to_grow
+from core.text import human_bytes
+
+if TYPE_CHECKING:
+    from core.safety import LoadLimits
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORE = "models"
+INDEX_FILE = "index.sqlite"
+
+
+def default_store_path() -> str:
+    """``$MODEL_STORE`` if set, else ``./models``."""
+    return os.environ.get("MODEL_STORE") or DEFAULT_STORE
+
+
+class Trained(Protocol):
+    """What ``Store.save_trained`` reads of ``core.training.TrainResult`` (the store imports no training)."""
+
+    model: Any
+    estimator_key: str
+    scale: bool
+    dataset: Dataset
+    split: Split
+    X_test: pd.DataFrame
+    y_test: pd.Series
+    metrics: dict[str, Any]
+    warnings: list[str]
+
+
+class Store:
+    """A folder (or URLs) holding model versions and their metadata index."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        index_url: str | None = None,
+        artifacts_url: str | None = None,
+        quota: Quota | None = None,
+    ):
+        location = str(path) if path is not None else default_store_path()
+        self.quota = quota
+        self.location = location
+        self.artifacts = ArtifactStore(artifacts_url or location)
+        if index_url is None:
+            if not self.artifacts.is_local:
+                raise InvalidParameterError("A remote artifact store needs an index_url (a SQLAlchemy URL)")
+            index_url = f"sqlite:///{Path(self.artifacts.full_path(INDEX_FILE)).resolve()}"
+        self.index = MetadataIndex(index_url)
+
+    def __repr__(self) -> str:
+        return f"Store({self.location!r})"
+
+    def close(self) -> None:
+        self.index.dispose()
+
+    # -- saving -------------------------------------------------------------------------------
+
+    def save(
+        self,
+        model: Any,
+        name: str,
+        *,
+        X_test: Any = None,
+        y_test: Any = None,
+        format: str = "joblib",
+        compress: int = 0,
+        tags: Iterable[str] = (),
+        note: str = "",
+        metrics: dict[str, Any] | None = None,
+        dataset: dict[str, Any] | None = None,
+        split: dict[str, Any] | None = None,
+        fit_warnings: Iterable[str] = (),
+        extra: dict[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> VersionRecord:
+        """Save a fitted model as the next version of ``name``; returns its metadata record.
+
+        Give ``X_test``/``y_test`` (the held-out rows) and the version keeps them, so it can be
+        re-scored later without the original data; its metrics are computed from them when
+        ``metrics`` is not given.
+        """
+        check_name(name)
+        formats.check_format(format, compress)
+        tag_list = [check_label(t, "tag") for t in tags]
+        fields, eval_frame = saving.model_fields(
+            model,
+            X_test,
+            y_test,
+            format=format,
+            compress=compress,
+            metrics=metrics,
+            dataset=dataset,
+            split=split,
+            fit_warnings=fit_warnings,
+            extra=extra,
+        )
+        return saving.add_version(
+            self.index,
+            self.artifacts,
+            self.quota,
+            name,
+            lambda handle: formats.write_model(model, handle, format, compress),
+            fields,
+            eval_frame=eval_frame,
+            tags=tag_list,
+            note=note,
+            origin=fields.pop("origin", "trained"),
+            owner=owner,
+        )
+
+    def save_trained(
+        self,
+        result: Trained,
+        name: str,
+        *,
+        format: str = "joblib",
+        compress: int = 0,
+        tags: Iterable[str] = (),
+        note: str = "",
+        owner: str | None = None,
+    ) -> VersionRecord:
+        """Save the output of ``core.training.train`` with everything it knows about itself."""
+        return self.save(
+            result.model,
+            name,
+            X_test=result.X_test,
+            y_test=result.y_test,
+            format=format,
+            compress=compress,
+            tags=tags,
+            note=note,
+            metrics=result.metrics,
+            dataset=result.dataset.describe(),
+            split=result.split.to_dict(),
+            fit_warnings=result.warnings,
+            extra={"estimator_key": result.estimator_key, "scale": result.scale},
+            owner=owner,
+        )
+
+    def import_model(
+        self,
+        data: bytes,
+        name: str,
+        *,
+        filename: str | None = None,
+        dataset: Dataset | None = None,
+        test_size: float = 0.33,
+        seed: int | None = 7,
+        stratify: bool = False,
+        tags: Iterable[str] = (),
+        note: str = "",
+        owner: str | None = None,
+        limits: LoadLimits | None = None,
+    ) -> VersionRecord:
+        """Add a model file from outside as the next version of ``name`` (see ``core.importing``).
+
+        The bytes are loaded in a sandboxed worker process (``core.worker``, running
+        ``core.safe_load.load_untrusted`` there; ``limits``: a LoadLimits), scored there on a
+        held-out split of ``dataset`` when given, and kept as they are (origin "imported").
+        This process never unpickles them. Nothing is stored if any step fails.
+        """
+        # Deferred: core.importing needs the worker, and calls back into the store's helpers.
+        from core.imported_model import imported_fields, load_upload
+
+        check_name(name)
+        check_note(note)
+        tag_list = [check_label(t, "tag") for t in tags]
+        loaded = load_upload(data, limits)
+        fields, eval_frame = imported_fields(
+            loaded, filename=filename, dataset=dataset, test_size=test_size, seed=seed, stratify=stratify
+        )
+        return self.add_imported(name, data, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
+
+    def add_imported(
+        self,
+        name: str,
+        data: bytes,
+        fields: dict[str, Any],
+        *,
+        eval_frame: pd.DataFrame | None,
+        tags: builtins.list[str],
+        note: str,
+        owner: str | None,
+    ) -> VersionRecord:
+        """Keep model bytes from elsewhere exactly as they came (their sha256 stays the sender's).
+
+        For callers that have already loaded the bytes through ``core.safe_load`` (file and
+        bundle imports); ``fields`` are the record's descriptive parts.
+        """
+        return saving.add_version(
+            self.index,
+            self.artifacts,
+            self.quota,
+            name,
+            lambda handle: handle.write(bytes(data)),
+            fields,
+            eval_frame=eval_frame,
+            tags=tags,
+            note=note,
+            origin="imported",
+            owner=owner,
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def row(self, ref: str | Ref) -> Row:
+        """The index row behind a reference, or a NotFoundError that says what is there."""
+        parsed = parse_ref(ref)
+        found = self.index.find(parsed.name, version=parsed.version, alias=parsed.alias)
+        if found is None:
+            if parsed.version is None and parsed.alias is None:
+                raise NotFoundError(f"No model named {parsed.name!r} in the store")
+            what = f"version {parsed.version}" if parsed.version is not None else f"alias @{parsed.alias}"
+            raise NotFoundError(f"{parsed.name!r} has no {what}")
+        return found
+
+    def get(self, ref: str | Ref) -> VersionRecord:
+        """The metadata record of one version (no model file is opened)."""
+        return saving.public(self.artifacts, self.row(ref).record())
+
+    def list(
+        self,
+        name: str | None = None,
+        tag: str | None = None,
+        sort: str = "created",
+        limit: int | None = None,
+        offset: int = 0,
+        owner: str | None = None,
+    ) -> builtins.list[VersionRecord]:
+        """Metadata records, newest first (or by accuracy, or by name); never opens a model file."""
+        rows = self.index.rows(name, tag, sort, limit, offset, owner)
+        return [saving.public(self.artifacts, r.record()) for r in rows]
+
+    def count(self, name: str | None = None, tag: str | None = None, owner: str | None = None) -> int:
+        return self.index.count(name, tag, owner)
+
+    def table(
+        self,
+        name: str | None = None,
+        tag: str | None = None,
+        sort: str = "created",
+        limit: int | None = 50,
+        offset: int = 0,
+        owner: str | None = None,
+        descending: bool | None = None,
+    ) -> pd.DataFrame:
+        """One summary row per version (from index columns only): what a registry table shows."""
+        rows = self.index.rows(name, tag, sort, limit, offset, owner, descending)
+        return pd.DataFrame(
+            [
+                {
+                    "ref": r.ref,
+                    "name": r.name,
+                    "version": r.version,
+                    "aliases": ", ".join("@" + a for a in r.aliases),
+                    "estimator": (r.estimator or "").rsplit(".", 1)[-1],
+                    "accuracy": r.accuracy,
+                    "format": r.format,
+                    "size_bytes": r.size_bytes,
+                    "sklearn": r.sklearn_version,
+                    "created": r.created_at,
+                    "tags": ", ".join(r.tags),
+                    "origin": r.origin,
+                }
+                for r in rows
+            ],
+            columns=[
+                "ref",
+                "name",
+                "version",
+                "aliases",
+                "estimator",
+                "accuracy",
+                "format",
+                "size_bytes",
+                "sklearn",
+                "created",
+                "tags",
+                "origin",
+            ],
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """How many versions, names and bytes the store holds."""
+        n, names, size = self.index.totals()
+        return {"versions": n, "names": names, "size_bytes": size, "location": self.location}
+
+    def names(self) -> builtins.list[str]:
+        return self.index.names()
+
+    def read_artifact(self, ref: str | Ref) -> bytes:
+        """The model file's bytes, checked against the recorded sha256 (for downloads)."""
+        row = self.row(ref)
+        return verified_bytes(self.artifacts, row, row.path, row.sha256, "model")
+
+    def load(self, ref: str | Ref, mmap: bool = False, verify: str = "cached", trust: bool = False) -> LoadedModel:
+        """Read a version back: integrity first (nothing is unpickled on a mismatch), then the model.
+
+        An imported version (origin "imported": a stranger's bytes) is never unpickled in this
+        process: it is loaded in a sandboxed worker (``core.worker``) and ``.model`` is a
+        ``WorkerModel`` proxy with the calls of a fitted classifier (``predict``,
+        ``predict_proba``, ``decision_function``, ``classes_``, ``get_params``,
+        ``n_features_in_``, ``feature_names_in_``), run in the warm worker. ``trust=True``
+        returns the real object, loaded HERE by the restricted loader, for callers that need it
+        (exports to other formats): a crafted file can then crash or stall this process, so it
+        is refused in demo mode.
+
+        ``mmap=True`` memory-maps the arrays of an uncompressed joblib file on a local store.
+        ``verify="full"`` hashes the whole file every time; the default ``"cached"`` skips the hash
+        when the file's stat (size, mtime, ctime, inode) is unchanged since it last hashed to the
+        recorded sha256 (see docs/benchmarks.md): hashing a 300 MB file costs more than mapping it.
+        """
+        if verify not in VERIFY_MODES:
+            choices = ", ".join(VERIFY_MODES)
+            raise InvalidParameterError(f"Invalid value {verify!r} for verify: choose one of: {choices}")
+        row = self.row(ref)
+        record = saving.public(self.artifacts, row.record())
+        return load_version(self.index, self.artifacts, row, record, mmap=mmap, verify=verify, trust=trust)
+
+    def evaluation_set(self, ref: str | Ref) -> tuple[pd.DataFrame, pd.Series]:
+        """The held-out rows kept with a version, integrity-checked."""
+        row = self.row(ref)
+        kept = row.record().get("evaluation_set")
+        if not kept:
+            raise NotFoundError(f"{row.ref} was saved without an evaluation set; give data to score it on")
+        data = verified_bytes(self.artifacts, row, kept["path"], kept["sha256"], "evaluation set")
+        return read_evaluation_set(data)
+
+    def evaluate(
+        self,
+        ref: str | Ref,
+        data: str | Path | bytes | None = None,
+        names: Any = None,
+        target: str | None = None,
+        loaded: LoadedModel | None = None,
+    ) -> Evaluation:
+        """Score a version again: on its kept evaluation set, or on ``data`` split the recorded way."""
+        loaded = loaded or self.load(ref)
+        return evaluate(loaded, lambda: self.evaluation_set(loaded.ref), data, names, target)
+
+    def predict(self, ref: str | Ref, data: pd.DataFrame, loaded: LoadedModel | None = None) -> pd.DataFrame:
+        """Predictions (and class probabilities where the model has them) for raw rows."""
+        loaded = loaded or self.load(ref)
+        return predict_table(loaded.model, data, loaded.record)
+
+    # -- changing -----------------------------------------------------------------------------
+
+    def attach_file(self, ref: str | Ref, filename: str, data: bytes) -> dict[str, Any]:
+        """Write a file derived from a version (an ONNX or JSON export) into its folder, atomically.
+
+        Returns ``{path, sha256, size_bytes}``; the file goes when the version is deleted.
+        """
+        kept = {f"model.{ext}" for ext in formats.EXTENSIONS.values()} | {"evaluation.parquet"}
+        if "/" in filename or "\\" in filename or filename.startswith(".") or filename in kept:
+            raise InvalidParameterError(f"Invalid file name {filename!r} for a version's folder")
+        row = self.row(ref)
+        path = f"{row.path.rsplit('/', 1)[0]}/{filename}"
+        temp, size, sha = self.artifacts.write_temp(lambda handle: handle.write(data))
+        try:
+            with self.index.writing() as conn:  # counted against the version's owner, or refused
+                replaced = self.artifacts.fs.size(self.artifacts.full_path(path)) if self.artifacts.exists(path) else 0
+                check_room(self.index, self.quota, conn, row.owner, 0, size - int(replaced or 0))
+                self.artifacts.commit(temp, path)
+                self.index.add_stored_bytes(conn, row.id, size - int(replaced or 0))
+        except BaseException:
+            self.artifacts.discard(temp)
+            raise
+        return {"path": path, "sha256": sha, "size_bytes": size}
+
+    def read_attached(self, ref: str | Ref, path: str, sha256: str, what: str) -> bytes:
+        """The bytes of a file attached to a version, checked against the sha256 recorded for it."""
+        return verified_bytes(self.artifacts, self.row(ref), path, sha256, what)
+
+    def merge_exports(self, ref: str | Ref, exports: dict[str, Any]) -> dict[str, Any]:
+        """Record export results in the version's ``exports`` section (merged, one transaction)."""
+        return self.index.merge_record_section(self.row(ref), "exports", exports)
+
+    def usage(self, owner: str | None = None) -> dict[str, int]:
+        """``{"versions", "stored_bytes"}`` of one owner (None: the whole store), every byte counted."""
+        with self.index.reading() as conn:
+            n, size = self.index.usage(conn, owner)
+        return {"versions": n, "stored_bytes": size}
+
+    def may_change(self, ref: str | Ref, owner: str | None) -> bool:
+        """Whether ``owner`` may alias, tag, annotate or delete this version (what pages offer)."""
+        return refusal(self.index, self.row(ref), owner) is None
+
+    def _owned_row(self, ref: str | Ref, owner: str | None) -> Row:
+        """The row behind ``ref``; with ``owner`` given, only if that owner holds its name and made it."""
+        row = self.row(ref)
+        refused = refusal(self.index, row, owner)
+        if refused is not None:
+            raise refused
+        return row
+
+    def set_alias(self, ref: str | Ref, alias: str, owner: str | None = None) -> VersionRecord:
+        """Point ``NAME@ALIAS`` at this version (moving it if it pointed elsewhere)."""
+        check_label(alias, "alias")
+        row = self._owned_row(ref, owner)
+        if owner is not None:
+            current = self.index.find(row.name, alias=alias)
+            if current is not None and current.owner != owner:
+                raise ConflictError(f"{row.name}@{alias} points at a version that was not made in this session")
+        self.index.set_alias(row, alias)
+        return self.get(row.ref)
+
+    def remove_alias(self, name: str, alias: str, owner: str | None = None) -> bool:
+        check_name(name)
+        check_label(alias, "alias")
+        if owner is not None:
+            claimed, holder = self.index.name_owner(name)
+            if claimed and holder != owner:
+                raise name_taken(name)
+            current = self.index.find(name, alias=alias)
+            if current is None:
+                return False
+            self._owned_row(current.ref, owner)
+        return self.index.remove_alias(name, alias)
+
+    def update_tags(
+        self, ref: str | Ref, add: Iterable[str] = (), remove: Iterable[str] = (), owner: str | None = None
+    ) -> VersionRecord:
+        """Add and remove tags at once: every tag is checked first, so bad input changes nothing."""
+        add_list = [check_label(t, "tag") for t in add]
+        remove_list = [check_label(t, "tag") for t in remove]
+        row = self._owned_row(ref, owner)
+        room_to_grow(
+            self.index, self.quota, row, sum(len(t.encode()) for t in dict.fromkeys(add_list) if t not in row.tags)
+        )
+        self.index.update_tags(row, add_list, remove_list)
+        return self.get(row.ref)
+
+    def add_tag(self, ref: str | Ref, tag: str, owner: str | None = None) -> VersionRecord:
+        return self.update_tags(ref, add=[tag], owner=owner)
+
+    def remove_tag(self, ref: str | Ref, tag: str, owner: str | None = None) -> bool:
+        """Remove one tag; False when the version did not have it."""
+        check_label(tag, "tag")
+        return bool(self.index.update_tags(self._owned_row(ref, owner), remove=[tag]))
+
+    def versions(self, name: str) -> builtins.list[int]:
+        """The version numbers of one name that exist now, newest first (from the index only)."""
+        return self.index.versions(check_name(name))
+
+    def set_note(self, ref: str | Ref, note: str, owner: str | None = None) -> VersionRecord:
+        check_note(note)
+        row = self._owned_row(ref, owner)
+        room_to_grow(self.index, self.quota, row, len(note.encode()) - len(row.note.encode()))
+        self.index.set_note(row, note)
+        return self.get(row.ref)
+
+    def delete(self, ref: str | Ref, force: bool = False, owner: str | None = None) -> int:
+        """Remove a version's row, then its files; returns the bytes freed.
+
+        An aliased version needs ``force`` (which drops its aliases too).
+        """
+        row = self._owned_row(ref, owner)
+        self.index.delete_version(row, force)
+        freed = self.artifacts.delete_folder(row.path.rsplit("/", 1)[0])
+        log.info("deleted %s (%s freed)", row.ref, human_bytes(freed))
+        return freed

@@ -1,0 +1,55 @@
+"""What the model worker does with a stranger's model besides calling it: the application's operations.
+
+The sandboxed worker (``core.safety``) loads, checks and calls models; it does not know what the
+application needs of them. This module does: describe a model for its record
+(``core.describe``), score it (``core.metrics``), convert it to ONNX, JSON parameters or another
+file format (``core.portable``). The worker child imports it by name
+(``core.safety.worker_child.OPERATIONS_MODULE``) and runs :data:`OPERATIONS` next to the model it
+holds, so the server process never holds a stranger's model object, and the safety package
+depends on none of these modules. Runs inside the sandbox: nothing here may write files or open
+sockets.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from core.describe import describe_model
+from core.errors import InvalidParameterError
+from core.metrics import classification_metrics
+
+
+def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """The model in another form, made here so the serving process never holds the object.
+
+    ``onnx`` (with the parity check on the given rows), ``json`` (plain parameters, exactness
+    checked) or a model file format; bytes travel base64-encoded inside the JSON reply.
+    """
+    to, X, names = request["to"], request.get("X"), request.get("names")
+    if to == "onnx":
+        from core.portable.onnx_export import export_onnx  # onnx and skl2onnx: only when converting
+
+        made = export_onnx(model, X, names)
+        parity = made.parity.to_dict() if made.parity is not None else None
+        return {"data": base64.b64encode(made.data).decode("ascii"), "layout": made.layout, "parity": parity}
+    if to == "json":
+        from core.portable.params_export import export_params
+
+        exported = export_params(model, X, names)
+        return {"text": exported.text, "rows_checked": exported.rows_checked, "exact": exported.exact}
+    if to in ("pickle", "joblib", "skops"):
+        from core import formats
+
+        return {"data": base64.b64encode(formats.dumps(model, to)).decode("ascii")}
+    raise InvalidParameterError(f"Unknown conversion {to!r}")
+
+
+#: ``name -> operation``, looked up by the worker child: ``describe(model)``, ``score(model, X, y)``
+#: (the rows already as the model expects them), ``convert(model, request)``.
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "describe": describe_model,
+    "score": classification_metrics,
+    "convert": _convert,
+}
