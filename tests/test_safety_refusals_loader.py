@@ -24,17 +24,17 @@ from joblib.numpy_pickle import NumpyArrayWrapper
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
-from core import allowlist, safe_load
 from core.errors import FormatError, InvalidParameterError, UnsafeModelError
 from core.formats import Detected
-from core.safe_load import LoadLimits, load_untrusted
+from core.safety import LoadLimits, allowlist, archives, arrays, calls, limits, loader, skops_load, unpickler
+from core.safety.loader import _load_untrusted as load_untrusted
 
 LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=60)
 
 
 def _call_check(module: str, name: str) -> Any:
     """The argument check the unpickler runs before it calls the global ``module.name``."""
-    return allowlist.call_checks()[id(allowlist.resolve(module, name))][1]
+    return calls.call_checks()[id(allowlist.resolve(module, name))][1]
 
 
 def _refused_call(module: str, name: str, args: tuple, *words: str) -> None:
@@ -96,7 +96,7 @@ def test_each_allowlisted_callable_refuses_arguments_outside_its_check(target, a
 def test_a_cython_unpickle_helper_refuses_a_state_of_other_than_numbers() -> None:
     from sklearn._loss._loss import CyHalfSquaredError
 
-    helper = allowlist._check_pyx_unpickle
+    helper = calls._check_pyx_unpickle
     with pytest.raises(UnsafeModelError, match=r"CyHalfSquaredError was called with a state of other than"):
         helper((CyHalfSquaredError, 0, ("text",)))
 
@@ -114,12 +114,12 @@ def test_a_cython_unpickle_helper_refuses_a_state_of_other_than_numbers() -> Non
 )
 def test_a_seed_sequence_state_is_checked_field_by_field(state, words: str) -> None:
     with pytest.raises(UnsafeModelError, match=words):
-        allowlist.check_seed_sequence_state(state)
+        calls.check_seed_sequence_state(state)
 
 
 def test_a_partial_state_of_the_wrong_shape_is_refused() -> None:
     with pytest.raises(UnsafeModelError, match=r"functools.partial is not allowed with a malformed state"):
-        allowlist.check_partial_state((print,))
+        calls.check_partial_state((print,))
 
 
 def test_a_reduce_with_arguments_that_are_not_a_tuple_is_refused() -> None:
@@ -133,13 +133,13 @@ def test_a_partial_is_allowed_only_around_check_array_with_its_keywords() -> Non
     from sklearn.utils.validation import check_array
 
     with pytest.raises(UnsafeModelError, match=r"functools.partial is not allowed around print"):
-        allowlist.check_partial_parts(print, (), None, None)
+        calls.check_partial_parts(print, (), None, None)
     with pytest.raises(UnsafeModelError, match=r"not allowed with positional arguments"):
-        allowlist.check_partial_parts(check_array, (1,), None, None)
+        calls.check_partial_parts(check_array, (1,), None, None)
     with pytest.raises(UnsafeModelError, match=r"not allowed with the keyword arguments \['copy'\]"):
-        allowlist.check_partial_parts(check_array, (), {"copy": True}, None)
+        calls.check_partial_parts(check_array, (), {"copy": True}, None)
     with pytest.raises(UnsafeModelError, match=r"not allowed with attributes of its own"):
-        allowlist.check_partial_parts(check_array, (), None, {"x": 1})
+        calls.check_partial_parts(check_array, (), None, {"x": 1})
 
 
 def test_a_global_outside_the_allowlist_is_refused_by_name() -> None:
@@ -188,7 +188,7 @@ def test_containers_nested_past_the_bound_are_refused_while_built() -> None:
 
 
 def test_the_guard_stops_a_load_past_its_deadline() -> None:
-    guard = safe_load._Guard(LoadLimits(max_bytes=10, max_decompressed_bytes=10, timeout_s=0.001))
+    guard = limits._Guard(LoadLimits(max_bytes=10, max_decompressed_bytes=10, timeout_s=0.001))
     time.sleep(0.01)
     with pytest.raises(UnsafeModelError, match=r"took longer than the 0.001 s limit"):
         guard.tick()
@@ -209,7 +209,7 @@ def test_a_zip_header_that_breaks_format_detection_is_refused(monkeypatch) -> No
     def crafted(data: bytes):  # zipfile raises more than BadZipFile on a crafted header
         raise NotImplementedError("That compression method is not supported")
 
-    monkeypatch.setattr(safe_load, "detect_format", crafted)
+    monkeypatch.setattr(loader, "detect_format", crafted)
     with pytest.raises(FormatError, match=r"looks like a zip archive but is damaged or of an unsupported kind"):
         load_untrusted(b"PK\x03\x04", limits=LIMITS)
 
@@ -228,18 +228,18 @@ def test_a_dtype_state_with_malformed_field_names_is_refused() -> None:
     base = np.dtype([("a", "f8")])
     state = (3, "|", None, ["a"], {"a": (np.dtype("f8"), 0)}, 8, 1, 16)  # names a list, not a tuple
     with pytest.raises(ValueError, match=r"malformed fields"):
-        safe_load._dtype_from_state(base, state)
+        arrays._dtype_from_state(base, state)
     with pytest.raises(FormatError, match=r"a numpy dtype in it is inconsistent"):
-        safe_load._check_dtype_state(base, state)
+        arrays._check_dtype_state(base, state)
 
 
 def test_a_dtype_state_with_a_malformed_field_entry_is_refused() -> None:
     base = np.dtype([("a", "f8")])
     state = (3, "|", None, ("a",), {"a": 5}, 8, 1, 16)
     with pytest.raises(ValueError, match=r"malformed field"):
-        safe_load._dtype_from_state(base, state)
+        arrays._dtype_from_state(base, state)
     with pytest.raises(FormatError, match=r"inconsistent"):
-        safe_load._check_dtype_state(base, state)
+        arrays._check_dtype_state(base, state)
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ def test_a_dtype_state_with_a_malformed_field_entry_is_refused() -> None:
 )
 def test_an_array_state_must_fit_its_shape_and_the_budget(state, error: type, words: str) -> None:
     with pytest.raises(error) as caught:
-        safe_load._check_array_state(state, 1_000)
+        arrays._check_array_state(state, 1_000)
     assert words in str(caught.value)
 
 
@@ -280,7 +280,7 @@ def _masked_state(**changes: Any) -> tuple:
 )
 def test_a_masked_array_state_is_checked(state, error: type, words: str) -> None:
     with pytest.raises(error, match=words):
-        safe_load._check_masked_array_state(state, 1_000)
+        arrays._check_masked_array_state(state, 1_000)
 
 
 def test_a_masked_array_fill_value_of_an_object_scalar_is_refused() -> None:
@@ -289,7 +289,7 @@ def test_a_masked_array_fill_value_of_an_object_scalar_is_refused() -> None:
     fill = records[0]  # an np.void record holding a Python object
     assert isinstance(fill, np.generic) and fill.dtype.hasobject
     with pytest.raises(UnsafeModelError, match=r"fill value that is not a plain value"):
-        safe_load._check_masked_array_state(_masked_state(fill=fill), 1_000)
+        arrays._check_masked_array_state(_masked_state(fill=fill), 1_000)
 
 
 def _struct_dtype_set_to(state: tuple) -> np.dtype:
@@ -302,14 +302,14 @@ def _struct_dtype_set_to(state: tuple) -> np.dtype:
 def test_a_built_dtype_whose_alignment_is_not_numpys_is_refused() -> None:
     dtype = _struct_dtype_set_to((3, "|", None, ("a",), {"a": (np.dtype("f8"), 0)}, 8, 8, 16))
     with pytest.raises(FormatError, match=r"a numpy dtype in it is inconsistent"):
-        safe_load.check_dtype(dtype)
+        arrays.check_dtype(dtype)
 
 
 def test_a_built_dtype_whose_field_is_not_a_dtype_is_refused() -> None:
     dtype = _struct_dtype_set_to((3, "|", None, ("a",), {"a": ("f8", 0)}, 8, 1, 16))
     assert dtype.fields == {"a": ("f8", 0)}
     with pytest.raises(FormatError, match=r"a numpy dtype in it is inconsistent"):
-        safe_load.check_dtype(dtype)
+        arrays.check_dtype(dtype)
 
 
 # -- object graphs that share parts ---------------------------------------------------------------
@@ -377,54 +377,54 @@ def test_a_joblib_array_that_joblib_cannot_read_is_refused(monkeypatch) -> None:
 # -- decompression --------------------------------------------------------------------------------
 
 
-def _guard(limit: int = 10_000) -> safe_load._Guard:
-    return safe_load._Guard(LoadLimits(max_bytes=limit, max_decompressed_bytes=limit, timeout_s=30))
+def _guard(limit: int = 10_000) -> limits._Guard:
+    return limits._Guard(LoadLimits(max_bytes=limit, max_decompressed_bytes=limit, timeout_s=30))
 
 
 def test_an_xz_varint_longer_than_nine_bytes_is_malformed() -> None:
     with pytest.raises(ValueError, match=r"varint too long"):
-        safe_load._read_varint(b"\xff" * 12, 0)
+        archives._read_varint(b"\xff" * 12, 0)
 
 
 def test_a_stream_that_declares_a_size_over_the_limit_is_refused_before_inflating() -> None:
     with pytest.raises(UnsafeModelError, match=r"expands to more than 10,000 bytes"):
-        safe_load._inflate(gzip.compress(b"\0" * 100_000), "gzip", _guard())
+        archives._inflate(gzip.compress(b"\0" * 100_000), "gzip", _guard())
 
 
 def test_a_stream_without_a_declared_size_is_stopped_at_the_limit() -> None:
     with pytest.raises(UnsafeModelError, match=r"expands to more than 10,000 bytes"):
-        safe_load._inflate(zlib.compress(b"\0" * 100_000), "zlib", _guard())
+        archives._inflate(zlib.compress(b"\0" * 100_000), "zlib", _guard())
 
 
 def test_an_unknown_compression_is_refused() -> None:
     with pytest.raises(FormatError, match=r"joblib files compressed with lz4 are not supported"):
-        safe_load._inflate(b"data", "lz4", _guard())
+        archives._inflate(b"data", "lz4", _guard())
 
 
 def test_a_truncated_compressed_stream_is_refused() -> None:
     packed = zlib.compress(bytes(range(256)) * 20)
     with pytest.raises(FormatError, match=r"The zlib-compressed file is truncated"):
-        safe_load._inflate(packed[: len(packed) // 2], "zlib", _guard())
+        archives._inflate(packed[: len(packed) // 2], "zlib", _guard())
 
 
 def test_a_corrupt_compressed_stream_is_refused() -> None:
     with pytest.raises(FormatError, match=r"not a valid zlib-compressed joblib file"):
-        safe_load._inflate(b"this is not zlib at all", "zlib", _guard())
+        archives._inflate(b"this is not zlib at all", "zlib", _guard())
 
 
 def test_a_compressed_joblib_file_must_hold_a_pickle() -> None:
     detected = Detected("joblib", compression="zlib")
     with pytest.raises(FormatError, match=r"The decompressed file is not a joblib pickle"):
-        safe_load._unpickle(zlib.compress(b"plain text"), detected, _guard())
+        loader._unpickle(zlib.compress(b"plain text"), detected, _guard())
 
 
 def test_a_recursion_error_while_unpickling_is_reported_as_too_deep(monkeypatch) -> None:
     def deep(self):  # the unpickler's own guard stops depth earlier; this is the funnel behind it
         raise RecursionError
 
-    monkeypatch.setattr(safe_load.RestrictedUnpickler, "load", deep)
+    monkeypatch.setattr(unpickler.RestrictedUnpickler, "load", deep)
     with pytest.raises(UnsafeModelError, match=r"nests objects too deeply"):
-        safe_load._unpickle(pickle.dumps([1]), Detected("pickle"), _guard())
+        loader._unpickle(pickle.dumps([1]), Detected("pickle"), _guard())
 
 
 # -- zip archives and skops -----------------------------------------------------------------------
@@ -440,12 +440,12 @@ def _zip(entries: int) -> bytes:
 
 def test_a_damaged_zip_is_refused_before_reading() -> None:
     with pytest.raises(FormatError, match=r"looks like a zip archive but is damaged"):
-        safe_load.check_zip(b"PK\x03\x04" + b"\0" * 40, LIMITS)
+        archives.check_zip(b"PK\x03\x04" + b"\0" * 40, LIMITS)
 
 
 def test_a_zip_with_too_many_entries_is_refused() -> None:
     with pytest.raises(UnsafeModelError, match=r"The archive holds 3 files"):
-        safe_load.check_zip(_zip(3), LIMITS, max_entries=2)
+        archives.check_zip(_zip(3), LIMITS, max_entries=2)
 
 
 @pytest.fixture(scope="module")
@@ -467,7 +467,7 @@ def test_a_skops_file_whose_contents_cannot_be_read_is_refused(skops_bytes: byte
 def test_a_zip_whose_entries_add_up_past_the_limit_is_refused() -> None:
     small = LoadLimits(max_bytes=10_000, max_decompressed_bytes=2, timeout_s=5)
     with pytest.raises(UnsafeModelError, match=r"expands to more than 2 bytes"):
-        safe_load.check_zip(_zip(3), small)
+        archives.check_zip(_zip(3), small)
 
 
 def test_a_skops_file_with_a_damaged_schema_is_refused() -> None:
@@ -475,7 +475,7 @@ def test_a_skops_file_with_a_damaged_schema_is_refused() -> None:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("schema.json", b"{not json")
     with pytest.raises(FormatError, match=r"The skops file is damaged \("):
-        safe_load._load_skops(buffer.getvalue(), _guard(10**8))
+        skops_load._load_skops(buffer.getvalue(), _guard(10**8))
 
 
 def _skops_needs(monkeypatch, names: list[str]) -> None:
@@ -485,14 +485,14 @@ def _skops_needs(monkeypatch, names: list[str]) -> None:
 def test_a_skops_file_needing_types_outside_the_allowlist_is_refused(monkeypatch, skops_bytes: bytes) -> None:
     _skops_needs(monkeypatch, ["os.system", "builtins.eval"])
     with pytest.raises(UnsafeModelError, match=r"os.system, builtins.eval are not allowed: the skops file"):
-        safe_load._load_skops(skops_bytes, _guard(10**8))
+        skops_load._load_skops(skops_bytes, _guard(10**8))
 
 
 def test_a_skops_file_needing_a_type_this_release_lacks_is_named(monkeypatch, skops_bytes: bytes) -> None:
     _skops_needs(monkeypatch, ["sklearn.gone.Thing"])
     monkeypatch.setattr(allowlist, "_MISSING", {("sklearn.gone", "Thing")})
     with pytest.raises(FormatError, match=r"needs sklearn.gone.Thing, which scikit-learn"):
-        safe_load._load_skops(skops_bytes, _guard(10**8))
+        skops_load._load_skops(skops_bytes, _guard(10**8))
 
 
 def test_a_skops_file_needing_a_missing_module_keeps_its_import_error(monkeypatch, skops_bytes: bytes) -> None:
@@ -501,7 +501,7 @@ def test_a_skops_file_needing_a_missing_module_keeps_its_import_error(monkeypatc
 
     monkeypatch.setattr(skops.io, "loads", missing)
     with pytest.raises(ImportError, match=r"sklearn.gone"):
-        safe_load._load_skops(skops_bytes, _guard(10**8))  # load_untrusted names it (see _as_error)
+        skops_load._load_skops(skops_bytes, _guard(10**8))  # load_untrusted names it (see _as_error)
 
 
 def test_a_recursion_error_in_skops_is_reported_as_too_deep(monkeypatch, skops_bytes: bytes) -> None:
@@ -510,17 +510,17 @@ def test_a_recursion_error_in_skops_is_reported_as_too_deep(monkeypatch, skops_b
 
     monkeypatch.setattr(skops.io, "loads", deep)
     with pytest.raises(UnsafeModelError, match=r"nests objects too deeply"):
-        safe_load._load_skops(skops_bytes, _guard(10**8))
+        skops_load._load_skops(skops_bytes, _guard(10**8))
 
 
 # -- the entry point ------------------------------------------------------------------------------
 
 
 def test_a_load_past_its_deadline_is_abandoned() -> None:
-    guard = safe_load._Guard(LoadLimits(max_bytes=10, max_decompressed_bytes=10, timeout_s=0.05))
+    guard = limits._Guard(LoadLimits(max_bytes=10, max_decompressed_bytes=10, timeout_s=0.05))
     started = time.monotonic()
     with pytest.raises(UnsafeModelError, match=r"took longer than the 0.05 s limit"):
-        safe_load._run_with_deadline(guard, lambda: time.sleep(3))
+        loader._run_with_deadline(guard, lambda: time.sleep(3))
     assert time.monotonic() - started < 2.5
     assert guard.cancelled.is_set()
 
@@ -528,3 +528,23 @@ def test_a_load_past_its_deadline_is_abandoned() -> None:
 def test_load_untrusted_takes_bytes_only() -> None:
     with pytest.raises(InvalidParameterError, match=r"takes the file's bytes, not a str"):
         load_untrusted("model.pkl", limits=LIMITS)  # type: ignore[arg-type]
+
+
+def test_a_pickle_that_ends_before_its_stop_opcode_is_refused_with_its_cause() -> None:
+    """The opcode loop meets the end of the bytes (no STOP): one FormatError, the EOFError behind it."""
+    with pytest.raises(FormatError, match="damaged or cut short") as caught:
+        load_untrusted(b"\x80\x04K\x01")  # protocol 4, the int 1, then nothing
+    assert isinstance(caught.value.__cause__, EOFError)
+
+
+def test_a_load_that_runs_out_of_memory_is_refused_with_its_cause(monkeypatch) -> None:
+    """Past the unpickler (the checks, the build): an error that is not ModelShelf's own is turned
+    into one message, its cause kept for --debug."""
+
+    def exhausted(*args: Any) -> Any:
+        raise MemoryError
+
+    monkeypatch.setattr(loader, "_load", exhausted)
+    with pytest.raises(UnsafeModelError, match="more memory than a model should") as caught:
+        load_untrusted(pickle.dumps(LogisticRegression()))
+    assert isinstance(caught.value.__cause__, MemoryError)

@@ -16,43 +16,44 @@ from sklearn.decomposition import NMF
 from sklearn.gaussian_process.kernels import DotProduct
 from sklearn.linear_model import LogisticRegression
 
-from core import model_policy
-from core.model_policy import PolicyError, check_model_policy
+from core.safety import policy, policy_rules
+from core.safety.policy import check_model_policy
+from core.safety.policy_code import PolicyError
 
 WHERE = "Estimator.slot"
 
 RULES = [
-    (model_policy.rule_dtype, "not-a-dtype", "(not a numpy dtype)"),
-    (model_policy.rule_dtype, ["f8", len], "(a dtype must be a numpy type)"),
-    (model_policy.rule_dtype, len, "the callable builtins.len (a dtype must be a numpy type)"),
-    (model_policy.rule_reduction, np.add, "(allowed: numpy.mean"),
-    (model_policy.rule_codec, "base64", "the string 'base64' (not a text encoding)"),
-    (model_policy.rule_codec, "no-such-codec", "(not a text encoding)"),
-    (model_policy.rule_token_pattern, r"(a+)+$", "any other expression can backtrack"),
-    (model_policy.rule_attribute_path, "coef_..x", '(allowed: "auto" or a dotted name'),
-    (model_policy.rule_pre_dispatch, "2**40", '(allowed: a count or "K*n_jobs")'),
-    (model_policy.rule_scoring, ["accuracy", "no_such_scorer"], "the string 'no_such_scorer' (allowed: scikit-learn"),
-    (model_policy.rule_score_function, len, "(allowed: scikit-learn's own univariate score functions)"),
-    (model_policy.rule_metric_function, len, "(allowed: the metric functions of scikit-learn's named scorers)"),
-    (model_policy.rule_cv, object(), "(allowed: an int, None or a scikit-learn splitter)"),
-    (model_policy.rule_names("brute", "kd_tree"), "os.system", "(allowed: brute, kd_tree)"),
-    (model_policy.rule_kmeans_single, len, "(allowed: scikit-learn's own k-means routines)"),
-    (model_policy.rule_bspline_asarray, np.asarray, "(allowed: scipy's own array constructor)"),
-    (model_policy.rule_name_format, 12, "(allowed: a bool or a name template of at most 200 characters)"),
-    (model_policy.rule_name_format, "{feature_name}" * 20, "at most 200 characters"),
-    (model_policy.rule_name_format, "{feature_name", "(not a name template)"),
-    (model_policy.rule_name_format, "{feature_name:>99}", "(allowed fields: {transformer_name} and {feature_name}"),
-    (model_policy.rule_dtype, "(2000,2000)f8", "(allowed: numeric, bool, object or short text scalars)"),
-    (model_policy.rule_pure_function, functools.partial(print), "a partial of the callable builtins.print ("),
-    (model_policy.rule_pure_function, print, "(allowed: None or numpy.abs"),
-    (model_policy.rule_no_arguments, {"out": 1}, "keyword arguments for its function"),
-    (model_policy.rule_none, print, "(only None is allowed here)"),
-    (model_policy.rule_content, "filename", '(only "content" is allowed'),
-    (model_policy.rule_data, np.memmap, "the class numpy.memmap"),
-    (model_policy.rule_column_pattern, "(a+)+", "no repetition"),
-    (model_policy.rule_metric, "os.system", "(a metric or kernel must be one of scikit-learn's names)"),
-    (model_policy.rule_n_jobs, 30_000, "the number 30000 (allowed: None or a count between -256 and 256)"),
-    (model_policy.rule_output_config, "xml", "(allowed: default, pandas, polars)"),
+    (policy_rules.rule_dtype, "not-a-dtype", "(not a numpy dtype)"),
+    (policy_rules.rule_dtype, ["f8", len], "(a dtype must be a numpy type)"),
+    (policy_rules.rule_dtype, len, "the callable builtins.len (a dtype must be a numpy type)"),
+    (policy_rules.rule_reduction, np.add, "(allowed: numpy.mean"),
+    (policy_rules.rule_codec, "base64", "the string 'base64' (not a text encoding)"),
+    (policy_rules.rule_codec, "no-such-codec", "(not a text encoding)"),
+    (policy_rules.rule_token_pattern, r"(a+)+$", "any other expression can backtrack"),
+    (policy_rules.rule_attribute_path, "coef_..x", '(allowed: "auto" or a dotted name'),
+    (policy_rules.rule_pre_dispatch, "2**40", '(allowed: a count or "K*n_jobs")'),
+    (policy_rules.rule_scoring, ["accuracy", "no_such_scorer"], "the string 'no_such_scorer' (allowed: scikit-learn"),
+    (policy_rules.rule_score_function, len, "(allowed: scikit-learn's own univariate score functions)"),
+    (policy_rules.rule_metric_function, len, "(allowed: the metric functions of scikit-learn's named scorers)"),
+    (policy_rules.rule_cv, object(), "(allowed: an int, None or a scikit-learn splitter)"),
+    (policy_rules.rule_names("brute", "kd_tree"), "os.system", "(allowed: brute, kd_tree)"),
+    (policy_rules.rule_kmeans_single, len, "(allowed: scikit-learn's own k-means routines)"),
+    (policy_rules.rule_bspline_asarray, np.asarray, "(allowed: scipy's own array constructor)"),
+    (policy_rules.rule_name_format, 12, "(allowed: a bool or a name template of at most 200 characters)"),
+    (policy_rules.rule_name_format, "{feature_name}" * 20, "at most 200 characters"),
+    (policy_rules.rule_name_format, "{feature_name", "(not a name template)"),
+    (policy_rules.rule_name_format, "{feature_name:>99}", "(allowed fields: {transformer_name} and {feature_name}"),
+    (policy_rules.rule_dtype, "(2000,2000)f8", "(allowed: numeric, bool, object or short text scalars)"),
+    (policy_rules.rule_pure_function, functools.partial(print), "a partial of the callable builtins.print ("),
+    (policy_rules.rule_pure_function, print, "(allowed: None or numpy.abs"),
+    (policy_rules.rule_no_arguments, {"out": 1}, "keyword arguments for its function"),
+    (policy_rules.rule_none, print, "(only None is allowed here)"),
+    (policy_rules.rule_content, "filename", '(only "content" is allowed'),
+    (policy_rules.rule_data, np.memmap, "the class numpy.memmap"),
+    (policy_rules.rule_column_pattern, "(a+)+", "no repetition"),
+    (policy_rules.rule_metric, "os.system", "(a metric or kernel must be one of scikit-learn's names)"),
+    (policy_rules.rule_n_jobs, 30_000, "the number 30000 (allowed: None or a count between -256 and 256)"),
+    (policy_rules.rule_output_config, "xml", "(allowed: default, pandas, polars)"),
 ]
 
 
@@ -75,7 +76,7 @@ def test_an_attribute_name_that_is_not_text_is_refused() -> None:
 
 
 def test_a_model_with_more_objects_than_the_bound_is_refused(monkeypatch) -> None:
-    monkeypatch.setattr(model_policy, "_MAX_OBJECTS", 50)  # the bound (5,000,000), lowered to keep the test fast
+    monkeypatch.setattr(policy, "_MAX_OBJECTS", 50)  # the bound (5,000,000), lowered to keep the test fast
     with pytest.raises(PolicyError, match="the model holds more than 50 objects"):
         check_model_policy([[i] for i in range(100)])
 
@@ -98,12 +99,12 @@ def test_parts_shared_into_an_exponential_graph_are_refused() -> None:
 
 def test_a_transform_that_loops_past_the_bound_is_refused() -> None:
     with pytest.raises(PolicyError, match=r"the number 100000000000 \(allowed: 1 to 100,000: transform loops"):
-        model_policy._check_predict_loop(NMF(), "max_iter", 10**11, WHERE)
+        policy_rules._check_predict_loop(NMF(), "max_iter", 10**11, WHERE)
 
 
 def test_a_string_outside_a_parameters_declared_options_is_refused() -> None:
     with pytest.raises(PolicyError, match=r"the string 'nope' \(scikit-learn allows: .*lbfgs"):
-        model_policy._check_declared_string(LogisticRegression(), "solver", "nope", WHERE)
+        policy._check_declared_string(LogisticRegression(), "solver", "nope", WHERE)
 
 
 def _with(**attributes: Any) -> LogisticRegression:

@@ -34,8 +34,8 @@ from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.tree._tree import Tree
 
-from core import model_checks
 from core.errors import FormatError, UnsafeModelError
+from core.safety import checks, checks_neighbors_svm, checks_structures, checks_trees
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def _edited(model: Any, edit: Callable[[Any], Any]) -> Any:
 
 def test_a_model_without_predict_is_refused(iris) -> None:
     scaler = StandardScaler().fit(iris[0])
-    _refused(lambda: model_checks.check_fitted_estimator(scaler), "has no predict method", error=FormatError)
+    _refused(lambda: checks.check_fitted_estimator(scaler), "has no predict method", error=FormatError)
 
 
 class _PredictOnly(BaseEstimator):
@@ -105,7 +105,7 @@ class _PredictOnly(BaseEstimator):
 
 def test_something_other_than_a_scikit_learn_model_is_refused() -> None:
     _refused(
-        lambda: model_checks.check_fitted_estimator([1]),
+        lambda: checks.check_fitted_estimator([1]),
         "holds a builtins.list, not a scikit-learn model",
         error=FormatError,
     )
@@ -113,7 +113,7 @@ def test_something_other_than_a_scikit_learn_model_is_refused() -> None:
 
 def test_an_unfitted_model_is_refused() -> None:
     _refused(
-        lambda: model_checks.check_fitted_estimator(LogisticRegression()),
+        lambda: checks.check_fitted_estimator(LogisticRegression()),
         "holds an unfitted LogisticRegression",
         error=FormatError,
     )
@@ -123,32 +123,30 @@ def test_objects_nested_past_the_limit_are_refused() -> None:
     nested: list = []
     for _ in range(50):
         nested = [nested]
-    _refused(
-        lambda: model_checks.check_nesting(nested, 10), "nests objects too deeply to be a model (more than 10 levels)"
-    )
+    _refused(lambda: checks.check_nesting(nested, 10), "nests objects too deeply to be a model (more than 10 levels)")
 
 
 def test_a_tree_without_n_features_in_is_refused(fitted) -> None:
     model = _edited(fitted["tree"], lambda m: delattr(m, "n_features_in_"))
-    _refused(lambda: model_checks.validate_model(model), "it has no valid n_features_in_")
+    _refused(lambda: checks_structures.validate_model(model), "it has no valid n_features_in_")
 
 
 def test_a_model_whose_fitted_check_fails_is_refused() -> None:
     _refused(
-        lambda: model_checks.check_fitted_estimator(_PredictOnly()),
+        lambda: checks.check_fitted_estimator(_PredictOnly()),
         "is not a usable fitted model: _PredictOnly() is not an estimator instance",
         error=FormatError,
     )
 
 
 def test_a_model_with_more_objects_than_the_bound_is_refused(monkeypatch) -> None:
-    monkeypatch.setattr(model_checks, "_MAX_OBJECTS", 20)  # 5,000,000, lowered to keep the test fast
-    _refused(lambda: model_checks.validate_model([[i] for i in range(50)]), "it holds more than 20 objects")
+    monkeypatch.setattr(checks_structures, "_MAX_OBJECTS", 20)  # 5,000,000, lowered to keep the test fast
+    _refused(lambda: checks_structures.validate_model([[i] for i in range(50)]), "it holds more than 20 objects")
 
 
 def test_special_attributes_on_a_scikit_learn_object_are_refused(fitted) -> None:
     model = _edited(fitted["tree"], lambda m: m.__dict__.__setitem__("__sklearn_is_fitted__", True))
-    _refused(lambda: model_checks.validate_model(model), "special attributes (__...__) set on the object")
+    _refused(lambda: checks_structures.validate_model(model), "special attributes (__...__) set on the object")
 
 
 # -- decision trees -------------------------------------------------------------------------------
@@ -171,17 +169,17 @@ def _leaf_with_one_child(state: dict) -> None:
 
 def test_a_tree_whose_max_depth_is_not_its_depth_is_refused(fitted) -> None:
     tree = _retree(fitted["tree"].tree_, lambda s: s.__setitem__("max_depth", 10_000))
-    _refused(lambda: model_checks.check_tree(tree), "its max_depth 10000 is not its depth 3")
+    _refused(lambda: checks_trees.check_tree(tree), "its max_depth 10000 is not its depth 3")
 
 
 def test_a_tree_leaf_with_one_child_is_refused(fitted) -> None:
     tree = _retree(fitted["tree"].tree_, _leaf_with_one_child)
-    _refused(lambda: model_checks.check_tree(tree), "a leaf has one child")
+    _refused(lambda: checks_trees.check_tree(tree), "a leaf has one child")
 
 
 def test_a_split_on_a_feature_past_the_models_width_is_refused(fitted) -> None:
     _refused(
-        lambda: model_checks.check_tree(fitted["tree"].tree_, 1), "a node splits on feature 3 of a 1-feature model"
+        lambda: checks_trees.check_tree(fitted["tree"].tree_, 1), "a node splits on feature 3 of a 1-feature model"
     )
 
 
@@ -204,7 +202,7 @@ LINK_CASES = [
 def test_tree_links_must_form_one_tree(fitted, edit, words: str) -> None:
     tree = fitted["tree7"].tree_
     assert tree.node_count == 7
-    _refused(lambda: model_checks.check_tree(_retree(tree, edit)), "decision tree", words)
+    _refused(lambda: checks_trees.check_tree(_retree(tree, edit)), "decision tree", words)
 
 
 def test_a_tree_with_no_nodes_is_refused(fitted) -> None:
@@ -214,17 +212,17 @@ def test_a_tree_with_no_nodes_is_refused(fitted) -> None:
         state["values"] = state["values"][:0].copy()
 
     tree = _retree(fitted["tree"].tree_, empty)
-    _refused(lambda: model_checks.check_tree(tree), "node_count 0 does not match")
+    _refused(lambda: checks_trees.check_tree(tree), "node_count 0 does not match")
 
 
 def test_a_decision_tree_whose_tree_is_not_a_tree_is_refused(fitted) -> None:
     model = _edited(fitted["tree"], lambda m: setattr(m, "tree_", [1, 2]))
-    _refused(lambda: model_checks.validate_model(model), "its tree_ is not a scikit-learn tree")
+    _refused(lambda: checks_structures.validate_model(model), "its tree_ is not a scikit-learn tree")
 
 
 def test_a_decision_tree_wider_than_its_estimator_is_refused(fitted) -> None:
     model = _edited(fitted["tree"], lambda m: setattr(m, "n_features_in_", 3))
-    _refused(lambda: model_checks.validate_model(model), "its tree has 4 features, the estimator 3")
+    _refused(lambda: checks_structures.validate_model(model), "its tree has 4 features, the estimator 3")
 
 
 # -- ensembles ------------------------------------------------------------------------------------
@@ -232,17 +230,17 @@ def test_a_decision_tree_wider_than_its_estimator_is_refused(fitted) -> None:
 
 def test_a_forest_whose_members_are_not_a_list_is_refused(fitted) -> None:
     model = _edited(fitted["forest"], lambda m: setattr(m, "estimators_", "trees"))
-    _refused(lambda: model_checks._check_ensemble_features(model), "its estimators_ is not a list of trees")
+    _refused(lambda: checks_trees._check_ensemble_features(model), "its estimators_ is not a list of trees")
 
 
 def test_an_isolation_forest_with_a_feature_subset_per_member_missing_is_refused(fitted) -> None:
     model = _edited(fitted["isolation"], lambda m: setattr(m, "estimators_features_", m.estimators_features_[:1]))
-    _refused(lambda: model_checks._check_ensemble_features(model), "its feature subsets do not match its members")
+    _refused(lambda: checks_trees._check_ensemble_features(model), "its feature subsets do not match its members")
 
 
 def test_a_forest_member_wider_than_its_forest_is_refused(fitted) -> None:
     model = _edited(fitted["forest"], lambda m: setattr(m, "n_features_in_", 3))
-    _refused(lambda: model_checks._check_ensemble_features(model), "a member expects 4 features, the ensemble 3")
+    _refused(lambda: checks_trees._check_ensemble_features(model), "a member expects 4 features, the ensemble 3")
 
 
 def _gb(name: str, edit: Callable[[Any], Any]) -> Callable[[dict], Any]:
@@ -294,7 +292,7 @@ GB_CASES = [
 @pytest.mark.parametrize(("build", "words"), GB_CASES, ids=[w[:30] for _b, w in GB_CASES])
 def test_gradient_boosting_cells_must_match_the_model(fitted, build, words: str) -> None:
     model = build(fitted)
-    _refused(lambda: model_checks._check_gradient_boosting(model), "gradient boosting model", words)
+    _refused(lambda: checks_trees._check_gradient_boosting(model), "gradient boosting model", words)
 
 
 # -- histogram gradient boosting ------------------------------------------------------------------
@@ -306,7 +304,7 @@ def _predictor(fitted, name: str = "hgb"):
 
 
 def _check_first_predictor(model, predictor, mask=None, n_bins=None) -> Callable[[], None]:
-    return lambda: model_checks.check_predictor(predictor, model.n_features_in_, mask, n_bins)
+    return lambda: checks_trees.check_predictor(predictor, model.n_features_in_, mask, n_bins)
 
 
 def test_a_boosted_tree_without_nodes_is_refused(fitted) -> None:
@@ -403,7 +401,7 @@ HGB_CASES = [
 @pytest.mark.parametrize(("name", "edit", "words"), HGB_CASES, ids=[w[:30] for _n, _e, w in HGB_CASES])
 def test_hist_gradient_boosting_binner_trees_and_model_must_agree(fitted, name: str, edit, words: str) -> None:
     model = _edited(fitted[name], edit)
-    _refused(lambda: model_checks._check_hist_gradient_boosting(model), "boosted model", words)
+    _refused(lambda: checks_trees._check_hist_gradient_boosting(model), "boosted model", words)
 
 
 def test_a_categorical_preprocessor_ordering_features_unlike_the_binner_is_refused(fitted) -> None:
@@ -411,7 +409,7 @@ def test_a_categorical_preprocessor_ordering_features_unlike_the_binner_is_refus
     mask = np.zeros(4, dtype=bool)
     mask[1] = True  # the binner says feature 1 is the categorical one; the preprocessor puts feature 0 first
     _refused(
-        lambda: model_checks._check_hist_preprocessor(model._preprocessor, 4, mask),
+        lambda: checks_trees._check_hist_preprocessor(model._preprocessor, 4, mask),
         "its categorical preprocessor and its binner order features differently",
     )
 
@@ -421,7 +419,7 @@ def test_a_categorical_preprocessor_that_passes_other_columns_through_is_refused
     model._preprocessor.transformers_[2] = ("remainder", "passthrough", np.ones(4, dtype=bool))
     mask = model._bin_mapper.is_categorical_.astype(bool)
     _refused(
-        lambda: model_checks._check_hist_preprocessor(model._preprocessor, 4, mask),
+        lambda: checks_trees._check_hist_preprocessor(model._preprocessor, 4, mask),
         "its categorical preprocessor is not the one scikit-learn builds",
     )
 
@@ -451,7 +449,7 @@ NEIGHBOUR_CASES = [
 @pytest.mark.parametrize(("name", "edit", "words"), NEIGHBOUR_CASES, ids=[w[:30] for _n, _e, w in NEIGHBOUR_CASES])
 def test_neighbours_fitted_data_index_and_labels_must_agree(fitted, name: str, edit, words: str) -> None:
     model = _edited(fitted[name], edit)
-    _refused(lambda: model_checks._check_neighbors(model), "neighbours model", words)
+    _refused(lambda: checks_neighbors_svm._check_neighbors(model), "neighbours model", words)
 
 
 KMEANS_CASES = [
@@ -464,7 +462,7 @@ KMEANS_CASES = [
 @pytest.mark.parametrize(("edit", "words"), KMEANS_CASES, ids=[w[:30] for _e, w in KMEANS_CASES])
 def test_k_means_centres_and_threads_are_checked(fitted, edit, words: str) -> None:
     model = _edited(fitted["kmeans"], edit)
-    _refused(lambda: model_checks._check_kmeans(model), "k-means model", words)
+    _refused(lambda: checks_neighbors_svm._check_kmeans(model), "k-means model", words)
 
 
 def _rebuilt_kdtree(tree: KDTree, edit: Callable[[list], None]) -> KDTree:
@@ -513,7 +511,7 @@ KD_CASES = [
 @pytest.mark.parametrize(("edit", "words"), KD_CASES, ids=[w[:30] for _e, w in KD_CASES])
 def test_a_kd_tree_index_must_stay_inside_its_data(fitted, edit, words: str) -> None:
     tree = _rebuilt_kdtree(fitted["kdtree"], edit)
-    _refused(lambda: model_checks._check_binary_tree(tree), "neighbours index", words)
+    _refused(lambda: checks_neighbors_svm._check_binary_tree(tree), "neighbours index", words)
 
 
 def test_a_mahalanobis_metric_with_a_matrix_that_is_not_square_is_refused(fitted) -> None:
@@ -522,13 +520,15 @@ def test_a_mahalanobis_metric_with_a_matrix_that_is_not_square_is_refused(fitted
     state[2] = np.ones((4, 3))
     crafted = type(metric).__new__(type(metric))
     crafted.__setstate__(tuple(state))
-    _refused(lambda: model_checks._check_distance_metric(crafted, fitted["X"]), "distance metric", "not square")
+    _refused(lambda: checks_neighbors_svm._check_distance_metric(crafted, fitted["X"]), "distance metric", "not square")
 
 
 def test_a_weighted_metric_narrower_than_the_data_is_refused(fitted) -> None:
     metric = DistanceMetric.get_metric("seuclidean", V=np.ones(2))
     _refused(
-        lambda: model_checks._check_distance_metric(metric, fitted["X"]), "distance metric", "size of V does not match"
+        lambda: checks_neighbors_svm._check_distance_metric(metric, fitted["X"]),
+        "distance metric",
+        "size of V does not match",
     )
 
 
@@ -555,7 +555,7 @@ SVC_CASES = [
 @pytest.mark.parametrize(("name", "edit", "words"), SVC_CASES, ids=[w[:30] for _n, _e, w in SVC_CASES])
 def test_libsvm_counts_must_add_up(fitted, name: str, edit, words: str) -> None:
     model = _edited(fitted[name], edit)
-    _refused(lambda: model_checks._check_libsvm(model), "support vector model", words)
+    _refused(lambda: checks_neighbors_svm._check_libsvm(model), "support vector model", words)
 
 
 # -- sparse matrices ------------------------------------------------------------------------------
@@ -563,7 +563,7 @@ def test_libsvm_counts_must_add_up(fitted, name: str, edit, words: str) -> None:
 
 def test_a_csr_matrix_with_an_index_past_its_columns_is_refused() -> None:
     matrix = sparse.csr_matrix((np.ones(2), np.array([0, 9]), np.array([0, 1, 2])), shape=(2, 3))
-    _refused(lambda: model_checks._check_sparse(matrix), "sparse matrix")
+    _refused(lambda: checks_neighbors_svm._check_sparse(matrix), "sparse matrix")
 
 
 def _coo(rows: list[int], cols: list[int]) -> sparse.coo_matrix:
@@ -578,4 +578,4 @@ def _coo(rows: list[int], cols: list[int]) -> sparse.coo_matrix:
 )
 def test_a_coo_matrix_with_coordinates_outside_its_shape_is_refused(rows, cols) -> None:
     assert not hasattr(_coo(rows, cols), "check_format")  # COO has no full check of its own: the check does it
-    _refused(lambda: model_checks._check_sparse(_coo(rows, cols)), "sparse matrix", "coordinates out of range")
+    _refused(lambda: checks_neighbors_svm._check_sparse(_coo(rows, cols)), "sparse matrix", "coordinates out of range")

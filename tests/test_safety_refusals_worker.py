@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from core import worker
+from core import worker_ops
 from core.errors import DatasetError, FormatError, InvalidParameterError, UnsafeModelError
-from core.safe_load import LoadLimits
+from core.safety import LoadLimits, protocol, proxy, worker, worker_child
 
 LIMITS = LoadLimits(max_bytes=10_000_000, max_decompressed_bytes=10_000_000, timeout_s=5)
 
@@ -44,18 +44,18 @@ def pipe():
 
 def test_a_read_past_its_deadline_times_out(pipe) -> None:
     with pytest.raises(TimeoutError):
-        worker._read_exact(pipe[0], 8, time.monotonic() - 1)
+        protocol._read_exact(pipe[0], 8, time.monotonic() - 1)
 
 
 def test_a_read_that_gets_no_data_before_its_deadline_times_out(pipe) -> None:
     with pytest.raises(TimeoutError):
-        worker._read_exact(pipe[0], 8, time.monotonic() + 0.05)
+        protocol._read_exact(pipe[0], 8, time.monotonic() + 0.05)
 
 
 def test_a_reply_longer_than_the_limit_is_refused_before_it_is_read(pipe) -> None:
     os.write(pipe[1], struct.pack(">Q", 1 << 40))
     with pytest.raises(ValueError, match=r"a reply of 1,099,511,627,776 bytes \(the limit is 1,000\)"):
-        worker._read_message(pipe[0], time.monotonic() + 5, 1_000)
+        protocol._read_message(pipe[0], time.monotonic() + 5, 1_000)
 
 
 def test_an_array_of_an_unexpected_dtype_is_refused_on_the_way_back() -> None:
@@ -63,7 +63,7 @@ def test_an_array_of_an_unexpected_dtype_is_refused_on_the_way_back() -> None:
     np.save(buffer, np.array(["2024-01-01"], dtype="datetime64[D]"), allow_pickle=False)
     encoded = {"__npy__": base64.b64encode(buffer.getvalue()).decode("ascii")}
     with pytest.raises(ValueError, match="unexpected array dtype datetime64"):
-        worker._decode_hook(encoded)
+        protocol._decode_hook(encoded)
 
 
 # -- requests the worker refuses ------------------------------------------------------------------
@@ -77,22 +77,22 @@ def held() -> collections.OrderedDict:
 
 def test_an_unknown_probe_is_refused() -> None:
     with pytest.raises(InvalidParameterError, match="Unknown probe 'rm_rf'"):
-        worker._probe("rm_rf", {})
+        worker_child._probe("rm_rf", {})
 
 
 def test_an_unknown_conversion_is_refused(held) -> None:
     with pytest.raises(InvalidParameterError, match="Unknown conversion 'xml'"):
-        worker._convert(held["abc"][0], {"to": "xml"})
+        worker_ops._convert(held["abc"][0], {"to": "xml"})
 
 
 def test_a_worker_without_probes_refuses_a_probe(held) -> None:
     with pytest.raises(InvalidParameterError, match="This worker runs no probes"):
-        worker._serve({"op": "probe", "name": "write_file"}, held, {"probes": False})
+        worker_child._serve({"op": "probe", "name": "write_file"}, held, {"probes": False})
 
 
 def test_a_request_for_a_model_the_worker_does_not_hold_says_so(held) -> None:
-    with pytest.raises(worker._NotLoaded):
-        worker._serve({"op": "call", "sha256": "not-held", "method": "predict", "X": None}, held, {})
+    with pytest.raises(worker_child._NotLoaded):
+        worker_child._serve({"op": "call", "sha256": "not-held", "method": "predict", "X": None}, held, {})
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_a_request_for_a_model_the_worker_does_not_hold_says_so(held) -> None:
 )
 def test_an_unknown_operation_or_method_is_refused(held, request_: dict) -> None:
     with pytest.raises(InvalidParameterError, match="Unknown worker operation"):
-        worker._serve(request_, held, {})
+        worker_child._serve(request_, held, {})
 
 
 # -- replies the parent refuses -------------------------------------------------------------------
@@ -182,13 +182,13 @@ def test_demo_mode_refuses_uploads_when_the_sandbox_is_weak() -> None:
 
 def test_a_worker_description_of_the_wrong_shape_is_refused() -> None:
     with pytest.raises(UnsafeModelError, match=r"description of the file is malformed: refused"):
-        worker._check_facts({"estimator": "x", "format": "exe"})
+        proxy._check_facts({"estimator": "x", "format": "exe"})
 
 
 def test_a_file_over_the_size_limit_is_not_sent_to_a_worker() -> None:
     small = LoadLimits(max_bytes=10, max_decompressed_bytes=10, timeout_s=1)
     with pytest.raises(UnsafeModelError, match=r"The file is 100 bytes; the limit is 10 bytes"):
-        worker.load_in_worker(b"x" * 100, small, pool=worker.WorkerPool())
+        proxy.load_in_worker(b"x" * 100, small, pool=worker.WorkerPool())
 
 
 def test_bytes_that_do_not_match_their_sha256_are_not_sent() -> None:
@@ -198,20 +198,20 @@ def test_bytes_that_do_not_match_their_sha256_are_not_sent() -> None:
 
 
 def test_a_worker_model_has_no_private_attributes() -> None:
-    model = worker.WorkerModel(worker.WorkerPool(), "abc", lambda: b"", LIMITS, {"estimator": "x", "methods": []})
+    model = proxy.WorkerModel(worker.WorkerPool(), "abc", lambda: b"", LIMITS, {"estimator": "x", "methods": []})
     with pytest.raises(AttributeError, match="_secret"):
         model._secret  # noqa: B018 - the attribute lookup is the test
 
 
 def test_a_worker_model_names_an_attribute_it_does_not_have() -> None:
-    model = worker.WorkerModel(worker.WorkerPool(), "abc", lambda: b"", LIMITS, {"estimator": "sk.X", "methods": []})
+    model = proxy.WorkerModel(worker.WorkerPool(), "abc", lambda: b"", LIMITS, {"estimator": "sk.X", "methods": []})
     with pytest.raises(AttributeError, match=r"sk.X \(in the model worker\) has no attribute 'coef_'"):
         model.coef_  # noqa: B018 - the attribute lookup is the test
 
 
 def test_a_malformed_conversion_reply_is_refused() -> None:
     pool = SimpleNamespace(run=lambda *args, **kwargs: "not a dict")
-    model = worker.WorkerModel(pool, "abc", lambda: b"", LIMITS, {"estimator": "x"})  # type: ignore[arg-type]
+    model = proxy.WorkerModel(pool, "abc", lambda: b"", LIMITS, {"estimator": "x"})  # type: ignore[arg-type]
     with pytest.raises(UnsafeModelError, match="malformed conversion: refused"):
         model.convert("onnx")
 
@@ -233,7 +233,7 @@ def test_a_worker_whose_pipe_is_closed_is_reported_dead() -> None:
     dead = _bare_worker("pass")
     dead.process.wait(timeout=30)
     with pytest.raises(worker._WorkerDied):
-        dead.request({"op": "load", "data": b"x" * (1 << 20)}, 5)
+        dead.request({"op": "call"}, 5)  # the header alone meets the closed pipe
     assert not dead.alive
 
 
@@ -267,3 +267,20 @@ def test_a_worker_that_does_not_answer_in_time_is_killed() -> None:
     with pytest.raises(TimeoutError):
         sleeper.request({"op": "call"}, 0.3)
     assert not sleeper.alive
+
+
+def test_model_bytes_shorter_than_announced_are_refused_by_the_worker_side() -> None:
+    """The worker reads exactly the announced size from the shared file; a shorter file is an error."""
+    fd = os.memfd_create("short-model-bytes")
+    try:
+        os.write(fd, b"abc")
+        with pytest.raises(ValueError, match="end at 3 of 10"):
+            protocol.read_shared(fd, 10)
+        assert protocol.read_shared(fd, 3) == b"abc"
+    finally:
+        os.close(fd)
+
+
+def test_the_worker_backed_loader_takes_bytes_only() -> None:
+    with pytest.raises(InvalidParameterError, match="takes the file's bytes, not a str"):
+        proxy.load_untrusted("model.joblib")  # type: ignore[arg-type]
