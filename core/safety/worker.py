@@ -89,6 +89,8 @@ def _signal_name(returncode: int | None) -> str:
 class Worker:
     """One sandboxed worker process and its pipes."""
 
+    _shared = -1  # the shared-memory file for model bytes (-1: none, or closed)
+
     def __init__(self, layers: frozenset[str], memory_mb: int, max_models: int, probes: bool) -> None:
         self.memory_mb = memory_mb
         self.answered_error = False  # the last request ended in an error the worker itself reported
