@@ -74,19 +74,37 @@ _EXPORTS = {
     "train": "core.training",
 }
 
-__all__ = sorted(
-    [
-        *_EXPORTS,
-        "ConflictError",
-        "DatasetError",
-        "FormatError",
-        "IntegrityError",
-        "InvalidParameterError",
-        "ModelShelfError",
-        "NotFoundError",
-        "UnsafeModelError",
-    ]
-)
+__all__ = [
+    "CATALOG",
+    "ConflictError",
+    "Dataset",
+    "DatasetError",
+    "Evaluation",
+    "FormatError",
+    "IntegrityError",
+    "InvalidParameterError",
+    "LoadLimits",
+    "LoadedModel",
+    "ModelShelfError",
+    "NotFoundError",
+    "Store",
+    "TrainResult",
+    "UnsafeModelError",
+    "VersionRecord",
+    "WorkerModel",
+    "check_zip",
+    "get_spec",
+    "import_file",
+    "load_dataset",
+    "load_in_worker",
+    "load_untrusted",
+    "n_features_of",
+    "parse_ref",
+    "ref_of",
+    "require_strong_sandbox",
+    "sandbox_layers",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:
