@@ -2,12 +2,21 @@
 
 No Streamlit here: the same API serves the dashboard, the command line (``python -m core``),
 scripts and notebooks.
+
+    >>> from core import Store, load_dataset, train
+    >>> result = train(load_dataset("builtin:iris"), "random_forest")
+    >>> Store("models").save_trained(result, name="iris")
+
+The names below load on first use (PEP 562): ``import core`` costs no numpy, pandas or
+scikit-learn, so a command that only reads the index starts at once.
 """
 
-import logging
+from __future__ import annotations
 
-from core.catalog import CATALOG, get_spec
-from core.datasets import Dataset, load_dataset
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
 from core.errors import (
     ConflictError,
     DatasetError,
@@ -18,21 +27,52 @@ from core.errors import (
     NotFoundError,
     UnsafeModelError,
 )
-from core.refs import parse_ref
-from core.safety import (
-    LoadLimits,
-    WorkerModel,
-    check_zip,
-    load_in_worker,
-    load_untrusted,
-    n_features_of,
-    require_strong_sandbox,
-    sandbox_layers,
-)
-from core.store import Evaluation, LoadedModel, Store
-from core.training import TrainResult, train
+
+if TYPE_CHECKING:
+    from core.catalog import CATALOG, get_spec
+    from core.datasets import Dataset, load_dataset
+    from core.importing import import_file
+    from core.record import VersionRecord, ref_of
+    from core.refs import parse_ref
+    from core.safety import (
+        LoadLimits,
+        WorkerModel,
+        check_zip,
+        load_in_worker,
+        load_untrusted,
+        n_features_of,
+        require_strong_sandbox,
+        sandbox_layers,
+    )
+    from core.store import Evaluation, LoadedModel, Store
+    from core.training import TrainResult, train
 
 logging.getLogger("core").addHandler(logging.NullHandler())  # silent as a library; --verbose or the host logs
+
+#: ``name -> module`` of each lazily loaded export.
+_EXPORTS = {
+    "CATALOG": "core.catalog",
+    "get_spec": "core.catalog",
+    "Dataset": "core.datasets",
+    "load_dataset": "core.datasets",
+    "import_file": "core.importing",
+    "VersionRecord": "core.record",
+    "ref_of": "core.record",
+    "parse_ref": "core.refs",
+    "LoadLimits": "core.safety",
+    "WorkerModel": "core.safety",
+    "check_zip": "core.safety",
+    "load_in_worker": "core.safety",
+    "load_untrusted": "core.safety",
+    "n_features_of": "core.safety",
+    "require_strong_sandbox": "core.safety",
+    "sandbox_layers": "core.safety",
+    "Evaluation": "core.store",
+    "LoadedModel": "core.store",
+    "Store": "core.store",
+    "TrainResult": "core.training",
+    "train": "core.training",
+}
 
 __all__ = [
     "CATALOG",
@@ -50,15 +90,32 @@ __all__ = [
     "Store",
     "TrainResult",
     "UnsafeModelError",
+    "VersionRecord",
     "WorkerModel",
     "check_zip",
     "get_spec",
+    "import_file",
     "load_dataset",
     "load_in_worker",
     "load_untrusted",
     "n_features_of",
     "parse_ref",
+    "ref_of",
     "require_strong_sandbox",
     "sandbox_layers",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module behind ``name`` on first use, then keep the value as a plain attribute."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -144,3 +144,14 @@ def test_the_network_watch_sees_a_lookup():
     assert any("getaddrinfo" in e for e in figures._NETWORK["events"][before:])
     socket.getaddrinfo("localhost", 80)  # not counted while off
     assert len(figures._NETWORK["events"]) == before + 1
+
+
+def test_compare_flags_a_ratio_more_than_the_tolerance_worse_and_keeps_the_best_run() -> None:
+    from bench.compare import _best, compare
+
+    best = _best([{"a": 2.0, "b": 1.0}, {"a": 1.5, "b": 1.2}])
+    assert best == {"a": 1.5, "b": 1.0}
+    lines, worse = compare({"a": 1.5, "b": 1.0, "gone": 3.0}, {"a": 1.6, "b": 1.2, "new": 1.0}, 0.10)
+    assert worse == ["b"]  # a: +7% (within 10%), b: +20%
+    assert any(line.startswith("b ") and "WORSE" in line for line in lines)
+    assert not any(line.startswith(("gone", "new")) for line in lines)  # only figures both sides have
