@@ -84,11 +84,11 @@ def write_model(model: Any, fileobj: IO[bytes], fmt: str = "joblib", compress: i
     if fmt == "pickle":
         pickle.dump(model, fileobj, protocol=PICKLE_PROTOCOL)
     elif fmt == "joblib":
-        import joblib
+        import joblib  # deferred: the store's light modules import formats; joblib brings numpy
 
         joblib.dump(model, fileobj, compress=compress)
     else:
-        import skops.io
+        import skops.io  # deferred: scikit-learn and ~0.5 s more, for skops files only
 
         fileobj.write(skops.io.dumps(model))
 
@@ -155,12 +155,12 @@ def load_trusted(source: bytes | str, fmt: str, mmap: bool = False) -> Any:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         return pickle.loads(data)
     if fmt == "joblib":
-        import joblib
+        import joblib  # deferred: the store's light modules import formats; joblib brings numpy
 
         target = io.BytesIO(source) if isinstance(source, bytes) else source
         return joblib.load(target, mmap_mode="r" if mmap and not isinstance(source, bytes) else None)
     if fmt == "skops":
-        import skops.io
+        import skops.io  # deferred: scikit-learn and ~0.5 s more, for skops files only
 
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
