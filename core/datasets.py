@@ -170,13 +170,13 @@ def read_table(
         kwargs.update(header=None)
     try:
         frame = pd.read_csv(source, **kwargs)
-    except FileNotFoundError:
-        raise DatasetError(f"No such data file: {label}") from None
+    except FileNotFoundError as exc:
+        raise DatasetError(f"No such data file: {label}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         kind = "URL" if str(label).startswith(("http://", "https://")) else "file"
-        raise DatasetError(f"Could not read the {kind} {label}: {_first_line(exc)}") from None
+        raise DatasetError(f"Could not read the {kind} {label}: {_first_line(exc)}") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
-        raise DatasetError(f"{label} is not a readable CSV table: {_first_line(exc)}") from None
+        raise DatasetError(f"{label} is not a readable CSV table: {_first_line(exc)}") from exc
     if frame.empty:
         raise DatasetError(f"{label} has no rows")
     if names:

@@ -117,8 +117,8 @@ def detect_format(data: bytes) -> Detected:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
-        except zipfile.BadZipFile:
-            raise FormatError("The file looks like a zip archive but is damaged or truncated") from None
+        except zipfile.BadZipFile as exc:
+            raise FormatError("The file looks like a zip archive but is damaged or truncated") from exc
         if "schema.json" in names:
             return Detected("skops", compression="zip")
         raise FormatError("The file is a zip archive but not a skops model (it has no schema.json)")
