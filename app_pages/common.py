@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from app_pages.state import OWNER, VISITOR_TOKEN, picker_link, picker_name, picker_version
 from core import Store
 from core.errors import ModelShelfError
 from core.settings import Settings, load_settings
@@ -37,7 +38,6 @@ FORMATS = "app_pages/formats.py"
 #: The cookie that keeps a demo visitor's random token across reloads (never in the URL: a shared
 #: link would hand the visitor's versions over).
 VISITOR_COOKIE = "modelshelf_visitor"
-TOKEN_KEY = "visitor_token"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43,128}$")  # what secrets.token_urlsafe(32) makes, and no other text
 
 
@@ -146,10 +146,10 @@ def identify_visitor() -> str | None:
     """In demo mode, this visitor's owner id (kept in the session; the cookie set when it is new)."""
     if not demo_mode():
         return None
-    owner, token, set_cookie = resolve_owner(_user_info(), request_cookie(), st.session_state.get(TOKEN_KEY))
-    st.session_state["owner"] = owner
+    owner, token, set_cookie = resolve_owner(_user_info(), request_cookie(), st.session_state.get(VISITOR_TOKEN))
+    st.session_state[OWNER] = owner
     if token is not None:
-        st.session_state[TOKEN_KEY] = token
+        st.session_state[VISITOR_TOKEN] = token
         if set_cookie:
             st.html(cookie_script(token), unsafe_allow_javascript=True)
     return owner
@@ -172,7 +172,7 @@ def owner_kwargs() -> dict[str, str]:
     """``{"owner": <this visitor's id>}`` in demo mode, else nothing (a private store)."""
     if not demo_mode():
         return {}
-    owner = st.session_state.get("owner") or identify_visitor()
+    owner = st.session_state.get(OWNER) or identify_visitor()
     return {"owner": owner} if owner else {}
 
 
@@ -219,20 +219,20 @@ def version_picker(key: str, current: str | None = None) -> str | None:
         st.info("The store is empty: train a model on the Train page or upload one.")
         return None
     state = st.session_state
-    name_key = f"{key}_name"
-    if current and current != state.get(f"{key}_link"):
+    name_key = picker_name(key)
+    if current and current != state.get(picker_link(key)):
         # A new link (?model=NAME:VERSION or NAME@ALIAS) wins over what the pickers held before.
-        state[f"{key}_link"] = current
+        state[picker_link(key)] = current
         linked = attempt("opening the link", store.row, current)
         if linked is not None:
             state[name_key] = linked.name
-            state[f"{key}_version_{linked.name}"] = linked.version
+            state[picker_version(key, linked.name)] = linked.version
     if state.get(name_key) not in names:
         state[name_key] = names[0]
     left, right = st.columns([3, 1])
     name = left.selectbox("Model", names, key=name_key)
     numbers = store.versions(name)  # only versions that exist: deleted ones are not offered
-    version_key = f"{key}_version_{name}"
+    version_key = picker_version(key, name)
     if state.get(version_key) not in numbers:
         state[version_key] = numbers[0]
     version = right.selectbox("Version", numbers, key=version_key)

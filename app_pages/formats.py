@@ -6,6 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages import common
+from app_pages.state import FORMAT_COMPARISON, FORMATS_PICKER
 from core.format_comparison import ADVICE, compare_formats
 from core.text import human_bytes
 
@@ -13,7 +14,7 @@ st.title("Formats")
 st.caption(
     "Save one model in every format, measure file size, save time and load time, and see which is safe to accept."
 )
-ref = common.version_picker("formats", current=st.query_params.get("model"))
+ref = common.version_picker(FORMATS_PICKER, current=st.query_params.get("model"))
 if ref is not None:
     repeats = st.slider("Repeats (the fastest run of each is kept)", min_value=1, max_value=5, value=1)
     if st.button("Compare formats", type="primary", key="compare_formats"):
@@ -28,8 +29,8 @@ if ref is not None:
                 status.update(label="The comparison failed", state="error", expanded=True)
             else:
                 status.update(label=f"Measured {len(table)} variants of {common.plain(ref)}", state="complete")
-                st.session_state["format_comparison"] = (ref, table)
-    kept = st.session_state.get("format_comparison")
+                st.session_state[FORMAT_COMPARISON] = (ref, table)
+    kept = st.session_state.get(FORMAT_COMPARISON)
     if kept is not None and kept[0] == ref:
         table = kept[1]
         shown = table.assign(

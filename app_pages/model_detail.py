@@ -10,6 +10,7 @@ import streamlit as st
 from sklearn.utils import estimator_html_repr
 
 from app_pages import common
+from app_pages.state import DELETE_PENDING, DELETED, DETAIL_PICKER, EXPORTS, PREDICTIONS, RESCORES
 from core.datasets import load_frame
 from core.environment import compare_environment
 from core.frames import predict_table
@@ -122,8 +123,8 @@ def rescore(ref: str) -> None:
         if loaded is not None:
             evaluation = common.attempt("re-scoring", common.get_store().evaluate, ref, loaded=loaded)
         if evaluation is not None:
-            st.session_state.setdefault("rescores", {})[ref] = evaluation.to_dict()
-    done = st.session_state.get("rescores", {}).get(ref)
+            st.session_state.setdefault(RESCORES, {})[ref] = evaluation.to_dict()
+    done = st.session_state.get(RESCORES, {}).get(ref)
     if not done:
         return
     cols = st.columns(4)
@@ -187,8 +188,8 @@ def predict(record: VersionRecord, ref: str) -> None:
                 lambda: predict_rows(common.get_store(), ref, feature_row(values, record), engine="auto"),
             )
             if out is not None:
-                st.session_state.setdefault("predictions", {})[ref] = out
-        single = st.session_state.get("predictions", {}).get(ref)
+                st.session_state.setdefault(PREDICTIONS, {})[ref] = out
+        single = st.session_state.get(PREDICTIONS, {}).get(ref)
         if single is not None:
             table, engine = single
             st.metric("Prediction", common.plain(table["prediction"].iloc[0]))
@@ -254,7 +255,7 @@ def downloads(record: VersionRecord, ref: str) -> None:
     if status[fmt]["reason"]:
         st.warning(common.plain(status[fmt]["reason"]), icon=":material/block:")
     if fmt != record["format"]:
-        prepared = st.session_state.setdefault("exports", {})
+        prepared = st.session_state.setdefault(EXPORTS, {})
         if st.button(f"Prepare the {fmt} file", key=f"export_{ref}_{fmt}"):
             exported = common.attempt(f"exporting as {fmt}", export_version, common.get_store(), ref, fmt)
             if exported is not None:
@@ -282,13 +283,13 @@ def downloads(record: VersionRecord, ref: str) -> None:
     needed = None  # a skops snippet names the exact types of its file, once the file is known
     if record["format"] == "skops" and fmt in ("skops", "bundle"):  # the stored file, as is or bundled
         needed = common.attempt("listing the file's types", stored_skops_types, ref, record["sha256"])
-    elif fmt == "skops" and (converted := st.session_state.get("exports", {}).get((ref, fmt))) is not None:
+    elif fmt == "skops" and (converted := st.session_state.get(EXPORTS, {}).get((ref, fmt))) is not None:
         needed = skops_types(converted.data)
     st.code(how_to_load(record, fmt, skops_types=needed), language="python")
 
 
 def _cancel_delete() -> None:
-    st.session_state.pop("delete_pending", None)
+    st.session_state.pop(DELETE_PENDING, None)
 
 
 @st.dialog("Delete this version?", on_dismiss=_cancel_delete)
@@ -302,7 +303,7 @@ def confirm_delete(ref: str, aliased: bool) -> None:
         freed = common.attempt("deleting", common.get_store().delete, ref, force=force, **common.owner_kwargs())
         if freed is not None:
             _cancel_delete()
-            st.session_state["deleted"] = (ref, freed)
+            st.session_state[DELETED] = (ref, freed)
             st.query_params.pop("model", None)
             st.rerun()
     if right.button("Cancel", key="cancel_delete"):
@@ -340,18 +341,18 @@ def manage(record: VersionRecord, ref: str) -> None:
             st.rerun()
     st.divider()
     if st.button("Delete this version...", icon=":material/delete:", key="delete"):
-        st.session_state["delete_pending"] = ref
-    if st.session_state.get("delete_pending") == ref:  # kept, so the dialog's own clicks are seen
+        st.session_state[DELETE_PENDING] = ref
+    if st.session_state.get(DELETE_PENDING) == ref:  # kept, so the dialog's own clicks are seen
         confirm_delete(ref, bool(record.get("aliases")))
 
 
 st.title("Model detail")
-deleted = st.session_state.pop("deleted", None)
+deleted = st.session_state.pop(DELETED, None)
 if deleted:
     st.success(f"Deleted {common.plain(deleted[0])}: {human_bytes(deleted[1])} freed.", icon=":material/delete:")
 
 linked = st.query_params.get("model")  # NAME, NAME@ALIAS or NAME:VERSION; the picker resolves it
-picked = common.version_picker("detail", current=linked)
+picked = common.version_picker(DETAIL_PICKER, current=linked)
 if picked is not None:
     if picked != linked:
         st.query_params["model"] = picked

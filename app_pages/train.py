@@ -9,6 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages import common
+from app_pages.state import TRAIN_RESULT, TRAIN_SAVED
 from core import datasets
 from core.catalog import CATALOG, Param
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
@@ -109,13 +110,13 @@ def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: di
             status.update(label="Training failed", state="error", expanded=True)
             return
         status.update(label=f"Trained in {result.fit_seconds:.2f} s", state="complete")
-    st.session_state["train_result"] = {
+    st.session_state[TRAIN_RESULT] = {
         "result": result,
         "roc": roc_points(result.model, result.X_test, result.y_test),
         "weights": feature_weights(result.model),
         "label": label,
     }
-    st.session_state.pop("train_saved", None)
+    st.session_state.pop(TRAIN_SAVED, None)
 
 
 def show_result(kept: dict) -> None:
@@ -192,9 +193,9 @@ def save_form(kept: dict) -> None:
             **common.owner_kwargs(),
         )
         if record is not None:
-            st.session_state["train_saved"] = ref_of(record)
+            st.session_state[TRAIN_SAVED] = ref_of(record)
             st.rerun()  # so the sidebar counts the new version
-    saved = st.session_state.get("train_saved")
+    saved = st.session_state.get(TRAIN_SAVED)
     if saved:
         st.success(f"Saved as {common.plain(saved)}.", icon=":material/check_circle:")
         if st.button(f"Open {saved}", key="open_saved"):
@@ -237,7 +238,7 @@ if chosen is not None:
         }
         fit(frame, label, target, estimator, params, options)
 
-kept = st.session_state.get("train_result")
+kept = st.session_state.get(TRAIN_RESULT)
 if kept is not None:
     show_result(kept)
     save_form(kept)

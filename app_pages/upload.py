@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
+from app_pages.state import UPLOAD_MESSAGE, UPLOADED
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, Dataset, load_dataset
 from core.importing import FileKind, file_kind, import_file
 from core.record import recorded_accuracy, ref_of
@@ -84,9 +85,9 @@ def add_file(data: bytes, kind: FileKind, dataset: Dataset | None) -> dict:
         **common.owner_kwargs(),
     )
     if imported.bundle is not None:
-        st.session_state["upload_message"] = imported.bundle.message
+        st.session_state[UPLOAD_MESSAGE] = imported.bundle.message
     elif kind == "params":
-        st.session_state["upload_message"] = (
+        st.session_state[UPLOAD_MESSAGE] = (
             "Rebuilt from its JSON parameters with this scikit-learn; a JSON file carries no evaluation set, "
             "so it is not scored yet."
         )
@@ -94,8 +95,8 @@ def add_file(data: bytes, kind: FileKind, dataset: Dataset | None) -> dict:
 
 
 if submitted:
-    st.session_state.pop("uploaded", None)
-    st.session_state.pop("upload_message", None)
+    st.session_state.pop(UPLOADED, None)
+    st.session_state.pop(UPLOAD_MESSAGE, None)
     record = None
     if model_file is None:
         st.error("Choose a model file first.")
@@ -108,15 +109,15 @@ if submitted:
         if kind is not None and (dataset is not None or not scored):
             record = common.attempt(ACTIONS[kind], add_file, data, kind, dataset)
     if record is not None:
-        st.session_state["uploaded"] = record
+        st.session_state[UPLOADED] = record
         st.rerun()  # so the sidebar counts the new version
 
-record = st.session_state.get("uploaded")
+record = st.session_state.get(UPLOADED)
 if record is not None:
     ref = ref_of(record)
     st.success(f"Added as {common.plain(ref)}.", icon=":material/check_circle:")
-    if st.session_state.get("upload_message"):
-        st.caption(common.plain(st.session_state["upload_message"]))
+    if st.session_state.get(UPLOAD_MESSAGE):
+        st.caption(common.plain(st.session_state[UPLOAD_MESSAGE]))
     imported = record.get("imported") or {}
     accuracy = recorded_accuracy(record)
     claimed = recorded_accuracy(record, "claimed_metrics")

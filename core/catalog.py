@@ -73,8 +73,8 @@ class Param:
             raise bad
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise bad from None
+        except (TypeError, ValueError) as exc:
+            raise bad from exc
         if isinstance(value, bool) or not math.isfinite(number):
             raise bad
         if self.kind == "int":
@@ -299,8 +299,8 @@ def get_spec(key: str) -> EstimatorSpec:
     """The catalog entry for ``key``, or an error that lists the keys there are."""
     try:
         return CATALOG[key]
-    except KeyError:
-        raise InvalidParameterError(f"Unknown estimator {key!r}; choose one of: " + ", ".join(CATALOG)) from None
+    except KeyError as exc:
+        raise InvalidParameterError(f"Unknown estimator {key!r}; choose one of: " + ", ".join(CATALOG)) from exc
 
 
 def parse_param_args(pairs: list[str] | None) -> dict[str, str]:

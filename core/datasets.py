@@ -18,16 +18,15 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
+from sklearn import datasets
 
 from core.errors import DatasetError
+from core.fetch import Fetcher, demo_policy, display_url, trusted_policy
 from core.settings import Settings, load_settings
-
-if TYPE_CHECKING:  # core.fetch pulls in ssl and http.client: only for commands that read a URL
-    from core.fetch import Fetcher
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -37,8 +36,6 @@ PIMA_NAMES = ("preg", "plas", "pres", "skin", "test", "mass", "pedi", "age", "cl
 
 
 def _builtin_loaders() -> dict[str, Callable[..., Any]]:
-    from sklearn import datasets
-
     return {
         "breast_cancer": datasets.load_breast_cancer,
         "iris": datasets.load_iris,
@@ -131,8 +128,6 @@ class SourceAccess:
     def from_settings(cls, settings: Settings | None = None) -> SourceAccess:
         """Demo mode: no local files, https to public addresses only; else paths and http(s) URLs."""
         settings = settings if settings is not None else load_settings()
-        from core.fetch import Fetcher, demo_policy, trusted_policy
-
         make_policy = demo_policy if settings.demo else trusted_policy
         policy = make_policy(max_bytes=settings.url_max_bytes, timeout_s=settings.url_timeout_s)
         return cls(local_files=not settings.demo, fetcher=Fetcher(policy))
@@ -150,8 +145,6 @@ def _open_source(source: str | Path, access: SourceAccess | None) -> tuple[str |
     access = access if access is not None else SourceAccess.from_settings()
     if isinstance(source, str) and _url_scheme(source) in URL_SCHEMES:
         fetched = access.fetcher.fetch(source.strip())
-        from core.fetch import display_url
-
         return io.BytesIO(fetched.content), display_url(source.strip())
     if not access.local_files:
         raise DatasetError(DEMO_REFUSAL)
@@ -177,13 +170,13 @@ def read_table(
         kwargs.update(header=None)
     try:
         frame = pd.read_csv(source, **kwargs)
-    except FileNotFoundError:
-        raise DatasetError(f"No such data file: {label}") from None
+    except FileNotFoundError as exc:
+        raise DatasetError(f"No such data file: {label}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         kind = "URL" if str(label).startswith(("http://", "https://")) else "file"
-        raise DatasetError(f"Could not read the {kind} {label}: {_first_line(exc)}") from None
+        raise DatasetError(f"Could not read the {kind} {label}: {_first_line(exc)}") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
-        raise DatasetError(f"{label} is not a readable CSV table: {_first_line(exc)}") from None
+        raise DatasetError(f"{label} is not a readable CSV table: {_first_line(exc)}") from exc
     if frame.empty:
         raise DatasetError(f"{label} has no rows")
     if names:

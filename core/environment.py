@@ -138,6 +138,7 @@ def fold_version_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
 
     Other warnings pass through once each, as ``Category: message``.
     """
+    # Deferred: scikit-learn; list and show import this module and read only the index.
     from sklearn.exceptions import InconsistentVersionWarning
 
     folded: dict[tuple[str, str], list[str]] = {}

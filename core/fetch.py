@@ -449,8 +449,8 @@ class Fetcher:
             return self.policy.timeout_s
         try:
             return deadline.remaining()
-        except TimeoutError:
-            raise self._timeout(target) from None
+        except TimeoutError as exc:
+            raise self._timeout(target) from exc
 
     def _timeout(self, target: _Target) -> FetchError:
         return FetchError(

@@ -15,6 +15,7 @@ import pandas as pd
 
 from core import formats
 from core.errors import InvalidParameterError
+from core.safety import WorkerModel
 
 #: (format, compression level) pairs compared by default.
 DEFAULT_VARIANTS: tuple[tuple[str, int], ...] = (
@@ -90,8 +91,6 @@ def compare_formats(
 
     Columns: ``label, format, compress, size_bytes, save_seconds, load_seconds, safe_for_strangers, safety``.
     """
-    from core.safety import WorkerModel
-
     if isinstance(model, WorkerModel):
         raise InvalidParameterError(
             "An imported model stays in its sandboxed worker; comparing formats would load it into this process"

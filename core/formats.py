@@ -84,11 +84,11 @@ def write_model(model: Any, fileobj: IO[bytes], fmt: str = "joblib", compress: i
     if fmt == "pickle":
         pickle.dump(model, fileobj, protocol=PICKLE_PROTOCOL)
     elif fmt == "joblib":
-        import joblib
+        import joblib  # deferred: the store's light modules import formats; joblib brings numpy
 
         joblib.dump(model, fileobj, compress=compress)
     else:
-        import skops.io
+        import skops.io  # deferred: scikit-learn and ~0.5 s more, for skops files only
 
         fileobj.write(skops.io.dumps(model))
 
@@ -117,8 +117,8 @@ def detect_format(data: bytes) -> Detected:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
-        except zipfile.BadZipFile:
-            raise FormatError("The file looks like a zip archive but is damaged or truncated") from None
+        except zipfile.BadZipFile as exc:
+            raise FormatError("The file looks like a zip archive but is damaged or truncated") from exc
         if "schema.json" in names:
             return Detected("skops", compression="zip")
         raise FormatError("The file is a zip archive but not a skops model (it has no schema.json)")
@@ -155,12 +155,12 @@ def load_trusted(source: bytes | str, fmt: str, mmap: bool = False) -> Any:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         return pickle.loads(data)
     if fmt == "joblib":
-        import joblib
+        import joblib  # deferred: the store's light modules import formats; joblib brings numpy
 
         target = io.BytesIO(source) if isinstance(source, bytes) else source
         return joblib.load(target, mmap_mode="r" if mmap and not isinstance(source, bytes) else None)
     if fmt == "skops":
-        import skops.io
+        import skops.io  # deferred: scikit-learn and ~0.5 s more, for skops files only
 
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         return skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))

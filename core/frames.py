@@ -13,6 +13,8 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core.errors import DatasetError, InvalidParameterError
 from core.record import recorded_features
@@ -42,9 +44,6 @@ def write_evaluation_set(frame: pd.DataFrame, handle: IO[bytes]) -> None:
     """Parquet, built in memory and written in one piece (pyarrow would write a Python file in
     many small pieces). Dictionary encoding only for text columns: numbers seldom repeat, and
     trying costs most of the write; one conversion thread, which is faster for a few columns."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     text = [str(c) for c, dtype in frame.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
     table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
     sink = pa.BufferOutputStream()

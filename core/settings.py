@@ -85,9 +85,9 @@ def _coerce(name: str, kind: type, value: Any, where: str) -> Any:
         if isinstance(value, bool) or number <= 0:
             raise ValueError
         return number
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
         expected = "1/0, true/false, yes/no or on/off" if kind is bool else f"a positive {kind.__name__}"
-        raise InvalidParameterError(f"Invalid value {value!r} for {name} in {where}: expected {expected}") from None
+        raise InvalidParameterError(f"Invalid value {value!r} for {name} in {where}: expected {expected}") from exc
 
 
 def _secrets(path: Path) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def _secrets(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             table = tomllib.load(handle).get(SECTION, {})
     except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise InvalidParameterError(f"Could not read {path}: {exc}") from None
+        raise InvalidParameterError(f"Could not read {path}: {exc}") from exc
     if not isinstance(table, dict):
         raise InvalidParameterError(f"[{SECTION}] in {path} must be a table")
     return table

@@ -115,7 +115,7 @@ def train(
             fit_seconds = time.perf_counter() - started
             metrics = classification_metrics(pipeline, X_test, y_test)
         except (ValueError, TypeError) as exc:
-            raise DatasetError(f"{spec.label} could not be trained on {dataset.source}: {exc}") from None
+            raise DatasetError(f"{spec.label} could not be trained on {dataset.source}: {exc}") from exc
     metrics["fit_seconds"] = round(fit_seconds, 6)
     return TrainResult(
         model=pipeline,

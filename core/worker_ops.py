@@ -16,9 +16,11 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
+from core import formats
 from core.describe import describe_model
 from core.errors import InvalidParameterError
 from core.metrics import classification_metrics
+from core.portable.params_export import export_params
 
 
 def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -35,13 +37,9 @@ def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
         parity = made.parity.to_dict() if made.parity is not None else None
         return {"data": base64.b64encode(made.data).decode("ascii"), "layout": made.layout, "parity": parity}
     if to == "json":
-        from core.portable.params_export import export_params
-
         exported = export_params(model, X, names)
         return {"text": exported.text, "rows_checked": exported.rows_checked, "exact": exported.exact}
     if to in ("pickle", "joblib", "skops"):
-        from core import formats
-
         return {"data": base64.b64encode(formats.dumps(model, to)).decode("ascii")}
     raise InvalidParameterError(f"Unknown conversion {to!r}")
 

@@ -19,6 +19,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app_pages.state import OWNER
 from core import Store, load_dataset, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -580,7 +581,7 @@ def test_demo_mode_scopes_changes_to_the_session_and_hides_paths(monkeypatch, fi
     at.text_input[labels(at.text_input).index("Name")].set_value("mine")
     at.button[labels(at.button).index("Save")].click().run()
     ok(at)
-    owner = at.session_state["owner"]
+    owner = at.session_state[OWNER]
     assert filled.row("mine:1").owner == owner
 
     # Another owner's (here: the operator's) version offers no controls to change it.

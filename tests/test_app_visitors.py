@@ -12,6 +12,7 @@ import os
 import pytest
 
 from app_pages import common
+from app_pages.state import OWNER, VISITOR_TOKEN
 from tests import test_app
 from tests.test_app import DETAIL, TRAIN, labels, ok, open_page
 
@@ -52,11 +53,11 @@ def test_a_second_visitor_gets_no_controls_and_cannot_take_the_name(demo, filled
     _train_and_save(first, "mine")
     ok(first)
     assert _manage_offered(first, "mine:1")
-    first_token = first.session_state[common.TOKEN_KEY]
+    first_token = first.session_state[VISITOR_TOKEN]
 
     second = open_page(TRAIN)  # another browser: a fresh session with its own token
-    assert second.session_state[common.TOKEN_KEY] != first_token
-    assert second.session_state["owner"] != first.session_state["owner"]
+    assert second.session_state[VISITOR_TOKEN] != first_token
+    assert second.session_state[OWNER] != first.session_state[OWNER]
     assert not _manage_offered(second, "mine:1")
     assert any("someone else's" in c.value for c in second.caption)
     # Before: this save became mine:2, and the bare name "mine" then opened the second visitor's model.
@@ -64,16 +65,16 @@ def test_a_second_visitor_gets_no_controls_and_cannot_take_the_name(demo, filled
     assert not second.exception
     assert [e.value for e in second.error] == ["the name mine belongs to another visitor; choose another name"]
     assert filled.versions("mine") == [1]
-    assert filled.row("mine").owner == first.session_state["owner"]
+    assert filled.row("mine").owner == first.session_state[OWNER]
     _train_and_save(second, "theirs")
     ok(second)
-    assert filled.row("theirs:1").owner == second.session_state["owner"]
+    assert filled.row("theirs:1").owner == second.session_state[OWNER]
     assert not _manage_offered(first, "theirs:1")
 
 
 def test_the_token_in_the_cookie_brings_ownership_back_after_a_reload(demo, filled, monkeypatch):
     first = open_page(TRAIN)
-    token = first.session_state[common.TOKEN_KEY]
+    token = first.session_state[VISITOR_TOKEN]
     # A new token is handed to the browser as a SameSite=Strict cookie, never in the URL.
     script = [h.proto.body for h in first.get("html") if common.VISITOR_COOKIE in h.proto.body]
     assert len(script) == 1 and token in script[0] and "SameSite=Strict" in script[0]
@@ -83,14 +84,14 @@ def test_the_token_in_the_cookie_brings_ownership_back_after_a_reload(demo, fill
 
     monkeypatch.setattr(common, "request_cookie", lambda: token)  # the reload sends the cookie back
     reloaded = open_page(TRAIN)
-    assert reloaded.session_state["owner"] == first.session_state["owner"]
+    assert reloaded.session_state[OWNER] == first.session_state[OWNER]
     assert not [h for h in reloaded.get("html") if common.VISITOR_COOKIE in h.proto.body]  # already set
     assert _manage_offered(reloaded, "kept:1")
 
     # A cookie that is not a token ModelShelf made is ignored, and replaced by a fresh token.
     monkeypatch.setattr(common, "request_cookie", lambda: "visitor; alert(1)")
     forged = open_page(TRAIN)
-    assert forged.session_state[common.TOKEN_KEY] not in (token, "visitor; alert(1)")
+    assert forged.session_state[VISITOR_TOKEN] not in (token, "visitor; alert(1)")
     assert not _manage_offered(forged, "kept:1")
 
 

@@ -26,10 +26,15 @@ class ``sklearn.utils.all_estimators()`` returns, then grown by what the everyda
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
+import sklearn
+from sklearn.utils import all_estimators
 
 from core.errors import FormatError, UnsafeModelError
 from core.safety.pure_functions import PURE_REDUCTIONS, PURE_UFUNCS
@@ -148,9 +153,6 @@ _MISSING: set[Global] = set()
 @lru_cache(maxsize=1)
 def _catalogue() -> dict[Global, Any]:
     """``(module, name) -> object`` for everything a file may mention (built once, on first use)."""
-    import numpy as np
-    from sklearn.utils import all_estimators
-
     pairs: list[Global] = [("builtins", n) for n in (*_BUILTIN_TYPES, *_BUILTIN_REFERENCES)]
     pairs += [("collections", "OrderedDict"), ("copyreg", "_reconstructor"), ("_codecs", "encode")]
     pairs += [(cls.__module__, cls.__qualname__) for _name, cls in all_estimators()]
@@ -204,10 +206,8 @@ def missing_message(module: str, name: str) -> str | None:
     """Why a global on the list cannot be had: this scikit-learn release no longer has it."""
     if (module, name) not in _MISSING:
         return None
-    from sklearn import __version__
-
     return (
-        f"The file needs {module}.{name}, which scikit-learn {__version__} no longer has: it was saved "
+        f"The file needs {module}.{name}, which scikit-learn {sklearn.__version__} no longer has: it was saved "
         "by an older release whose objects this one cannot rebuild; re-save it with this release"
     )
 
@@ -237,8 +237,6 @@ def _allowed_ids() -> frozenset[int]:
 
 def may_create(cls: type) -> bool:
     """May the unpickler make ``cls.__new__(cls)`` with no arguments? Not for classes built only by a checked call."""
-    import functools
-
     return cls is not functools.partial
 
 

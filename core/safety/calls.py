@@ -15,6 +15,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+from numpy.random import _pickle
+from numpy.random.bit_generator import BitGenerator
+
 from core.errors import UnsafeModelError
 from core.safety.allowlist import Global, _catalogue, is_allowed_object, may_create, name_of
 
@@ -46,15 +50,11 @@ def _check_encode(args: tuple[Any, ...]) -> None:
 
 
 def _check_reconstruct(args: tuple[Any, ...]) -> None:
-    import numpy as np
-
     if len(args) != 3 or args[0] is not np.ndarray or not isinstance(args[1], tuple) or any(args[1]):
         _refuse("numpy _reconstruct", "arguments other than (numpy.ndarray, (0,), code)")
 
 
 def _check_scalar(args: tuple[Any, ...]) -> None:
-    import numpy as np
-
     if len(args) not in (1, 2) or not isinstance(args[0], np.dtype):
         _refuse("numpy scalar", "arguments other than (dtype, bytes)")
     plain = len(args) == 2 and not args[0].hasobject
@@ -63,8 +63,6 @@ def _check_scalar(args: tuple[Any, ...]) -> None:
 
 
 def _check_frombuffer(args: tuple[Any, ...]) -> None:
-    import numpy as np
-
     if len(args) not in (4, 5) or not isinstance(args[1], np.dtype) or args[1].hasobject:
         _refuse("numpy _frombuffer", "arguments other than (buffer, plain dtype, shape, order)")
     if not isinstance(args[0], (bytes, bytearray, memoryview, pickle.PickleBuffer)):
@@ -85,8 +83,6 @@ _MAX_TREE_VALUES_PER_NODE = 10**8
 
 
 def _small_int(value: Any, bits: int = _MAX_SMALL_INT_BITS) -> bool:
-    import numpy as np
-
     if isinstance(value, np.integer):
         value = int(value)
     return isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= bits
@@ -100,9 +96,6 @@ def _check_dtype(args: tuple[Any, ...]) -> None:
 
 
 def _check_bit_generator(args: tuple[Any, ...]) -> None:
-    from numpy.random import _pickle
-    from numpy.random.bit_generator import BitGenerator
-
     if len(args) > 2:
         _refuse("a numpy random generator constructor", f"{len(args)} arguments")
     if args:
@@ -121,8 +114,6 @@ def _check_entropy(entropy: Any) -> None:
     numpy turns the integer into 32-bit words in a loop that is quadratic in its size, holding
     the GIL: a 300 KB integer froze every thread of the process for over a minute.
     """
-    import numpy as np
-
     if entropy is None or (_small_int(entropy, _MAX_ENTROPY_BITS) and entropy >= 0):
         return
     if isinstance(entropy, np.ndarray) and entropy.dtype.kind in "iu":
@@ -145,8 +136,6 @@ def check_seed_sequence_state(state: Any) -> None:
     Set without any check by Cython; later ``spawn`` and ``generate_state`` trust it: the pool
     is read ``pool_size`` words long, and the entropy converted as above.
     """
-    import numpy as np
-
     what = "numpy.random.bit_generator.SeedSequence"
     if not isinstance(state, tuple) or len(state) != 5:
         _refuse(what, "a malformed state")
@@ -166,8 +155,6 @@ def check_seed_sequence_state(state: Any) -> None:
 
 def _check_tree(args: tuple[Any, ...]) -> None:
     """``Tree(n_features, n_classes, n_outputs)``: small positive sizes, one class count per output."""
-    import numpy as np
-
     if len(args) != 3:
         _refuse("sklearn.tree._tree.Tree", f"{len(args)} arguments")
     n_features, n_classes, n_outputs = args
@@ -194,8 +181,6 @@ def _check_new_obj(args: tuple[Any, ...]) -> None:
 def _check_pyx_unpickle(args: tuple[Any, ...]) -> None:
     """Cython's ``__pyx_unpickle_X(type, checksum, state)``: the type must be allowlisted too, and
     the state (set field by field, unchecked) small: a SeedSequence's as above, else numbers."""
-    import numpy as np
-
     if len(args) != 3 or not isinstance(args[0], type) or not is_allowed_object(args[0]):
         _refuse("a Cython unpickle helper", "a type outside the allowlist")
     cls, checksum, state = args
@@ -255,8 +240,6 @@ def _bytes_check(args: tuple[Any, ...]) -> None:
 
 def _check_mareconstruct(args: tuple[Any, ...]) -> None:
     """``numpy.ma.core._mareconstruct(MaskedArray, ndarray, (0,), 'b')``: exactly what numpy writes."""
-    import numpy as np
-
     if len(args) != 4 or args[0] is not np.ma.MaskedArray or args[1] is not np.ndarray:
         _refuse("numpy.ma.core._mareconstruct", "classes other than (numpy.ma.MaskedArray, numpy.ndarray)")
     if type(args[2]) is not tuple or args[2] != (0,) or type(args[3]) is not str or args[3] != "b":
@@ -268,8 +251,6 @@ def _check_mareconstruct(args: tuple[Any, ...]) -> None:
 
 def _check_array_keywords(keywords: dict[str, Any]) -> bool:
     """HistGradientBoosting's ``partial(check_array, dtype=[float64], ensure_all_finite=False)``."""
-    import numpy as np
-
     if not set(keywords) <= {"dtype", "ensure_all_finite"}:
         return False
     dtype = keywords.get("dtype", [np.float64])

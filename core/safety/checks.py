@@ -20,6 +20,8 @@ def _bad(what: str, why: str) -> UnsafeModelError:
 
 def check_fitted_estimator(model: Any) -> None:
     """A fitted scikit-learn estimator or pipeline that can ``predict``; else one clear FormatError."""
+    # Deferred: scikit-learn; core.safety imports this module in the parent (for n_features_of), which
+    # stays on numpy alone (doctor's sandbox report); the check itself runs where a model is loaded.
     from sklearn.base import BaseEstimator
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted

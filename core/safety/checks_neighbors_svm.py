@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import sparse
+from sklearn.neighbors import BallTree, KDTree
 
 from core.safety.checks import _bad, _features_of
 
@@ -17,9 +19,6 @@ def _check_neighbors(model: Any) -> None:
     """Brute-force search computes distances between the data and ``_fit_X`` in compiled code
     that takes the width from one side: the fitted data must be exactly ``n_features_in_`` wide,
     its index (if any) built on data of that shape, and class labels inside ``classes_``."""
-    from scipy import sparse
-    from sklearn.neighbors import BallTree, KDTree
-
     state = vars(model)
     fit_X = state.get("_fit_X")
     if fit_X is None:
@@ -134,7 +133,6 @@ def _check_libsvm(model: Any) -> None:
     intercept = getattr(model, "_intercept_", None)
     if support is None or vectors is None or n_support is None or coef is None or intercept is None:
         return
-    from scipy import sparse
 
     precomputed = getattr(model, "kernel", "") == "precomputed"
     # A precomputed kernel keeps no support vectors, only their row numbers in the training kernel,

@@ -28,6 +28,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy import sparse
+from sklearn.cluster._kmeans import _BaseKMeans
+from sklearn.ensemble._gb import BaseGradientBoosting
+from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+from sklearn.neighbors import BallTree, KDTree
+from sklearn.neighbors._base import NeighborsBase
+from sklearn.svm._base import BaseLibSVM
+from sklearn.tree import BaseDecisionTree
+from sklearn.tree._tree import Tree
 
 from core.safety.checks import _bad, _children, _has_special_names
 from core.safety.checks_neighbors_svm import (
@@ -51,10 +61,6 @@ _MAX_OBJECTS = 5_000_000  # objects visited while walking a model (a bound, not 
 
 def validate_model(model: Any, tick: Callable[[], None] | None = None) -> None:
     """Walk every object reachable from ``model`` and check the structures compiled code indexes."""
-    from scipy import sparse
-    from sklearn.tree import BaseDecisionTree
-    from sklearn.tree._tree import Tree
-
     checkers = _checkers()
     seen: set[int] = set()
     stack = [model]
@@ -85,15 +91,6 @@ def validate_model(model: Any, tick: Callable[[], None] | None = None) -> None:
 
 
 def _checkers() -> list[tuple[type, Callable[[Any], None]]]:
-    from sklearn.cluster._kmeans import _BaseKMeans
-    from sklearn.ensemble._gb import BaseGradientBoosting
-    from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
-    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-    from sklearn.neighbors import BallTree, KDTree
-    from sklearn.neighbors._base import NeighborsBase
-    from sklearn.svm._base import BaseLibSVM
-    from sklearn.tree import BaseDecisionTree
-
     found: list[tuple[type, Callable[[Any], None]]] = [
         (BaseDecisionTree, _check_decision_tree),
         (BaseHistGradientBoosting, _check_hist_gradient_boosting),

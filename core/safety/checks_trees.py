@@ -7,9 +7,22 @@ width, value arrays of the right shape; ensembles' members exactly as wide as th
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
+from sklearn.base import is_classifier
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import IsolationForest
+from sklearn.ensemble._forest import BaseForest
+from sklearn.ensemble._gb import BaseGradientBoosting
+from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
+from sklearn.tree import DecisionTreeRegressor
+from sklearn.tree._tree import Tree
+from sklearn.utils.validation import check_array
 
 from core.safety.checks import _bad, _features_of, n_features_of
 
@@ -95,8 +108,6 @@ def _check_tree_links(what: str, left: np.ndarray, right: np.ndarray, leaf: np.n
 
 
 def _check_decision_tree(estimator: Any) -> None:
-    from sklearn.tree._tree import Tree
-
     tree = vars(estimator).get("tree_")
     if tree is None:
         return
@@ -116,10 +127,6 @@ def _check_ensemble_features(obj: Any) -> None:
     there both must be present and equal (an isolation forest's member sees its feature subset).
     Other ensembles call their members' public methods, which check the data themselves.
     """
-    from sklearn.ensemble import IsolationForest
-    from sklearn.ensemble._forest import BaseForest
-    from sklearn.ensemble._gb import BaseGradientBoosting
-
     members = vars(obj).get("estimators_") if isinstance(getattr(obj, "__dict__", None), dict) else None
     if members is None:
         return
@@ -147,11 +154,6 @@ def _check_gradient_boosting(model: Any) -> None:
     """``predict_stages`` writes tree ``k`` of each stage into column ``k`` of an output sized by
     the init estimator: ``estimators_`` must be (stages, 1) for regression and binary
     classification, (stages, n_classes) for multiclass, of regression trees of one output."""
-    from sklearn.base import is_classifier
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.tree import DecisionTreeRegressor
-    from sklearn.tree._tree import Tree
-
     state = vars(model)
     cells = state.get("estimators_")
     if cells is None:
@@ -212,8 +214,6 @@ def check_predictor(
 
     ``is_categorical`` and ``n_bins`` are the binner's (in the order the trees see features).
     """
-    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
-
     state = vars(predictor)
     nodes = state.get("nodes")
     if not isinstance(nodes, np.ndarray) or nodes.dtype.names is None or nodes.ndim != 1 or nodes.size < 1:
@@ -255,8 +255,6 @@ def _check_bin_mapper(mapper: Any, n_features: int) -> tuple[np.ndarray, np.ndar
     """The binner's per-feature arrays: one entry per feature, bin counts that match the
     thresholds, categories that fit the 256-bit bitsets, the missing-values bin last.
     Returns its categorical mask and its non-missing bin counts."""
-    from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
-
     what = "boosted model"
     if not isinstance(mapper, _BinMapper):
         raise _bad(what, "its binner (_bin_mapper) is missing")
@@ -321,11 +319,6 @@ def _check_hist_preprocessor(preprocessor: Any, n_features: int, mask: np.ndarra
     """The column transformer scikit-learn puts before categorical trees: ordinal-encoded
     categorical columns first, then the numerical ones passed through, nothing dropped. The
     trees read its output by index, unchecked, so its width and order must be the binner's."""
-    from functools import partial
-
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
-    from sklearn.utils.validation import check_array
 
     what = "boosted model"
     steps = vars(preprocessor).get("transformers_") if isinstance(preprocessor, ColumnTransformer) else None

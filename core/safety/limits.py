@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import InvalidParameterError, UnsafeModelError
+from core.settings import load_settings
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,6 @@ class LoadLimits:
     @classmethod
     def from_settings(cls, settings: Any = None) -> LoadLimits:
         """The limits configured for this deployment (``core.settings``)."""
-        from core.settings import load_settings
-
         settings = settings or load_settings()
         return cls(
             max_bytes=settings.max_upload_bytes,

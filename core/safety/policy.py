@@ -37,11 +37,19 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
+import io
+import socket
+import types
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.metrics import _dist_metrics
+from sklearn.metrics._dist_metrics import DistanceMetric32, DistanceMetric64
+from sklearn.neighbors import BallTree, KDTree
+from sklearn.utils._param_validation import Hidden, Options, StrOptions
 
 from core.safety.policy_code import CALLABLE_DATA_SLOTS, PolicyError, Rule, _describe, _made_here, _refuse, is_code
 from core.safety.policy_rules import (
@@ -67,8 +75,6 @@ def declared_strings(cls: type, param: str) -> tuple[frozenset[str] | None, bool
 
     ``(None, False)`` when the parameter declares no string constraint at all.
     """
-    from sklearn.utils._param_validation import Hidden, Options, StrOptions
-
     constraints = getattr(cls, "_parameter_constraints", {}).get(param)
     if not isinstance(constraints, list):
         return None, False
@@ -108,12 +114,6 @@ def _check_declared_string(obj: Any, param: str, value: Any, where: str) -> None
 
 @lru_cache(maxsize=1)
 def _never_instances() -> tuple[type, ...]:
-    import io
-    import socket
-    import types
-
-    from sklearn.metrics import _dist_metrics
-
     # PyFuncDistance calls the Python function it holds (from its pickled state, out of the
     # walk's sight) with every pair of rows: code in a slot no rule reviews.
     pyfunc = tuple(
@@ -125,9 +125,6 @@ def _never_instances() -> tuple[type, ...]:
 @lru_cache(maxsize=1)
 def _opaque_types() -> tuple[type, ...]:
     """Compiled objects that keep their state outside ``__dict__``: walked through ``__getstate__``."""
-    from sklearn.metrics._dist_metrics import DistanceMetric32, DistanceMetric64
-    from sklearn.neighbors import BallTree, KDTree
-
     return (DistanceMetric64, DistanceMetric32, KDTree, BallTree)
 
 
@@ -179,8 +176,6 @@ def _check_attribute_names(obj: Any, where: str) -> None:
 
 
 def _param_names(obj: Any) -> frozenset[str]:
-    from sklearn.base import BaseEstimator
-
     if not isinstance(obj, BaseEstimator):
         return frozenset()
     return _class_param_names(type(obj))

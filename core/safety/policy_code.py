@@ -14,6 +14,12 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy.interpolate import BSpline, interp1d
+from sklearn._loss.link import BaseLink
+from sklearn._loss.loss import BaseLoss
+from sklearn.compose import make_column_selector
+from sklearn.gaussian_process.kernels import Kernel
+from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer, _PassthroughScorer
 
 from core.errors import UnsafeModelError
 from core.safety.calls import check_partial_parts
@@ -52,13 +58,6 @@ def _describe(value: Any) -> str:
 def _callable_objects() -> tuple[type, ...]:
     """Objects scikit-learn defines as callable that are data, not code: kernels, selectors,
     losses, splines and scorers (whose own fields are walked and checked like any other)."""
-    from scipy.interpolate import BSpline
-    from sklearn._loss.link import BaseLink
-    from sklearn._loss.loss import BaseLoss
-    from sklearn.compose import make_column_selector
-    from sklearn.gaussian_process.kernels import Kernel
-    from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer, _PassthroughScorer
-
     scorers = (_BaseScorer, _MultimetricScorer, _PassthroughScorer)
     return (Kernel, make_column_selector, BaseLoss, BaseLink, BSpline, *scorers)
 
@@ -71,8 +70,6 @@ def _made_here() -> tuple[type, ...]:
     thresholds; the allowlist has no way for a file to make one. Not walked: its insides are
     scipy's own bound methods.
     """
-    from scipy.interpolate import interp1d
-
     return (interp1d,)
 
 

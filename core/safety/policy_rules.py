@@ -16,6 +16,14 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy.interpolate import BSpline
+from sklearn import decomposition, feature_selection
+from sklearn.cluster import _kmeans
+from sklearn.gaussian_process.kernels import Kernel
+from sklearn.metrics import DistanceMetric, get_scorer, get_scorer_names, pairwise
+from sklearn.neighbors import VALID_METRICS, VALID_METRICS_SPARSE
+from sklearn.neural_network._base import ACTIVATIONS
+from sklearn.svm._base import LIBSVM_IMPL
 
 from core.safety.policy_code import (
     Rule,
@@ -162,9 +170,6 @@ def rule_pre_dispatch(value: Any, where: str) -> None:
 @lru_cache(maxsize=1)
 def _metric_names() -> frozenset[str]:
     """Every distance or kernel name scikit-learn accepts anywhere (and scipy's, which it forwards)."""
-    from sklearn.metrics import pairwise
-    from sklearn.neighbors import VALID_METRICS, VALID_METRICS_SPARSE
-
     names: set[str] = set(pairwise.PAIRWISE_DISTANCE_FUNCTIONS) | set(pairwise.PAIRWISE_KERNEL_FUNCTIONS)
     names |= set(getattr(pairwise, "_VALID_METRICS", ()))
     for table in (VALID_METRICS, VALID_METRICS_SPARSE):
@@ -176,9 +181,6 @@ def _metric_names() -> frozenset[str]:
 
 def rule_metric(value: Any, where: str) -> None:
     """Metrics and kernels: a name scikit-learn knows, or its own DistanceMetric/kernel objects."""
-    from sklearn.gaussian_process.kernels import Kernel
-    from sklearn.metrics import DistanceMetric
-
     if value is None or isinstance(value, (DistanceMetric, Kernel)):
         return
     if isinstance(value, str) and value in _metric_names():
@@ -188,8 +190,6 @@ def rule_metric(value: Any, where: str) -> None:
 
 @lru_cache(maxsize=1)
 def _scorer_names() -> frozenset[str]:
-    from sklearn.metrics import get_scorer_names
-
     return frozenset(get_scorer_names())
 
 
@@ -205,10 +205,10 @@ def rule_scoring(value: Any, where: str) -> None:
 
 @lru_cache(maxsize=1)
 def _score_functions() -> frozenset[int]:
-    from sklearn import feature_selection as fs
-
     names = ("chi2", "f_classif", "f_oneway", "f_regression", "mutual_info_classif", "mutual_info_regression")
-    return frozenset(id(getattr(fs, n)) for n in (*names, "r_regression") if hasattr(fs, n))
+    return frozenset(
+        id(getattr(feature_selection, n)) for n in (*names, "r_regression") if hasattr(feature_selection, n)
+    )
 
 
 def rule_score_function(value: Any, where: str) -> None:
@@ -220,8 +220,6 @@ def rule_score_function(value: Any, where: str) -> None:
 @lru_cache(maxsize=1)
 def _metric_functions() -> frozenset[int]:
     """The metric functions behind scikit-learn's named scorers (what a fitted search may hold)."""
-    from sklearn.metrics import get_scorer
-
     found = set()
     for name in _scorer_names():
         scorer = get_scorer(name)
@@ -263,8 +261,6 @@ def rule_names(*allowed: str) -> Rule:
 
 def rule_kmeans_single(value: Any, where: str) -> None:
     """BisectingKMeans keeps the k-means routine it fitted with (never called by predict)."""
-    from sklearn.cluster import _kmeans
-
     if value in (getattr(_kmeans, "_kmeans_single_lloyd", None), getattr(_kmeans, "_kmeans_single_elkan", None)):
         return
     raise _refuse(where, _describe(value) + " (allowed: scikit-learn's own k-means routines)")
@@ -272,22 +268,16 @@ def rule_kmeans_single(value: Any, where: str) -> None:
 
 def rule_bspline_asarray(value: Any, where: str) -> None:
     """scipy's BSpline (SplineTransformer) keeps the array constructor it was made with."""
-    from scipy.interpolate import BSpline
-
     reference = BSpline(np.arange(8.0), np.ones(4), 3)._asarray
     if value is not reference:
         raise _refuse(where, _describe(value) + " (allowed: scipy's own array constructor)")
 
 
 def rule_activation(value: Any, where: str) -> None:
-    from sklearn.neural_network._base import ACTIVATIONS
-
     rule_names(*ACTIVATIONS)(value, where)
 
 
 def rule_libsvm_impl(value: Any, where: str) -> None:
-    from sklearn.svm._base import LIBSVM_IMPL
-
     rule_names(*LIBSVM_IMPL)(value, where)
 
 
@@ -315,11 +305,9 @@ _MAX_PREDICT_ITERATIONS = 100_000
 
 @lru_cache(maxsize=1)
 def _looping_transforms() -> tuple[type, ...]:
-    from sklearn import decomposition as d
-
     names = ("NMF", "MiniBatchNMF", "LatentDirichletAllocation", "DictionaryLearning")
     names += ("MiniBatchDictionaryLearning", "SparseCoder")
-    return tuple(getattr(d, n) for n in names if hasattr(d, n))
+    return tuple(getattr(decomposition, n) for n in names if hasattr(decomposition, n))
 
 
 def _check_predict_loop(owner: Any, slot: str, value: Any, where: str) -> None:

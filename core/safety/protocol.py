@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import io
 import os
 import select
@@ -79,8 +80,6 @@ def read_shared(fd: int, size: int) -> bytes:
 def _widen_pipe(fd: int) -> None:
     """Let one write carry up to 1 MiB: the default pipe holds 64 KiB, so a 44 MB model took
     some 700 wake-ups of each side."""
-    import fcntl
-
     with contextlib.suppress(OSError, ValueError):
         limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), min(limit, 1 << 20))
@@ -100,7 +99,7 @@ def _read_message(fd: int, deadline: float | None, limit: int) -> bytes | None:
 
 
 def _jsonable(value: Any) -> Any:
-    from core.datasets import to_jsonable
+    from core.datasets import to_jsonable  # deferred: pandas; the parent's core.safety stays on numpy
 
     if isinstance(value, np.ndarray):
         return _encode_array(value)

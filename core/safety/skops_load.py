@@ -31,7 +31,7 @@ def _skops_version(data: bytes) -> str | None:
 
 
 def _load_skops(data: bytes, guard: _Guard) -> Any:
-    import skops.io
+    import skops.io  # deferred: ~0.5 s over scikit-learn, which only skops files (not each worker start) pay
 
     check_zip(data, guard.limits)
     try:

@@ -10,6 +10,7 @@ same guards, and its array wrapper is read within bounds.
 
 from __future__ import annotations
 
+import _compat_pickle
 import functools
 import io
 import pickle
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 
 import core.safety.allowlist as allowlist
 from core.errors import FormatError, UnsafeModelError
@@ -154,8 +156,6 @@ class _RestrictedMixin:
 
 
 def _python2_names(module: str, name: str) -> tuple[str, str]:
-    import _compat_pickle
-
     if (module, name) in _compat_pickle.NAME_MAPPING:
         return _compat_pickle.NAME_MAPPING[(module, name)]
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
@@ -272,7 +272,6 @@ class RestrictedUnpickler(_RestrictedMixin, pickle._Unpickler):  # type: ignore[
 
 def _joblib_unpickler() -> type:
     """joblib's NumpyUnpickler with the same guards, and its array wrapper read within bounds."""
-    from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 
     def load_build(self: Any) -> None:
         self._guard_build()

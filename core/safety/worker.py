@@ -40,6 +40,7 @@ import core.safety.sandbox as sandbox
 from core.errors import DatasetError, FormatError, InvalidParameterError, UnsafeModelError
 from core.safety.limits import LoadLimits
 from core.safety.protocol import _ERRORS, _MAX_REPLY, _decode_hook, _read_message, _widen_pipe, _write_message
+from core.settings import load_settings
 
 #: Every layer a worker can apply; a pool may turn some off (the tests check them one at a time).
 ALL_LAYERS = frozenset({"no_new_privs", "capabilities", "threads", "rlimits", "landlock", "seccomp", "memory", "cpu"})
@@ -401,8 +402,6 @@ _POOL_LOCK = threading.Lock()
 
 def default_pool() -> WorkerPool:
     """The process's pool, sized by the settings (``workers``, ``worker_memory_mb``)."""
-    from core.settings import load_settings
-
     global _POOL
     settings = load_settings()
     with _POOL_LOCK:
@@ -437,8 +436,6 @@ def sandbox_is_weak(layers: dict[str, dict[str, Any]]) -> bool:
 
 def require_strong_sandbox(settings: Any = None, pool: WorkerPool | None = None) -> None:
     """In demo mode, refuse uploads when the worker has neither its filesystem nor its network layer."""
-    from core.settings import load_settings
-
     settings = settings or load_settings()
     if not settings.demo or settings.allow_weak_sandbox:
         return

@@ -18,19 +18,26 @@ object).
 from __future__ import annotations
 
 import collections
+import ctypes
 import errno
 import functools
 import importlib
 import json
 import os
 import pickle
+import re
+import resource
+import socket
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import core.safety.allowlist as allowlist
 from core.errors import InvalidParameterError
+from core.errors import ModelShelfError as ShelfError
 from core.safety.checks import n_features_of
 from core.safety.limits import LoadLimits
 from core.safety.loader import _load_untrusted
@@ -71,9 +78,6 @@ def _facts(loaded: Any) -> dict[str, Any]:
 
 def _probe(name: str, args: dict[str, Any]) -> Any:
     """Test-only attempts, enabled per pool (``probes=True``): what a hostile model might try."""
-    import ctypes
-    import socket
-
     if name == "write_file":
         with open(args["path"], "w") as handle:
             handle.write("written by the worker")
@@ -97,16 +101,12 @@ def _probe(name: str, args: dict[str, Any]) -> Any:
     if name == "segfault":
         ctypes.string_at(0)
     if name == "spin":  # one C call that never returns to Python: a regex with catastrophic backtracking
-        import re
-
         re.match(r"(a+)+$", "a" * 64 + "b")
     if name == "allocate":
         return int(np.ones(int(args["bytes"]) // 8).sum())
     if name == "environment":
         return dict(os.environ)
     if name == "status":  # what the kernel says about this process
-        import resource
-
         fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
         limits = {n: resource.getrlimit(getattr(resource, n)) for n in ("RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NOFILE")}
         limits["RLIMIT_AS"] = resource.getrlimit(resource.RLIMIT_AS)
@@ -168,11 +168,6 @@ def _serve(request: dict[str, Any], models: collections.OrderedDict, config: dic
 
 def child_main(box: Any, report: dict[str, Any], config: dict[str, Any], rfd: int, wfd: int) -> None:
     """The worker's loop: one request in, one JSON reply out, until the parent closes the pipe."""
-    import warnings
-
-    import core.safety.allowlist as allowlist
-    from core.errors import ModelShelfError as ShelfError
-
     allowlist.allowed_globals()  # built once, before any file's clock starts
     _operations()  # imported before the memory limit, not during a request
 
