@@ -3,7 +3,7 @@
 The tutorial's two formats (pickle, joblib) plus skops, whose files can be inspected before
 anything is loaded. Writing goes through a hashing writer, so the sha256 of a saved file costs
 no second read. Loading here is for the store's own, hash-checked files; bytes from anyone
-else go through ``core.safe_load``.
+else go through ``core.safety``.
 """
 
 from __future__ import annotations

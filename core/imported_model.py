@@ -3,7 +3,7 @@
 ``core.importing.import_file`` is the one entry for a file from outside; it tells the kinds
 apart, and a model file (or a bundle's) comes here.
 
-The file is loaded in a sandboxed worker process (``core.worker``: ``load_untrusted`` and the
+The file is loaded in a sandboxed worker process (``core.safety``: ``load_untrusted`` and the
 model checks run there, never in this process); only if it loads does anything reach the
 store. The version keeps the ORIGINAL bytes (so its sha256 is the upload's), records what the
 worker reported as JSON-able facts (format, compression, pickle protocol, estimator,

@@ -1,4 +1,4 @@
-"""Direct tests of ``core.model_policy``'s refusals: each slot rule called on a hostile value,
+"""Direct tests of ``core.safety.policy*``'s refusals: each slot rule called on a hostile value,
 and the walk's own bounds (attribute names, records, object count, depth, shared parts).
 
 In-process calls, so ``tests/test_safety_coverage.py`` sees each refusal run.

@@ -1,4 +1,4 @@
-"""Direct tests of ``core.model_checks``' refusals: every structure compiled code indexes
+"""Direct tests of ``core.safety.checks*``' refusals: every structure compiled code indexes
 (decision and boosted trees, binners, KD/ball trees, libsvm arrays, sparse matrices, neighbours,
 k-means, gradient-boosting cells), each edited into a hostile shape here and handed to its check.
 

@@ -139,7 +139,7 @@ def run_onnx(data: bytes | None, X: pd.DataFrame, sha256: str | None = None) -> 
 def onnx_predict_table(
     data: bytes | None, frame: pd.DataFrame, record: dict[str, Any], sha256: str | None = None
 ) -> pd.DataFrame:
-    """Like ``core.store.predict_table`` (same columns), computed by onnxruntime."""
+    """Like ``core.frames.predict_table`` (same columns), computed by onnxruntime."""
     X = align_features(as_frame(frame), record)
     if X.empty:
         raise DatasetError("There are no rows to predict")

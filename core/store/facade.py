@@ -187,8 +187,8 @@ class Store:
     ) -> VersionRecord:
         """Add a model file from outside as the next version of ``name`` (see ``core.importing``).
 
-        The bytes are loaded in a sandboxed worker process (``core.worker``, running
-        ``core.safe_load.load_untrusted`` there; ``limits``: a LoadLimits), scored there on a
+        The bytes are loaded in a sandboxed worker process (``core.safety``, running
+        its restricted loader there; ``limits``: a LoadLimits), scored there on a
         held-out split of ``dataset`` when given, and kept as they are (origin "imported").
         This process never unpickles them. Nothing is stored if any step fails.
         """
@@ -217,7 +217,7 @@ class Store:
     ) -> VersionRecord:
         """Keep model bytes from elsewhere exactly as they came (their sha256 stays the sender's).
 
-        For callers that have already loaded the bytes through ``core.safe_load`` (file and
+        For callers that have already loaded the bytes through ``core.safety`` (file and
         bundle imports); ``fields`` are the record's descriptive parts.
         """
         return saving.add_version(
@@ -330,7 +330,7 @@ class Store:
         """Read a version back: integrity first (nothing is unpickled on a mismatch), then the model.
 
         An imported version (origin "imported": a stranger's bytes) is never unpickled in this
-        process: it is loaded in a sandboxed worker (``core.worker``) and ``.model`` is a
+        process: it is loaded in a sandboxed worker (``core.safety``) and ``.model`` is a
         ``WorkerModel`` proxy with the calls of a fitted classifier (``predict``,
         ``predict_proba``, ``decision_function``, ``classes_``, ``get_params``,
         ``n_features_in_``, ``feature_names_in_``), run in the warm worker. ``trust=True``
