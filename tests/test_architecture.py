@@ -29,6 +29,8 @@ FORBIDDEN = {
     "core.refs": ("core.store", "core.cli", "core.portable", "core.safety"),
     "core.record": ("core.store", "core.cli", "core.portable", "core.safety"),
     "core.frames": ("core.store", "core.cli", "core.portable", "core.safety"),
+    "core.describe": ("core.store", "core.cli", "core.portable", "core.safety"),
+    "core.split": ("core.store", "core.cli", "core.portable", "core.safety"),
     "core.cli.base": ("core.cli.",),  # the registry names its commands; it imports none of them
     "core": ("streamlit",),
 }

@@ -1,4 +1,4 @@
-"""The shape of ``core/portable``: the shipped predictor stands alone, no import cycle, short modules."""
+"""The shipped predictor stands alone (numpy and the standard library); core's shape is in test_architecture."""
 
 from __future__ import annotations
 
@@ -70,42 +70,3 @@ def test_the_shipped_predictor_runs_where_modelshelf_is_not(tmp_path):
     predicted = json.loads(done.stdout)
     for key, model in models.items():
         assert predicted[key] == model.predict(queries).tolist(), key
-
-
-def _portable_graph() -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
-    for path in PORTABLE.glob("*.py"):
-        module = f"core.portable.{path.stem}"
-        targets = set()
-        for _, name in _imports(ast.parse(path.read_text())):
-            for candidate in (name, name.rpartition(".")[0]):
-                if candidate.startswith("core.portable.") and (PORTABLE / f"{candidate.split('.')[2]}.py").exists():
-                    targets.add("core.portable." + candidate.split(".")[2])
-                    break
-        graph[module] = targets - {module}
-    return graph
-
-
-def test_no_import_cycle_inside_portable():
-    """Module-level and function-level imports both count: a cycle dodged inside a function is still one."""
-    graph = _portable_graph()
-    assert "core.portable.derived" in graph["core.portable.bundle"]  # the walk does see imports
-    state: dict[str, int] = {}
-
-    def visit(module: str, path: list[str]) -> None:
-        state[module] = 1
-        for target in sorted(graph[module]):
-            assert state.get(target) != 1, "import cycle: " + " -> ".join([*path, target])
-            if target not in state:
-                visit(target, [*path, target])
-        state[module] = 2
-
-    for module in sorted(graph):
-        if module not in state:
-            visit(module, [module])
-
-
-def test_portable_modules_are_at_most_500_lines():
-    lengths = {path.name: len(path.read_text().splitlines()) for path in PORTABLE.glob("*.py")}
-    assert len(lengths) > 10
-    assert {name: n for name, n in lengths.items() if n > 500} == {}
