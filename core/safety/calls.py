@@ -13,7 +13,7 @@ import pickle
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 from core.errors import UnsafeModelError
 from core.safety.allowlist import Global, _catalogue, is_allowed_object, may_create, name_of
@@ -24,7 +24,7 @@ ArgCheck = Callable[[tuple[Any, ...]], None]
 # -- what may be called, and with what ----------------------------------------------------------
 
 
-def _refuse(what: str, why: str) -> None:
+def _refuse(what: str, why: str) -> NoReturn:
     raise UnsafeModelError(f"{what} was called with {why}; the file was not loaded")
 
 

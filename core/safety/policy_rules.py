@@ -317,7 +317,7 @@ _MAX_PREDICT_ITERATIONS = 100_000
 def _looping_transforms() -> tuple[type, ...]:
     from sklearn import decomposition as d
 
-    names = ("NMF", "MiniBatchNMF", "LatentDirichletAllocation", "DictionaryLearning")
+    names: tuple[str, ...] = ("NMF", "MiniBatchNMF", "LatentDirichletAllocation", "DictionaryLearning")
     names += ("MiniBatchDictionaryLearning", "SparseCoder")
     return tuple(getattr(d, n) for n in names if hasattr(d, n))
 
