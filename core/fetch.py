@@ -158,7 +158,7 @@ def display_url(url: str, limit: int = 200) -> str:
 
 
 def _system_resolver(host: str, port: int) -> list[str]:
-    # str(): typeshed allows an int for address families a SOCK_STREAM lookup never returns.
+    # str(): typeshed also allows the (int, bytes) address of a Python built without IPv6.
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
