@@ -180,8 +180,7 @@ def _upgrade_to_2(conn: Connection) -> None:
     if "stored_bytes" not in {c["name"] for c in inspect(conn).get_columns("versions")}:
         conn.execute(text("ALTER TABLE versions ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0"))
     tag_map: dict[int, list[str]] = {}
-    # Columns are read by name: mypy types a Core row's columns as object when it is unpacked.
-    for link in conn.execute(select(tags.c.version_id, tags.c.tag)):
+    for link in conn.execute(select(tags.c.version_id, tags.c.tag)):  # by name, not unpacked: see usage()
         tag_map.setdefault(link.version_id, []).append(link.tag)
     for row in conn.execute(select(versions.c.id, versions.c.record, versions.c.note)).all():
         size = stored_bytes(json.loads(row.record), row.record, row.note or "", tag_map.get(row.id, []))
@@ -275,7 +274,7 @@ class MetadataIndex:
         query = select(func.count(), func.sum(versions.c.stored_bytes))
         if owner is not None:
             query = query.where(versions.c.owner == owner)
-        counts = conn.execute(query).one()  # indexed, not unpacked: see _upgrade_to_2
+        counts = conn.execute(query).one()  # indexed: mypy types an unpacked Core row's columns as object
         return int(counts[0] or 0), int(counts[1] or 0)
 
     @staticmethod
@@ -295,10 +294,9 @@ class MetadataIndex:
     def insert_version(conn: Connection, values: dict[str, Any], tag_list: Sequence[str]) -> int:
         key = conn.execute(insert(versions).values(**values)).inserted_primary_key
         assert key is not None  # an INSERT's result always has one
-        row_id = key[0]
         if tag_list:
-            conn.execute(insert(tags), [{"version_id": row_id, "tag": t} for t in dict.fromkeys(tag_list)])
-        return int(row_id)
+            conn.execute(insert(tags), [{"version_id": key[0], "tag": t} for t in dict.fromkeys(tag_list)])
+        return int(key[0])
 
     def set_alias(self, row: Row, alias: str) -> None:
         with self.writing() as conn:
@@ -352,9 +350,7 @@ class MetadataIndex:
 
     def delete_version(self, row: Row, force: bool) -> None:
         with self.writing() as conn:
-            held: Sequence[str] = (
-                conn.execute(select(aliases.c.alias).where(aliases.c.version_id == row.id)).scalars().all()
-            )
+            held: Sequence[str] = conn.scalars(select(aliases.c.alias).where(aliases.c.version_id == row.id)).all()
             if held and not force:
                 raise ConflictError(
                     f"{row.ref} is aliased as {', '.join('@' + a for a in held)}; remove the alias or delete with force"
@@ -491,7 +487,7 @@ class MetadataIndex:
         """``(versions, names, bytes)`` in the whole store: for a status line."""
         query = select(func.count(), func.count(func.distinct(versions.c.name)), func.sum(versions.c.size_bytes))
         with self.reading() as conn:
-            counts = conn.execute(query).one()  # indexed, not unpacked: see _upgrade_to_2
+            counts = conn.execute(query).one()  # indexed, not unpacked: see usage()
             return int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0)
 
     def versions(self, name: str) -> list[int]:
