@@ -11,7 +11,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import pandas as pd
 import plotly.express as px
@@ -168,7 +168,13 @@ def login_controls() -> None:
         st.button("Log in", on_click=st.login, key="login")
 
 
-def owner_kwargs() -> dict[str, str]:
+class OwnerKwargs(TypedDict, total=False):
+    """What ``owner_kwargs`` gives: typed, so ``**owner_kwargs()`` is checked against core's signatures."""
+
+    owner: str
+
+
+def owner_kwargs() -> OwnerKwargs:
     """``{"owner": <this visitor's id>}`` in demo mode, else nothing (a private store)."""
     if not demo_mode():
         return {}

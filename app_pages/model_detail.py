@@ -324,20 +324,26 @@ def manage(record: VersionRecord, ref: str) -> None:
     left, right = st.columns(2)
     with left.form(f"alias_{ref}"):
         alias = st.text_input("Alias (e.g. production)")
-        if st.form_submit_button("Set alias") and common.attempt(
-            "setting the alias", store.set_alias, ref, alias.strip(), **owner
+        if (
+            st.form_submit_button("Set alias")
+            and common.attempt("setting the alias", store.set_alias, ref, alias.strip(), **owner) is not None
         ):
             st.rerun()
     with right.form(f"tags_{ref}"):
         add = st.text_input("Add tags, comma-separated")
         remove = st.multiselect("Remove tags", record.get("tags") or [])
-        if st.form_submit_button("Update tags") and common.attempt(
-            "changing the tags", store.update_tags, ref, parse_tags(add), remove, **owner
+        if (
+            st.form_submit_button("Update tags")
+            and common.attempt("changing the tags", store.update_tags, ref, parse_tags(add), remove, **owner)
+            is not None
         ):
             st.rerun()
     with st.form(f"note_{ref}"):
         note = st.text_area("Note", value=record.get("note") or "")
-        if st.form_submit_button("Save note") and common.attempt("saving the note", store.set_note, ref, note, **owner):
+        if (
+            st.form_submit_button("Save note")
+            and common.attempt("saving the note", store.set_note, ref, note, **owner) is not None
+        ):
             st.rerun()
     st.divider()
     if st.button("Delete this version...", icon=":material/delete:", key="delete"):

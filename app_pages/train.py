@@ -40,8 +40,8 @@ def choose_data() -> tuple[pd.DataFrame, str] | None:
     kind = st.radio("Data source", SOURCES, horizontal=True, key="train_source")
     if kind == SOURCES[0]:
         name = st.selectbox("Data set", BUILTIN_DATASETS, index=BUILTIN_DATASETS.index("iris"), key="train_builtin")
-        source: str | bytes = BUILTIN_PREFIX + name
-        label, names = source, None
+        label, names = BUILTIN_PREFIX + name, None
+        source: str | bytes = label
     elif kind == SOURCES[1]:
         upload = st.file_uploader("CSV file", type=["csv", "txt", "data"], key="train_csv")
         names = parse_names(st.text_input("Column names, comma-separated (only if the file has no header row)"))

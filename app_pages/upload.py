@@ -8,7 +8,7 @@ from app_pages import common
 from app_pages.state import UPLOAD_MESSAGE, UPLOADED
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, Dataset, load_dataset
 from core.importing import FileKind, file_kind, import_file
-from core.record import recorded_accuracy, ref_of
+from core.record import VersionRecord, recorded_accuracy, ref_of
 from core.refs import suggest_name
 from core.text import human_bytes, parse_tags
 
@@ -69,8 +69,9 @@ def dataset_choice():
     return None
 
 
-def add_file(data: bytes, kind: FileKind, dataset: Dataset | None) -> dict:
+def add_file(data: bytes, kind: FileKind, dataset: Dataset | None) -> VersionRecord:
     """Any kind of file, through the import the command line uses too (core.importing.import_file)."""
+    assert model_file is not None  # called only once a file is chosen
     imported = import_file(
         common.get_store(),
         data,

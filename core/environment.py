@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -114,7 +115,7 @@ class Compatibility:
         )
 
 
-def compare_environment(saved: dict[str, Any] | None, current: dict[str, Any] | None = None) -> Compatibility:
+def compare_environment(saved: Mapping[str, Any] | None, current: Mapping[str, Any] | None = None) -> Compatibility:
     """Every recorded package (and Python) with saved vs current version and a severity."""
     saved = saved or {}
     current = current or capture_environment()

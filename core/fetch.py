@@ -158,7 +158,8 @@ def display_url(url: str, limit: int = 200) -> str:
 
 
 def _system_resolver(host: str, port: int) -> list[str]:
-    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    # str(): typeshed also allows the (int, bytes) address of a Python built without IPv6.
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 def _system_connect(address: tuple[str, int], timeout: float) -> socket.socket:
@@ -349,9 +350,9 @@ class Fetcher:
         if worker.is_alive():
             raise self._timeout(target)
         if "error" in box:
-            exc = box["error"]
-            assert isinstance(exc, BaseException)
-            raise FetchError(f"Could not read the URL {shown}: {target.host} was not found ({exc})") from exc
+            error = box["error"]
+            assert isinstance(error, BaseException)
+            raise FetchError(f"Could not read the URL {shown}: {target.host} was not found ({error})") from error
         result = box["result"]
         assert isinstance(result, list)
         return result

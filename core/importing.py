@@ -12,7 +12,7 @@ Every front end goes through here, so each kind meets the same worker and the sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +24,7 @@ from core.text import human_bytes
 
 if TYPE_CHECKING:
     from core.datasets import Dataset
+    from core.record import VersionRecord
     from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,10 @@ class ImportedFile:
     """What ``import_file`` did: the kind it found, the version it is now, and (bundles) whether it was new."""
 
     kind: FileKind
-    record: dict[str, Any]
+    record: VersionRecord
     bundle: BundleImport | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Mapping[str, Any]:
         """The JSON a front end shows: a bundle's import result, else the new version's record."""
         return self.bundle.to_dict() if self.bundle is not None else self.record
 

@@ -141,22 +141,22 @@ def ref_of(record: Mapping[str, Any]) -> str:
 
 def dataset_of(record: Mapping[str, Any]) -> DatasetRecord:
     """The record's ``dataset`` section, empty when none was recorded."""
-    return record.get("dataset") or {}
+    return record.get("dataset") or DatasetRecord()
 
 
 def metrics_of(record: Mapping[str, Any], section: str = "metrics") -> MetricsRecord:
     """The record's metrics (``section="claimed_metrics"``: what a bundle claimed), empty when none."""
-    return record.get(section) or {}
+    return record.get(section) or MetricsRecord()
 
 
 def environment_of(record: Mapping[str, Any]) -> EnvironmentRecord:
     """The record's ``environment`` section, empty when none was recorded."""
-    return record.get("environment") or {}
+    return record.get("environment") or EnvironmentRecord()
 
 
 def export_of(record: Mapping[str, Any], key: str) -> ExportRecord:
     """One recorded export (``"onnx"``, ``"json"``), empty when it was never made."""
-    return (record.get("exports") or {}).get(key) or {}
+    return (record.get("exports") or {}).get(key) or ExportRecord()
 
 
 def recorded_features(record: Mapping[str, Any]) -> list[str] | None:

@@ -20,7 +20,7 @@ _VERSION = re.compile(r"[0-9]{1,19}")
 MAX_VERSION = 2**63 - 1
 
 
-def check_name(name: str) -> str:
+def check_name(name: object) -> str:
     """A model name is a path segment: letters, digits, ``.``, ``_``, ``-``; no slashes, no ``..``."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise InvalidParameterError(

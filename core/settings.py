@@ -105,7 +105,7 @@ def _secrets(path: Path) -> dict[str, Any]:
 
 def load_settings(secrets_path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """The settings in force: environment variables win over secrets.toml, which wins over defaults."""
-    environ = os.environ if environ is None else environ
+    env = os.environ if environ is None else environ
     path = Path(secrets_path) if secrets_path is not None else SECRETS_FILE
     from_file = _secrets(path)
     known = {f.name for f in fields(Settings)}
@@ -118,8 +118,8 @@ def load_settings(secrets_path: str | Path | None = None, environ: dict[str, str
     for spec in fields(Settings):
         kind = type(spec.default)
         env_name = ENV_PREFIX + spec.name.upper()
-        if env_name in environ:
-            values[spec.name] = _coerce(env_name, kind, environ[env_name], "the environment")
+        if env_name in env:
+            values[spec.name] = _coerce(env_name, kind, env[env_name], "the environment")
         elif spec.name in from_file:
             values[spec.name] = _coerce(spec.name, kind, from_file[spec.name], str(path))
     return Settings(**values)

@@ -144,7 +144,7 @@ def environment_table(compatibility: Compatibility) -> pd.DataFrame:
     )
 
 
-def confusion_frame(metrics: dict[str, Any]) -> pd.DataFrame | None:
+def confusion_frame(metrics: Mapping[str, Any]) -> pd.DataFrame | None:
     """The confusion matrix as a labelled table (rows: true class, columns: predicted class)."""
     cm = metrics.get("confusion_matrix")
     if not cm:

@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
     for name, spec in COMMANDS.items():
-        p = sub.add_parser(name, parents=[common], help=spec.help)
+        # typeshed wants parents of the subparsers' own class; argparse takes any parser.
+        p = sub.add_parser(name, parents=[common], help=spec.help)  # type: ignore[list-item]
         p.setup = spec.setup
     return parser

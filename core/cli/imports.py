@@ -9,7 +9,9 @@ checked against that kind before the store is opened, and the lines printed for 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from core.cli.base import Output, data_args, store_of
 from core.datasets import Dataset, load_dataset
@@ -73,7 +75,7 @@ def _checked_options(args: argparse.Namespace, kind: FileKind) -> Dataset | None
     return dataset
 
 
-def _model_file_text(args: argparse.Namespace, record: dict) -> str:
+def _model_file_text(args: argparse.Namespace, record: Mapping[str, Any]) -> str:
     imported = record["imported"]
     lines = [
         f"Imported {args.file} as {record['name']}:{record['version']} "
@@ -91,7 +93,7 @@ def _model_file_text(args: argparse.Namespace, record: dict) -> str:
     return "\n".join(lines)
 
 
-def _params_text(args: argparse.Namespace, record: dict) -> str:
+def _params_text(args: argparse.Namespace, record: Mapping[str, Any]) -> str:
     return (
         f"Rebuilt {record['imported']['estimator']} from {args.file} with this scikit-learn and saved it as "
         f"{record['name']}:{record['version']} (joblib, {human_bytes(record['size_bytes'])}); "

@@ -66,14 +66,12 @@ def show_command(args: argparse.Namespace) -> Output:
     for key in ("precision", "recall", "f1", "roc_auc"):
         if metrics.get(key) is not None:
             lines.append(f"  {key:<12} {metrics[key]:.4f}")
-    if record.get("split"):
-        s = record["split"]
+    if s := record.get("split"):
         lines.append(
             f"  split        test_size={s['test_size']} random_state={s['random_state']} "
             f"stratify={s['stratify']} ({s['n_train']} train / {s['n_test']} test)"
         )
-    if record.get("dataset"):
-        d = record["dataset"]
+    if d := record.get("dataset"):
         lines.append(f"  data         {d.get('source')} ({d.get('n_rows')} rows, {d.get('n_features')} features)")
         if d.get("fingerprint"):
             lines.append(f"  fingerprint  {d['fingerprint']}")

@@ -306,7 +306,7 @@ def read_bundle(data: bytes, limits: Any = None) -> tuple[dict[str, Any], dict[s
 def _check_manifest_ref(manifest: dict[str, Any]) -> None:
     """The manifest's ``name`` and ``version`` (shown in messages and kept in the record) must be valid."""
     try:
-        check_name(manifest.get("name"))  # type: ignore[arg-type]
+        check_name(manifest.get("name"))
     except InvalidParameterError as exc:
         raise FormatError(f"The bundle's manifest.json: {exc}; nothing imported") from exc
     version = manifest.get("version")

@@ -13,6 +13,7 @@ forms made again from an imported bundle's safely loaded model).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,22 +33,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _ref(record: dict[str, Any]) -> str:
+def _ref(record: Mapping[str, Any]) -> str:
     return f"{record['name']}:{record['version']}"
 
 
-def _evaluation_rows(store: Store, record: dict[str, Any]) -> pd.DataFrame | None:
+def _evaluation_rows(store: Store, record: Mapping[str, Any]) -> pd.DataFrame | None:
     if not record.get("evaluation_set"):
         return None
     X, _ = store.evaluation_set(_ref(record))
     return X
 
 
-def _feature_names(record: dict[str, Any]) -> list[str] | None:
+def _feature_names(record: Mapping[str, Any]) -> list[str] | None:
     return (record.get("dataset") or {}).get("feature_names")
 
 
-def _recorded(store: Store, record: dict[str, Any], key: str, what: str) -> tuple[bytes, dict[str, Any]] | None:
+def _recorded(store: Store, record: Mapping[str, Any], key: str, what: str) -> tuple[bytes, dict[str, Any]] | None:
     info = (record.get("exports") or {}).get(key) or {}
     if info.get("status") != "ok" or not info.get("path"):
         return None

@@ -10,6 +10,7 @@ Entry points for front ends: ``export_version``, ``export_status``, ``predict_wi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +48,11 @@ class Exported:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _ref(record: dict[str, Any]) -> str:
+def _ref(record: Mapping[str, Any]) -> str:
     return f"{record['name']}:{record['version']}"
 
 
-def export_status(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def export_status(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per download format, what is known without doing any work: for a page to offer or explain.
 
     ``{"onnx": {"status": "ok"|"refused"|"not yet", "reason": ...}, "json": {...}, "joblib": {...}}``;
@@ -100,8 +101,8 @@ def predict_with_onnx(store: Store, ref: str, frame: pd.DataFrame) -> pd.DataFra
     info = (record.get("exports") or {}).get("onnx") or {}
     if info.get("status") == "ok" and info.get("model_sha256") == record["sha256"] and is_cached(info.get("sha256")):
         return onnx_predict_table(None, frame, record, info["sha256"])
-    data, info = ensure_onnx(store, _ref(record))
-    return onnx_predict_table(data, frame, record, info.get("sha256"))
+    data, made = ensure_onnx(store, _ref(record))
+    return onnx_predict_table(data, frame, record, made.get("sha256"))
 
 
 def predict_rows(store: Store, ref: str, frame: pd.DataFrame, engine: str = "auto") -> tuple[pd.DataFrame, str]:

@@ -12,6 +12,7 @@ import json
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +44,10 @@ def session_for(data: bytes | None, sha256: str | None = None) -> Any:
 
     key = sha256 or (sha256_bytes(data) if data is not None else None)
     with _lock:
-        if key in _sessions:
+        if key is not None and key in _sessions:
             _sessions.move_to_end(key)
             return _sessions[key]
-    if data is None:
+    if data is None or key is None:  # (key is None only when data is)
         raise FormatError("No ONNX bytes given and no cached session for them")
     read_onnx(data)
     options = ort.SessionOptions()
@@ -137,7 +138,7 @@ def run_onnx(data: bytes | None, X: pd.DataFrame, sha256: str | None = None) -> 
 
 
 def onnx_predict_table(
-    data: bytes | None, frame: pd.DataFrame, record: dict[str, Any], sha256: str | None = None
+    data: bytes | None, frame: pd.DataFrame, record: Mapping[str, Any], sha256: str | None = None
 ) -> pd.DataFrame:
     """Like ``core.frames.predict_table`` (same columns), computed by onnxruntime."""
     X = align_features(as_frame(frame), record)

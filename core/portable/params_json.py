@@ -8,12 +8,15 @@ predicted from by ``params_predict`` (numpy alone), rebuilt into scikit-learn by
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.formats import sha256_bytes
 from core.portable.params_checks import read_params
 from core.portable.params_predict import FORMAT
 from core.portable.params_rebuild import to_sklearn
+
+if TYPE_CHECKING:
+    from core.record import VersionRecord
 
 
 def is_params_json(data: bytes) -> bool:
@@ -37,7 +40,7 @@ def import_params(
     tags: Any = (),
     note: str = "",
     owner: str | None = None,
-) -> dict[str, Any]:
+) -> VersionRecord:
     """Rebuild the model from its JSON with THIS scikit-learn and store it as a new version (joblib).
 
     The way back when a pickle no longer loads: nothing in the JSON is executed, only numbers

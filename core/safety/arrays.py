@@ -8,6 +8,7 @@ input; a damaged or crafted state crashes numpy or reads past a buffer. The rest
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,8 @@ def _dtype_from_state(base: np.dtype, state: tuple) -> np.dtype:
         }
         if any(len(e) == 3 for e in entries):
             spec["titles"] = [e[2] if len(e) == 3 else None for e in entries]
-        return np.dtype(spec, align=bool(isinstance(state[7], int) and state[7] & 0x80))
+        # numpy's stubs take only their private TypedDict for a fields spec; numpy documents a plain dict.
+        return np.dtype(spec, align=bool(isinstance(state[7], int) and state[7] & 0x80))  # type: ignore[call-overload]
     if subdtype is not None:
         return np.dtype(subdtype)
     return base.newbyteorder(endian) if endian in ("<", ">") else base
@@ -82,7 +84,7 @@ def check_dtype(dtype: np.dtype) -> None:
     """
     try:
         if dtype.names is not None:
-            fields = dtype.fields or {}
+            fields: Mapping[str, Any] = dtype.fields or {}
             entries = [fields[name] for name in dtype.names]
             if any(not isinstance(e[0], np.dtype) or not isinstance(e[1], int) for e in entries):
                 raise ValueError("malformed field")
@@ -94,7 +96,7 @@ def check_dtype(dtype: np.dtype) -> None:
             }
             if any(len(e) > 2 for e in entries):
                 spec["titles"] = [e[2] if len(e) > 2 else None for e in entries]
-            canonical = np.dtype(spec, align=dtype.isalignedstruct)
+            canonical = np.dtype(spec, align=dtype.isalignedstruct)  # type: ignore[call-overload]  # see _dtype_from_state
         elif dtype.subdtype is not None:
             canonical = np.dtype(dtype.subdtype)
         else:

@@ -13,7 +13,7 @@ import pickle
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.random import _pickle
@@ -28,7 +28,7 @@ ArgCheck = Callable[[tuple[Any, ...]], None]
 # -- what may be called, and with what ----------------------------------------------------------
 
 
-def _refuse(what: str, why: str) -> None:
+def _refuse(what: str, why: str) -> NoReturn:
     raise UnsafeModelError(f"{what} was called with {why}; the file was not loaded")
 
 

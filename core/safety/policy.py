@@ -42,7 +42,7 @@ import socket
 import types
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -62,6 +62,9 @@ from core.safety.policy_rules import (
     rule_no_code,
     rule_scoring,
 )
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 _MAX_OBJECTS = 5_000_000
 
@@ -94,14 +97,14 @@ def declared_strings(cls: type, param: str) -> tuple[frozenset[str] | None, bool
 def _declared_name(owner: Any, slot: str | None, value: Any) -> bool:
     if not isinstance(value, str) or slot is None or slot not in _param_names(owner):
         return False
-    options, _free = declared_strings(type(owner), slot)
+    options, _free = declared_strings(type(owner), slot)  # type: ignore[arg-type]  # a class is hashable: python/mypy#20409
     return options is not None and value in options
 
 
 def _check_declared_string(obj: Any, param: str, value: Any, where: str) -> None:
     if not isinstance(value, str):
         return
-    options, free = declared_strings(type(obj), param)
+    options, free = declared_strings(type(obj), param)  # type: ignore[arg-type]  # a class is hashable: python/mypy#20409
     if options is None or free or value in options:
         return
     if value in ("deprecated", "warn"):  # scikit-learn's own transition sentinels
@@ -164,7 +167,7 @@ def _check_attribute_names(obj: Any, where: str) -> None:
             raise _refuse(f"{where} (an attribute name)", _describe(key) + " (attribute names are text)")
         if key.startswith("__") and key.endswith("__"):
             raise _refuse(f"{cls.__name__}.{key[:60]}", _describe(value) + " (special attributes are the class's own)")
-        defined = _class_defines(cls, key)
+        defined = _class_defines(cls, key)  # type: ignore[arg-type]  # a class is hashable: python/mypy#20409
         if defined is _NOTHING:
             continue
         if value is defined or (isinstance(defined, _PLAIN) and isinstance(value, _PLAIN)):
@@ -178,11 +181,11 @@ def _check_attribute_names(obj: Any, where: str) -> None:
 def _param_names(obj: Any) -> frozenset[str]:
     if not isinstance(obj, BaseEstimator):
         return frozenset()
-    return _class_param_names(type(obj))
+    return _class_param_names(type(obj))  # type: ignore[arg-type]  # a class is hashable: python/mypy#20409
 
 
 @lru_cache(maxsize=1024)
-def _class_param_names(cls: type) -> frozenset[str]:
+def _class_param_names(cls: type[BaseEstimator]) -> frozenset[str]:
     """Once per class: ``_get_param_names`` inspects the signature (slow for 500,000 values)."""
     try:
         return frozenset(cls._get_param_names())
@@ -307,7 +310,7 @@ def _children(value: Any, where: str, slot: str | None, owner: Any) -> list[tupl
     if inspect.isroutine(value) or isinstance(value, (np.ufunc, *_made_here())):
         return []
     if isinstance(value, _opaque_types()):
-        state = value.__getstate__()
+        state: Any = value.__getstate__()  # a compiled class's own pickled state (a tuple)
         name = type(value).__name__
         return [(v, f"{name} (pickled state {i})", None, None) for i, v in enumerate(state)]
     return own

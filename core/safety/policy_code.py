@@ -122,7 +122,7 @@ def _reductions() -> frozenset[int]:
 @lru_cache(maxsize=1)
 def _numpy_types() -> frozenset[int]:
     """numpy's scalar types and the builtin ones numpy maps to them, as ``dtype`` values."""
-    types = {t for t in set(np.sctypeDict.values()) if t.__module__ == "numpy"}
+    types: set[type] = {t for t in set(np.sctypeDict.values()) if t.__module__ == "numpy"}
     types |= {float, int, bool, complex, str, object}
     return frozenset(id(t) for t in types)
 

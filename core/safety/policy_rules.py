@@ -305,7 +305,7 @@ _MAX_PREDICT_ITERATIONS = 100_000
 
 @lru_cache(maxsize=1)
 def _looping_transforms() -> tuple[type, ...]:
-    names = ("NMF", "MiniBatchNMF", "LatentDirichletAllocation", "DictionaryLearning")
+    names: tuple[str, ...] = ("NMF", "MiniBatchNMF", "LatentDirichletAllocation", "DictionaryLearning")
     names += ("MiniBatchDictionaryLearning", "SparseCoder")
     return tuple(getattr(decomposition, n) for n in names if hasattr(decomposition, n))
 

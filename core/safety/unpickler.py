@@ -15,7 +15,7 @@ import functools
 import io
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
@@ -37,7 +37,7 @@ class _RestrictedMixin:
     _guard: _Guard
     stack: list[Any]
     append: Callable[[Any], None]
-    dispatch: dict[int, Callable[[Any], None]]
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]]
     _file_read: Callable[[int], bytes]
     _file_readline: Callable[[], bytes]
 
@@ -45,7 +45,7 @@ class _RestrictedMixin:
         """pickle's own opcode loop (3.11's ``_Unpickler.load``), with the deadline checked every
         ``_TICK_EVERY`` opcodes: counting inline costs a fraction of wrapping each opcode's handler
         in a function that counts."""
-        self._unframer = pickle._Unframer(self._file_read, self._file_readline)  # type: ignore[attr-defined]
+        self._unframer = pickle._Unframer(self._file_read, self._file_readline)  # type: ignore[attr-defined]  # pickle's private pure-Python loader: not in typeshed
         self.read = self._unframer.read
         self.readinto = self._unframer.readinto
         self.readline = self._unframer.readline
@@ -65,7 +65,7 @@ class _RestrictedMixin:
                 if not count & mask:
                     guard.tick()
                 dispatch[key[0]](self)
-        except pickle._Stop as stop:  # type: ignore[attr-defined]
+        except pickle._Stop as stop:  # type: ignore[attr-defined]  # pickle's private pure-Python loader: not in typeshed
             return stop.value
         finally:
             guard.ops += count
@@ -102,7 +102,7 @@ class _RestrictedMixin:
             raise UnsafeModelError(
                 f"{allowlist.name_of(cls)} was created with constructor arguments, which is not allowed"
             )
-        return cls.__new__(cls)
+        return cls.__new__(cls)  # type: ignore[call-overload]  # the class's own __new__: python/mypy#10100
 
     def load_newobj(self) -> None:
         args = self.stack.pop()
@@ -151,7 +151,7 @@ class _RestrictedMixin:
 
     def load_build(self) -> None:
         self._guard_build()
-        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]  # typeshed lists no load_* handlers
         _after_build(self.stack[-1])
 
 
@@ -260,13 +260,13 @@ def _guarded_dispatch(base: dict[int, Callable[[Any], None]], build: Callable[[A
     return table
 
 
-class RestrictedUnpickler(_RestrictedMixin, pickle._Unpickler):  # type: ignore[name-defined,misc]
+class RestrictedUnpickler(_RestrictedMixin, pickle._Unpickler):
     """pickle's own unpickler with every global, call and state change checked."""
 
-    dispatch = _guarded_dispatch(pickle._Unpickler.dispatch, _RestrictedMixin.load_build)  # type: ignore[attr-defined]
+    dispatch = _guarded_dispatch(pickle._Unpickler.dispatch, _RestrictedMixin.load_build)
 
     def __init__(self, file: Any, guard: _Guard) -> None:
-        pickle._Unpickler.__init__(self, file)  # type: ignore[attr-defined]
+        pickle._Unpickler.__init__(self, file)
         self._guard = guard
 
 
@@ -275,7 +275,7 @@ def _joblib_unpickler() -> type:
 
     def load_build(self: Any) -> None:
         self._guard_build()
-        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]  # typeshed lists no load_* handlers
         _after_build(self.stack[-1])
         if isinstance(self.stack[-1], NumpyArrayWrapper):
             self.stack.append(self._read_wrapped_array(self.stack.pop()))

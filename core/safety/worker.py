@@ -122,15 +122,17 @@ class Worker:
             cwd="/",
         )
         os.close(shared_ro)
-        for pipe in (self.process.stdin, self.process.stdout):
-            _widen_pipe(pipe.fileno())  # type: ignore[union-attr]
-        self.stderr_tail = collections.deque(maxlen=50)
+        assert self.process.stdin is not None and self.process.stdout is not None  # both asked for as PIPE
+        self._stdin, self._stdout = self.process.stdin, self.process.stdout
+        for pipe in (self._stdin, self._stdout):
+            _widen_pipe(pipe.fileno())
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=50)
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True, name="modelshelf-worker-stderr")
         self._drain.start()
         self.held: list[str] = []
         self.layers: dict[str, dict[str, Any]] = {}
         try:
-            body = _read_message(self.process.stdout.fileno(), time.monotonic() + _START_TIMEOUT_S, 1 << 24)  # type: ignore[union-attr]
+            body = _read_message(self._stdout.fileno(), time.monotonic() + _START_TIMEOUT_S, 1 << 24)
         except (TimeoutError, ValueError):
             body = None
         if body is None:
@@ -167,9 +169,9 @@ class Worker:
             header = {k: v for k, v in message.items() if k != "data"}
             if "data" in message:
                 header["data_size"] = self._share(message["data"])
-            _write_message(self.process.stdin.fileno(), pickle.dumps(header, protocol=5))  # type: ignore[union-attr]
+            _write_message(self._stdin.fileno(), pickle.dumps(header, protocol=5))
             try:
-                body = _read_message(self.process.stdout.fileno(), deadline, _MAX_REPLY)  # type: ignore[union-attr]
+                body = _read_message(self._stdout.fileno(), deadline, _MAX_REPLY)
             finally:
                 if "data" in message and header["data_size"] > _KEEP_SHARED_BYTES:
                     with contextlib.suppress(OSError):
@@ -207,9 +209,9 @@ class Worker:
                 self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
-        for pipe in (self.process.stdin, self.process.stdout):
+        for pipe in (self._stdin, self._stdout):
             with contextlib.suppress(OSError):
-                pipe.close()  # type: ignore[union-attr]
+                pipe.close()
         if self._shared >= 0:
             os.close(self._shared)
             self._shared = -1

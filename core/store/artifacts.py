@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import IO
+from typing import IO, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -68,7 +68,7 @@ class ArtifactStore:
         path = self.local_path(relpath)
         return os.stat(path) if path is not None else None
 
-    def write_temp(self, write: Callable[[IO[bytes]], None]) -> tuple[str, int, str]:
+    def write_temp(self, write: Callable[[IO[bytes]], object]) -> tuple[str, int, str]:
         """Run ``write`` on a fresh temporary file; returns ``(temp_path, size, sha256)``.
 
         The sha256 is computed while writing: no second pass over the file.
@@ -79,7 +79,8 @@ class ArtifactStore:
             # A local file is opened directly: fsspec's wrapper would add a Python call to each write.
             with open(temp, "wb") if self.is_local else self.fs.open(temp, "wb") as raw:
                 writer = HashingWriter(raw)
-                write(writer)
+                # A binary file at runtime; typeshed's RawIOBase just is not declared an IO[bytes].
+                write(cast("IO[bytes]", writer))
         except BaseException:
             self.discard(temp)
             raise

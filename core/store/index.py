@@ -180,11 +180,11 @@ def _upgrade_to_2(conn: Connection) -> None:
     if "stored_bytes" not in {c["name"] for c in inspect(conn).get_columns("versions")}:
         conn.execute(text("ALTER TABLE versions ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0"))
     tag_map: dict[int, list[str]] = {}
-    for vid, tag in conn.execute(select(tags.c.version_id, tags.c.tag)):
-        tag_map.setdefault(vid, []).append(tag)
-    for vid, record_json, note in conn.execute(select(versions.c.id, versions.c.record, versions.c.note)).all():
-        size = stored_bytes(json.loads(record_json), record_json, note or "", tag_map.get(vid, []))
-        conn.execute(update(versions).where(versions.c.id == vid).values(stored_bytes=size))
+    for link in conn.execute(select(tags.c.version_id, tags.c.tag)):  # by name, not unpacked: see usage()
+        tag_map.setdefault(link.version_id, []).append(link.tag)
+    for row in conn.execute(select(versions.c.id, versions.c.record, versions.c.note)).all():
+        size = stored_bytes(json.loads(row.record), row.record, row.note or "", tag_map.get(row.id, []))
+        conn.execute(update(versions).where(versions.c.id == row.id).values(stored_bytes=size))
     first = select(func.min(versions.c.id)).group_by(versions.c.name)
     claimed = select(names.c.name)
     rows = conn.execute(
@@ -274,8 +274,8 @@ class MetadataIndex:
         query = select(func.count(), func.sum(versions.c.stored_bytes))
         if owner is not None:
             query = query.where(versions.c.owner == owner)
-        n, size = conn.execute(query).one()
-        return int(n or 0), int(size or 0)
+        counts = conn.execute(query).one()  # indexed: mypy types an unpacked Core row's columns as object
+        return int(counts[0] or 0), int(counts[1] or 0)
 
     @staticmethod
     def add_stored_bytes(conn: Connection, row_id: int, delta: int) -> None:
@@ -292,10 +292,11 @@ class MetadataIndex:
 
     @staticmethod
     def insert_version(conn: Connection, values: dict[str, Any], tag_list: Sequence[str]) -> int:
-        row_id = conn.execute(insert(versions).values(**values)).inserted_primary_key[0]
+        key = conn.execute(insert(versions).values(**values)).inserted_primary_key
+        assert key is not None  # an INSERT's result always has one
         if tag_list:
-            conn.execute(insert(tags), [{"version_id": row_id, "tag": t} for t in dict.fromkeys(tag_list)])
-        return int(row_id)
+            conn.execute(insert(tags), [{"version_id": key[0], "tag": t} for t in dict.fromkeys(tag_list)])
+        return int(key[0])
 
     def set_alias(self, row: Row, alias: str) -> None:
         with self.writing() as conn:
@@ -349,7 +350,7 @@ class MetadataIndex:
 
     def delete_version(self, row: Row, force: bool) -> None:
         with self.writing() as conn:
-            held = conn.execute(select(aliases.c.alias).where(aliases.c.version_id == row.id)).scalars().all()
+            held: Sequence[str] = conn.scalars(select(aliases.c.alias).where(aliases.c.version_id == row.id)).all()
             if held and not force:
                 raise ConflictError(
                     f"{row.ref} is aliased as {', '.join('@' + a for a in held)}; remove the alias or delete with force"
@@ -384,16 +385,16 @@ class MetadataIndex:
         alias_map: dict[int, list[str]] = {i: [] for i in ids}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            for vid, tag in conn.execute(
+            for link in conn.execute(
                 select(tags.c.version_id, tags.c.tag).where(tags.c.version_id.in_(chunk)).order_by(tags.c.tag)
             ):
-                tag_map[vid].append(tag)
-            for vid, alias in conn.execute(
+                tag_map[link.version_id].append(link.tag)
+            for link in conn.execute(
                 select(aliases.c.version_id, aliases.c.alias)
                 .where(aliases.c.version_id.in_(chunk))
                 .order_by(aliases.c.alias)
             ):
-                alias_map[vid].append(alias)
+                alias_map[link.version_id].append(link.alias)
         return [
             Row(
                 id=r.id,
@@ -486,8 +487,8 @@ class MetadataIndex:
         """``(versions, names, bytes)`` in the whole store: for a status line."""
         query = select(func.count(), func.count(func.distinct(versions.c.name)), func.sum(versions.c.size_bytes))
         with self.reading() as conn:
-            n, names, size = conn.execute(query).one()
-            return int(n or 0), int(names or 0), int(size or 0)
+            counts = conn.execute(query).one()  # indexed, not unpacked: see usage()
+            return int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0)
 
     def versions(self, name: str) -> list[int]:
         query = select(versions.c.version).where(versions.c.name == name).order_by(versions.c.version.desc())

@@ -93,7 +93,7 @@ def add_version(
     artifacts: ArtifactStore,
     quota: Quota | None,
     name: str,
-    write: Callable[[IO[bytes]], None],
+    write: Callable[[IO[bytes]], object],
     fields: dict[str, Any],
     *,
     eval_frame: pd.DataFrame | None,
@@ -109,7 +109,7 @@ def add_version(
     try:
         temp_model, size, sha = artifacts.write_temp(write)
         temps.append(temp_model)
-        evaluation_set = None
+        evaluation_set: dict[str, Any] | None = None
         if eval_frame is not None:
             temp_eval, eval_size, eval_sha = artifacts.write_temp(
                 lambda handle: write_evaluation_set(eval_frame, handle)

@@ -53,15 +53,16 @@ def verified_model(
     except FileNotFoundError as exc:
         raise missing(row, row.path, "model") from exc
     source: bytes | str
-    if verify == "cached" and stat is not None and index.verified_stamp(row) == stamp_of(stat):
-        source = local  # type: ignore[assignment]  # unchanged since it hashed to row.sha256
+    if verify == "cached" and local is not None and stat is not None and index.verified_stamp(row) == stamp_of(stat):
+        source = local  # unchanged since it hashed to row.sha256
     else:
         if use_mmap:  # stream the hash; the arrays are mapped afterwards, never read into memory
+            assert local is not None  # the loader maps only files of a local store
             try:
                 check_digest(row, artifacts.sha256(row.path), row.sha256, "model")
             except FileNotFoundError as exc:
                 raise missing(row, row.path, "model") from exc
-            source = local  # type: ignore[assignment]
+            source = local
         else:
             source = verified_bytes(artifacts, row, row.path, row.sha256, "model")
         remember_verified(index, artifacts, row, stat)
