@@ -76,14 +76,26 @@ class EvaluationSetRecord(TypedDict):
     path: str
 
 
-class ImportedRecord(TypedDict, total=False):
-    """Where an imported version came from (a model file, or a bundle when ``bundle`` is set)."""
-
-    filename: str | None
-    sklearn_version: str | None
-    classes: list[Any] | None
-    n_features_in: int | None
-    bundle: dict[str, Any]
+# The functional form: one key, ``from``, is a Python keyword.
+ImportedRecord = TypedDict(
+    "ImportedRecord",
+    {
+        "filename": str | None,  # every import: the file's name as given
+        "sklearn_version": str | None,  # a model file or bundle: the version the file says it was made with
+        "classes": list[Any] | None,
+        "n_features_in": int | None,
+        "bundle": dict[str, Any],  # a bundle: its manifest's facts
+        "from": str,  # JSON parameters: "json"
+        "sha256": str,  # JSON parameters: the document's own hash (the stored file is rebuilt from it)
+        "size_bytes": int,
+        "schema_version": int,
+        "estimator": str,
+    },
+    total=False,
+)
+ImportedRecord.__doc__ = (
+    "Where an imported version came from: a model file, a bundle (``bundle``) or JSON parameters (``from``)."
+)
 
 
 class ExportRecord(TypedDict, total=False):
@@ -106,7 +118,7 @@ class VersionRecord(TypedDict):
     created_at: str
     origin: str
     format: str
-    compression: int | None
+    compression: int | str | None  # joblib's level for a trained version; an imported file's codec name
     path: str
     uri: str
     size_bytes: int
