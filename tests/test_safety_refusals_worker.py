@@ -225,6 +225,7 @@ def _bare_worker(code: str) -> worker.Worker:
     bare.process = subprocess.Popen(
         [sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
+    bare._stdin, bare._stdout = bare.process.stdin, bare.process.stdout  # as Worker.__init__ keeps them
     bare.held = []
     return bare
 
