@@ -4,9 +4,10 @@
 
 Checks ``PARENT`` out into a temporary git worktree, then runs ``python -m bench --SCALE`` there
 and here in turn, ``--runs`` times each (alternating, so a slow minute hurts both), and keeps each
-figure's best (lowest) ratio. A figure whose best ratio here is more than ``tolerance`` above the
-parent's is a regression: the table says which, and the exit code is 1. Figures without a ratio
-(reported timings with no baseline) are compared on their median instead.
+figure's best cost: its ratio to its baseline (inverted for "x faster" figures, so lower is
+always better), or its median when it has no baseline. A figure whose best cost here is more
+than ``tolerance`` above the parent's is a regression: the table says which, and the exit code
+is 1. ``--only GROUP ...`` passes through to the benchmark.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _figures(folder: Path) -> dict[str, float]:
-    """``key -> ratio`` (or the subject's median when there is no ratio) from one run."""
+    """``key -> cost`` from one run: lower is better. A ratio of subject over baseline; for a
+    "faster" figure (baseline over subject) its inverse; without a ratio, the subject's median."""
     data = json.loads((folder / "benchmarks" / "results.json").read_text())
     values: dict[str, float] = {}
     for figure in data["figures"]:
         if figure.get("unavailable"):
             continue
         value = figure.get("ratio")
+        if value and figure.get("kind") == "faster":
+            value = 1 / value  # "28x faster" is stored as 28: lower cost is a higher ratio
         if value is None and figure.get("subject"):
             value = figure["subject"]["median"]
         if isinstance(value, int | float) and value > 0:
@@ -37,9 +41,9 @@ def _figures(folder: Path) -> dict[str, float]:
     return values
 
 
-def _run(checkout: Path, scale: str, output: Path) -> dict[str, float]:
+def _run(checkout: Path, scale: str, output: Path, only: list[str]) -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", f"--{scale}", "--output", str(output)],
+        [sys.executable, "-m", "bench", f"--{scale}", "--output", str(output), *(["--only", *only] if only else [])],
         cwd=checkout,
         capture_output=True,
         text=True,
@@ -57,7 +61,7 @@ def _best(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def compare(parent: dict[str, float], here: dict[str, float], tolerance: float) -> tuple[list[str], list[str]]:
     """The table's lines and the keys that got worse by more than ``tolerance``."""
-    lines = [f"{'figure':<34} {'parent':>10} {'here':>10} {'change':>8}"]
+    lines = [f"{'figure (cost: lower is better)':<34} {'parent':>10} {'here':>10} {'change':>8}"]
     worse = []
     for key in sorted(set(parent) & set(here)):
         change = here[key] / parent[key] - 1
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parent", help="the commit to compare with (e.g. HEAD~1)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each side; the best ratio counts")
     parser.add_argument("--scale", choices=("quick", "tiny"), default="quick")
-    parser.add_argument("--tolerance", type=float, default=0.10, help="allowed rise of a ratio (0.10: 10%%)")
+    parser.add_argument("--tolerance", type=float, default=0.10, help="allowed rise of a cost (0.10: 10%%)")
+    parser.add_argument("--only", nargs="+", default=[], help="measure only these groups (as python -m bench)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="modelshelf-compare-") as scratch:
         tree = Path(scratch) / "parent"
@@ -82,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             parent_runs, here_runs = [], []
             for i in range(max(1, args.runs)):
-                parent_runs.append(_run(tree, args.scale, Path(scratch) / f"parent-{i}"))
-                here_runs.append(_run(ROOT, args.scale, Path(scratch) / f"here-{i}"))
+                parent_runs.append(_run(tree, args.scale, Path(scratch) / f"parent-{i}", args.only))
+                here_runs.append(_run(ROOT, args.scale, Path(scratch) / f"here-{i}", args.only))
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
             shutil.rmtree(tree, ignore_errors=True)

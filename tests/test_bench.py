@@ -155,3 +155,19 @@ def test_compare_flags_a_ratio_more_than_the_tolerance_worse_and_keeps_the_best_
     assert worse == ["b"]  # a: +7% (within 10%), b: +20%
     assert any(line.startswith("b ") and "WORSE" in line for line in lines)
     assert not any(line.startswith(("gone", "new")) for line in lines)  # only figures both sides have
+
+
+def test_compare_reads_a_faster_figure_as_a_cost_so_a_lower_speed_up_is_worse(tmp_path) -> None:
+    import json
+
+    from bench.compare import _figures
+
+    (tmp_path / "benchmarks").mkdir()
+    figures = [
+        {"key": "save", "kind": "at_most", "ratio": 2.0},
+        {"key": "mmap", "kind": "faster", "ratio": 20.0},
+        {"key": "cold", "kind": "report", "ratio": None, "subject": {"median": 1.5}},
+    ]
+    (tmp_path / "benchmarks" / "results.json").write_text(json.dumps({"figures": figures}))
+    costs = _figures(tmp_path)
+    assert costs == {"save": 2.0, "mmap": 0.05, "cold": 1.5}
