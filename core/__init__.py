@@ -13,9 +13,8 @@ scikit-learn, so a command that only reads the index starts at once.
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.errors import (
     ConflictError,
@@ -27,6 +26,7 @@ from core.errors import (
     NotFoundError,
     UnsafeModelError,
 )
+from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from core.catalog import CATALOG, get_spec
@@ -107,15 +107,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module behind ``name`` on first use, then keep the value as a plain attribute."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports("core", globals(), _EXPORTS)

@@ -18,8 +18,9 @@ pandas or scikit-learn.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from core.store.facade import DEFAULT_STORE, INDEX_FILE, Store, Trained, default_store_path
@@ -50,11 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The public names, imported from their module when first asked for."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'core.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports("core.store", globals(), _EXPORTS)
