@@ -17,6 +17,7 @@ from core.cli.base import Output, data_args, store_of
 from core.datasets import Dataset, load_dataset
 from core.errors import DatasetError, InvalidParameterError
 from core.importing import FileKind, ImportedFile, file_kind, import_file
+from core.record import ref_of
 from core.safety import LoadLimits
 from core.settings import load_settings
 from core.text import human_bytes
@@ -78,7 +79,7 @@ def _checked_options(args: argparse.Namespace, kind: FileKind) -> Dataset | None
 def _model_file_text(args: argparse.Namespace, record: Mapping[str, Any]) -> str:
     imported = record["imported"]
     lines = [
-        f"Imported {args.file} as {record['name']}:{record['version']} "
+        f"Imported {args.file} as {ref_of(record)} "
         f"({record['format']}{', ' + record['compression'] if record.get('compression') else ''}, "
         f"{human_bytes(record['size_bytes'])}, sha256 {record['sha256'][:16]}...)",
         f"  estimator    {record['estimator']}",
@@ -96,7 +97,7 @@ def _model_file_text(args: argparse.Namespace, record: Mapping[str, Any]) -> str
 def _params_text(args: argparse.Namespace, record: Mapping[str, Any]) -> str:
     return (
         f"Rebuilt {record['imported']['estimator']} from {args.file} with this scikit-learn and saved it as "
-        f"{record['name']}:{record['version']} (joblib, {human_bytes(record['size_bytes'])}); "
+        f"{ref_of(record)} (joblib, {human_bytes(record['size_bytes'])}); "
         "score it with: python -m core evaluate REF --data ..."
     )
 

@@ -6,6 +6,8 @@ import argparse
 
 from core.cli.base import Output, ref_arg, store_of
 from core.environment import compare_environment
+from core.record import ref_of
+from core.refs import parse_ref
 from core.store.index import SORTS
 from core.text import human_bytes
 
@@ -29,7 +31,7 @@ def list_command(args: argparse.Namespace) -> Output:
     header = ("MODEL", "ALIASES", "ESTIMATOR", "ACCURACY", "FORMAT", "SIZE", "SKLEARN", "CREATED (UTC)")
     rows = [
         (
-            f"{r['name']}:{r['version']}",
+            ref_of(r),
             " ".join("@" + a for a in r["aliases"]) or "-",
             (r.get("estimator") or "-").rsplit(".", 1)[-1],
             _fmt_accuracy((r.get("metrics") or {}).get("accuracy")),
@@ -52,8 +54,7 @@ def show_command(args: argparse.Namespace) -> Output:
     compatibility = compare_environment(record.get("environment"))
     metrics = record.get("metrics") or {}
     lines = [
-        f"{record['name']}:{record['version']}"
-        + (" " + " ".join("@" + a for a in record["aliases"]) if record["aliases"] else ""),
+        ref_of(record) + (" " + " ".join("@" + a for a in record["aliases"]) if record["aliases"] else ""),
         f"  created      {record['created_at']}",
         f"  estimator    {record.get('estimator')}",
         f"  file         {record['format']}, {human_bytes(record['size_bytes'])}, sha256 {record['sha256']}",
@@ -94,13 +95,13 @@ def alias_args(p: argparse.ArgumentParser) -> None:
 def alias_command(args: argparse.Namespace) -> Output:
     store = store_of(args)
     if args.remove:
-        name = args.ref.split("@")[0].split(":")[0]
+        name = parse_ref(args.ref).name
         removed = store.remove_alias(name, args.alias)
         return (f"Removed {name}@{args.alias}" if removed else f"{name} has no alias @{args.alias}"), {
             "removed": removed
         }
     record = store.set_alias(args.ref, args.alias)
-    return f"{record['name']}@{args.alias} -> {record['name']}:{record['version']}", record
+    return f"{record['name']}@{args.alias} -> {ref_of(record)}", record
 
 
 def tag_args(p: argparse.ArgumentParser) -> None:
@@ -115,7 +116,7 @@ def tag_command(args: argparse.Namespace) -> Output:
         removed = store.remove_tag(args.ref, args.tag)
         return (f"Removed tag {args.tag}" if removed else f"No tag {args.tag} to remove"), {"removed": removed}
     record = store.add_tag(args.ref, args.tag)
-    return f"{record['name']}:{record['version']} tags: {', '.join(record['tags'])}", record
+    return f"{ref_of(record)} tags: {', '.join(record['tags'])}", record
 
 
 def note_args(p: argparse.ArgumentParser) -> None:
@@ -125,7 +126,7 @@ def note_args(p: argparse.ArgumentParser) -> None:
 
 def note_command(args: argparse.Namespace) -> Output:
     record = store_of(args).set_note(args.ref, args.text)
-    return f"{record['name']}:{record['version']} note saved", record
+    return f"{ref_of(record)} note saved", record
 
 
 def delete_args(p: argparse.ArgumentParser) -> None:

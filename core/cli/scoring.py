@@ -8,6 +8,7 @@ import json
 from core.cli.base import Output, data_args, ref_arg, store_of
 from core.datasets import load_frame, parse_names, to_jsonable
 from core.frames import predict_table
+from core.record import ref_of
 
 
 def evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -48,7 +49,7 @@ def predict_command(args: argparse.Namespace) -> Output:
         from core.portable.exports import predict_with_onnx  # deferred: ONNX, only for --engine onnx
 
         record = store.get(args.ref)
-        ref = f"{record['name']}:{record['version']}"
+        ref = ref_of(record)
         table = predict_with_onnx(store, ref, frame)
     else:
         loaded = store.load(args.ref)

@@ -8,6 +8,7 @@ from core.catalog import CATALOG, get_spec, parse_param_args
 from core.cli.base import Output, data_args, store_of
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
 from core.formats import FORMATS
+from core.record import ref_of
 from core.text import human_bytes
 from core.training import train
 
@@ -42,8 +43,7 @@ def train_command(args: argparse.Namespace) -> Output:
         result, args.name, format=args.format, compress=args.compress, tags=args.tag or [], note=args.note or ""
     )
     lines = [
-        f"Saved {record['name']}:{record['version']} ({record['format']}, {human_bytes(record['size_bytes'])}) "
-        f"to {record['uri']}",
+        f"Saved {ref_of(record)} ({record['format']}, {human_bytes(record['size_bytes'])}) to {record['uri']}",
         f"  {get_spec(args.estimator).label} on {dataset.source}: held-out accuracy "
         f"{record['metrics']['accuracy']!r} ({result.split.n_test} rows), fit in {result.fit_seconds:.3f}s",
     ]

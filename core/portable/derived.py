@@ -23,6 +23,7 @@ from core.environment import package_version
 from core.errors import FormatError, ModelShelfError
 from core.portable.conversions import onnx_of, params_of
 from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError
+from core.record import ref_of
 from core.store import LoadedModel, Store
 
 ONNX_FILE = "model.onnx"
@@ -33,14 +34,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _ref(record: Mapping[str, Any]) -> str:
-    return f"{record['name']}:{record['version']}"
-
-
 def _evaluation_rows(store: Store, record: Mapping[str, Any]) -> pd.DataFrame | None:
     if not record.get("evaluation_set"):
         return None
-    X, _ = store.evaluation_set(_ref(record))
+    X, _ = store.evaluation_set(ref_of(record))
     return X
 
 
@@ -55,7 +52,7 @@ def _recorded(store: Store, record: Mapping[str, Any], key: str, what: str) -> t
     if info.get("model_sha256") not in (None, record["sha256"]):
         return None
     try:
-        return store.read_attached(_ref(record), info["path"], info["sha256"], what), info
+        return store.read_attached(ref_of(record), info["path"], info["sha256"], what), info
     except Exception:  # noqa: BLE001 - a missing or damaged export is made again, not fatal
         return None
 
@@ -69,7 +66,7 @@ def ensure_onnx(store: Store, ref: str, loaded: LoadedModel | None = None) -> tu
     record = store.get(ref)
     if found := _recorded(store, record, "onnx", "ONNX export"):
         return found
-    loaded = loaded or store.load(_ref(record))
+    loaded = loaded or store.load(ref_of(record))
     X = _evaluation_rows(store, record)
     base = {"exported_at": _now(), "model_sha256": record["sha256"], "tolerance": PROBA_TOLERANCE}
     base["packages"] = {p: package_version(p) for p in ("skl2onnx", "onnx", "onnxruntime")}
@@ -77,16 +74,16 @@ def ensure_onnx(store: Store, ref: str, loaded: LoadedModel | None = None) -> tu
         result = onnx_of(loaded.model, X, _feature_names(record))
     except ModelShelfError as exc:  # skl2onnx refused, or onnxruntime could not run what it made
         reason = str(exc) if isinstance(exc, NotConvertibleError) else f"not convertible: {exc}"
-        store.merge_exports(_ref(record), {"onnx": base | {"status": "refused", "reason": reason}})
+        store.merge_exports(ref_of(record), {"onnx": base | {"status": "refused", "reason": reason}})
         raise NotConvertibleError(reason) from exc
     parity = result.parity.to_dict() if result.parity else None
     if result.parity is not None and not result.parity.passed:
         reason = f"not convertible faithfully: {result.parity.summary()}"
-        store.merge_exports(_ref(record), {"onnx": base | {"status": "refused", "reason": reason, "parity": parity}})
+        store.merge_exports(ref_of(record), {"onnx": base | {"status": "refused", "reason": reason, "parity": parity}})
         raise NotConvertibleError(reason)
-    stored = store.attach_file(_ref(record), ONNX_FILE, result.data)
+    stored = store.attach_file(ref_of(record), ONNX_FILE, result.data)
     info = base | stored | {"status": "ok", "parity": parity, "layout": result.layout}
-    store.merge_exports(_ref(record), {"onnx": info})
+    store.merge_exports(ref_of(record), {"onnx": info})
     return result.data, info
 
 
@@ -95,16 +92,16 @@ def ensure_params(store: Store, ref: str, loaded: LoadedModel | None = None) -> 
     record = store.get(ref)
     if found := _recorded(store, record, "json", "JSON export"):
         return found
-    loaded = loaded or store.load(_ref(record))
+    loaded = loaded or store.load(ref_of(record))
     X = _evaluation_rows(store, record)
     base = {"exported_at": _now(), "model_sha256": record["sha256"]}
     try:
         result = params_of(loaded.model, X, _feature_names(record))
     except FormatError as exc:
-        store.merge_exports(_ref(record), {"json": base | {"status": "refused", "reason": str(exc)}})
+        store.merge_exports(ref_of(record), {"json": base | {"status": "refused", "reason": str(exc)}})
         raise
     data = result.text.encode("utf-8")
-    stored = store.attach_file(_ref(record), PARAMS_FILE, data)
+    stored = store.attach_file(ref_of(record), PARAMS_FILE, data)
     info = base | stored | {"status": "ok"} | result.summary()
-    store.merge_exports(_ref(record), {"json": info})
+    store.merge_exports(ref_of(record), {"json": info})
     return data, info

@@ -24,6 +24,7 @@ from core.portable.derived import ensure_onnx, ensure_params
 from core.portable.how_to_load import DOWNLOAD_FORMATS, check_download_format, download_filename
 from core.portable.onnx_export import NotConvertibleError
 from core.portable.onnx_runtime import is_cached, onnx_predict_table
+from core.record import ref_of
 from core.store import Store
 
 MEDIA_TYPES = {
@@ -46,10 +47,6 @@ class Exported:
     ref: str
     media_type: str
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def _ref(record: Mapping[str, Any]) -> str:
-    return f"{record['name']}:{record['version']}"
 
 
 def export_status(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -77,18 +74,20 @@ def export_version(store: Store, ref: str, fmt: str) -> Exported:
     record = store.get(ref)
     filename = download_filename(record, fmt)
     if fmt == "onnx":
-        data, info = ensure_onnx(store, _ref(record))
+        data, info = ensure_onnx(store, ref_of(record))
     elif fmt == "json":
-        data, info = ensure_params(store, _ref(record))
+        data, info = ensure_params(store, ref_of(record))
     elif fmt == "bundle":
-        data, info = build_bundle(store, _ref(record))
+        data, info = build_bundle(store, ref_of(record))
     elif fmt == record["format"]:
-        data = store.read_artifact(_ref(record))
+        data = store.read_artifact(ref_of(record))
         info = {"sha256": record["sha256"], "same_file": True}
     else:
-        data = dumps_of(store.load(_ref(record)).model, fmt)
+        data = dumps_of(store.load(ref_of(record)).model, fmt)
         info = {"sha256": formats.sha256_bytes(data), "same_file": False, "converted_from": record["format"]}
-    return Exported(data=data, filename=filename, format=fmt, ref=_ref(record), media_type=MEDIA_TYPES[fmt], info=info)
+    return Exported(
+        data=data, filename=filename, format=fmt, ref=ref_of(record), media_type=MEDIA_TYPES[fmt], info=info
+    )
 
 
 def predict_with_onnx(store: Store, ref: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +100,7 @@ def predict_with_onnx(store: Store, ref: str, frame: pd.DataFrame) -> pd.DataFra
     info = (record.get("exports") or {}).get("onnx") or {}
     if info.get("status") == "ok" and info.get("model_sha256") == record["sha256"] and is_cached(info.get("sha256")):
         return onnx_predict_table(None, frame, record, info["sha256"])
-    data, made = ensure_onnx(store, _ref(record))
+    data, made = ensure_onnx(store, ref_of(record))
     return onnx_predict_table(data, frame, record, made.get("sha256"))
 
 
@@ -123,7 +122,7 @@ def predict_rows(store: Store, ref: str, frame: pd.DataFrame, engine: str = "aut
         # (or an ONNX file it already has).
         if status == "ok" or (status != "refused" and record.get("origin") != "imported"):
             try:
-                return predict_with_onnx(store, _ref(record), frame), "onnx"
+                return predict_with_onnx(store, ref_of(record), frame), "onnx"
             except NotConvertibleError:
                 pass
     return store.predict(ref, frame), "sklearn"
