@@ -285,3 +285,20 @@ def test_model_bytes_shorter_than_announced_are_refused_by_the_worker_side() -> 
 def test_the_worker_backed_loader_takes_bytes_only() -> None:
     with pytest.raises(InvalidParameterError, match="takes the file's bytes, not a str"):
         proxy.load_untrusted("model.joblib")  # type: ignore[arg-type]
+
+
+def test_model_bytes_with_no_room_to_reach_the_worker_are_refused_in_one_line(monkeypatch) -> None:
+    """The parent copies an upload into the worker's shared-memory file; when the machine has no
+    room for that copy, one clear refusal (not an OSError), and the file is emptied again."""
+    import errno
+
+    def full(fd: int, data: Any, offset: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(worker.os, "pwrite", full)
+    pool = worker.WorkerPool(size=1)
+    try:
+        with pytest.raises(UnsafeModelError, match=r"no room to hand the model's 12 bytes to the worker"):
+            proxy.load_in_worker(b"0123456789ab", LIMITS, pool=pool)
+    finally:
+        pool.close()

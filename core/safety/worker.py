@@ -199,8 +199,15 @@ class Worker:
         """Write ``data`` to the start of the shared-memory file; its length."""
         view = memoryview(data)
         done = 0
-        while done < len(view):
-            done += os.pwrite(self._shared, view[done : done + (1 << 30)], done)
+        try:
+            while done < len(view):
+                done += os.pwrite(self._shared, view[done : done + (1 << 30)], done)
+        except OSError as exc:  # no memory (or tmpfs space) for the copy: say so, keep nothing
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._shared, 0)
+            raise UnsafeModelError(
+                f"There is no room to hand the model's {len(view):,} bytes to the worker ({exc.strerror}); not loaded"
+            ) from exc
         return done
 
     def kill(self) -> None:
