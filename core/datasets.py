@@ -226,7 +226,16 @@ def sniff_delimiter(sample: str) -> str:
         key = (decimals, fields, -rank)
         if best is None or key > best:
             best, chosen = key, delimiter
+    if best is None:  # a ragged line: the separator most lines agree with, so the parser names that line
+        agreeing = {d: _agreeing(_rows(sample, d)) for d in DELIMITERS}
+        top = max(agreeing, key=lambda d: agreeing[d])
+        chosen = top if agreeing[top] > 1 else ","
     return chosen
+
+
+def _agreeing(rows: list[list[str]]) -> int:
+    """How many rows split into as many fields as the first, when it has two or more."""
+    return sum(len(row) == len(rows[0]) for row in rows) if rows and len(rows[0]) > 1 else 0
 
 
 def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:

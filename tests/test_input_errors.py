@@ -90,6 +90,9 @@ def test_the_separator_is_never_a_letter_and_prefers_decimal_commas():
     assert sniff_delimiter("1,5;2,5\n3,5;4,5\n") == ";"  # no header: ',' fits too, but its fields are numbers
     assert sniff_delimiter("a\tb\tc\nx, y\t1\t2\n") == "\t"
     assert sniff_delimiter("a,b\n1,2\n") == ","
+    assert sniff_delimiter("a;b;c\n1;2;3\n4;5;6;7\n") == ";"  # ragged: what most lines agree with
+    with pytest.raises(DatasetError, match="Expected 3 fields in line 3, saw 4"):
+        read_table(b"a;b;c\n1;2;3\n4;5;6;7\n")
 
 
 def _decimal_comma(frame: pd.DataFrame) -> bytes:
