@@ -40,7 +40,6 @@ CHANGES = frozenset(
 )
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _DAMAGED = ("file is not a database", "malformed", "not a database", "file is encrypted")
-_FULL = ("database or disk is full", "disk i/o error")
 
 
 def first_line(exc: BaseException) -> str:
