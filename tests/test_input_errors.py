@@ -11,6 +11,7 @@ delete, "unexpected DatabaseError" for a damaged index, and integrity errors nam
 from __future__ import annotations
 
 import errno
+import io
 import pickle
 import sqlite3
 import subprocess
@@ -19,6 +20,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -528,3 +530,16 @@ def test_every_modelshelf_error_prints_as_one_line(capsys, monkeypatch):
     monkeypatch.setattr(run, "handler_of", lambda name: fails)
     assert main(["list"]) == 1
     assert one_line(capsys.readouterr().err) == "error: first second third\n"
+
+
+def test_an_import_onto_a_full_disk_is_one_line_and_keeps_nothing(store, monkeypatch):
+    buffer = io.BytesIO()
+    joblib.dump(small_model()[0], buffer)
+
+    def no_space(self, write):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(store.artifacts), "write_temp", no_space)
+    with pytest.raises(StorageError, match=f"no space left on the device holding {store.location}: nothing was saved"):
+        store.import_model(buffer.getvalue(), "outside")
+    assert store.count() == 0 and files_in(store) == []
