@@ -21,6 +21,7 @@ pages = [
     st.Page(common.FORMATS, title="Formats", icon=":material/compare_arrows:"),
 ]
 page = st.navigation(pages)
+common.get_store()  # a store that cannot be opened says so once, here, above every page
 
 with st.sidebar:
     st.markdown("**ModelShelf**")

@@ -59,8 +59,16 @@ def _quota() -> tuple[int, int, int, int] | None:
 
 
 def get_store() -> Store:
-    """The store at ``$MODEL_STORE`` (else ./models), opened once per process; in demo mode with its quota."""
-    return _store(default_store_path(), _quota())
+    """The store at ``$MODEL_STORE`` (else ./models), opened once per process; in demo mode with its quota.
+
+    A store that cannot be opened (a damaged index, a folder that cannot be read) stops the page
+    with core's one line instead of a traceback.
+    """
+    try:
+        return _store(default_store_path(), _quota())
+    except ModelShelfError as exc:
+        show_error(exc, "opening the store")
+        st.stop()
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the model (sha256 checked first)...")

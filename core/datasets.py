@@ -15,12 +15,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import fsspec
 import pandas as pd
 from sklearn import datasets
 
@@ -118,11 +120,21 @@ DEMO_REFUSAL = (
 
 
 @dataclass(frozen=True)
+class CsvLimits:
+    """The most a CSV may hold, whatever it comes from (a path, a URL, an upload, bytes)."""
+
+    max_bytes: int = 200_000_000
+    max_rows: int = 2_000_000
+    max_columns: int = 2_000
+
+
+@dataclass(frozen=True)
 class SourceAccess:
-    """What a source string may reach: local files or not, and URLs through which fetcher."""
+    """What a source string may reach: local files or not, URLs through which fetcher; CSV limits."""
 
     local_files: bool
     fetcher: Fetcher
+    limits: CsvLimits = CsvLimits()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> SourceAccess:
@@ -130,7 +142,8 @@ class SourceAccess:
         settings = settings if settings is not None else load_settings()
         make_policy = demo_policy if settings.demo else trusted_policy
         policy = make_policy(max_bytes=settings.url_max_bytes, timeout_s=settings.url_timeout_s)
-        return cls(local_files=not settings.demo, fetcher=Fetcher(policy))
+        limits = CsvLimits(settings.csv_max_mb * 1_000_000, settings.csv_max_rows, settings.csv_max_columns)
+        return cls(local_files=not settings.demo, fetcher=Fetcher(policy), limits=limits)
 
 
 def _url_scheme(source: str) -> str:
@@ -140,15 +153,103 @@ def _url_scheme(source: str) -> str:
         return ""
 
 
-def _open_source(source: str | Path, access: SourceAccess | None) -> tuple[str | Path | io.BytesIO, str]:
-    """The readable form of a path or URL and its label, or DatasetError if this access refuses it."""
-    access = access if access is not None else SourceAccess.from_settings()
-    if isinstance(source, str) and _url_scheme(source) in URL_SCHEMES:
-        fetched = access.fetcher.fetch(source.strip())
-        return io.BytesIO(fetched.content), display_url(source.strip())
-    if not access.local_files:
-        raise DatasetError(DEMO_REFUSAL)
-    return source, str(source)
+def _read_source(source: str | Path | bytes | io.IOBase, access: SourceAccess) -> tuple[bytes, str]:
+    """The bytes of a CSV and its label; paths and URLs admitted by ``access``, at most its byte limit.
+
+    One more byte than the limit is read, so a file over it is told apart from one exactly at it.
+    """
+    cap = access.limits.max_bytes + 1
+    if isinstance(source, bytes):
+        data, label = source[:cap], "uploaded file"
+    elif isinstance(source, (str, Path)) and _url_scheme(str(source)) in URL_SCHEMES:
+        data, label = access.fetcher.fetch(str(source).strip()).content, display_url(str(source).strip())
+    elif isinstance(source, (str, Path)):
+        if not access.local_files:
+            raise DatasetError(DEMO_REFUSAL)
+        label = str(source)
+        try:
+            with fsspec.open(str(source), "rb") as handle:  # a path, file:// or s3://..., as pandas read them
+                data = handle.read(cap)
+        except FileNotFoundError as exc:
+            raise DatasetError(f"No such data file: {label}") from exc
+        except OSError as exc:
+            raise DatasetError(f"Could not read the file {label}: {_first_line(exc)}") from exc
+    else:
+        read: Any = source.read(cap)  # bytes from a binary file object (an upload), text from a text one
+        data, label = (read.encode("utf-8") if isinstance(read, str) else bytes(read)), "uploaded file"
+    if len(data) > access.limits.max_bytes:
+        raise DatasetError(
+            f"{label} is larger than the {access.limits.max_bytes:,}-byte limit for CSV data (MODELSHELF_CSV_MAX_MB)"
+        )
+    return data, label
+
+
+#: Column separators a CSV may use, in the order preferred when several fit equally well.
+DELIMITERS = (",", ";", "\t", "|")
+#: A number written with a decimal comma (``1,5``, ``-0,25``, ``1.234,5``) or a whole number.
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d*),\d+(?:[eE][+-]?\d+)?")
+_WHOLE = re.compile(r"[+-]?\d+")
+_SAMPLE_BYTES = 64 * 1024
+_SAMPLE_ROWS = 100
+
+
+def _sample(data: bytes, label: str) -> str:
+    """The first lines of a CSV as text (whole lines, at least the first), to judge its separator by."""
+    end = data.rfind(b"\n", 0, _SAMPLE_BYTES)
+    end = data.find(b"\n") if end < 0 else end
+    try:
+        return data[: len(data) if end < 0 else end].decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"Could not read {label}: it is not UTF-8 text ({_first_line(exc)})") from exc
+
+
+def _rows(sample: str, delimiter: str) -> list[list[str]]:
+    rows = csv.reader(io.StringIO(sample), delimiter=delimiter, skipinitialspace=True)
+    return [row for _, row in zip(range(_SAMPLE_ROWS), rows, strict=False) if row]
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The separator that splits every sampled line into the same number (two or more) of fields.
+
+    No guess from letters (``csv.Sniffer`` took the ``y`` of a one-column file ``y`` for one): a
+    file no separator splits that way is one column. When several fit, the one giving more fields
+    wins, and ``;`` or tab wins over ``,`` when its fields hold decimal-comma numbers (``1,5;2,5``).
+    """
+    best: tuple[bool, int, int] | None = None
+    chosen = ","
+    for rank, delimiter in enumerate(DELIMITERS):
+        rows = _rows(sample, delimiter)
+        counts = {len(row) for row in rows}
+        if len(counts) != 1 or (fields := counts.pop()) < 2:
+            continue
+        decimals = delimiter != "," and any(_DECIMAL_COMMA.fullmatch(v.strip()) for row in rows[1:] for v in row)
+        key = (decimals, fields, -rank)
+        if best is None or key > best:
+            best, chosen = key, delimiter
+    if best is None:  # a ragged line: the separator most lines agree with, so the parser names that line
+        agreeing = {d: _agreeing(_rows(sample, d)) for d in DELIMITERS}
+        top = max(agreeing, key=lambda d: agreeing[d])
+        chosen = top if agreeing[top] > 1 else ","
+    return chosen
+
+
+def _agreeing(rows: list[list[str]]) -> int:
+    """How many rows split into as many fields as the first, when it has two or more."""
+    return sum(len(row) == len(rows[0]) for row in rows) if rows and len(rows[0]) > 1 else 0
+
+
+def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose every value is a number with a decimal comma (``1,5``) become numbers."""
+    for column in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        values = frame[column].dropna().astype(str).str.strip()
+        if values.empty or not values.str.fullmatch(_DECIMAL_COMMA.pattern + "|" + _WHOLE.pattern).all():
+            continue
+        if values.str.contains(",", regex=False).any():
+            plain = frame[column].astype("string").str.strip().str.replace(".", "", regex=False)
+            frame[column] = pd.to_numeric(plain.str.replace(",", ".", regex=False)).astype("float64")
+    return frame
 
 
 def read_table(
@@ -158,27 +259,39 @@ def read_table(
 ) -> pd.DataFrame:
     """Read a CSV from a path, URL, bytes or file object; ``names`` given means the file has no header.
 
-    Paths and URLs are admitted by ``access`` (default: from the settings, so demo mode applies).
+    Paths and URLs are admitted by ``access`` (default: from the settings, so demo mode applies),
+    whose limits (bytes, rows, columns) hold for every kind of source. The separator is one of
+    ``DELIMITERS`` (``sniff_delimiter``); with ``;``, tab or ``|``, decimal commas are read as numbers.
     """
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    label: str | Path = "uploaded file"
-    if isinstance(source, (str, Path)):
-        source, label = _open_source(source, access)
-    kwargs: dict[str, Any] = {"sep": None, "engine": "python"}
+    access = access if access is not None else SourceAccess.from_settings()
+    data, label = _read_source(source, access)
+    limits = access.limits
+    sample = _sample(data, label)
+    delimiter = sniff_delimiter(sample)
+    header = next(iter(_rows(sample, delimiter)), [])
+    if len(header) > limits.max_columns:
+        raise DatasetError(
+            f"{label} has {len(header):,} columns; at most {limits.max_columns:,} are read (MODELSHELF_CSV_MAX_COLUMNS)"
+        )
+    if not names:
+        seen: set[str] = set()
+        for column in (h.strip() for h in header):
+            if column in seen:  # before pandas renames the second one ``a.1``
+                raise DatasetError(f"{label} has the column {column!r} twice: give each column its own name")
+            seen.add(column)
+    kwargs: dict[str, Any] = {"sep": delimiter, "skipinitialspace": True, "nrows": limits.max_rows + 1}
     if names:
         kwargs.update(header=None)
     try:
-        frame = pd.read_csv(source, **kwargs)
-    except FileNotFoundError as exc:
-        raise DatasetError(f"No such data file: {label}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        kind = "URL" if str(label).startswith(("http://", "https://")) else "file"
-        raise DatasetError(f"Could not read the {kind} {label}: {_first_line(exc)}") from exc
+        frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", **kwargs)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"Could not read {label}: it is not UTF-8 text ({_first_line(exc)})") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
         raise DatasetError(f"{label} is not a readable CSV table: {_first_line(exc)}") from exc
     if frame.empty:
         raise DatasetError(f"{label} has no rows")
+    if len(frame) > limits.max_rows:
+        raise DatasetError(f"{label} has more than {limits.max_rows:,} rows (MODELSHELF_CSV_MAX_ROWS)")
     if names:
         if frame.shape[1] != len(names):
             raise DatasetError(f"{label} has {frame.shape[1]} columns but {len(names)} names were given")
@@ -186,7 +299,7 @@ def read_table(
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(set(frame.columns)) != len(frame.columns):
         raise DatasetError(f"{label} has duplicate column names")
-    return frame
+    return _decimal_commas(frame) if delimiter != "," else frame
 
 
 def _first_line(exc: BaseException) -> str:

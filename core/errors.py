@@ -37,3 +37,7 @@ class UnsafeModelError(ModelShelfError):
 
 class ConflictError(ModelShelfError):
     """The request would break a rule of the store (delete an aliased version without force...)."""
+
+
+class StorageError(ModelShelfError):
+    """The store's index or files could not be read or written (a damaged index, a full disk...)."""

@@ -18,6 +18,10 @@ _LABEL = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}")
 #: within a signed 64-bit range.
 _VERSION = re.compile(r"[0-9]{1,19}")
 MAX_VERSION = 2**63 - 1
+#: The store's own files and folders at its root (the index and its SQLite side files, the marker,
+#: the temporary folder): a model's folder may not take their names (compared case-folded, for
+#: case-insensitive filesystems).
+RESERVED_NAMES = ("index.sqlite", "modelshelf-store.json", ".tmp")
 
 
 def check_name(name: object) -> str:
@@ -26,6 +30,9 @@ def check_name(name: object) -> str:
         raise InvalidParameterError(
             f"Invalid model name {name!r}: use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
+    folded = name.casefold()
+    if folded in RESERVED_NAMES or folded.startswith(RESERVED_NAMES[0]):
+        raise InvalidParameterError(f"Invalid model name {name!r}: the store keeps its own files under that name")
     return name
 
 

@@ -17,6 +17,11 @@ Environment variable       secrets.toml key            Default    Meaning
 ``MODELSHELF_MAX_DECOMPRESSED_MB``  ``max_decompressed_mb``  1000  largest a compressed file may expand to
 ``MODELSHELF_URL_MAX_MB``  ``url_max_mb``              50         largest body a data URL may send, in MB
 ``MODELSHELF_URL_TIMEOUT_S``  ``url_timeout_s``        20         longest a data URL may take, redirects included
+``MODELSHELF_CSV_MAX_MB``  ``csv_max_mb``              200        largest CSV read from any source, in MB
+``MODELSHELF_CSV_MAX_ROWS``  ``csv_max_rows``          2000000    most rows read from a CSV
+``MODELSHELF_CSV_MAX_COLUMNS``  ``csv_max_columns``    2000       most columns read from a CSV
+``MODELSHELF_MAX_CATEGORIES``  ``max_categories``      1000       most distinct values a text column may
+                                                                  have to be one-hot encoded in training
 ``MODELSHELF_WORKER_MEMORY_MB``  ``worker_memory_mb``  2048       address space of one model worker, in MB
 ``MODELSHELF_WORKERS``     ``workers``                 2          most model workers running at once
 ``MODELSHELF_ALLOW_WEAK_SANDBOX``  ``allow_weak_sandbox``  off    demo: accept uploads with neither the
@@ -55,6 +60,10 @@ class Settings:
     max_decompressed_mb: int = 1000
     url_max_mb: int = 50
     url_timeout_s: float = 20.0
+    csv_max_mb: int = 200
+    csv_max_rows: int = 2_000_000
+    csv_max_columns: int = 2_000
+    max_categories: int = 1_000
     worker_memory_mb: int = 2048
     workers: int = 2
     allow_weak_sandbox: bool = False

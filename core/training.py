@@ -22,7 +22,12 @@ from core.catalog import get_spec
 from core.datasets import Dataset, feature_types
 from core.errors import DatasetError
 from core.metrics import classification_metrics
+from core.settings import load_settings
 from core.split import Split
+
+#: The most numbers one-hot encoding may fill (rows x encoded columns; dense, as the JSON export
+#: needs): 50 million float64 are 400 MB, so a small CSV can never ask for gigabytes.
+MAX_ONEHOT_CELLS = 50_000_000
 
 
 @dataclass
@@ -42,15 +47,45 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def check_categories(X: pd.DataFrame, categorical: list[str], max_categories: int | None = None) -> None:
+    """Refuse text columns whose one-hot encoding would be too wide, naming the column and its count.
+
+    Two text columns of 20,000 distinct values each once took 5.7 GB to encode densely.
+    """
+    limit = max_categories if max_categories is not None else load_settings().max_categories
+    counts = {c: int(X[c].nunique(dropna=True)) for c in categorical}
+    for column, count in sorted(counts.items(), key=lambda item: -item[1]):
+        if count > limit:
+            raise DatasetError(
+                f"The text column {column!r} has {count:,} distinct values; one-hot encoding takes at most "
+                f"{limit:,} per column (MODELSHELF_MAX_CATEGORIES): drop it or turn it into numbers"
+            )
+    width = sum(counts.values())
+    if len(X) * width > MAX_ONEHOT_CELLS:
+        raise DatasetError(
+            f"One-hot encoding the text columns {', '.join(map(repr, categorical))} would fill {len(X):,} rows x "
+            f"{width:,} columns, over {MAX_ONEHOT_CELLS:,} numbers: drop some of them or use fewer rows"
+        )
+
+
 def build_pipeline(
-    estimator: str, params: dict[str, Any] | None, X: pd.DataFrame, scale: bool = False, seed: int | None = None
+    estimator: str,
+    params: dict[str, Any] | None,
+    X: pd.DataFrame,
+    scale: bool = False,
+    seed: int | None = None,
+    max_categories: int | None = None,
 ) -> Pipeline:
-    """Preprocessing for the columns of ``X`` followed by the catalog estimator ``estimator``."""
+    """Preprocessing for the columns of ``X`` followed by the catalog estimator ``estimator``.
+
+    ``max_categories``: the most distinct values a text column may have (default: the settings).
+    """
     spec = get_spec(estimator)
     model = spec.build(params, random_state=seed)
     types = feature_types(X)
     numeric = [c for c, t in types.items() if t == "number"]
     categorical = [c for c, t in types.items() if t == "category"]
+    check_categories(X, categorical, max_categories)
     steps: list[tuple[str, Any]] = []
     transformers: list[tuple[str, Any, list[str]]] = []
     if numeric:

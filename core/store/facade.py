@@ -25,6 +25,7 @@ from core.refs import Ref, check_label, check_name, check_note, parse_ref
 from core.split import Split
 from core.store import saving
 from core.store.artifacts import ArtifactStore
+from core.store.failures import guarded, leftovers, require_fitted
 from core.store.index import MetadataIndex, Row, name_taken
 from core.store.loading import LoadedModel, load_version
 from core.store.scoring import Evaluation, evaluate
@@ -60,6 +61,7 @@ class Trained(Protocol):
     warnings: list[str]
 
 
+@guarded  # every public method: library failures leave as one-line ModelShelf errors
 class Store:
     """A folder (or URLs) holding model versions and their metadata index."""
 
@@ -113,6 +115,8 @@ class Store:
         ``metrics`` is not given.
         """
         check_name(name)
+        check_note(note)
+        require_fitted(model)
         formats.check_format(format, compress)
         tag_list = [check_label(t, "tag") for t in tags]
         fields, eval_frame = saving.model_fields(
@@ -483,12 +487,12 @@ class Store:
         return self.get(row.ref)
 
     def delete(self, ref: str | Ref, force: bool = False, owner: str | None = None) -> int:
-        """Remove a version's row, then its files; returns the bytes freed.
-
-        An aliased version needs ``force`` (which drops its aliases too).
-        """
+        """Remove a version's row, then its files (an aliased one needs ``force``); returns the bytes freed."""
         row = self._owned_row(ref, owner)
         self.index.delete_version(row, force)
-        freed = self.artifacts.delete_folder(row.path.rsplit("/", 1)[0])
+        try:
+            freed = self.artifacts.delete_folder(row.path.rsplit("/", 1)[0])
+        except OSError as exc:  # the row is gone: say so, and who cleans up
+            raise leftovers(row.ref, exc) from exc
         log.info("deleted %s (%s freed)", row.ref, human_bytes(freed))
         return freed

@@ -24,10 +24,11 @@ def missing(row: Row, path: str, what: str) -> IntegrityError:
     return IntegrityError(f"{row.ref}: the {what} file {path} is missing from the store")
 
 
-def check_digest(row: Row, actual: str, expected: str, what: str) -> None:
+def check_digest(row: Row, actual: str, expected: str, what: str, path: str) -> None:
+    """``path`` is relative to the store (as the index records it), so the message says which file."""
     if actual != expected:
         raise IntegrityError(
-            f"{row.ref} failed its integrity check: the {what} file's sha256 is "
+            f"{row.ref} failed its integrity check: the {what} file {path} has sha256 "
             f"{actual[:16]}..., the index recorded {expected[:16]}...; it was changed or damaged "
             "after saving, so nothing was loaded"
         )
@@ -39,7 +40,7 @@ def verified_bytes(artifacts: ArtifactStore, row: Row, path: str, expected: str,
         data = artifacts.read_bytes(path)
     except FileNotFoundError as exc:
         raise missing(row, path, what) from exc
-    check_digest(row, formats.sha256_bytes(data), expected, what)
+    check_digest(row, formats.sha256_bytes(data), expected, what, path)
     return data
 
 
@@ -59,7 +60,7 @@ def verified_model(
         if use_mmap:  # stream the hash; the arrays are mapped afterwards, never read into memory
             assert local is not None  # the loader maps only files of a local store
             try:
-                check_digest(row, artifacts.sha256(row.path), row.sha256, "model")
+                check_digest(row, artifacts.sha256(row.path), row.sha256, "model", row.path)
             except FileNotFoundError as exc:
                 raise missing(row, row.path, "model") from exc
             source = local
