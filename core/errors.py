@@ -37,3 +37,7 @@ class UnsafeModelError(ModelShelfError):
 
 class ConflictError(ModelShelfError):
     """The request would break a rule of the store (delete an aliased version without force...)."""
+
+
+class StoreUnreachableError(ModelShelfError):
+    """A remote store (its index or its files) could not be reached, or refused the credentials given."""

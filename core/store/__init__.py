@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from core.store.config import StoreSettings, resolve_store
     from core.store.facade import DEFAULT_STORE, INDEX_FILE, Store, Trained, default_store_path
     from core.store.loading import LoadedModel
     from core.store.scoring import Evaluation
@@ -37,6 +38,8 @@ _EXPORTS = {
     "LoadedModel": "core.store.loading",
     "Evaluation": "core.store.scoring",
     "Quota": "core.store.visitors",
+    "StoreSettings": "core.store.config",
+    "resolve_store": "core.store.config",
 }
 
 __all__ = [
@@ -46,8 +49,10 @@ __all__ = [
     "LoadedModel",
     "Quota",
     "Store",
+    "StoreSettings",
     "Trained",
     "default_store_path",
+    "resolve_store",
 ]
 
 
