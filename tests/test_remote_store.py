@@ -278,3 +278,44 @@ def test_dashboard_reads_the_store_from_secrets(
         clean(everything, *shown)
     finally:
         st.cache_resource.clear()
+
+
+@pytest.mark.remote
+def test_the_readme_command_runs(postgres_url: str, s3_bucket: Bucket) -> None:
+    """README's shared-store command, as written, with this test's database and bucket in its URLs."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## A shared store") :]
+    block = section[section.index("```bash\n") + 8 : section.index("```\n", section.index("```bash\n") + 8)]
+    command = block.replace("\\\n", " ")
+    documented_index = command.split('"')[1]
+    assert documented_index.startswith("postgresql+psycopg://") and "s3://team-bucket/shelf" in command
+    command = command.replace(documented_index, postgres_url).replace("s3://team-bucket/shelf", s3_bucket.url)
+    done = subprocess.run(
+        command,
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "No models in postgresql+psycopg://postgres:***@127.0.0.1" in done.stdout
+    clean(done.stdout, done.stderr)
+
+
+@pytest.mark.remote
+def test_unconfigured_s3_fails_within_5_seconds(
+    capsys: pytest.CaptureFixture[str],
+    postgres_url: str,
+    s3_bucket: Bucket,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """No endpoint, no credentials anywhere (no AWS variable, no ~/.aws): one line, quickly, not a hang."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3", "AWS_EC2_METADATA_DISABLED"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    started = time.monotonic()
+    code, _, err = cli(capsys, "list", "--index-url", postgres_url, "--artifacts-url", s3_bucket.url)
+    elapsed = time.monotonic() - started
+    assert code == 1 and err.startswith("error: Cannot reach the store") and err.count("\n") == 1, err
+    assert elapsed < 5, elapsed
