@@ -56,7 +56,7 @@ class StoreSettings:
     index_url: str | None = None
     artifacts_url: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
-    source: str = "default"
+    source: str = "defaults"
 
     def __repr__(self) -> str:
         return f"StoreSettings({self.display!r}, source={self.source!r})"
@@ -98,10 +98,6 @@ def _pair(index_url: str | None, artifacts_url: str | None, store: str | None, n
     return bool(store or index_url)
 
 
-def _read_secrets_file() -> Mapping[str, Any]:
-    return read_secrets(SECRETS_FILE)
-
-
 def resolve_store(
     store: str | None = None,
     index_url: str | None = None,
@@ -115,7 +111,7 @@ def resolve_store(
     ``secrets=None`` reads ``.streamlit/secrets.toml`` (the CLI); the dashboard passes ``st.secrets``'.
     """
     env = os.environ if environ is None else environ
-    table = _read_secrets_file() if secrets is None else secrets
+    table = read_secrets(SECRETS_FILE) if secrets is None else secrets
     options = table.get("storage_options", {})
     if not isinstance(options, Mapping):
         raise InvalidParameterError("[modelshelf.storage_options] must be a table")

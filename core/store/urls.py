@@ -34,7 +34,7 @@ def bounded_index_url(url: str) -> str:
 def redact_url(url: str) -> str:
     """A URL fit to show: no password, no user info of a non-database URL, no query string."""
     parts = urlsplit(url)
-    if not parts.scheme:
+    if not parts.scheme or "://" not in url:  # a path
         return url
     if parts.scheme.split("+")[0] in ("postgresql", "mysql", "mariadb", "mssql", "oracle", "sqlite", "cockroachdb"):
         try:
