@@ -21,7 +21,7 @@ from app_pages.state import OWNER, VISITOR_TOKEN, picker_link, picker_name, pick
 from core import Store
 from core.errors import ModelShelfError
 from core.settings import Settings, load_settings
-from core.store import LoadedModel, Quota, default_store_path
+from core.store import LoadedModel, Quota, StoreSettings, resolve_store
 from core.text import escape_markdown
 
 T = TypeVar("T")
@@ -42,8 +42,8 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43,128}$")  # what secrets.token_urlsafe(32
 
 
 @st.cache_resource(show_spinner=False)
-def _store(location: str, quota: tuple[int, int, int, int] | None = None) -> Store:
-    return Store(location, quota=Quota(*quota) if quota else None)
+def _store(key: str, quota: tuple[int, int, int, int] | None = None) -> Store:
+    return StoreSettings.from_key(key).open(Quota(*quota) if quota else None)
 
 
 def _quota() -> tuple[int, int, int, int] | None:
@@ -58,14 +58,32 @@ def _quota() -> tuple[int, int, int, int] | None:
     )
 
 
+def _secrets_table() -> Mapping[str, Any]:
+    """The ``[modelshelf]`` table of ``st.secrets`` (Community Cloud's secrets too); empty without secrets."""
+    try:
+        table = st.secrets.get("modelshelf", {})
+    except FileNotFoundError:  # no secrets file at all
+        return {}
+    return table if isinstance(table, Mapping) else {}
+
+
+def store_settings() -> StoreSettings:
+    """Which store to open (``core.store.config``: env, then secrets, then ./models); a bad one stops the app."""
+    try:
+        return resolve_store(secrets=_secrets_table())
+    except ModelShelfError as exc:
+        st.error("ModelShelf is misconfigured: " + escape_markdown(exc), icon=":material/error:")
+        st.stop()
+
+
 def get_store() -> Store:
-    """The store at ``$MODEL_STORE`` (else ./models), opened once per process; in demo mode with its quota.
+    """The configured store, opened once per process; in demo mode with its quota.
 
     A store that cannot be opened (a damaged index, a folder that cannot be read) stops the page
     with core's one line instead of a traceback.
     """
     try:
-        return _store(default_store_path(), _quota())
+        return _store(store_settings().key(), _quota())
     except ModelShelfError as exc:
         show_error(exc, "opening the store")
         st.stop()

@@ -41,3 +41,7 @@ class ConflictError(ModelShelfError):
 
 class StorageError(ModelShelfError):
     """The store's index or files could not be read or written (a damaged index, a full disk...)."""
+
+
+class StoreUnreachableError(ModelShelfError):
+    """A remote store (its index or its files) could not be reached, or refused the credentials given."""

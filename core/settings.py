@@ -44,6 +44,8 @@ SECTION = "modelshelf"
 ENV_PREFIX = "MODELSHELF_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+#: Keys of the ``[modelshelf]`` table that name the store: ``core.store.config`` reads them, not ``Settings``.
+STORE_KEYS = ("index_url", "artifacts_url", "storage_options")
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def _coerce(name: str, kind: type, value: Any, where: str) -> Any:
         raise InvalidParameterError(f"Invalid value {value!r} for {name} in {where}: expected {expected}") from exc
 
 
-def _secrets(path: Path) -> dict[str, Any]:
+def read_secrets(path: Path) -> dict[str, Any]:
+    """The ``[modelshelf]`` table of a secrets file (empty when there is no file)."""
     if not path.is_file():
         return {}
     try:
@@ -116,12 +119,13 @@ def load_settings(secrets_path: str | Path | None = None, environ: dict[str, str
     """The settings in force: environment variables win over secrets.toml, which wins over defaults."""
     env = os.environ if environ is None else environ
     path = Path(secrets_path) if secrets_path is not None else SECRETS_FILE
-    from_file = _secrets(path)
+    from_file = read_secrets(path)
     known = {f.name for f in fields(Settings)}
-    unknown = sorted(set(from_file) - known)
+    unknown = sorted(set(from_file) - known - set(STORE_KEYS))
     if unknown:
         raise InvalidParameterError(
-            f"Unknown setting(s) {', '.join(unknown)} in [{SECTION}] of {path}; known: " + ", ".join(sorted(known))
+            f"Unknown setting(s) {', '.join(unknown)} in [{SECTION}] of {path}; known: "
+            + ", ".join(sorted(known | set(STORE_KEYS)))
         )
     values: dict[str, Any] = {}
     for spec in fields(Settings):

@@ -36,3 +36,7 @@ def store(store_path: Path):
     s = Store(store_path)
     yield s
     s.close()
+
+
+# The remote back ends (PostgreSQL, an S3 server) for the tests marked ``remote``.
+from tests.backends import postgres_server, postgres_url, s3_bucket, s3_server  # noqa: E402, F401

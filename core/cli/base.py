@@ -125,10 +125,24 @@ class _CommandParser(_Parser):
 
 
 def store_of(args: argparse.Namespace) -> Store:
-    """The store ``--store`` names (default ``$MODEL_STORE``, else ``./models``)."""
-    from core.store import Store, default_store_path  # deferred: the store pulls in pandas and SQLAlchemy
+    """The store the flags, the environment or the secrets file name (``core.store.config``), opened."""
+    from core.store.config import resolve_store  # deferred: the store pulls in pandas and SQLAlchemy
 
-    return Store(args.store or default_store_path())
+    found = resolve_store(args.store, args.index_url, args.artifacts_url)
+    return found.open()
+
+
+def _store_args(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``--store``, or ``--index-url`` with ``--artifacts-url``: which store a command works on."""
+    parser.add_argument("--store", default=default, help="store folder (default: $MODEL_STORE or ./models)")
+    parser.add_argument(
+        "--index-url", default=default, help="index, a SQLAlchemy URL (with --artifacts-url; $MODELSHELF_INDEX_URL)"
+    )
+    parser.add_argument(
+        "--artifacts-url",
+        default=default,
+        help="model files, an fsspec URL such as s3://bucket/prefix (with --index-url; $MODELSHELF_ARTIFACTS_URL)",
+    )
 
 
 def data_args(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -144,9 +158,10 @@ def ref_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser for every command in the table; ``--store/--json/--debug/--verbose`` go before or after it."""
+    """The parser for every command in the table; the store flags and ``--json/--debug/--verbose`` go before or
+    after it."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", default=argparse.SUPPRESS, help="store folder (default: $MODEL_STORE or ./models)")
+    _store_args(common, argparse.SUPPRESS)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON value")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     common.add_argument(
@@ -154,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = _Parser(prog="python -m core", description="ModelShelf: train, save, list, reload and re-score models.")
-    parser.add_argument("--store", default=None, help="store folder (default: $MODEL_STORE or ./models)")
+    _store_args(parser, None)
     parser.add_argument("--json", action="store_true", default=False, help="print one JSON value on stdout")
     parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks on errors")
     parser.add_argument(

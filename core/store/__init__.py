@@ -23,20 +23,24 @@ from typing import TYPE_CHECKING
 from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from core.store.facade import DEFAULT_STORE, INDEX_FILE, Store, Trained, default_store_path
+    from core.store.config import StoreSettings, resolve_store
+    from core.store.facade import Store, Trained
     from core.store.loading import LoadedModel
+    from core.store.paths import DEFAULT_STORE, INDEX_FILE, default_store_path
     from core.store.scoring import Evaluation
     from core.store.visitors import Quota
 
 _EXPORTS = {
-    "DEFAULT_STORE": "core.store.facade",
-    "INDEX_FILE": "core.store.facade",
+    "DEFAULT_STORE": "core.store.paths",
+    "INDEX_FILE": "core.store.paths",
     "Store": "core.store.facade",
     "Trained": "core.store.facade",
-    "default_store_path": "core.store.facade",
+    "default_store_path": "core.store.paths",
     "LoadedModel": "core.store.loading",
     "Evaluation": "core.store.scoring",
     "Quota": "core.store.visitors",
+    "StoreSettings": "core.store.config",
+    "resolve_store": "core.store.config",
 }
 
 __all__ = [
@@ -46,8 +50,10 @@ __all__ = [
     "LoadedModel",
     "Quota",
     "Store",
+    "StoreSettings",
     "Trained",
     "default_store_path",
+    "resolve_store",
 ]
 
 

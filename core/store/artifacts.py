@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -43,8 +43,8 @@ def settled(stat: os.stat_result) -> bool:
 class ArtifactStore:
     """Files addressed by a path relative to one root folder or URL."""
 
-    def __init__(self, url: str) -> None:
-        self.fs, self.root = fsspec.core.url_to_fs(url)
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.fs, self.root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self.root = self.root.rstrip("/")
         self.fs.makedirs(self.root, exist_ok=True)
 

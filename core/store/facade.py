@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,34 +16,27 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from core import formats
-from core.datasets import Dataset
 from core.errors import ConflictError, InvalidParameterError, NotFoundError
 from core.frames import predict_table, read_evaluation_set
 from core.record import VersionRecord
 from core.refs import Ref, check_label, check_name, check_note, parse_ref
 from core.split import Split
-from core.store import saving
+from core.store import saving, urls
 from core.store.artifacts import ArtifactStore
 from core.store.failures import guarded, leftovers, require_fitted
 from core.store.index import MetadataIndex, Row, name_taken
 from core.store.loading import LoadedModel, load_version
+from core.store.paths import INDEX_FILE, default_store_path
 from core.store.scoring import Evaluation, evaluate
 from core.store.verified import VERIFY_MODES, verified_bytes
 from core.store.visitors import Quota, check_room, refusal, room_to_grow
 from core.text import human_bytes
 
 if TYPE_CHECKING:
+    from core.datasets import Dataset
     from core.safety import LoadLimits
 
 log = logging.getLogger(__name__)
-
-DEFAULT_STORE = "models"
-INDEX_FILE = "index.sqlite"
-
-
-def default_store_path() -> str:
-    """``$MODEL_STORE`` if set, else ``./models``."""
-    return os.environ.get("MODEL_STORE") or DEFAULT_STORE
 
 
 class Trained(Protocol):
@@ -71,16 +63,21 @@ class Store:
         index_url: str | None = None,
         artifacts_url: str | None = None,
         quota: Quota | None = None,
+        storage_options: dict[str, Any] | None = None,
     ):
+        """A folder (``path``), or an index URL and an artifacts URL with fsspec's ``storage_options``."""
         location = str(path) if path is not None else default_store_path()
         self.quota = quota
-        self.location = location
-        self.artifacts = ArtifactStore(artifacts_url or location)
-        if index_url is None:
-            if not self.artifacts.is_local:
-                raise InvalidParameterError("A remote artifact store needs an index_url (a SQLAlchemy URL)")
-            index_url = f"sqlite:///{Path(self.artifacts.full_path(INDEX_FILE)).resolve()}"
-        self.index = MetadataIndex(index_url)
+        remote = index_url is not None or artifacts_url is not None
+        # A remote store is named by its URLs, redacted: never "models", never a password.
+        self.location = urls.describe(index_url, artifacts_url or location) if remote else location
+        with urls.reaching(self.location, index_url if remote else None, storage_options, remote):
+            self.artifacts = ArtifactStore(artifacts_url or location, storage_options)
+            if index_url is None:
+                if not self.artifacts.is_local:
+                    raise InvalidParameterError("A remote artifact store needs an index_url (a SQLAlchemy URL)")
+                index_url = f"sqlite:///{Path(self.artifacts.full_path(INDEX_FILE)).resolve()}"
+            self.index = MetadataIndex(urls.bounded_index_url(index_url))
 
     def __repr__(self) -> str:
         return f"Store({self.location!r})"
