@@ -143,10 +143,11 @@ class Layout:
         conn.execute(select(store_info.c.value).where(store_info.c.key == "store_id").with_for_update())
         store_id = info_value(conn, "store_id")
         marker = self.read_marker()
-        if marker is None or marker.get("store_id") != store_id or not isinstance(marker.get("high_water"), dict):
-            high_water = self.index.high_water(conn)
-        else:
-            high_water = {str(k): int(v) for k, v in marker["high_water"].items()}
+        kept = marker.get("high_water") if marker is not None and marker.get("store_id") == store_id else None
+        high_water = {str(k): int(v) for k, v in kept.items()} if isinstance(kept, dict) else {}
+        if name is None or not isinstance(kept, dict):  # a whole rewrite: never below the index, nor below itself
+            for each, last in self.index.high_water(conn).items():
+                high_water[each] = max(high_water.get(each, 0), last)
         if name is not None and number is not None:
             high_water[name] = max(high_water.get(name, 0), number)
         self.artifacts.write_json(MARKER, {"store_id": store_id, "format": FORMAT, "high_water": high_water})
