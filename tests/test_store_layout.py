@@ -198,6 +198,27 @@ def test_an_index_of_another_store_is_refused(tmp_path, iris):
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and "another store" in done.stderr
 
 
+def _open_and_save(path: str, start: float) -> int:
+    from sklearn.dummy import DummyClassifier
+
+    time.sleep(max(0.0, start - time.time()))
+    store = Store(path)  # all at once, on a folder with no store in it yet
+    try:
+        return int(store.save(DummyClassifier().fit([[0], [1]], [0, 1]), "first", format="pickle")["version"])
+    finally:
+        store.close()
+
+
+def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path):
+    """The first open makes the index and the marker; the others must not take that marker for a lost index."""
+    path = str(tmp_path / "fresh")
+    start = time.time() + 3.0
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        got = pool.starmap(_open_and_save, [(path, start)] * 4)
+    assert sorted(got) == [1, 2, 3, 4]
+    assert _json(tmp_path / "fresh" / MARKER)["high_water"] == {"first": 4}
+
+
 # -- the save/delete race, 1,000 times ----------------------------------------------------------
 
 
