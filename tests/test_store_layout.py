@@ -435,3 +435,28 @@ def test_a_schema_2_store_is_read_as_it_is_and_upgraded_in_place_by_its_first_wr
     assert db.execute("SELECT value FROM store_info WHERE key = 'schema'").fetchone() == ("3",)
     assert dict(db.execute("SELECT name, next_version FROM names").fetchall()) == {"pima": 7, "solo": 2, "new": 2}
     db.close()
+
+
+def test_a_change_racing_a_delete_is_one_clear_line_not_a_foreign_key_error(store, store_path, iris):
+    """Before: alias and tag racing a delete printed a raw four-line IntegrityError."""
+    from core.errors import NotFoundError
+
+    model, _, _ = iris
+    store.save(model, "r", format="pickle")
+    looked_up = store.row("r:1")
+    other = Store(store_path)
+    try:
+        other.delete("r:1")  # between this process's lookup and its write
+    finally:
+        other.close()
+    for change in (
+        lambda: store.index.set_alias(looked_up, "prod"),
+        lambda: store.index.update_tags(looked_up, add=["t"]),
+        lambda: store.index.set_note(looked_up, "n"),
+        lambda: store.index.merge_record_section(looked_up, "exports", {"onnx": {}}),
+    ):
+        with pytest.raises(NotFoundError, match=r"^r:1 is no longer in the store$"):
+            change()
+    with pytest.raises(NotFoundError, match="no longer in the store"):
+        store.index.delete_version(looked_up, force=True)
+    assert not (store_path / Path(looked_up.path).parent).exists()  # nothing written into the removed folder
