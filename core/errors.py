@@ -39,9 +39,29 @@ class ConflictError(ModelShelfError):
     """The request would break a rule of the store (delete an aliased version without force...)."""
 
 
-class StorageError(ModelShelfError):
+class StoreError(ModelShelfError):
+    """The store itself cannot do what was asked: its index is missing, it is read-only or busy."""
+
+
+class StorageError(StoreError):
     """The store's index or files could not be read or written (a damaged index, a full disk...)."""
 
 
-class StoreUnreachableError(ModelShelfError):
+class StoreUnreachableError(StoreError):
     """A remote store (its index or its files) could not be reached, or refused the credentials given."""
+
+
+class IndexMissingError(StoreError):
+    """The index of a store that holds versions is missing or damaged (never silently recreated)."""
+
+
+class StoreMismatchError(StoreError):
+    """The index and the artifact folder belong to two different stores."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write to a store this process may only read (a read-only mount, another user's folder)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store's write lock longer than ``MODELSHELF_BUSY_TIMEOUT_S``."""

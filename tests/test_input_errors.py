@@ -35,12 +35,15 @@ from core.cli import main
 from core.datasets import CsvLimits, SourceAccess, load_frame, read_table, sniff_delimiter
 from core.errors import (
     DatasetError,
+    IndexMissingError,
     IntegrityError,
     InvalidParameterError,
     ModelShelfError,
     NotFoundError,
     StorageError,
+    StoreError,
 )
+from core.store import artifacts as artifacts_module
 from core.store.index import MetadataIndex
 from tests.conftest import PIMA_NAMES, ROOT
 from tests.portable_support import trained
@@ -67,11 +70,10 @@ def small_model() -> tuple[LogisticRegression, pd.DataFrame, pd.Series]:
 
 
 def files_in(store: Store) -> list[str]:
-    """Every file under the store's folder except the index (and its SQLite side files)."""
+    """Every file under the store's folder except its own: the index (and SQLite side files), the marker."""
     root = Path(store.location)
-    return sorted(
-        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.startswith("index.sqlite")
-    )
+    own = ("index.sqlite", "modelshelf-store.json")
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.startswith(own))
 
 
 # -- CSV reading ----------------------------------------------------------------------------------
@@ -322,13 +324,15 @@ def test_save_turns_library_errors_into_modelshelf_errors(store, case):
     assert store.count() == 0 and files_in(store) == []
 
 
-def test_save_turns_a_file_in_the_way_into_a_storage_error(store, monkeypatch):
-    def in_the_way(temp, relpath):
-        raise FileExistsError(errno.EEXIST, "File exists", relpath)
+def test_save_never_overwrites_a_file_in_the_way(store, monkeypatch):
+    def in_the_way(part, final):
+        raise FileExistsError(errno.EEXIST, "File exists", final)
 
-    monkeypatch.setattr(store.artifacts, "commit", in_the_way)
+    monkeypatch.setattr(artifacts_module.os, "link", in_the_way)
     model, X, y = small_model()
-    with pytest.raises(StorageError, match="m was not saved: a file is already where its new version goes") as caught:
+    with pytest.raises(
+        StoreError, match=r"model\.joblib already exists in the store; refusing to overwrite it"
+    ) as caught:
         store.save(model, "m", X_test=X, y_test=y)
     assert isinstance(caught.value.__cause__, FileExistsError)
     assert store.count() == 0 and files_in(store) == []
@@ -373,7 +377,7 @@ def test_a_really_full_disk_is_one_line_and_saves_nothing(tiny_disk, capsys):
     cause = caught.value.__cause__
     assert isinstance(cause, (OSError, sqlalchemy.exc.OperationalError)), repr(cause)
     assert store.versions("m") == [1] and files_in(store) == files_in(Store(tiny_disk / "models"))
-    assert not any((tiny_disk / "models" / ".tmp").iterdir())
+    assert not [p for p in (tiny_disk / "models").rglob("*.part")]  # no half-written file left behind
     store.close()
 
 
@@ -414,12 +418,12 @@ def test_an_alias_or_tag_racing_a_delete_says_the_version_was_deleted(store, mon
         return original(self, row, *args, **kwargs)
 
     monkeypatch.setattr(MetadataIndex, method, deleted_meanwhile)
-    with pytest.raises(NotFoundError, match=r"^pima:2 was deleted meanwhile: nothing was changed$") as caught:
+    # Checked in the write transaction that would change it: no foreign-key failure reaches anyone.
+    with pytest.raises(NotFoundError, match=r"^pima:2 is no longer in the store$"):
         store.set_alias("pima:2", "prod") if change == "alias" else store.add_tag("pima:2", "prod")
-    assert isinstance(caught.value.__cause__, sqlalchemy.exc.IntegrityError)
     argv = ["alias", "pima:1", "prod"] if change == "alias" else ["tag", "pima:1", "prod"]
     assert main([*argv, "--store", store.location]) == 1
-    assert one_line(capsys.readouterr().err) == "error: pima:1 was deleted meanwhile: nothing was changed\n"
+    assert one_line(capsys.readouterr().err) == "error: pima:1 is no longer in the store\n"
     assert store.count() == 0
 
 
@@ -468,7 +472,9 @@ def test_a_damaged_index_is_one_line_naming_the_file(tmp_path, monkeypatch, caps
         assert main([*argv, "--store", "models"]) == 1
         err = one_line(capsys.readouterr().err)
         assert err.startswith("error: the index at models/index.sqlite is damaged: "), err
-    with pytest.raises(StorageError, match=r"the index at models/index\.sqlite is damaged") as caught:
+    with pytest.raises(
+        IndexMissingError, match=r"the index at models/index\.sqlite is damaged: .*index rebuild"
+    ) as caught:
         Store("models").list()
     assert isinstance(caught.value.__cause__, sqlalchemy.exc.DatabaseError)
 
@@ -482,7 +488,7 @@ def test_the_dashboard_shows_a_damaged_index_as_one_error(tmp_path, monkeypatch)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
     assert [shown(e.value) for e in at.error] == [
-        f"the index at {root}/index.sqlite is damaged: file is not a database"
+        f"the index at {root}/index.sqlite is damaged: file is not a database; run `python -m core index rebuild`"
     ]
     st.cache_resource.clear()
 
@@ -536,10 +542,10 @@ def test_an_import_onto_a_full_disk_is_one_line_and_keeps_nothing(store, monkeyp
     buffer = io.BytesIO()
     joblib.dump(small_model()[0], buffer)
 
-    def no_space(self, write):
+    def no_space(self, relpath, write):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(type(store.artifacts), "write_temp", no_space)
+    monkeypatch.setattr(type(store.artifacts), "write_new", no_space)
     with pytest.raises(StorageError, match=f"no space left on the device holding {store.location}: nothing was saved"):
         store.import_model(buffer.getvalue(), "outside")
     assert store.count() == 0 and files_in(store) == []

@@ -66,8 +66,14 @@ COMMANDS: dict[str, Command] = {
     ),
     "datasets": Command("the built-in data sets", "core.cli.train:datasets_command"),
     "doctor": Command(
-        "the model worker's sandbox layers on this machine (exit 1 unless all are active)",
+        "the sandbox layers and the store's health (exit 1 unless all layers are active and the store is sound)",
         "core.cli.doctor:doctor_command",
+        "core.cli.doctor:doctor_args",
+    ),
+    "index": Command(
+        "index rebuild [--force]: make a lost or damaged index again from the store's files",
+        "core.cli.maintenance:index_command",
+        "core.cli.maintenance:index_args",
     ),
     "import": Command(
         "add a model file (pickle, joblib, skops), a bundle or JSON parameters as a new version",

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
@@ -29,6 +28,7 @@ from core.errors import (
     NotFoundError,
     StorageError,
 )
+from core.store.engine import index_where
 
 C = TypeVar("C", bound=type)
 
@@ -50,19 +50,9 @@ def first_line(exc: BaseException) -> str:
 
 
 def index_label(store: Any) -> str:
-    """Where the index is, as the user named the store (``models/index.sqlite``), never a password."""
+    """Where the index of ``store`` is (``models/index.sqlite``), never a password."""
     location = str(getattr(store, "location", "") or ".")
-    url = getattr(getattr(store, "index", None), "url", None)
-    if url is None:
-        return f"{location}/index.sqlite"  # failed while opening: the default index of the store
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return parsed.render_as_string(hide_password=True)
-    database = Path(parsed.database)
-    try:
-        return f"{location}/{database.resolve().relative_to(Path(location).resolve()).as_posix()}"
-    except ValueError:  # an index file outside the store folder
-        return str(database)
+    return index_where(location, getattr(getattr(store, "index", None), "url", None))
 
 
 def _ref_text(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> str:
