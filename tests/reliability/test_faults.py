@@ -8,17 +8,15 @@ version, tag, note, alias and next number is what it was.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.reliability.support import doctor, file_sha256, kinds
+from tests.reliability.support import age, doctor, file_sha256, kinds
 
 pytestmark = pytest.mark.reliability
 
@@ -161,12 +159,6 @@ def test_a_damaged_index_is_reported_refused_and_rebuilt(tmp_path: Path, model: 
 # -- leftovers: reported, and removed by --repair ---------------------------------------------------
 
 
-def _age(path: Path, seconds: float) -> None:
-    past = time.time() - seconds
-    for each in [path, *path.rglob("*")] if path.is_dir() else [path]:
-        os.utime(each, (past, past))
-
-
 def test_a_stale_temporary_file_is_reported_and_repaired(tmp_path: Path, model: Any) -> None:
     _needs_doctor()
     store_path = tmp_path / "store"
@@ -176,7 +168,7 @@ def test_a_stale_temporary_file_is_reported_and_repaired(tmp_path: Path, model: 
     stale.write_bytes(b"x" * 1000)
     fresh = folder / ".version.json.ba9876543210.part"  # another process may be writing it right now
     fresh.write_bytes(b"{}")
-    _age(stale, TWO_HOURS_S)
+    age(stale, TWO_HOURS_S)
     code, report = doctor(store_path)
     assert code == 1 and kinds(report) == {"stale_temp": 1}, report
     assert report["problems"][0]["path"].endswith(stale.name)
@@ -195,7 +187,7 @@ def test_a_version_folder_without_a_row_is_reported_and_repaired(tmp_path: Path,
     orphan = source.parent / ("0" * 32)  # a save killed after writing its files, before its commit
     shutil.copytree(source, orphan)
     (orphan / "version.json").unlink()
-    _age(orphan, TWO_HOURS_S)
+    age(orphan, TWO_HOURS_S)
     code, report = doctor(store_path)
     assert code == 1 and kinds(report) == {"files_without_row": 1}, report
     doctor(store_path, "--repair")
