@@ -37,3 +37,23 @@ class UnsafeModelError(ModelShelfError):
 
 class ConflictError(ModelShelfError):
     """The request would break a rule of the store (delete an aliased version without force...)."""
+
+
+class StoreError(ModelShelfError):
+    """The store itself cannot do what was asked: its index is missing, it is read-only or busy."""
+
+
+class IndexMissingError(StoreError):
+    """The index of a store that holds versions is missing or damaged (never silently recreated)."""
+
+
+class StoreMismatchError(StoreError):
+    """The index and the artifact folder belong to two different stores."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write to a store this process may only read (a read-only mount, another user's folder)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store's write lock longer than ``MODELSHELF_BUSY_TIMEOUT_S``."""

@@ -21,6 +21,7 @@ Environment variable       secrets.toml key            Default    Meaning
 ``MODELSHELF_WORKERS``     ``workers``                 2          most model workers running at once
 ``MODELSHELF_ALLOW_WEAK_SANDBOX``  ``allow_weak_sandbox``  off    demo: accept uploads with neither the
                                                                   worker's filesystem nor network layer
+``MODELSHELF_BUSY_TIMEOUT_S``  ``busy_timeout_s``      5          longest a store waits for another writer
 =========================  ==========================  =========  ======================================
 """
 
@@ -58,6 +59,7 @@ class Settings:
     worker_memory_mb: int = 2048
     workers: int = 2
     allow_weak_sandbox: bool = False
+    busy_timeout_s: float = 5.0
 
     @property
     def max_upload_bytes(self) -> int:

@@ -48,12 +48,13 @@ def saved(store):
 def test_exports_are_kept_beside_the_version_and_recorded(saved):
     store, record = saved
     data, info = ensure_onnx(store, "iris")
-    assert info["path"] == "iris/v1/model.onnx" and info["status"] == "ok"
+    folder = record["path"].rsplit("/", 1)[0]
+    assert info["path"] == f"{folder}/model.onnx" and info["status"] == "ok"
     assert info["parity"]["passed"] and info["tolerance"] == 1e-4 and info["model_sha256"] == record["sha256"]
     _, json_info = ensure_params(store, "iris:1")
     assert json_info["exact"] and json_info["rows_checked"] == record["evaluation_set"]["n_rows"]
     exports = store.get("iris")["exports"]
-    assert exports["onnx"]["sha256"] == info["sha256"] and exports["json"]["path"] == "iris/v1/params.json"
+    assert exports["onnx"]["sha256"] == info["sha256"] and exports["json"]["path"] == f"{folder}/params.json"
     # The second call reads the checked file back instead of converting again.
     again, again_info = ensure_onnx(store, "iris")
     assert again == data and again_info["exported_at"] == info["exported_at"]
@@ -82,7 +83,7 @@ def test_refusals_are_recorded_with_their_reason(store):
         export_version(store, "hgb", "onnx")
     exports = store.get("hgb")["exports"]
     assert exports["onnx"]["status"] == "refused" and "HistGradientBoosting" in exports["onnx"]["reason"]
-    assert not store.artifacts.exists("hgb/v1/model.onnx")
+    assert not store.artifacts.exists(store.get("hgb")["path"].rsplit("/", 1)[0] + "/model.onnx")
     # ONNX refuses it, the JSON form (schema version 2) carries it exactly.
     document = json.loads(export_version(store, "hgb", "json").data)
     assert document["model"]["type"] == "hist_gradient_boosting"
@@ -93,7 +94,7 @@ def test_refusals_are_recorded_with_their_reason(store):
     with pytest.raises(FormatError, match="not exportable as JSON parameters: only a ColumnTransformer"):
         export_version(store, "custom", "json")
     assert store.get("custom")["exports"]["json"]["status"] == "refused"
-    assert not store.artifacts.exists("custom/v1/params.json")
+    assert not store.artifacts.exists(store.get("custom")["path"].rsplit("/", 1)[0] + "/params.json")
 
 
 def test_export_status_tells_a_page_what_is_available(store):
@@ -112,11 +113,13 @@ def test_export_status_tells_a_page_what_is_available(store):
 
 
 def test_delete_removes_the_exports_too(saved):
-    store, _ = saved
+    store, record = saved
     ensure_onnx(store, "iris")
     ensure_params(store, "iris")
+    folder = record["path"].rsplit("/", 1)[0]
+    assert store.artifacts.exists(f"{folder}/model.onnx") and store.artifacts.exists(f"{folder}/params.json")
     store.delete("iris:1")
-    assert not store.artifacts.exists("iris/v1/model.onnx") and not store.artifacts.exists("iris/v1/params.json")
+    assert not store.artifacts.exists(f"{folder}/model.onnx") and not store.artifacts.exists(f"{folder}/params.json")
 
 
 def test_attach_file_refuses_to_replace_the_model_or_escape_the_folder(saved):

@@ -144,9 +144,11 @@ def test_delete_frees_bytes_and_needs_force_when_aliased(store, store_path, iris
     with pytest.raises(ConflictError, match="aliased as @production"):
         store.delete("iris:1")
     assert (store_path / record["path"]).exists()
+    folder = (store_path / record["path"]).parent
+    metadata = (folder / "version.json").stat().st_size  # the version's own metadata file goes too
     freed = store.delete("iris:1", force=True)
-    assert freed == record["size_bytes"] + record["evaluation_set"]["size_bytes"]
-    assert not (store_path / "iris" / "v1").exists()
+    assert freed == record["size_bytes"] + record["evaluation_set"]["size_bytes"] + metadata
+    assert not folder.exists()
     assert [r["version"] for r in store.list()] == [2]
     with pytest.raises(NotFoundError):
         store.get("iris:1")
@@ -174,7 +176,7 @@ def test_list_never_opens_a_model_file(store, store_path, iris_result, monkeypat
         store.save_trained(iris_result, "iris")
     opened = []
     monkeypatch.setattr(store.artifacts.fs, "open", lambda *a, **k: opened.append(a))
-    for path in store_path.glob("iris/v*/model.*"):
+    for path in store_path.glob("iris/*/model.*"):
         path.unlink()  # listing must not even need the files
     assert len(store.list()) == 3 and len(store.table()) == 3 and store.get("iris")["version"] == 3
     assert opened == []
@@ -186,7 +188,9 @@ def test_bad_names_are_refused_and_nothing_is_written(store, store_path, iris_re
         store.save_trained(iris_result, name)
     assert store.count() == 0
     assert [
-        p for p in store_path.iterdir() if p.name not in ("index.sqlite", "index.sqlite-wal", "index.sqlite-shm")
+        p
+        for p in store_path.iterdir()
+        if p.name not in ("index.sqlite", "index.sqlite-wal", "index.sqlite-shm", "modelshelf-store.json")
     ] == []
 
 
@@ -199,7 +203,7 @@ def test_failed_write_leaves_no_row_and_no_file(store, store_path, iris_result, 
     with pytest.raises(OSError, match="disk full"):
         store.save_trained(iris_result, "iris")
     assert store.count() == 0
-    assert list(store_path.glob("iris*")) == [] and list((store_path / ".tmp").iterdir()) == []
+    assert list(store_path.glob("iris/*")) == []
 
 
 def test_failed_index_insert_leaves_no_file(store, store_path, iris_result, monkeypatch):
@@ -210,7 +214,7 @@ def test_failed_index_insert_leaves_no_file(store, store_path, iris_result, monk
     with pytest.raises(RuntimeError):
         store.save_trained(iris_result, "iris")
     assert store.count() == 0
-    assert list(store_path.glob("iris/v1/*")) == [] and list((store_path / ".tmp").iterdir()) == []
+    assert list(store_path.glob("iris/*")) == []
 
 
 def _save_in_another_process(args):
@@ -277,7 +281,8 @@ def test_other_backends_plug_in_through_urls(tmp_path, iris_result):
         assert record["uri"].startswith("memory://")
         assert remote.evaluate("iris").reproduced is True
         assert remote.load("iris", mmap=True).model is not None  # no local path: falls back to bytes
-        assert remote.delete("iris") == record["size_bytes"] + record["evaluation_set"]["size_bytes"]
+        metadata = len(remote.artifacts.read_bytes(record["path"].rsplit("/", 1)[0] + "/version.json"))
+        assert remote.delete("iris") == record["size_bytes"] + record["evaluation_set"]["size_bytes"] + metadata
     finally:
         remote.close()
     with pytest.raises(InvalidParameterError, match="needs an index_url"):

@@ -41,7 +41,8 @@ def test_a_name_belongs_to_whoever_made_its_first_version(store: Store, iris) ->
         _save(store, model, "pima", "bob")
     assert str(caught.value) == TAKEN.format("pima")
     assert store.row("pima").owner == "alice" and store.versions("pima") == [1]
-    assert sorted(p.name for p in (Path(store.location) / "pima").iterdir()) == ["v1"]  # no file left behind
+    folders = [p.name for p in (Path(store.location) / "pima").iterdir()]
+    assert folders == [Path(store.row("pima:1").path).parent.name]  # no file left behind
     # bob cannot alias, tag, annotate or delete it either, nor claim an alias first
     for change in (
         lambda: store.set_alias(mine, "production", owner="bob"),
@@ -92,16 +93,17 @@ def test_the_same_name_from_two_visitors_at_once_goes_to_one(store_path: Path, i
             s.close()
 
 
-def test_a_name_is_free_again_when_its_last_version_goes(store: Store, iris) -> None:
+def test_a_name_stays_its_makers_when_its_last_version_goes(store: Store, iris) -> None:
+    """Issue 12: a name is no longer freed by deleting its last version; its numbers are never handed out again."""
     model, _, _ = iris
     _save(store, model, "temp", "alice")
     _save(store, model, "temp", "alice")
     store.delete("temp:1", owner="alice")
+    store.delete("temp:2", owner="alice")
     with pytest.raises(ConflictError, match="belongs to another visitor"):
         _save(store, model, "temp", "bob")
-    store.delete("temp:2", owner="alice")
-    assert _save(store, model, "temp", "bob") == "temp:1"
-    assert store.may_change("temp:1", "bob") and not store.may_change("temp:1", "alice")
+    assert store.index.name_owner("temp") == (True, "alice")
+    assert _save(store, model, "temp", "alice") == "temp:3"
 
 
 def test_versions_without_a_claim_keep_their_first_makers_name(store: Store, store_path: Path, iris) -> None:
@@ -213,9 +215,11 @@ def test_every_byte_counts_metadata_and_evaluation_set(store_path: Path, iris) -
         assert after.stored_bytes == before + 5000 + (len(after.record_json) - len(row.record_json))
         with pytest.raises(ConflictError, match="quota is full"):
             store.attach_file("small:1", "model.json", b"\0" * 3_000_000)
-        assert not (store_path / "small" / "v1" / "model.json").exists()
+        folder = store_path / Path(row.path).parent
+        assert not (folder / "model.json").exists()
+        metadata = (folder / "version.json").stat().st_size  # the version's metadata file goes with it
         freed = store.delete("small:1", owner="alice")
-        assert freed == row.size_bytes + eval_bytes + 5000
+        assert freed == row.size_bytes + eval_bytes + 5000 + metadata
         assert store.usage("alice") == {"versions": 0, "stored_bytes": 0}
     finally:
         store.close()
@@ -315,7 +319,7 @@ def test_a_release_1_store_upgrades_in_place_and_loses_nothing(store_path: Path,
         assert _save(store, model, "shared", "alice") == "shared:3"  # the first write after the upgrade
         assert store.usage("alice")["versions"] == 2
         db = sqlite3.connect(store_path / "index.sqlite")
-        assert dict(db.execute("SELECT key, value FROM store_info").fetchall())["schema"] == "2"
+        assert dict(db.execute("SELECT key, value FROM store_info").fetchall())["schema"] == "3"
         db.close()
     finally:
         store.close()

@@ -360,12 +360,14 @@ def test_the_seed_sequence_pickle_is_stopped_in_time_through_the_import_path(sto
 # -- doctor and demo mode -------------------------------------------------------------------------
 
 
-def test_doctor_prints_every_layer_and_exits_0_when_all_are_active() -> None:
+def test_doctor_prints_every_layer_and_exits_0_when_all_are_active(tmp_path) -> None:
     import json
 
+    empty = str(tmp_path / "no-store-here")
     result = subprocess.run(
-        [sys.executable, "-m", "core", "doctor", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=180
-    )
+        [sys.executable, "-m", "core", "doctor", "--json", "--store", empty],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
     payload = json.loads(result.stdout)
     layers = payload["layers"]
     for layer in ("landlock", "seccomp"):
@@ -373,13 +375,20 @@ def test_doctor_prints_every_layer_and_exits_0_when_all_are_active() -> None:
     assert result.returncode == 0, result.stderr
     assert payload["all_active"] is True
     assert "MODELSHELF_LOAD_TIMEOUT_S" in layers["deadline"]["reason"]
+    assert payload["ok"] is True and payload["exists"] is False and payload["problems"] == []
     text = subprocess.run(
-        [sys.executable, "-m", "core", "doctor"], cwd=ROOT, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "core", "doctor", "--store", empty],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
-    lines = text.stdout.splitlines()
+    *lines, store_line = text.stdout.splitlines()
     assert text.returncode == 0
     assert [line.split()[0] for line in lines] == list(layers)
     assert all(line.split()[1] == "active" for line in lines)
+    assert store_line == f"store {empty}: no store here, nothing to check"
+    assert not (tmp_path / "no-store-here").exists()  # checking creates nothing
 
 
 WEAK = {

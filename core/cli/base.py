@@ -66,8 +66,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "datasets": Command("the built-in data sets", "core.cli.train:datasets_command"),
     "doctor": Command(
-        "the model worker's sandbox layers on this machine (exit 1 unless all are active)",
+        "the sandbox layers and the store's health (exit 1 unless all layers are active and the store is sound)",
         "core.cli.doctor:doctor_command",
+        "core.cli.doctor:doctor_args",
     ),
     "import": Command(
         "add a model file (pickle, joblib, skops), a bundle or JSON parameters as a new version",

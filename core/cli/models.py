@@ -46,6 +46,8 @@ def list_command(args: argparse.Namespace) -> Output:
     text = "\n".join(
         "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
     )
+    if store.snapshot:
+        text += f"\n(a read-only snapshot of {store.location}: writes made by others meanwhile are not shown)"
     return text, records
 
 

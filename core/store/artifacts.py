@@ -1,25 +1,30 @@
 """The artifact store: model files and evaluation sets, through fsspec.
 
 A local folder by default; any fsspec URL (``s3://bucket/prefix``, ``memory://x``) otherwise,
-without callers knowing the difference. Files are written to a temporary name and moved into
-place only when complete, so a crash never leaves a half-written model under a real name.
+without callers knowing the difference. A local file is written under a ``.part`` name beside
+its final one, fsynced, then published without replacing anything; an object store gets one put
+(no rename there). So a crash never leaves a half-written file under a real name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from core.errors import StoreError
 from core.formats import HashingWriter
 
-_TMP = ".tmp"
+#: Where releases before format 3 wrote their temporary files (``doctor --repair`` clears it).
+TMP_FOLDER = ".tmp"
 _CHUNK = 8 * 1024 * 1024
 #: File timestamps tick coarsely (a kernel clock tick; seconds on some filesystems): a stat taken
 #: less than this long after the file's last change could miss a same-size write in the same tick.
@@ -33,6 +38,24 @@ def stamp_of(stat: os.stat_result) -> str:
     and ``os.utime`` set mtime but bump ctime), so an unchanged stamp means an unchanged file.
     """
     return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}:{stat.st_dev}"
+
+
+def already_there(relpath: str) -> StoreError:
+    return StoreError(f"{relpath} already exists in the store; refusing to overwrite it")
+
+
+def _publish(part: str, final: str, relpath: str) -> None:
+    """Give a finished local file its final name, never replacing a file already there."""
+    try:
+        os.link(part, final)  # fails, atomically, when ``final`` exists
+    except FileExistsError as exc:
+        raise already_there(relpath) from exc
+    except OSError:  # a filesystem without hard links
+        if os.path.exists(final):
+            raise already_there(relpath) from None
+        os.rename(part, final)
+        return
+    os.unlink(part)
 
 
 def settled(stat: os.stat_result) -> bool:
@@ -68,30 +91,104 @@ class ArtifactStore:
         path = self.local_path(relpath)
         return os.stat(path) if path is not None else None
 
-    def write_temp(self, write: Callable[[IO[bytes]], object]) -> tuple[str, int, str]:
-        """Run ``write`` on a fresh temporary file; returns ``(temp_path, size, sha256)``.
+    def _open_new(self, path: str, exclusive: bool = True) -> IO[bytes]:
+        # A local file is opened directly: fsspec's wrapper would add a Python call to each write.
+        if self.is_local:
+            return open(path, "xb" if exclusive else "wb")
+        return cast("IO[bytes]", self.fs.open(path, "wb"))
 
-        The sha256 is computed while writing: no second pass over the file.
+    def _write_synced(self, path: str, write: Callable[[IO[bytes]], object]) -> tuple[int, str]:
+        """Run ``write`` on a new file at ``path``, hashing as it goes; on disk (fsync) before it returns."""
+        with self._open_new(path) as raw:
+            writer = HashingWriter(raw)
+            # A binary file at runtime; typeshed's RawIOBase just is not declared an IO[bytes].
+            write(cast("IO[bytes]", writer))
+            if self.is_local:
+                raw.flush()
+                os.fsync(raw.fileno())
+        return writer.size, writer.sha256
+
+    def write_new(self, relpath: str, write: Callable[[IO[bytes]], object]) -> tuple[int, str]:
+        """Write a file that must not exist yet; returns ``(size, sha256)``, hashed while written.
+
+        On a local disk it is written as ``.NAME.part`` beside its final name, fsynced, then
+        published without replacing anything (a hard link; a rename where links are missing). On
+        an object store it is one put, whole or not at all. The caller syncs the folder after.
         """
-        self.fs.makedirs(f"{self.root}/{_TMP}", exist_ok=True)
-        temp = f"{self.root}/{_TMP}/{uuid.uuid4().hex}"
-        try:
-            # A local file is opened directly: fsspec's wrapper would add a Python call to each write.
-            with open(temp, "wb") if self.is_local else self.fs.open(temp, "wb") as raw:
-                writer = HashingWriter(raw)
-                # A binary file at runtime; typeshed's RawIOBase just is not declared an IO[bytes].
-                write(cast("IO[bytes]", writer))
-        except BaseException:
-            self.discard(temp)
-            raise
-        return temp, writer.size, writer.sha256
-
-    def commit(self, temp: str, relpath: str) -> None:
-        """Move a finished temporary file to its real name (a rename on a local disk: atomic)."""
         final = self.full_path(relpath)
-        parent = final.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        self.fs.mv(temp, final)
+        if not self.is_local:
+            if self.fs.exists(final):
+                raise already_there(relpath)
+            try:
+                return self._write_synced(final, write)
+            except BaseException:
+                self.discard(final)
+                raise
+        folder, base = os.path.split(final)
+        for attempt in range(5):  # a failed save of the same name may remove the empty NAME folder meanwhile
+            try:
+                os.makedirs(folder, exist_ok=True)
+                break
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+        part = f"{folder}/.{base}.part"
+        try:
+            size, sha = self._write_synced(part, write)
+            _publish(part, final, relpath)
+        except BaseException:
+            self.discard(part)
+            raise
+        return size, sha
+
+    def write_part(self, relpath: str, write: Callable[[IO[bytes]], object]) -> tuple[str, int, str]:
+        """Write the next content of ``relpath`` beside it (``.NAME.<random>.part``, fsynced);
+        ``replace`` then puts it in place. The folder must exist: nothing is written for a version gone."""
+        final = self.full_path(relpath)
+        folder, base = final.rsplit("/", 1)
+        part = f"{folder}/.{base}.{uuid.uuid4().hex[:12]}.part"
+        try:
+            size, sha = self._write_synced(part, write)
+        except BaseException:
+            self.discard(part)
+            raise
+        return part, size, sha
+
+    def replace(self, part: str, relpath: str) -> None:
+        """Put a finished part file in place of ``relpath`` (a rename on a local disk: atomic)."""
+        final = self.full_path(relpath)
+        if self.is_local:
+            os.replace(part, final)
+            self.sync_folder(relpath.rsplit("/", 1)[0] if "/" in relpath else "")
+        else:
+            self.fs.mv(part, final)
+
+    def write_json(self, relpath: str, doc: Any) -> None:
+        """Write (or replace) a small JSON file atomically: a synced temp file renamed over it."""
+        data = json.dumps(doc, indent=1, allow_nan=True).encode()
+        if not self.is_local:
+            self.fs.pipe_file(self.full_path(relpath), data)
+            return
+        part, _, _ = self.write_part(relpath, lambda handle: handle.write(data))
+        try:
+            self.replace(part, relpath)
+        except BaseException:
+            self.discard(part)
+            raise
+
+    def read_json(self, relpath: str) -> Any:
+        """A JSON file of the store, parsed (FileNotFoundError when it is not there)."""
+        return json.loads(self.read_bytes(relpath))
+
+    def sync_folder(self, relpath: str) -> None:
+        """fsync a local folder, so the names just created or renamed in it survive a power cut."""
+        if not self.is_local:
+            return
+        fd = os.open(self.full_path(relpath) if relpath else self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def discard(self, path: str) -> None:
         """Remove a temporary or committed file if it is there (cleanup never raises)."""
@@ -115,6 +212,12 @@ class ArtifactStore:
 
     def exists(self, relpath: str) -> bool:
         return self.fs.exists(self.full_path(relpath))
+
+    def remove_if_empty(self, relpath: str) -> None:
+        """Remove a local folder if nothing is in it (a name whose only save failed); never raises."""
+        if self.is_local:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.full_path(relpath))
 
     def delete_folder(self, relpath: str) -> int:
         """Remove a version's folder; returns the bytes freed."""

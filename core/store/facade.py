@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,14 +22,17 @@ from core.errors import ConflictError, InvalidParameterError, NotFoundError
 from core.frames import predict_table, read_evaluation_set
 from core.record import VersionRecord
 from core.refs import Ref, check_label, check_name, check_note, parse_ref
-from core.split import Split
+from core.settings import load_settings
 from core.store import saving
 from core.store.artifacts import ArtifactStore
+from core.store.engine import sqlite_file
 from core.store.index import MetadataIndex, Row, name_taken
+from core.store.layout import VERSION_FILE, Layout, folder_of, refuse_lost_index
 from core.store.loading import LoadedModel, load_version
+from core.store.saving import Trained
 from core.store.scoring import Evaluation, evaluate
 from core.store.verified import VERIFY_MODES, verified_bytes
-from core.store.visitors import Quota, check_room, refusal, room_to_grow
+from core.store.visitors import Quota, refusal, room_to_grow
 from core.text import human_bytes
 
 if TYPE_CHECKING:
@@ -44,20 +47,6 @@ INDEX_FILE = "index.sqlite"
 def default_store_path() -> str:
     """``$MODEL_STORE`` if set, else ``./models``."""
     return os.environ.get("MODEL_STORE") or DEFAULT_STORE
-
-
-class Trained(Protocol):
-    """What ``Store.save_trained`` reads of ``core.training.TrainResult`` (the store imports no training)."""
-
-    model: Any
-    estimator_key: str
-    scale: bool
-    dataset: Dataset
-    split: Split
-    X_test: pd.DataFrame
-    y_test: pd.Series
-    metrics: dict[str, Any]
-    warnings: list[str]
 
 
 class Store:
@@ -78,7 +67,25 @@ class Store:
             if not self.artifacts.is_local:
                 raise InvalidParameterError("A remote artifact store needs an index_url (a SQLAlchemy URL)")
             index_url = f"sqlite:///{Path(self.artifacts.full_path(INDEX_FILE)).resolve()}"
-        self.index = MetadataIndex(index_url)
+        refuse_lost_index(self.artifacts, sqlite_file(index_url), location)
+        busy = load_settings().busy_timeout_s
+        self.index = MetadataIndex(index_url, busy_timeout_s=busy, location=location)
+        self.layout = Layout(self.index, self.artifacts)
+        try:
+            self.layout.open()
+        except BaseException:
+            self.index.dispose()
+            raise
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this process may only read the store (a read-only mount, another user's folder)."""
+        return self.index.read_only
+
+    @property
+    def snapshot(self) -> bool:
+        """Read-only, and read as an immutable snapshot: another process's later writes are not seen."""
+        return self.index.snapshot
 
     def __repr__(self) -> str:
         return f"Store({self.location!r})"
@@ -129,7 +136,7 @@ class Store:
         )
         return saving.add_version(
             self.index,
-            self.artifacts,
+            self.layout,
             self.quota,
             name,
             lambda handle: formats.write_model(model, handle, format, compress),
@@ -222,7 +229,7 @@ class Store:
         """
         return saving.add_version(
             self.index,
-            self.artifacts,
+            self.layout,
             self.quota,
             name,
             lambda handle: handle.write(bytes(data)),
@@ -383,22 +390,10 @@ class Store:
 
         Returns ``{path, sha256, size_bytes}``; the file goes when the version is deleted.
         """
-        kept = {f"model.{ext}" for ext in formats.EXTENSIONS.values()} | {"evaluation.parquet"}
+        kept = {f"model.{ext}" for ext in formats.EXTENSIONS.values()} | {"evaluation.parquet", VERSION_FILE}
         if "/" in filename or "\\" in filename or filename.startswith(".") or filename in kept:
             raise InvalidParameterError(f"Invalid file name {filename!r} for a version's folder")
-        row = self.row(ref)
-        path = f"{row.path.rsplit('/', 1)[0]}/{filename}"
-        temp, size, sha = self.artifacts.write_temp(lambda handle: handle.write(data))
-        try:
-            with self.index.writing() as conn:  # counted against the version's owner, or refused
-                replaced = self.artifacts.fs.size(self.artifacts.full_path(path)) if self.artifacts.exists(path) else 0
-                check_room(self.index, self.quota, conn, row.owner, 0, size - int(replaced or 0))
-                self.artifacts.commit(temp, path)
-                self.index.add_stored_bytes(conn, row.id, size - int(replaced or 0))
-        except BaseException:
-            self.artifacts.discard(temp)
-            raise
-        return {"path": path, "sha256": sha, "size_bytes": size}
+        return saving.attach(self.index, self.artifacts, self.quota, self.row(ref), filename, data)
 
     def read_attached(self, ref: str | Ref, path: str, sha256: str, what: str) -> bytes:
         """The bytes of a file attached to a version, checked against the sha256 recorded for it."""
@@ -489,6 +484,10 @@ class Store:
         """
         row = self._owned_row(ref, owner)
         self.index.delete_version(row, force)
-        freed = self.artifacts.delete_folder(row.path.rsplit("/", 1)[0])
+        try:  # its own folder: no other version, and no save, ever writes there
+            freed = self.artifacts.delete_folder(folder_of(row.path))
+        except OSError as exc:
+            log.warning("%s: deleted, but its files could not all be removed (%s); run doctor --repair", row.ref, exc)
+            return 0
         log.info("deleted %s (%s freed)", row.ref, human_bytes(freed))
         return freed

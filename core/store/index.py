@@ -9,115 +9,39 @@ for the rows shown. Listing never opens a model file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Engine,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    delete,
-    event,
-    func,
-    insert,
-    inspect,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
 
-from core.errors import ConflictError, InvalidParameterError, NotFoundError
-from core.record import VersionRecord, stored_bytes
+from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreError
+from core.record import VersionRecord
+from core.store.engine import index_missing, open_engine, read_only, translated
+from core.store.schema import (
+    SCHEMA_VERSION,
+    aliases,
+    info_value,
+    metadata_obj,
+    names,
+    schema_of,
+    set_info,
+    tags,
+    upgrade_to_2,
+    upgrade_to_3,
+    verified_files,
+    versions,
+)
 
-SCHEMA_VERSION = 2  # 2: names (who owns a name) and versions.stored_bytes
 SORTS = ("created", "accuracy", "name")
-
-metadata_obj = MetaData()
-
-versions = Table(
-    "versions",
-    metadata_obj,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(128), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("format", String(16), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("size_bytes", Integer, nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("estimator", String(200)),
-    Column("accuracy", Float),
-    Column("sklearn_version", String(40)),
-    Column("origin", String(16), nullable=False, default="trained"),
-    Column("owner", String(64)),
-    Column("note", Text, nullable=False, default=""),
-    Column("record", Text, nullable=False),
-    # Every byte kept for the version: model file, evaluation set, export files, record, note, tags.
-    Column("stored_bytes", Integer, nullable=False, default=0, server_default="0"),
-    UniqueConstraint("name", "version", name="uq_name_version"),
-)
-Index("ix_versions_created", versions.c.created_at, versions.c.id)
-Index("ix_versions_accuracy", versions.c.accuracy, versions.c.id)
-Index("ix_versions_owner", versions.c.owner)
-
-tags = Table(
-    "tags",
-    metadata_obj,
-    Column("version_id", Integer, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
-    Column("tag", String(64), primary_key=True),
-)
-Index("ix_tags_tag", tags.c.tag)
-
-aliases = Table(
-    "aliases",
-    metadata_obj,
-    Column("name", String(128), primary_key=True),
-    Column("alias", String(64), primary_key=True),
-    Column("version_id", Integer, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
-)
-Index("ix_aliases_version", aliases.c.version_id)
-
-#: A model file's stat at the moment its sha256 was last verified in full (core.store.artifacts.stamp_of):
-#: while the file's stat is unchanged, a load need not hash it again.
-verified_files = Table(
-    "verified_files",
-    metadata_obj,
-    Column("version_id", Integer, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
-    Column("sha256", String(64), nullable=False),
-    Column("stamp", String(200), nullable=False),
-)
-
-#: Who owns a name: whoever made its first version (NULL: the operator). Its aliases go with it.
-#: Claimed in the transaction that inserts the first version; released when the last one goes.
-names = Table(
-    "names",
-    metadata_obj,
-    Column("name", String(128), primary_key=True),
-    Column("owner", String(64)),
-    Column("created_at", String(40), nullable=False),
-)
-Index("ix_names_owner", names.c.owner)
-
-store_info = Table(
-    "store_info",
-    metadata_obj,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
+#: ``(conn, version ids)``: rewrite those versions' metadata files in the transaction that changed them.
+ChangeHook = Callable[[Connection, Sequence[int]], None]
+#: ``(conn)``: bring the artifact files up to date with an index being upgraded (marker, metadata files).
+UpgradeHook = Callable[[Connection], None]
 
 
 @dataclass
@@ -158,101 +82,133 @@ def name_taken(name: str) -> ConflictError:
     return ConflictError(f"the name {name} belongs to another visitor; choose another name")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Own the transactions (so writers can BEGIN IMMEDIATE), let readers run beside a writer
-    # (WAL) and let concurrent writers wait for each other instead of failing.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=60000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
-
-
-def _upgrade_to_2(conn: Connection) -> None:
-    """Schema 1 -> 2, in place and in the caller's write transaction: count every version's bytes,
-    and give each name to the owner of its oldest surviving version (the only trace of who made it)."""
-    if "stored_bytes" not in {c["name"] for c in inspect(conn).get_columns("versions")}:
-        conn.execute(text("ALTER TABLE versions ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0"))
-    tag_map: dict[int, list[str]] = {}
-    for link in conn.execute(select(tags.c.version_id, tags.c.tag)):  # by name, not unpacked: see usage()
-        tag_map.setdefault(link.version_id, []).append(link.tag)
-    for row in conn.execute(select(versions.c.id, versions.c.record, versions.c.note)).all():
-        size = stored_bytes(json.loads(row.record), row.record, row.note or "", tag_map.get(row.id, []))
-        conn.execute(update(versions).where(versions.c.id == row.id).values(stored_bytes=size))
-    first = select(func.min(versions.c.id)).group_by(versions.c.name)
-    claimed = select(names.c.name)
-    rows = conn.execute(
-        select(versions.c.name, versions.c.owner, versions.c.created_at).where(
-            versions.c.id.in_(first), versions.c.name.not_in(claimed)
-        )
-    ).all()
-    if rows:
-        conn.execute(insert(names), [{"name": n, "owner": o, "created_at": c} for n, o, c in rows])
+def gone(row: Row) -> NotFoundError:
+    return NotFoundError(f"{row.ref} is no longer in the store")
 
 
 class MetadataIndex:
-    """Reads and writes of the metadata index. Writes happen inside ``writing()`` transactions."""
+    """Reads and writes of the metadata index. Writes happen inside ``writing()`` transactions.
 
-    def __init__(self, url: str) -> None:
+    Opening only reads (``schema``: None for an index without tables); an older schema is upgraded
+    by the first write transaction, with ``on_upgrade`` bringing the artifact files along.
+    ``on_change`` rewrites a version's metadata file in each transaction that changes the version.
+    """
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 5.0, location: str | None = None) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin)
+        self.location = location or url
+        self.engine, self.read_only, self.snapshot = open_engine(url, busy_timeout_s, self.location)
         self._writer = self.engine.execution_options(write=True)
-        self._create()
+        self._durable = self.engine.execution_options(write=True, durable=True)
+        self.on_change: ChangeHook | None = None
+        self.on_upgrade: UpgradeHook | None = None
+        with self.reading() as conn:
+            self.schema: int | None = schema_of(conn)
 
-    def _create(self) -> None:
+    def store_id(self) -> str | None:
+        """The store id the index keeps (None before schema 3, or without tables)."""
+        if self.schema is None:
+            return None
+        with self.reading() as conn:
+            return info_value(conn, "store_id")
+
+    def create(self, store_id: str, before: UpgradeHook, after: UpgradeHook) -> None:
+        """Make the tables of a new store in one write transaction, unless another process just did.
+
+        ``before`` may refuse (a lost index over existing versions); ``after`` writes the marker.
+        """
+        if self.read_only:
+            raise read_only(self.location)
         for attempt in range(5):
             try:
-                with self._writer.begin() as conn:
-                    had_versions = inspect(conn).has_table("versions")
-                    metadata_obj.create_all(conn)
-                    found = conn.execute(select(store_info.c.value).where(store_info.c.key == "schema")).scalar()
-                    if found is None:
-                        conn.execute(insert(store_info).values(key="schema", value=str(SCHEMA_VERSION)))
-                    elif had_versions and int(found) < SCHEMA_VERSION:
-                        _upgrade_to_2(conn)
-                        conn.execute(
-                            update(store_info).where(store_info.c.key == "schema").values(value=str(SCHEMA_VERSION))
-                        )
-                return
-            except (OperationalError, SAIntegrityError):
+                with translated(self.location), self._writer.begin() as conn:
+                    if schema_of(conn) is None:
+                        before(conn)
+                        metadata_obj.create_all(conn)
+                        set_info(conn, "schema", str(SCHEMA_VERSION))
+                        set_info(conn, "store_id", store_id)
+                        after(conn)
+                break
+            except (OperationalError, SAIntegrityError):  # two first opens racing on a new file
                 if attempt == 4:
                     raise
+        with self.reading() as conn:
+            self.schema = schema_of(conn)
+
+    def _upgrade(self, conn: Connection) -> None:
+        found = schema_of(conn)
+        if found is None:
+            raise index_missing(self.location)
+        if found > SCHEMA_VERSION:
+            raise StoreError(f"the store at {self.location} was made by a newer ModelShelf (schema {found})")
+        if found == SCHEMA_VERSION:
+            return
+        metadata_obj.create_all(conn)  # tables newer than the index (checkfirst: existing ones stay)
+        if found < 2:
+            upgrade_to_2(conn)
+        upgrade_to_3(conn, uuid.uuid4().hex)
+        if self.on_upgrade is not None:
+            self.on_upgrade(conn)
+        set_info(conn, "schema", str(SCHEMA_VERSION))
 
     def dispose(self) -> None:
         self.engine.dispose()
 
     @contextmanager
-    def writing(self) -> Iterator[Connection]:
-        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, so version numbers are handed out one at a time)."""
-        with self._writer.begin() as conn:
+    def writing(self, durable: bool = False) -> Iterator[Connection]:
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, so version numbers are handed out one at a time).
+
+        ``durable``: it publishes a version, so its commit waits for the disk (``synchronous=FULL``).
+        """
+        if self.read_only:
+            raise read_only(self.location)
+        with translated(self.location), (self._durable if durable else self._writer).begin() as conn:
+            if self.schema != SCHEMA_VERSION:
+                self._upgrade(conn)
             yield conn
+        self.schema = SCHEMA_VERSION
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with translated(self.location), self.engine.connect() as conn:
             yield conn
+
+    def _changed(self, conn: Connection, ids: Sequence[int]) -> None:
+        if self.on_change is not None and ids:
+            self.on_change(conn, list(dict.fromkeys(ids)))
+
+    @staticmethod
+    def check_exists(conn: Connection, row: Row) -> None:
+        """Refuse a change to a version deleted since it was looked up (in the changing transaction)."""
+        if conn.execute(select(versions.c.id).where(versions.c.id == row.id)).first() is None:
+            raise gone(row)
 
     # -- writes -------------------------------------------------------------------------------
 
     @staticmethod
-    def next_version(conn: Connection, name: str) -> int:
-        current = conn.execute(select(func.max(versions.c.version)).where(versions.c.name == name)).scalar()
-        return int(current or 0) + 1
+    def claim_number(conn: Connection, name: str) -> int:
+        """Take the next number of ``name`` (its row locked; ``claim_name`` made it): never handed out again.
+
+        Numbers continue after the highest version too, for versions written around the store.
+        """
+        held = conn.execute(select(names.c.next_version).where(names.c.name == name).with_for_update()).scalar()
+        top = conn.execute(select(func.max(versions.c.version)).where(versions.c.name == name)).scalar()
+        number = max(int(held or 1), int(top or 0) + 1)
+        conn.execute(update(names).where(names.c.name == name).values(next_version=number + 1))
+        return number
+
+    @staticmethod
+    def high_water(conn: Connection) -> dict[str, int]:
+        """The last number each name has handed out (what the store's marker file keeps)."""
+        rows = conn.execute(select(names.c.name, names.c.next_version)).all()
+        return {r.name: int(r.next_version) - 1 for r in rows if int(r.next_version) > 1}
 
     @staticmethod
     def claim_name(conn: Connection, name: str, owner: str | None, created_at: str) -> None:
         """Make ``name`` ``owner``'s if nobody holds it; refuse a visitor a name someone else holds.
 
         ``owner=None`` (the operator) may add versions under any name; it claims only free ones.
+        A name stays claimed when its last version is deleted.
         """
         held = conn.execute(select(names.c.owner).where(names.c.name == name)).first()
         if held is None:
@@ -261,7 +217,9 @@ class MetadataIndex:
             held = conn.execute(oldest).first()
             try:
                 conn.execute(
-                    insert(names).values(name=name, owner=owner if held is None else held.owner, created_at=created_at)
+                    insert(names).values(
+                        name=name, owner=owner if held is None else held.owner, created_at=created_at, next_version=1
+                    )
                 )
             except SAIntegrityError as exc:  # a server database: another transaction claimed it first
                 raise name_taken(name) from exc
@@ -299,35 +257,49 @@ class MetadataIndex:
         return int(key[0])
 
     def set_alias(self, row: Row, alias: str) -> None:
+        """Point the alias at ``row``; both its new and its old version's metadata files are rewritten."""
         with self.writing() as conn:
-            conn.execute(delete(aliases).where(aliases.c.name == row.name, aliases.c.alias == alias))
+            self.check_exists(conn, row)
+            where = (aliases.c.name == row.name, aliases.c.alias == alias)
+            before = conn.execute(select(aliases.c.version_id).where(*where)).scalar()
+            conn.execute(delete(aliases).where(*where))
             conn.execute(insert(aliases).values(name=row.name, alias=alias, version_id=row.id))
+            self._changed(conn, [row.id] + ([int(before)] if before is not None else []))
 
     def remove_alias(self, name: str, alias: str) -> bool:
         with self.writing() as conn:
-            result = conn.execute(delete(aliases).where(aliases.c.name == name, aliases.c.alias == alias))
-            return bool(result.rowcount)
+            where = (aliases.c.name == name, aliases.c.alias == alias)
+            holder = conn.execute(select(aliases.c.version_id).where(*where)).scalar()
+            conn.execute(delete(aliases).where(*where))
+            if holder is not None:
+                self._changed(conn, [int(holder)])
+            return holder is not None
 
     def update_tags(self, row: Row, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
         """Add and remove tags of one version in ONE transaction; returns how many were removed."""
         new = [t for t in dict.fromkeys(add) if t not in row.tags and t not in remove]
         with self.writing() as conn:
+            self.check_exists(conn, row)
             removed = 0
             if remove:
-                gone = [t for t in dict.fromkeys(remove) if t in row.tags]
+                gone_tags = [t for t in dict.fromkeys(remove) if t in row.tags]
                 result = conn.execute(delete(tags).where(tags.c.version_id == row.id, tags.c.tag.in_(list(remove))))
                 removed = result.rowcount or 0
-                self.add_stored_bytes(conn, row.id, -sum(len(t.encode()) for t in gone))
+                self.add_stored_bytes(conn, row.id, -sum(len(t.encode()) for t in gone_tags))
             if new:
                 conn.execute(insert(tags), [{"version_id": row.id, "tag": t} for t in new])
                 self.add_stored_bytes(conn, row.id, sum(len(t.encode()) for t in new))
+            if removed or new:
+                self._changed(conn, [row.id])
         return int(removed)
 
     def set_note(self, row: Row, note: str) -> None:
         with self.writing() as conn:
+            self.check_exists(conn, row)
             old = conn.execute(select(versions.c.note).where(versions.c.id == row.id)).scalar() or ""
             conn.execute(update(versions).where(versions.c.id == row.id).values(note=note))
             self.add_stored_bytes(conn, row.id, len(note.encode()) - len(old.encode()))
+            self._changed(conn, [row.id])
 
     def merge_record_section(self, row: Row, section: str, values: dict[str, Any]) -> dict[str, Any]:
         """Merge ``values`` into one section of a version's record (read and write in ONE transaction).
@@ -338,7 +310,7 @@ class MetadataIndex:
         with self.writing() as conn:
             text = conn.execute(select(versions.c.record).where(versions.c.id == row.id)).scalar()
             if text is None:
-                raise NotFoundError(f"{row.ref} is no longer in the store")
+                raise gone(row)
             record = json.loads(text)
             merged = dict(record.get(section) or {})
             merged.update(values)
@@ -346,10 +318,14 @@ class MetadataIndex:
             new_text = json.dumps(record)
             conn.execute(update(versions).where(versions.c.id == row.id).values(record=new_text))
             self.add_stored_bytes(conn, row.id, len(new_text.encode()) - len(text.encode()))
+            self._changed(conn, [row.id])
             return merged
 
     def delete_version(self, row: Row, force: bool) -> None:
+        """Remove the row (its files go after the commit: their folder is its own). The name's next
+        number is kept, so the number is never handed out again."""
         with self.writing() as conn:
+            self.check_exists(conn, row)
             held: Sequence[str] = conn.scalars(select(aliases.c.alias).where(aliases.c.version_id == row.id)).all()
             if held and not force:
                 raise ConflictError(
@@ -359,15 +335,24 @@ class MetadataIndex:
             conn.execute(delete(tags).where(tags.c.version_id == row.id))
             conn.execute(delete(verified_files).where(verified_files.c.version_id == row.id))
             conn.execute(delete(versions).where(versions.c.id == row.id))
-            left = conn.execute(select(func.count()).where(versions.c.name == row.name)).scalar()
-            if not left:  # the last version gone: the name is free again
-                conn.execute(delete(names).where(names.c.name == row.name))
 
     def record_verified(self, row: Row, stamp: str) -> None:
-        """Remember that the file of ``row`` hashed to its recorded sha256 while its stat read ``stamp``."""
+        """Remember that the file of ``row`` hashed to its recorded sha256 while its stat read ``stamp``.
+
+        A read-only store skips it (loads stay correct, only slower)."""
+        if self.read_only or self.schema != SCHEMA_VERSION:  # an old store is upgraded by a real write only
+            return
         with self.writing() as conn:
             conn.execute(delete(verified_files).where(verified_files.c.version_id == row.id))
             conn.execute(insert(verified_files).values(version_id=row.id, sha256=row.sha256, stamp=stamp))
+
+    def rows_by_id(self, conn: Connection, ids: Sequence[int]) -> list[Row]:
+        """Versions by row id, on the caller's connection (inside its transaction)."""
+        found: list[Row] = []
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            found += self._attach(conn, conn.execute(select(versions).where(versions.c.id.in_(chunk))).all())
+        return found
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -1,9 +1,13 @@
 """The save transaction: how a version's files and index row come into being, all or nothing.
 
-The files are written under temporary names (hashed while written); then, inside one write
-transaction, the name is claimed, the next number taken, the quota checked, the files moved into
-place and the row inserted. A crash leaves at worst an orphaned temporary file, never an index row
-without its file, and concurrent savers never share a number.
+The files are written first, hashed while written and fsynced, straight into a folder of the
+version's own (``NAME/<random id>/``, see ``core.store.layout``). Then ONE write transaction
+claims the name, takes the name's next number (never handed out before: a delete does not lower
+it), checks the quota, inserts the row and writes the version's metadata file and the store's
+marker; its commit waits for the disk. If anything fails the save removes its own folder; a crash
+before the commit leaves a folder without a row (``python -m core doctor`` reports it, ``--repair``
+removes it once it is an hour old), never a row without its files, and concurrent savers never
+share a number or a folder.
 """
 
 from __future__ import annotations
@@ -12,23 +16,40 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 import pandas as pd
 
 from core import formats
-from core.datasets import to_jsonable
+from core.datasets import Dataset, to_jsonable
 from core.describe import describe_model
 from core.environment import capture_environment
 from core.frames import TARGET_COLUMN, evaluation_frame, model_input, split_evaluation_frame, write_evaluation_set
 from core.metrics import classification_metrics
 from core.record import VersionRecord, recorded_accuracy, ref_of, stored_bytes
+from core.split import Split
 from core.store.artifacts import ArtifactStore
-from core.store.index import MetadataIndex
+from core.store.engine import read_only
+from core.store.index import MetadataIndex, Row, gone
+from core.store.layout import Layout, folder_of, new_folder
 from core.store.visitors import Quota, check_room
 from core.text import human_bytes
 
 log = logging.getLogger(__name__)
+
+
+class Trained(Protocol):
+    """What ``Store.save_trained`` reads of ``core.training.TrainResult`` (the store imports no training)."""
+
+    model: Any
+    estimator_key: str
+    scale: bool
+    dataset: Dataset
+    split: Split
+    X_test: pd.DataFrame
+    y_test: pd.Series
+    metrics: dict[str, Any]
+    warnings: list[str]
 
 
 def _utc_now() -> str:
@@ -90,7 +111,7 @@ def model_fields(
 
 def add_version(
     index: MetadataIndex,
-    artifacts: ArtifactStore,
+    layout: Layout,
     quota: Quota | None,
     name: str,
     write: Callable[[IO[bytes]], object],
@@ -102,26 +123,28 @@ def add_version(
     origin: str,
     owner: str | None,
 ) -> VersionRecord:
-    """Write the files under temporary names, then number, move and index them in one transaction."""
+    """Write the files into a folder of their own, then number and index them in one transaction."""
+    if index.read_only:
+        raise read_only(index.location)
+    artifacts = layout.artifacts
     fmt = fields["format"]
-    temps: list[str] = []
-    committed: list[str] = []
+    folder = new_folder(name)
+    model_path = f"{folder}/model.{formats.EXTENSIONS[fmt]}"
     try:
-        temp_model, size, sha = artifacts.write_temp(write)
-        temps.append(temp_model)
+        size, sha = artifacts.write_new(model_path, write)
         evaluation_set: dict[str, Any] | None = None
         if eval_frame is not None:
-            temp_eval, eval_size, eval_sha = artifacts.write_temp(
-                lambda handle: write_evaluation_set(eval_frame, handle)
+            eval_path = f"{folder}/evaluation.parquet"
+            eval_size, eval_sha = artifacts.write_new(
+                eval_path, lambda handle: write_evaluation_set(eval_frame, handle)
             )
-            temps.append(temp_eval)
-            evaluation_set = {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame)}
-        with index.writing() as conn:
+            evaluation_set = {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
+        artifacts.sync_folder(folder)
+        artifacts.sync_folder(name)
+        with index.writing(durable=True) as conn:
             created_at = _utc_now()
-            index.claim_name(conn, name, owner, created_at)  # before any file moves into place
-            version = index.next_version(conn, name)
-            folder = f"{name}/v{version}"
-            model_path = f"{folder}/model.{formats.EXTENSIONS[fmt]}"
+            index.claim_name(conn, name, owner, created_at)
+            version = index.claim_number(conn, name)
             record: dict[str, Any] = {
                 "name": name,
                 "version": version,
@@ -135,18 +158,11 @@ def add_version(
                 "environment": fields.get("environment") or capture_environment(),
             }
             record.update({k: v for k, v in fields.items() if k not in record})
-            if evaluation_set is not None:
-                evaluation_set["path"] = f"{folder}/evaluation.parquet"
             record["evaluation_set"] = evaluation_set
             record_json = _dumps(record)
             total = stored_bytes(record, record_json, note, list(dict.fromkeys(tags)))
             check_room(index, quota, conn, owner, 1, total)
-            artifacts.commit(temp_model, model_path)
-            committed.append(model_path)
-            if evaluation_set is not None:
-                artifacts.commit(temps[1], evaluation_set["path"])
-                committed.append(evaluation_set["path"])
-            index.insert_version(
+            row_id = index.insert_version(
                 conn,
                 {
                     "name": name,
@@ -167,13 +183,39 @@ def add_version(
                 },
                 tags,
             )
+            layout.publish(conn, row_id, name, version)
     except BaseException:
-        for path in committed:
-            artifacts.discard(artifacts.full_path(path))
-        for temp in temps:
-            artifacts.discard(temp)
+        try:  # its own folder only: no other version ever uses it
+            artifacts.delete_folder(folder)
+            artifacts.remove_if_empty(name)
+        except OSError:
+            log.warning("could not remove %s after a failed save; `python -m core doctor --repair` will", folder)
         raise
     done = "imported" if origin == "imported" else "saved"
     log.info("%s %s (%s, %s)", done, ref_of(record), fmt, human_bytes(size))
     full = record | {"note": note, "tags": list(dict.fromkeys(tags)), "aliases": []}
     return public(artifacts, cast(VersionRecord, full))
+
+
+def attach(
+    index: MetadataIndex, artifacts: ArtifactStore, quota: Quota | None, row: Row, filename: str, data: bytes
+) -> dict[str, Any]:
+    """Put a file derived from a version in its folder (replacing an older one), counted against its owner."""
+    if index.read_only:
+        raise read_only(index.location)
+    path = f"{folder_of(row.path)}/{filename}"
+    try:  # into the version's folder, which must still be there: nothing is written for a version gone
+        part, size, sha = artifacts.write_part(path, lambda handle: handle.write(data))
+    except FileNotFoundError as exc:
+        raise gone(row) from exc
+    try:
+        with index.writing() as conn:  # counted against the version's owner, or refused
+            index.check_exists(conn, row)
+            replaced = int(artifacts.fs.size(artifacts.full_path(path)) or 0) if artifacts.exists(path) else 0
+            check_room(index, quota, conn, row.owner, 0, size - replaced)
+            artifacts.replace(part, path)
+            index.add_stored_bytes(conn, row.id, size - replaced)
+    except BaseException:
+        artifacts.discard(part)
+        raise
+    return {"path": path, "sha256": sha, "size_bytes": size}

@@ -1,0 +1,222 @@
+"""What ``python -m core doctor`` finds in a store, and what ``--repair`` may safely fix.
+
+Each problem has a kind, the version it concerns (if any), the file's path relative to the store
+and a one-line detail:
+
+- ``index_missing``: versions (or a marker) but no usable index: run ``python -m core index rebuild``.
+- ``marker_mismatch``: the marker names another store than the index.
+- ``missing_marker`` / ``marker_behind``: no marker, or one whose high-water marks are below the
+  index's (repaired: rewritten from the index).
+- ``row_without_file``: a version whose model, evaluation set or export file is gone.
+- ``size_mismatch`` (sizes compared) / ``hash_mismatch`` (``verify``: every file re-hashed).
+- ``metadata_missing``: a version without its ``version.json`` (repaired: rewritten from the index).
+- ``files_without_row``: a version folder no row points at, e.g. a save killed before its commit
+  (repaired when older than ``stale_after_s``).
+- ``stale_temp``: a ``.part`` file or a file in the old ``.tmp/`` folder (repaired when older).
+
+Leftovers younger than ``stale_after_s`` (default an hour) may belong to a save still running:
+they are listed as ``pending``, not as problems. Nothing here prints: the CLI does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.errors import IndexMissingError, StoreMismatchError
+from core.store.artifacts import TMP_FOLDER
+from core.store.facade import INDEX_FILE, Store
+from core.store.layout import MARKER, VERSION_FILE, folder_of
+from core.store.schema import SCHEMA_VERSION
+
+STALE_AFTER_S = 3600.0
+REPAIRABLE = ("stale_temp", "files_without_row", "missing_marker", "marker_behind", "metadata_missing")
+
+
+@dataclass
+class Problem:
+    kind: str
+    ref: str | None
+    path: str | None
+    detail: str
+
+
+@dataclass
+class Checkup:
+    """What one check of a store found (``ok``: no problem left after any repair)."""
+
+    store: str
+    exists: bool = True
+    read_only: bool = False
+    snapshot: bool = False
+    versions: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    repaired: list[Problem] = field(default_factory=list)
+    pending: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "store": self.store,
+            "exists": self.exists,
+            "read_only": self.read_only,
+            "snapshot": self.snapshot,
+            "versions": self.versions,
+            "problems": [asdict(p) for p in self.problems],
+            "repaired": [asdict(p) for p in self.repaired],
+            "pending": [asdict(p) for p in self.pending],
+        }
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    for key in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float):
+            return float(value)
+    return time.time()  # unknown: treated as young, so never removed
+
+
+def _is_temp(relpath: str) -> bool:
+    base = relpath.rsplit("/", 1)[-1]
+    return relpath.startswith(f"{TMP_FOLDER}/") or (base.startswith(".") and base.endswith((".part", ".tmp")))
+
+
+def _expected_files(record: Mapping[str, Any]) -> list[tuple[str, str, int | None, str | None]]:
+    """``(what, path, size, sha256)`` of every file a version's record says it keeps."""
+    files: list[tuple[str, str, int | None, str | None]] = [
+        ("model", record["path"], record.get("size_bytes"), record.get("sha256"))
+    ]
+    kept = record.get("evaluation_set") or {}
+    if kept.get("path"):
+        files.append(("evaluation set", kept["path"], kept.get("size_bytes"), kept.get("sha256")))
+    for key, export in sorted((record.get("exports") or {}).items()):
+        if isinstance(export, dict) and export.get("path") and export.get("status", "ok") == "ok":
+            files.append((f"{key} export", export["path"], export.get("size_bytes"), export.get("sha256")))
+    return files
+
+
+def _open(location: str, checkup: Checkup, index_url: str | None, artifacts_url: str | None) -> Store | None:
+    try:
+        return Store(location, index_url=index_url, artifacts_url=artifacts_url)
+    except IndexMissingError as exc:
+        checkup.problems.append(Problem("index_missing", None, INDEX_FILE, str(exc)))
+    except StoreMismatchError as exc:
+        checkup.problems.append(Problem("marker_mismatch", None, MARKER, str(exc)))
+    return None
+
+
+def check_store(
+    location: str,
+    *,
+    index_url: str | None = None,
+    artifacts_url: str | None = None,
+    verify: bool = False,
+    repair: bool = False,
+    stale_after_s: float = STALE_AFTER_S,
+) -> Checkup:
+    """Check one store; with ``repair``, also fix what is safe (see the module's docstring)."""
+    checkup = Checkup(store=location)
+    if artifacts_url is None and index_url is None and not os.path.isdir(location):
+        checkup.exists = False  # nothing to check, and nothing is created by checking
+        return checkup
+    store = _open(location, checkup, index_url, artifacts_url)
+    if store is None:
+        return checkup
+    try:
+        checkup.read_only, checkup.snapshot = store.read_only, store.snapshot
+        _check(store, checkup, verify, stale_after_s)
+        if repair and not store.read_only:
+            _repair(store, checkup)
+    finally:
+        store.close()
+    return checkup
+
+
+def _check(store: Store, checkup: Checkup, verify: bool, stale_after_s: float) -> None:
+    artifacts = store.artifacts
+    prefix = artifacts.root + "/"
+    listing = {
+        path[len(prefix) :]: info
+        for path, info in artifacts.fs.find(artifacts.root, detail=True).items()
+        if path.startswith(prefix)
+    }  # files first, rows second: a save that commits in between is a young folder, not a lost row
+    rows = store.index.rows()
+    checkup.versions = len(rows)
+    now = time.time()
+    known_folders = {folder_of(row.path) for row in rows}
+    for row in rows:
+        for what, path, size, sha in _expected_files(row.record()):
+            info = listing.get(path)
+            if info is None:
+                checkup.problems.append(Problem("row_without_file", row.ref, path, f"the {what} file is missing"))
+            elif size is not None and int(info.get("size") or 0) != int(size):
+                detail = f"the {what} file has {info.get('size')} bytes, the index recorded {size}"
+                checkup.problems.append(Problem("size_mismatch", row.ref, path, detail))
+            elif verify and sha is not None and artifacts.sha256(path) != sha:
+                detail = f"the {what} file's sha256 is not the one the index recorded"
+                checkup.problems.append(Problem("hash_mismatch", row.ref, path, detail))
+        metadata = f"{folder_of(row.path)}/{VERSION_FILE}"
+        if store.index.schema == SCHEMA_VERSION and metadata not in listing and row.path in listing:
+            detail = "the version's metadata file is missing"
+            checkup.problems.append(Problem("metadata_missing", row.ref, metadata, detail))
+    strays: dict[str, list[float]] = {}
+    for path, info in listing.items():
+        folder = "/".join(path.split("/")[:2]) if path.count("/") >= 2 and not path.startswith(".") else None
+        if folder is not None and folder not in known_folders:  # temporary files in it included
+            strays.setdefault(folder, []).append(_mtime(info))
+        elif _is_temp(path):
+            age = now - _mtime(info)
+            found = Problem("stale_temp", None, path, f"a temporary file, {age / 60:.0f} min old")
+            (checkup.problems if age > stale_after_s else checkup.pending).append(found)
+    for folder, mtimes in sorted(strays.items()):
+        age = now - max(mtimes)
+        detail = f"{len(mtimes)} file(s) no version points at, last written {age / 60:.0f} min ago"
+        found = Problem("files_without_row", None, folder, detail)
+        (checkup.problems if age > stale_after_s else checkup.pending).append(found)
+    _check_marker(store, checkup)
+
+
+def _check_marker(store: Store, checkup: Checkup) -> None:
+    marker = store.layout.read_marker()
+    if marker is None:
+        checkup.problems.append(Problem("missing_marker", None, MARKER, "the store has no marker file"))
+        return
+    with store.index.reading() as conn:
+        needed = store.index.high_water(conn) if store.index.schema == SCHEMA_VERSION else {}
+    found = marker.get("high_water")
+    kept: dict[str, Any] = found if isinstance(found, dict) else {}
+    behind = sorted(name for name, number in needed.items() if int(kept.get(name, 0)) < number)
+    if behind:
+        detail = "its high-water marks are below the index's for " + ", ".join(behind[:5])
+        checkup.problems.append(Problem("marker_behind", None, MARKER, detail))
+
+
+def _repair(store: Store, checkup: Checkup) -> None:
+    left: list[Problem] = []
+    for problem in checkup.problems:
+        if problem.kind not in REPAIRABLE or problem.path is None:
+            left.append(problem)
+            continue
+        if problem.kind == "stale_temp":
+            store.artifacts.discard(store.artifacts.full_path(problem.path))
+        elif problem.kind == "files_without_row":
+            store.artifacts.delete_folder(problem.path)
+        elif problem.kind in ("missing_marker", "marker_behind"):
+            with store.index.writing() as conn:  # an old store is upgraded by this write, as by any
+                store.layout.write_marker(conn)
+        elif problem.kind == "metadata_missing":
+            row = store.row(problem.ref or "")
+            with store.index.writing() as conn:
+                store.layout.rewrite(conn, [row.id])
+        checkup.repaired.append(problem)
+    checkup.problems = left

@@ -1,0 +1,143 @@
+"""How the index's database is opened, and what its failures mean to a user.
+
+A SQLite index is opened read-write only when this process may write its folder and file; else
+read-only (``mode=ro``), or, when even that cannot open it (a WAL database whose ``-shm`` file
+cannot be made), as an immutable snapshot. Opening never writes. Database errors that are about
+the store rather than the request (locked past the busy timeout, read-only, not a database, disk
+full) become one line each, as ``StoreError`` subclasses with the SQLAlchemy error chained.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from core.errors import IndexMissingError, ReadOnlyStoreError, StoreBusyError, StoreError
+
+REBUILD_HINT = "run `python -m core index rebuild`"
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file behind a SQLite URL (None: a server database, or SQLite in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return parsed.database
+
+
+def may_write(path: str) -> bool:
+    """Whether this process may write the SQLite file ``path`` and create its journal beside it."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    return not os.path.exists(path) or os.access(path, os.R_OK | os.W_OK)
+
+
+def index_missing(location: str) -> IndexMissingError:
+    return IndexMissingError(f"the index of {location} is missing (or damaged); {REBUILD_HINT}")
+
+
+def read_only(location: str) -> ReadOnlyStoreError:
+    return ReadOnlyStoreError(f"the store at {location} is read-only")
+
+
+def busy(location: str) -> StoreBusyError:
+    return StoreBusyError(f"the store at {location} is busy (another process is writing); try again")
+
+
+def _connect_pragmas(busy_ms: int, writable: bool) -> Any:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Own the transactions (so writers can BEGIN IMMEDIATE), let readers run beside a writer
+        # (WAL) and let writers wait for each other, up to the busy timeout.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        if writable:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        else:
+            cursor.execute("PRAGMA query_only=1")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return pragmas
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    options = conn.get_execution_options()
+    if options.get("write"):
+        # A commit that publishes a version waits for the disk (FULL); other writes may not (NORMAL).
+        conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if options.get('durable') else 'NORMAL'}")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _read_only_engine(path: str, busy_ms: int, immutable: bool) -> Engine:
+    uri = f"file:{quote(os.path.abspath(path))}?" + ("immutable=1" if immutable else "mode=ro")
+    engine = create_engine(f"sqlite:///{path}", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+    event.listen(engine, "connect", _connect_pragmas(busy_ms, writable=False))
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def open_engine(url: str, busy_timeout_s: float, location: str) -> tuple[Engine, bool, bool]:
+    """``(engine, read_only, snapshot)`` for the index at ``url``; nothing is written to open it."""
+    busy_ms = max(0, int(busy_timeout_s * 1000))
+    path = sqlite_file(url)
+    if path is None or may_write(path):
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _connect_pragmas(busy_ms, writable=True))
+            event.listen(engine, "begin", _sqlite_begin)
+        return engine, False, False
+    if not os.path.exists(path):
+        raise ReadOnlyStoreError(f"the store at {location} is read-only and has no index to read")
+    engine = _read_only_engine(path, busy_ms, immutable=False)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+        return engine, True, False
+    except OperationalError:  # a WAL index whose -shm file cannot be made here: read a snapshot
+        engine.dispose()
+        return _read_only_engine(path, busy_ms, immutable=True), True, True
+
+
+def _meaning(exc: DBAPIError, location: str) -> StoreError | None:
+    message = str(exc.orig).lower()
+    if "locked" in message or "busy" in message:
+        return busy(location)
+    if "readonly" in message or "read-only" in message:
+        return read_only(location)
+    if "full" in message:
+        return StoreError(f"the disk holding the store at {location} is full; nothing was changed")
+    if "disk i/o error" in message:
+        return StoreError(f"the disk holding the store at {location} reported an I/O error (full or failing)")
+    if any(
+        sign in message
+        for sign in ("not a database", "malformed", "unable to open database", "no such table", "no such column")
+    ):
+        return index_missing(location)
+    return None
+
+
+@contextmanager
+def translated(location: str) -> Iterator[None]:
+    """Turn the database errors that are about the store into one-line ``StoreError``s (cause chained)."""
+    try:
+        yield
+    except IntegrityError:
+        raise  # a rule of the data (a foreign key, a unique pair): the caller knows what it means
+    except DBAPIError as exc:
+        meaning = _meaning(exc, location)
+        if meaning is None:
+            raise
+        raise meaning from exc

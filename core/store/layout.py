@@ -1,0 +1,175 @@
+"""The store's own files beside the versions, so it knows itself without its index.
+
+- ``modelshelf-store.json`` at the artifact root, the marker: ``{"store_id", "format",
+  "high_water": {name: last number handed out}}``. Rewritten (atomically) inside every write
+  transaction that claims a number, before its commit, so it is never behind the index. With it a
+  missing or emptied index is reported as such ("run `python -m core index rebuild`"), never
+  silently recreated over existing versions, and a rebuilt index hands out no number twice.
+- ``NAME/<id>/version.json`` in each version's folder: the full record with its note, tags,
+  aliases and owner, written in the transaction that claims its number and rewritten in each
+  transaction that changes them (an alias move rewrites both versions'). ``core.store.rebuild``
+  makes a lost index again from these files.
+
+A version's folder has a random id (``new_folder``), not its number: no two versions, and no
+failed save, ever share one, so a delete or a cleanup only ever removes its own files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from core.errors import StoreMismatchError
+from core.store.artifacts import ArtifactStore
+from core.store.engine import index_missing, read_only
+from core.store.index import MetadataIndex, Row
+from core.store.schema import info_value, store_info, versions
+
+log = logging.getLogger(__name__)
+
+MARKER = "modelshelf-store.json"
+VERSION_FILE = "version.json"
+#: The artifact layout: 3 = version folders by random id, the marker and the metadata files.
+FORMAT = 3
+#: Files at the artifact root that are the store's own, not versions (``index.sqlite*`` is matched by prefix).
+INDEX_PREFIX = "index.sqlite"
+
+
+def new_folder(name: str) -> str:
+    """A folder for one new version: its own random id, shared with no other version, ever."""
+    return f"{name}/{uuid.uuid4().hex}"
+
+
+def folder_of(path: str) -> str:
+    """The version folder of one of its files' paths (as the index records them)."""
+    return path.rsplit("/", 1)[0]
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def version_doc(row: Row, store_id: str | None) -> dict[str, Any]:
+    """What ``version.json`` holds: every column of the version's row, its tags and aliases, its record."""
+    columns = {k: v for k, v in dataclasses.asdict(row).items() if k not in ("id", "record_json")}
+    return {"store_id": store_id, "updated_at": _utc_now(), **columns, "record": json.loads(row.record_json)}
+
+
+def has_versions(artifacts: ArtifactStore) -> bool:
+    """Whether the artifact root shows a store (a marker, or version folders) without asking the index."""
+    if artifacts.exists(MARKER):
+        return True
+    root = artifacts.root
+    return any(artifacts.fs.glob(f"{root}/{pattern}") for pattern in (f"*/*/{VERSION_FILE}", "*/*/model.*"))
+
+
+def refuse_lost_index(artifacts: ArtifactStore, index_file: str | None, location: str) -> None:
+    """Refuse to open (never recreate) a SQLite index that is missing or empty over existing versions."""
+    if index_file is None:
+        return
+    empty = not os.path.exists(index_file) or (os.path.isfile(index_file) and os.path.getsize(index_file) == 0)
+    if empty and has_versions(artifacts):
+        raise index_missing(location)
+
+
+class Layout:
+    """The marker and the metadata files of one store, kept in step with its index's transactions."""
+
+    def __init__(self, index: MetadataIndex, artifacts: ArtifactStore) -> None:
+        self.index = index
+        self.artifacts = artifacts
+        index.on_change = self.rewrite
+        index.on_upgrade = self.upgrade
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def read_marker(self) -> dict[str, Any] | None:
+        """The marker's content (None: no marker, or one that is not a JSON object)."""
+        try:
+            found = self.artifacts.read_json(MARKER)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            log.warning("the store marker %s could not be read", self.artifacts.uri(MARKER))
+            return None
+        return found if isinstance(found, dict) else None
+
+    def has_versions(self) -> bool:
+        return has_versions(self.artifacts)
+
+    def open(self) -> None:
+        """Check the index against the artifact root; make the tables of a brand-new store."""
+        index = self.index
+        if index.schema is None:
+            if self.has_versions():
+                raise index_missing(index.location)
+            if index.read_only:
+                raise read_only(index.location)
+
+            def refuse(conn: Connection) -> None:
+                if self.has_versions():  # another process's marker is there: checked in the write lock
+                    raise index_missing(index.location)
+
+            index.create(uuid.uuid4().hex, before=refuse, after=lambda conn: self.write_marker(conn))
+            return
+        if index.schema < 2 and not index.read_only:  # schema 1 cannot be read as it is
+            with index.writing():
+                pass
+        marker = self.read_marker()
+        store_id = index.store_id()
+        if marker is not None and store_id is not None and marker.get("store_id") != store_id:
+            raise StoreMismatchError(
+                f"the index of {index.location} belongs to another store (store id {store_id[:8]}..., "
+                f"the folder's marker says {str(marker.get('store_id'))[:8]}...); point --store at the right "
+                "pair, or run `python -m core index rebuild --force`"
+            )
+
+    # -- writing (inside the index's write transactions) --------------------------------------
+
+    def write_marker(self, conn: Connection, name: str | None = None, number: int | None = None) -> None:
+        """Rewrite the marker before the transaction commits (never behind the index).
+
+        The store-id row is locked first, so on a server database two savers of different names
+        do not interleave their read-modify-write of the marker (on SQLite the write lock does that).
+        """
+        conn.execute(select(store_info.c.value).where(store_info.c.key == "store_id").with_for_update())
+        store_id = info_value(conn, "store_id")
+        marker = self.read_marker()
+        kept = marker.get("high_water") if marker is not None and marker.get("store_id") == store_id else None
+        high_water = {str(k): int(v) for k, v in kept.items()} if isinstance(kept, dict) else {}
+        if name is None or not isinstance(kept, dict):  # a whole rewrite: never below the index, nor below itself
+            for each, last in self.index.high_water(conn).items():
+                high_water[each] = max(high_water.get(each, 0), last)
+        if name is not None and number is not None:
+            high_water[name] = max(high_water.get(name, 0), number)
+        self.artifacts.write_json(MARKER, {"store_id": store_id, "format": FORMAT, "high_water": high_water})
+
+    def rewrite(self, conn: Connection, ids: Sequence[int]) -> None:
+        """Rewrite the metadata files of these versions, as the transaction on ``conn`` leaves them."""
+        store_id = info_value(conn, "store_id")
+        for row in self.index.rows_by_id(conn, ids):
+            path = f"{folder_of(row.path)}/{VERSION_FILE}"
+            try:
+                self.artifacts.write_json(path, version_doc(row, store_id))
+            except FileNotFoundError:  # its folder is gone (``doctor`` reports it): nothing to keep it in
+                log.warning("%s: no folder to write %s in", row.ref, path)
+
+    def publish(self, conn: Connection, row_id: int, name: str, number: int) -> None:
+        """A new version's metadata file and the marker's new high-water mark, before the commit."""
+        self.rewrite(conn, [row_id])
+        self.write_marker(conn, name, number)
+
+    def upgrade(self, conn: Connection) -> None:
+        """An index being upgraded in place: every version gets its metadata file, the store its marker."""
+        ids: Sequence[int] = conn.scalars(select(versions.c.id).order_by(versions.c.id)).all()
+        for start in range(0, len(ids), 500):
+            self.rewrite(conn, ids[start : start + 500])
+        self.write_marker(conn)
