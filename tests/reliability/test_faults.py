@@ -8,6 +8,7 @@ version, tag, note, alias and next number is what it was.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +17,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.reliability.support import age, doctor, file_sha256, kinds
+from tests.reliability.support import age, cli_doctor, doctor, file_sha256, kinds
 
 pytestmark = pytest.mark.reliability
 
 INDEX = "index.sqlite"
 TWO_HOURS_S = 2 * 3600
-
-
-def _needs_doctor() -> None:
-    pytest.skip("needs store12: doctor")
 
 
 def make_store(store_path: Path, model: Any) -> dict[str, Any]:
@@ -140,14 +137,14 @@ def _directory(index: Path) -> None:
 
 @pytest.mark.parametrize("damage", [_delete, _empty, _half, _garbage, _directory], ids=lambda f: f.__name__[1:])
 def test_a_damaged_index_is_reported_refused_and_rebuilt(tmp_path: Path, model: Any, damage: Any) -> None:
-    _needs_doctor()
     store_path = tmp_path / "store"
     before = make_store(store_path, model)
     damage(store_path / INDEX)
     code, report = doctor(store_path)
-    assert code == 1 and not report["ok"] and report["problems"], report
+    assert code == 1 and kinds(report) == {"index_missing": 1}, report
     assert_refuses_to_save(store_path, model)
     assert "index" in one_line(cli(store_path, "list"))
+    pytest.skip("needs store12: index rebuild")
     rebuilt = cli(store_path, "index", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert state_of(store_path) == before  # versions, tags, notes and aliases
@@ -160,7 +157,6 @@ def test_a_damaged_index_is_reported_refused_and_rebuilt(tmp_path: Path, model: 
 
 
 def test_a_stale_temporary_file_is_reported_and_repaired(tmp_path: Path, model: Any) -> None:
-    _needs_doctor()
     store_path = tmp_path / "store"
     before = make_store(store_path, model)
     folder = (store_path / before["pima:1"][4]).parent
@@ -169,16 +165,16 @@ def test_a_stale_temporary_file_is_reported_and_repaired(tmp_path: Path, model: 
     fresh = folder / ".version.json.ba9876543210.part"  # another process may be writing it right now
     fresh.write_bytes(b"{}")
     age(stale, TWO_HOURS_S)
-    code, report = doctor(store_path)
+    code, report = cli_doctor(store_path)
     assert code == 1 and kinds(report) == {"stale_temp": 1}, report
-    assert report["problems"][0]["path"].endswith(stale.name)
-    code, report = doctor(store_path, "--repair")
+    assert report["problems"][0]["path"] == str(stale.relative_to(store_path))
+    assert [p["path"] for p in report["pending"]] == [str(fresh.relative_to(store_path))]
+    code, report = doctor(store_path, repair=True)
     assert not stale.exists() and fresh.exists() and report["repaired"], report
     assert doctor(store_path)[0] == 0 and state_of(store_path) == before
 
 
 def test_a_version_folder_without_a_row_is_reported_and_repaired(tmp_path: Path, model: Any) -> None:
-    _needs_doctor()
     import shutil
 
     store_path = tmp_path / "store"
@@ -190,7 +186,8 @@ def test_a_version_folder_without_a_row_is_reported_and_repaired(tmp_path: Path,
     age(orphan, TWO_HOURS_S)
     code, report = doctor(store_path)
     assert code == 1 and kinds(report) == {"files_without_row": 1}, report
-    doctor(store_path, "--repair")
+    assert report["problems"][0]["path"] == str(orphan.relative_to(store_path))
+    doctor(store_path, repair=True)
     assert not orphan.exists() and source.exists()
     assert doctor(store_path)[0] == 0 and state_of(store_path) == before
 
@@ -199,18 +196,16 @@ def test_a_version_folder_without_a_row_is_reported_and_repaired(tmp_path: Path,
 
 
 def test_a_missing_model_file_is_a_row_without_file(tmp_path: Path, model: Any) -> None:
-    _needs_doctor()
     store_path = tmp_path / "store"
     before = make_store(store_path, model)
     (store_path / before["pima:2"][4]).unlink()
-    code, report = doctor(store_path, "--repair")
+    code, report = doctor(store_path, repair=True)
     assert code == 1 and kinds(report) == {"row_without_file": 1}, report
     assert report["problems"][0]["ref"] == "pima:2"
     assert doctor(store_path)[0] == 1  # not "repaired" away: the version is lost, and said so
 
 
 def test_a_model_file_of_another_size_is_a_size_mismatch(tmp_path: Path, model: Any) -> None:
-    _needs_doctor()
     store_path = tmp_path / "store"
     before = make_store(store_path, model)
     with (store_path / before["pima:1"][4]).open("ab") as handle:
@@ -222,7 +217,6 @@ def test_a_model_file_of_another_size_is_a_size_mismatch(tmp_path: Path, model: 
 
 
 def test_a_flipped_byte_is_found_only_by_verify(tmp_path: Path, model: Any) -> None:
-    _needs_doctor()
     store_path = tmp_path / "store"
     before = make_store(store_path, model)
     model_file = store_path / before["iris:1"][4]
@@ -230,18 +224,31 @@ def test_a_flipped_byte_is_found_only_by_verify(tmp_path: Path, model: Any) -> N
     data[len(data) // 2] ^= 0xFF
     model_file.write_bytes(bytes(data))
     assert doctor(store_path)[0] == 0  # sizes only: the same size
-    code, report = doctor(store_path, "--verify")
+    code, report = doctor(store_path, verify=True)
     assert code == 1 and kinds(report) == {"hash_mismatch": 1}, report
     assert report["problems"][0]["ref"] == "iris:1"
+    from core.errors import IntegrityError
+    from core.store import Store
+
+    store = Store(store_path)
+    try:
+        with pytest.raises(IntegrityError, match="iris:1 failed its integrity check"):  # before unpickling
+            store.load("iris:1", verify="full")
+    finally:
+        store.close()
 
 
-def test_a_removed_marker_is_reported(tmp_path: Path, model: Any) -> None:
-    _needs_doctor()
+def test_a_removed_marker_is_reported_and_rewritten(tmp_path: Path, model: Any) -> None:
     store_path = tmp_path / "store"
-    make_store(store_path, model)
-    (store_path / "modelshelf-store.json").unlink()
+    before = make_store(store_path, model)
+    marker = store_path / "modelshelf-store.json"
+    kept = json.loads(marker.read_text())
+    marker.unlink()
     code, report = doctor(store_path)
     assert code == 1 and kinds(report) == {"missing_marker": 1}, report
+    doctor(store_path, repair=True)
+    assert json.loads(marker.read_text())["high_water"] == kept["high_water"] == {"pima": 3, "iris": 1}
+    assert doctor(store_path)[0] == 0 and state_of(store_path) == before
 
 
 # -- a full disk -------------------------------------------------------------------------------------
@@ -263,31 +270,61 @@ def small_disk(tmp_path: Path) -> Any:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def _fill(disk: Path) -> Path:
+    """Fill the disk up to its last bytes with ``filler`` (delete it to make room again)."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def _refusal_after(store_path: Path, files: dict[str, str], before: dict[str, Any], refused: Exception) -> None:
+    """One line saying the disk is full; nothing stored changed; with room again, doctor is clean."""
+    message = str(refused)
+    assert "\n" not in message and ("space" in message or "full" in message), message
+    assert files_of(store_path) == files
+    (store_path.parent / "filler").unlink()
+    assert state_of(store_path) == before
+    assert doctor(store_path)[0] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="store12/errors12: ENOSPC while a version's file is written (ArtifactStore._write_synced) "
+    "escapes Store.save as a raw OSError; the rest of this test holds (nothing stored, doctor 0, next number 4)",
+)
 def test_a_full_disk_refuses_the_save_and_stores_nothing(small_disk: Path, model: Any) -> None:
-    _needs_doctor()
     from core.errors import ModelShelfError
     from core.store import Store
 
     store_path = small_disk / "store"
     before = make_store(store_path, model)
     files = files_of(store_path)
-    filler = small_disk / "filler"
-    with filler.open("wb", buffering=0) as handle:  # fill the disk up to its last bytes
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-        except OSError:
-            pass
     fitted, X_test, y_test = model
-    store = Store(store_path)
+    store = Store(store_path)  # opened while there is room (its WAL files exist): the save meets the full disk
     try:
+        _fill(small_disk)
         with pytest.raises(ModelShelfError) as refused:
             store.save(fitted, "pima", X_test=X_test, y_test=y_test)
     finally:
         store.close()
-    message = str(refused.value)
-    assert "\n" not in message and ("space" in message or "full" in message), message
-    assert files_of(store_path) == files and state_of(store_path) == before
-    filler.unlink()
-    assert doctor(store_path)[0] == 0
+    _refusal_after(store_path, files, before, refused.value)
+    assert next_number(store_path, model) == 4
+
+
+def test_a_store_opened_on_a_full_disk_refuses_in_one_line(small_disk: Path, model: Any) -> None:
+    from core.errors import StoreError
+    from core.store import Store
+
+    store_path = small_disk / "store"
+    before = make_store(store_path, model)
+    files = files_of(store_path)
+    _fill(small_disk)
+    with pytest.raises(StoreError) as refused:  # SQLite cannot make its WAL files: said in one line
+        Store(store_path).save(model[0], "pima")
+    _refusal_after(store_path, files, before, refused.value)
     assert next_number(store_path, model) == 4

@@ -9,7 +9,6 @@ the write lock, a ``list`` still answers at once and a write says "busy" within 
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,7 +27,6 @@ WORKERS = 4
 
 
 def test_mixed_load_keeps_every_acknowledged_save(tmp_path: Path, model: Any, load_seconds: float) -> None:
-    pytest.skip("needs store12: doctor")
     run_seed = seed_from_env()
     store_path = tmp_path / "store"
     context = f"mixed load (MODELSHELF_RELIABILITY_SEED={run_seed})"
@@ -52,42 +50,56 @@ def test_mixed_load_keeps_every_acknowledged_save(tmp_path: Path, model: Any, lo
     assert ledger.acked["save"] > 10 and ledger.acked["delete"] > 5, f"{context}: too little ran: {ledger.acked}"
 
 
-def _cli(store_path: Path, *args: str, busy_s: str = "2") -> tuple[subprocess.CompletedProcess[str], float]:
-    env = {**os.environ, "MODELSHELF_BUSY_TIMEOUT_S": busy_s}
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "core", "--store", str(store_path), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return done, time.monotonic() - started
+HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+sys.stdin.read()
+"""
 
 
-def test_a_held_write_lock_neither_blocks_reading_nor_hangs_a_writer(tmp_path: Path) -> None:
-    pytest.skip("needs store12: busy stores")
+def test_a_held_write_lock_neither_blocks_reading_nor_hangs_a_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.errors import StoreBusyError
     from core.store import Store
 
     store_path = tmp_path / "store"
     store = Store(store_path)
     store.save(tiny_model()[0], "pima")
     store.close()
-    # Time a CLI start-up that needs no lock, to subtract it from the timings below.
-    baseline = min(_cli(store_path, "list")[1] for _ in range(2))
-    holder = sqlite3.connect(store_path / "index.sqlite", isolation_level=None)
+    monkeypatch.setenv("MODELSHELF_BUSY_TIMEOUT_S", "2")
+    # Another process's write transaction, held until we close its stdin.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(store_path / "index.sqlite")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        holder.execute("BEGIN IMMEDIATE")  # another process's write transaction, never finished
-        listed, list_s = _cli(store_path, "list")
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        store = Store(store_path)
+        try:
+            assert [r["version"] for r in store.list(name="pima")] == [1]
+            list_s = time.monotonic() - started
+            started = time.monotonic()
+            with pytest.raises(StoreBusyError, match="busy"):
+                store.add_tag("pima:1", "checked")
+            tag_s = time.monotonic() - started
+        finally:
+            store.close()
+        listed = subprocess.run(
+            [sys.executable, "-m", "core", "--store", str(store_path), "list"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert listed.returncode == 0 and "pima" in listed.stdout, listed.stderr
-        assert list_s < baseline + 1.0, f"list waited {list_s - baseline:.1f} s for a writer"
-        tagged, tag_s = _cli(store_path, "tag", "pima:1", "checked")
-        assert tagged.returncode == 1, tagged.stdout
-        assert "busy" in tagged.stderr and len(tagged.stderr.strip().splitlines()) == 1, tagged.stderr
-        # MODELSHELF_BUSY_TIMEOUT_S=2: it waited for the writer, then gave up (with a second's slack).
-        assert 1.5 < tag_s - baseline < 3.0, f"a write beside a writer gave up after {tag_s - baseline:.1f} s"
     finally:
-        holder.rollback()
-        holder.close()
-    print(f"\nCLI start-up {baseline:.2f} s; list beside a writer {list_s:.2f} s; busy write ends {tag_s:.2f} s")
+        holder.communicate("", timeout=30)
+    assert list_s < 1.0, f"opening and listing waited {list_s:.1f} s for a writer"
+    assert 1.9 < tag_s < 4.0, f"with MODELSHELF_BUSY_TIMEOUT_S=2 a write beside a writer ended after {tag_s:.1f} s"
+    print(f"\nbeside a held write lock: open + list {list_s:.3f} s; a write said busy after {tag_s:.2f} s")

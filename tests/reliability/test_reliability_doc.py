@@ -63,7 +63,6 @@ def test_pytest_commands_select_the_reliability_suite(command: str) -> None:
 
 @pytest.mark.parametrize("command", [c for c in commands() if c.startswith("python -m core")])
 def test_store_commands_run_on_a_store(command: str, tmp_path: Path, model: Any) -> None:
-    pytest.skip("needs store12: doctor")
     from core.store import Store
 
     store_path = tmp_path / "models"

@@ -67,7 +67,6 @@ def _child(role: str, store_path: Path, model: Any, barrier: Any, fd: int) -> No
 
 
 def test_save_racing_delete_of_the_latest_never_loses_a_save(tmp_path: Path, model: Any) -> None:
-    pytest.skip("needs store12: doctor")
     store_path = tmp_path / "store"
     barrier = multiprocessing.get_context("fork").Barrier(2)
     children = []
