@@ -198,6 +198,27 @@ def test_an_index_of_another_store_is_refused(tmp_path, iris):
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and "another store" in done.stderr
 
 
+def _open_and_save(path: str, start: float) -> int:
+    from sklearn.dummy import DummyClassifier
+
+    time.sleep(max(0.0, start - time.time()))
+    store = Store(path)  # all at once, on a folder with no store in it yet
+    try:
+        return int(store.save(DummyClassifier().fit([[0], [1]], [0, 1]), "first", format="pickle")["version"])
+    finally:
+        store.close()
+
+
+def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path):
+    """The first open makes the index and the marker; the others must not take that marker for a lost index."""
+    path = str(tmp_path / "fresh")
+    start = time.time() + 3.0
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        got = pool.starmap(_open_and_save, [(path, start)] * 4)
+    assert sorted(got) == [1, 2, 3, 4]
+    assert _json(tmp_path / "fresh" / MARKER)["high_water"] == {"first": 4}
+
+
 # -- the save/delete race, 1,000 times ----------------------------------------------------------
 
 
@@ -414,3 +435,28 @@ def test_a_schema_2_store_is_read_as_it_is_and_upgraded_in_place_by_its_first_wr
     assert db.execute("SELECT value FROM store_info WHERE key = 'schema'").fetchone() == ("3",)
     assert dict(db.execute("SELECT name, next_version FROM names").fetchall()) == {"pima": 7, "solo": 2, "new": 2}
     db.close()
+
+
+def test_a_change_racing_a_delete_is_one_clear_line_not_a_foreign_key_error(store, store_path, iris):
+    """Before: alias and tag racing a delete printed a raw four-line IntegrityError."""
+    from core.errors import NotFoundError
+
+    model, _, _ = iris
+    store.save(model, "r", format="pickle")
+    looked_up = store.row("r:1")
+    other = Store(store_path)
+    try:
+        other.delete("r:1")  # between this process's lookup and its write
+    finally:
+        other.close()
+    for change in (
+        lambda: store.index.set_alias(looked_up, "prod"),
+        lambda: store.index.update_tags(looked_up, add=["t"]),
+        lambda: store.index.set_note(looked_up, "n"),
+        lambda: store.index.merge_record_section(looked_up, "exports", {"onnx": {}}),
+    ):
+        with pytest.raises(NotFoundError, match=r"^r:1 is no longer in the store$"):
+            change()
+    with pytest.raises(NotFoundError, match="no longer in the store"):
+        store.index.delete_version(looked_up, force=True)
+    assert not (store_path / Path(looked_up.path).parent).exists()  # nothing written into the removed folder

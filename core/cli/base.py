@@ -70,6 +70,11 @@ COMMANDS: dict[str, Command] = {
         "core.cli.doctor:doctor_command",
         "core.cli.doctor:doctor_args",
     ),
+    "index": Command(
+        "index rebuild [--force]: make a lost or damaged index again from the store's files",
+        "core.cli.maintenance:index_command",
+        "core.cli.maintenance:index_args",
+    ),
     "import": Command(
         "add a model file (pickle, joblib, skops), a bundle or JSON parameters as a new version",
         "core.cli.imports:import_command",

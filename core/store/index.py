@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
 
-from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreError
+from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreBusyError, StoreError
 from core.record import VersionRecord
 from core.store.engine import index_missing, open_engine, read_only, translated
 from core.store.schema import (
@@ -129,7 +129,7 @@ class MetadataIndex:
                         set_info(conn, "store_id", store_id)
                         after(conn)
                 break
-            except (OperationalError, SAIntegrityError):  # two first opens racing on a new file
+            except (OperationalError, SAIntegrityError, StoreBusyError):  # two first opens racing on a new file
                 if attempt == 4:
                     raise
         with self.reading() as conn:

@@ -75,8 +75,9 @@ def refuse_lost_index(artifacts: ArtifactStore, index_file: str | None, location
     """Refuse to open (never recreate) a SQLite index that is missing or empty over existing versions."""
     if index_file is None:
         return
-    empty = not os.path.exists(index_file) or (os.path.isfile(index_file) and os.path.getsize(index_file) == 0)
-    if empty and has_versions(artifacts):
+    # Only a missing file is judged here, before SQLite would create one: an empty one may be another
+    # process's brand-new index, and is judged in the write lock (``Layout.open``).
+    if not os.path.lexists(index_file) and has_versions(artifacts):
         raise index_missing(location)
 
 
@@ -109,13 +110,12 @@ class Layout:
         """Check the index against the artifact root; make the tables of a brand-new store."""
         index = self.index
         if index.schema is None:
-            if self.has_versions():
-                raise index_missing(index.location)
             if index.read_only:
-                raise read_only(index.location)
+                raise index_missing(index.location) if self.has_versions() else read_only(index.location)
 
             def refuse(conn: Connection) -> None:
-                if self.has_versions():  # another process's marker is there: checked in the write lock
+                # In the write lock: a marker seen outside it may be another process's new store.
+                if self.has_versions():
                     raise index_missing(index.location)
 
             index.create(uuid.uuid4().hex, before=refuse, after=lambda conn: self.write_marker(conn))

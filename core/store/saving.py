@@ -139,8 +139,7 @@ def add_version(
                 eval_path, lambda handle: write_evaluation_set(eval_frame, handle)
             )
             evaluation_set = {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
-        artifacts.sync_folder(folder)
-        artifacts.sync_folder(name)
+        artifacts.sync_folder(name)  # the folder's own entry; its files' names are synced with version.json
         with index.writing(durable=True) as conn:
             created_at = _utc_now()
             index.claim_name(conn, name, owner, created_at)
