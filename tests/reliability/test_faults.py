@@ -144,7 +144,6 @@ def test_a_damaged_index_is_reported_refused_and_rebuilt(tmp_path: Path, model: 
     assert code == 1 and kinds(report) == {"index_missing": 1}, report
     assert_refuses_to_save(store_path, model)
     assert "index" in one_line(cli(store_path, "list"))
-    pytest.skip("needs store12: index rebuild")
     rebuilt = cli(store_path, "index", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert state_of(store_path) == before  # versions, tags, notes and aliases

@@ -52,7 +52,6 @@ def test_a_release_store_opens_and_upgrades_on_its_first_write(tmp_path: Path, m
     assert {p: after.get(p) for p in old_files} == old_files  # the old versions' files, untouched
     assert doctor(store_path)[0] == 0
     # The upgraded store's metadata files are enough to rebuild it.
-    pytest.skip("needs store12: index rebuild")
     (store_path / "index.sqlite").unlink()
     from tests.reliability.test_faults import cli
 
