@@ -161,11 +161,11 @@ class Ledger:
         assert not self.raw, f"{context}: errors that are not ModelShelf's: {self.raw[:5]}"
         return cut_short
 
-    def check_store(self, store_path: Path, context: str) -> int:
+    def check_store(self, store_path: Path, context: str) -> dict[str, Any]:
         """The index opens, every row's file is there, every acknowledged save reads back with its hash.
 
         Also records every version in the index (a save killed after its commit but before its ACK
-        still took a number that must never come back). Returns the number of rows.
+        still took a number that must never come back). Returns the records by ref.
         """
         from core.store import Store
 
@@ -189,7 +189,23 @@ class Ledger:
                     assert file_sha256(kept) == evaluation["sha256"], f"{context}: {ref}'s evaluation set changed"
         finally:
             store.close()
-        return len(present)
+        return present
+
+
+def store_state(store_path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Each version's bytes, tags, note and aliases, and the marker's high-water marks (next numbers)."""
+    from core.store import Store
+
+    store = Store(store_path)
+    try:
+        versions = {
+            f"{r['name']}:{r['version']}": (r["sha256"], sorted(r["tags"]), r["note"], sorted(r["aliases"]))
+            for r in store.list()
+        }
+    finally:
+        store.close()
+    marker = json.loads((store_path / "modelshelf-store.json").read_text())
+    return versions, {str(k): int(v) for k, v in marker["high_water"].items()}
 
 
 def read_all(fd: int) -> list[str]:

@@ -16,6 +16,7 @@ import random
 import signal
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,13 @@ from tests.reliability.support import (
     kill_after,
     read_all,
     seed_from_env,
+    store_state,
 )
 
 pytestmark = pytest.mark.reliability
 
 CALIBRATION_OPS = 10
+REBUILD_EVERY = 10  # every tenth trial, the index is lost and rebuilt from the files
 
 
 def calibrate(store_path: Path, model: Any) -> float:
@@ -44,6 +47,51 @@ def calibrate(store_path: Path, model: Any) -> float:
     lines = read_all(fd)
     assert os.waitpid(pid, 0)[1] == 0 and lines[-1] == f"DONE {CALIBRATION_OPS}", lines[-3:]
     return 1.5 * (time.monotonic() - started)
+
+
+def phase(cut_short: list[str], found: Counter[str], present: dict[str, Any]) -> str:
+    """Where a kill landed: between operations, in which one, and for a save how far it got."""
+    if not cut_short:
+        return "between operations"
+    words = cut_short[0].split(" ")
+    if words[1] != "save":
+        return words[1]
+    if any(record.get("nonce") == words[3] for record in present.values()):
+        return "save: committed, not acknowledged"
+    if found["files_without_row"]:
+        return "save: its folder made, not committed"
+    return "save: a file half written" if found["stale_temp"] else "save: nothing written yet"
+
+
+def touched_by(cut_short: list[str], refs: Iterable[str]) -> set[str]:
+    """The versions an operation cut short may have changed (an alias move: any version of its name)."""
+    if not cut_short:
+        return set()
+    words = cut_short[0].split(" ")
+    if words[1] in ("save", "alias"):
+        name = words[2].split(":")[0]
+        return {ref for ref in refs if ref.split(":")[0] == name}
+    return {words[2]}
+
+
+def rebuilt_the_same(store_path: Path, cut_short: list[str], context: str) -> None:
+    """Lose the index and rebuild it from the files: every version, tag, note, alias and next number
+    comes back as the index had them (but what the operation cut short touched: never acknowledged)."""
+    from core.store.rebuild import rebuild_index
+
+    before, high_water = store_state(store_path)
+    for index_file in store_path.glob("index.sqlite*"):
+        index_file.unlink()
+    rebuild_index(str(store_path))
+    after, high_water_after = store_state(store_path)
+    skip = touched_by(cut_short, [*before, *after])
+    differ = {
+        ref: (before.get(ref), after.get(ref)) for ref in {*before, *after} - skip if before.get(ref) != after.get(ref)
+    }
+    assert not differ, f"{context}: index rebuild changed {differ}"
+    assert high_water_after == high_water, (
+        f"{context}: rebuild moved the next numbers {high_water} -> {high_water_after}"
+    )
 
 
 def test_random_kills_lose_no_acknowledged_save(tmp_path: Path, model: Any, trials: int) -> None:
@@ -62,12 +110,16 @@ def test_random_kills_lose_no_acknowledged_save(tmp_path: Path, model: Any, tria
         lines = read_all(fd)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"{context}: {lines[-3:]}"
         cut_short = ledger.absorb([lines], context, sequential=True)
-        phases[cut_short[0].split(" ")[1] if cut_short else "between operations"] += 1
-        if not store_path.exists():
-            continue  # killed before the store was created
-        leftovers.update(doctor_after_crash(store_path, context))
-        ledger.check_store(store_path, context)
+        if not (store_path / "modelshelf-store.json").exists():
+            phases["before the store existed"] += 1
+            continue
+        found = doctor_after_crash(store_path, context)
+        leftovers.update(found)
+        phases[phase(cut_short, found, ledger.check_store(store_path, context))] += 1
         index_is_sound(store_path / "index.sqlite")
+        if trial % REBUILD_EVERY == REBUILD_EVERY - 1:
+            rebuilt_the_same(store_path, cut_short, context)
+            ledger.check_store(store_path, f"{context}, after index rebuild")
     print(f"\n{trials} kills within {max_delay:.2f} s (seed {run_seed}): landed in {dict(phases)}")
     print(f"leftovers found and repaired: {dict(leftovers)}")
     print(f"acknowledged {dict(ledger.acked)}; refused {dict(ledger.refused)}; {len(ledger.alive)} saves alive")

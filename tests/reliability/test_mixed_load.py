@@ -38,7 +38,7 @@ def test_mixed_load_keeps_every_acknowledged_save(tmp_path: Path, model: Any, lo
     ledger = Ledger()
     ledger.absorb(outputs, context)
     assert statuses == [0] * WORKERS, f"{context}: a worker failed: {[lines[-1:] for lines in outputs]}"
-    rows = ledger.check_store(store_path, context)
+    rows = len(ledger.check_store(store_path, context))
     index_is_sound(store_path / "index.sqlite")
     code, report = doctor(store_path)
     assert (code, report["problems"]) == (0, []), f"{context}: {report}"
