@@ -107,6 +107,7 @@ class Ledger:
     acked: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     raw: list[str] = field(default_factory=list)
+    unloaded: set[str] = field(default_factory=set)  # acknowledged saves not yet loaded back
 
     def _sighted(self, ref: str, nonce: str | None, context: str) -> None:
         earlier = self.seen.setdefault(ref, nonce or "")
@@ -142,6 +143,7 @@ class Ledger:
                         mine[name] = int(version)
                         self._sighted(ref, nonce, context)
                         self.alive[ref] = sha
+                        self.unloaded.add(ref)
                     elif op == "delete":
                         deleted.add(words[2])
                 elif words[0] in ("REFUSED", "RAW"):
@@ -187,6 +189,10 @@ class Ledger:
                 if evaluation:
                     kept = store_path / evaluation["path"]
                     assert file_sha256(kept) == evaluation["sha256"], f"{context}: {ref}'s evaluation set changed"
+            for ref in sorted(self.unloaded & set(self.alive)):  # each acknowledged save loaded once, in full
+                loaded = store.load(ref, verify="full")
+                assert loaded.ref == ref and hasattr(loaded.model, "predict"), f"{context}: {ref} loaded as {loaded}"
+            self.unloaded.clear()
         finally:
             store.close()
         return present
