@@ -92,7 +92,7 @@ def file_sha256(path: Path) -> str:
 
 def index_is_sound(index_file: Path) -> None:
     """SQLite's own check of the index file (pages, b-trees, foreign keys)."""
-    with sqlite3.connect(f"file:{index_file}?mode=ro", uri=True) as conn:
+    with contextlib.closing(sqlite3.connect(f"file:{index_file}?mode=ro", uri=True)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
@@ -108,6 +108,11 @@ class Ledger:
     refused: Counter[str] = field(default_factory=Counter)
     raw: list[str] = field(default_factory=list)
     unloaded: set[str] = field(default_factory=set)  # acknowledged saves not yet loaded back
+    lines: list[str] = field(default_factory=list)  # every worker's lines, "w<worker> <line>"
+
+    def about(self, ref: str) -> list[str]:
+        """The lines that name ``ref``, for a failure message."""
+        return [line for line in self.lines if ref in line.split(" ")][-12:]
 
     def _sighted(self, ref: str, nonce: str | None, context: str) -> None:
         earlier = self.seen.setdefault(ref, nonce or "")
@@ -124,9 +129,10 @@ class Ledger:
         """
         cut_short: list[str] = []
         deleted: set[str] = set()
-        for lines in outputs:
+        for worker, lines in enumerate(outputs):
             begun: str | None = None
             mine: dict[str, int] = {}
+            self.lines += [f"w{worker} {line}" for line in lines]
             for line in lines:
                 words = line.split(" ", 4)
                 if words[0] == "BEGIN":
@@ -181,7 +187,7 @@ class Ledger:
                 assert model_file.is_file(), f"{context}: {ref} has a row but no file {record['path']}"
                 assert model_file.stat().st_size == record["size_bytes"], f"{context}: {ref} size changed"
             for ref, sha in self.alive.items():
-                assert ref in present, f"{context}: acknowledged save {ref} is missing from the index"
+                assert ref in present, f"{context}: acknowledged save {ref} is missing: {self.about(ref)}"
                 record = present[ref]
                 assert record["sha256"] == sha, f"{context}: {ref} is another version than the one acknowledged"
                 assert file_sha256(store_path / record["path"]) == sha, f"{context}: {ref}'s bytes changed"

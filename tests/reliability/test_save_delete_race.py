@@ -91,3 +91,39 @@ def test_save_racing_delete_of_the_latest_never_loses_a_save(tmp_path: Path, mod
     print(f"\n{ROUNDS} rounds: {saved} saves, {deleted} deletes, {rows} versions left, refused {dict(ledger.refused)}")
     assert saved == ROUNDS, f"only {saved} of {ROUNDS} saves were acknowledged: {ledger.refused}"
     assert deleted > ROUNDS // 2, f"the deleter rarely raced: {deleted} deletes"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="store12: SQLite hands a deleted row's id to the next insert, and MetadataIndex.check_exists "
+    "matches the id only: a delete (tag, note, alias) that looked its row up before another process "
+    "deleted it hits the version saved since under that id (mixed load loses acknowledged saves so). "
+    "Fix: check (id, name, version) or sqlite_autoincrement; then drop this mark and the mixed load's.",
+)
+def test_a_delete_that_lost_its_version_never_hits_the_next_one(tmp_path: Path, model: Any) -> None:
+    """The interleaving the mixed load found, made on purpose: B looks pima:2 up to delete it; C deletes
+    it first; A saves iris:1 (SQLite gives it pima:2's freed row id); then B's delete goes on."""
+    from core.errors import NotFoundError
+    from core.store import Store
+
+    store_path = tmp_path / "store"
+    saver, deleter, other = Store(store_path), Store(store_path), Store(store_path)
+    try:
+        saver.save(model[0], "pima")
+        saver.save(model[0], "pima")
+        look_up = deleter._owned_row
+
+        def then_others_move(ref: Any, owner: Any) -> Any:
+            row = look_up(ref, owner)
+            other.delete("pima:2")
+            saved = saver.save(model[0], "iris")
+            assert saved["version"] == 1
+            return row
+
+        deleter._owned_row = then_others_move  # type: ignore[method-assign]
+        with pytest.raises(NotFoundError):
+            deleter.delete("pima:2")
+        assert [(r["name"], r["version"]) for r in saver.list()] == [("iris", 1), ("pima", 1)]
+    finally:
+        for store in (saver, deleter, other):
+            store.close()
