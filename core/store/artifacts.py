@@ -50,9 +50,9 @@ def _publish(part: str, final: str, relpath: str) -> None:
         os.link(part, final)  # fails, atomically, when ``final`` exists
     except FileExistsError as exc:
         raise already_there(relpath) from exc
-    except OSError:  # a filesystem without hard links
+    except OSError as exc:  # a filesystem without hard links
         if os.path.exists(final):
-            raise already_there(relpath) from None
+            raise already_there(relpath) from exc
         os.rename(part, final)
         return
     os.unlink(part)

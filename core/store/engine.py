@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -53,13 +53,12 @@ def busy(location: str) -> StoreBusyError:
     return StoreBusyError(f"the store at {location} is busy (another process is writing); try again")
 
 
-def _connect_pragmas(busy_ms: int, writable: bool) -> Any:
+def _connect_pragmas(writable: bool) -> Any:
     def pragmas(dbapi_connection: Any, _record: Any) -> None:
         # Own the transactions (so writers can BEGIN IMMEDIATE), let readers run beside a writer
-        # (WAL) and let writers wait for each other, up to the busy timeout.
+        # (WAL); writers wait for each other up to the busy timeout (the driver's ``timeout``).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         if writable:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -75,40 +74,45 @@ def _sqlite_begin(conn: Connection) -> None:
     options = conn.get_execution_options()
     if options.get("write"):
         # A commit that publishes a version waits for the disk (FULL); other writes may not (NORMAL).
-        conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if options.get('durable') else 'NORMAL'}")
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+        raw = conn.connection.dbapi_connection
+        assert raw is not None  # a connection that is beginning a transaction is open
+        raw.execute("PRAGMA synchronous=FULL" if options.get("durable") else "PRAGMA synchronous=NORMAL")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
 
-def _read_only_engine(path: str, busy_ms: int, immutable: bool) -> Engine:
+def _read_only_engine(path: str, busy_s: float, immutable: bool) -> Engine:
     uri = f"file:{quote(os.path.abspath(path))}?" + ("immutable=1" if immutable else "mode=ro")
-    engine = create_engine(f"sqlite:///{path}", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
-    event.listen(engine, "connect", _connect_pragmas(busy_ms, writable=False))
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=busy_s, check_same_thread=False)
+
+    engine = create_engine(f"sqlite:///{path}", creator=connect)
+    event.listen(engine, "connect", _connect_pragmas(writable=False))
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
 def open_engine(url: str, busy_timeout_s: float, location: str) -> tuple[Engine, bool, bool]:
     """``(engine, read_only, snapshot)`` for the index at ``url``; nothing is written to open it."""
-    busy_ms = max(0, int(busy_timeout_s * 1000))
+    busy_s = max(0.0, float(busy_timeout_s))
     path = sqlite_file(url)
     if path is None or may_write(path):
-        engine = create_engine(url)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _connect_pragmas(busy_ms, writable=True))
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+        engine = create_engine(url, connect_args={"timeout": busy_s} if sqlite else {})
+        if sqlite:
+            event.listen(engine, "connect", _connect_pragmas(writable=True))
             event.listen(engine, "begin", _sqlite_begin)
         return engine, False, False
     if not os.path.exists(path):
         raise ReadOnlyStoreError(f"the store at {location} is read-only and has no index to read")
-    engine = _read_only_engine(path, busy_ms, immutable=False)
+    engine = _read_only_engine(path, busy_s, immutable=False)
     try:
         with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+            conn.execute(text("SELECT count(*) FROM sqlite_master")).scalar()
         return engine, True, False
     except OperationalError:  # a WAL index whose -shm file cannot be made here: read a snapshot
         engine.dispose()
-        return _read_only_engine(path, busy_ms, immutable=True), True, True
+        return _read_only_engine(path, busy_s, immutable=True), True, True
 
 
 def _meaning(exc: DBAPIError, location: str) -> StoreError | None:

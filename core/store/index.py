@@ -121,7 +121,7 @@ class MetadataIndex:
             raise read_only(self.location)
         for attempt in range(5):
             try:
-                with translated(self.location), self._writer.begin() as conn:
+                with translated(self.location), self._durable.begin() as conn:
                     if schema_of(conn) is None:
                         before(conn)
                         metadata_obj.create_all(conn)

@@ -72,7 +72,7 @@ def has_versions(artifacts: ArtifactStore) -> bool:
 
 
 def refuse_lost_index(artifacts: ArtifactStore, index_file: str | None, location: str) -> None:
-    """Refuse to open (never recreate) a SQLite index that is missing or empty over existing versions."""
+    """Refuse to open (never recreate) a SQLite index file that is missing over existing versions."""
     if index_file is None:
         return
     # Only a missing file is judged here, before SQLite would create one: an empty one may be another

@@ -124,11 +124,13 @@ def rebuild_index(
     store_id = str(marker.get("store_id") or uuid.uuid4().hex)
     skipped: list[str] = []
     docs = _pick(_read_docs(artifacts, marker.get("store_id"), skipped), skipped)
+
+    def fill(conn: Any) -> None:  # in the transaction that makes the tables: a killed rebuild leaves none
+        _insert(conn, docs, marker.get("high_water") or {})
+        layout.write_marker(conn)
+
     try:
-        probe.create(store_id, before=lambda conn: None, after=lambda conn: None)
-        with probe.writing(durable=True) as conn:
-            _insert(conn, docs, marker.get("high_water") or {})
-            layout.write_marker(conn)
+        probe.create(store_id, before=lambda conn: None, after=fill)
     finally:
         probe.dispose()
     log.info("rebuilt the index of %s: %d versions", location, len(docs))
