@@ -291,11 +291,6 @@ def _refusal_after(store_path: Path, files: dict[str, str], before: dict[str, An
     assert doctor(store_path)[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store12/errors12: ENOSPC while a version's file is written (ArtifactStore._write_synced) "
-    "escapes Store.save as a raw OSError; the rest of this test holds (nothing stored, doctor 0, next number 4)",
-)
 def test_a_full_disk_refuses_the_save_and_stores_nothing(small_disk: Path, model: Any) -> None:
     from core.errors import ModelShelfError
     from core.store import Store

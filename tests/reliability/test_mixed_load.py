@@ -26,12 +26,6 @@ pytestmark = pytest.mark.reliability
 WORKERS = 4
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="store12: an acknowledged save can vanish when a delete that lost its version to another "
-    "process hits the row id SQLite gave the save (test_a_delete_that_lost_its_version_never_hits_the_next_one); "
-    "drop this mark with that test's once MetadataIndex.check_exists matches (id, name, version)",
-)
 def test_mixed_load_keeps_every_acknowledged_save(tmp_path: Path, model: Any, load_seconds: float) -> None:
     run_seed = seed_from_env()
     store_path = tmp_path / "store"

@@ -93,13 +93,6 @@ def test_save_racing_delete_of_the_latest_never_loses_a_save(tmp_path: Path, mod
     assert deleted > ROUNDS // 2, f"the deleter rarely raced: {deleted} deletes"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store12: SQLite hands a deleted row's id to the next insert, and MetadataIndex.check_exists "
-    "matches the id only: a delete (tag, note, alias) that looked its row up before another process "
-    "deleted it hits the version saved since under that id (mixed load loses acknowledged saves so). "
-    "Fix: check (id, name, version) or sqlite_autoincrement; then drop this mark and the mixed load's.",
-)
 def test_a_delete_that_lost_its_version_never_hits_the_next_one(tmp_path: Path, model: Any) -> None:
     """The interleaving the mixed load found, made on purpose: B looks pima:2 up to delete it; C deletes
     it first; A saves iris:1 (SQLite gives it pima:2's freed row id); then B's delete goes on."""
