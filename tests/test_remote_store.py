@@ -147,7 +147,7 @@ def test_cli_with_url_flags_every_operation(
         capsys, "train", "--data", "builtin:iris", "--estimator", "decision_tree", "--name", "iris", *where
     )
     assert record["version"] == 1 and record["uri"].startswith(f"s3://{s3_bucket.name}/shelf/")
-    assert "shelf/iris/v1/model.joblib" in objects(s3_bucket)  # the files really are in the bucket
+    assert f"shelf/{record['path']}" in objects(s3_bucket)  # the files really are in the bucket
     assert (
         cli_json(capsys, "train", "--data", "builtin:iris", "--estimator", "naive_bayes", "--name", "iris", *where)[
             "version"

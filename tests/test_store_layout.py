@@ -224,69 +224,7 @@ def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path):
     assert _json(tmp_path / "fresh" / MARKER)["high_water"] == {"first": 4}
 
 
-# -- the save/delete race, 1,000 times ----------------------------------------------------------
-
-
-def _save_many(path: str, n: int, start: float) -> list[tuple[int, str, str]]:
-    from sklearn.dummy import DummyClassifier
-
-    model = DummyClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1])
-    store = Store(path)
-    time.sleep(max(0.0, start - time.time()))
-    saved = []
-    for _ in range(n):
-        record = store.save(model, "race", format="pickle")
-        saved.append((record["version"], record["path"], record["sha256"]))
-    store.close()
-    return saved
-
-
-def _delete_latest(path: str, until: str, start: float) -> list[int]:
-    from core.errors import NotFoundError
-
-    store = Store(path)
-    time.sleep(max(0.0, start - time.time()))
-    deleted = []
-    while not os.path.exists(until):
-        found = store.versions("race")
-        if not found:
-            continue
-        try:
-            store.delete(f"race:{found[0]}")  # always the latest: the version a save's number used to collide with
-            deleted.append(found[0])
-        except NotFoundError:
-            pass
-    store.close()
-    return deleted
-
-
-def test_saves_racing_deletes_of_the_latest_version_lose_nothing(tmp_path):
-    """Before: a save in the gap of a delete got the deleted number and moved its files into the
-    folder being removed (five acknowledged saves lost in 180 s of mixed load)."""
-    trials = int(os.environ.get("MODELSHELF_RACE_TRIALS", "1000"))
-    path = str(tmp_path / "store")
-    Store(path).close()
-    until = str(tmp_path / "done")
-    start = time.time() + 2.0
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        deleting = pool.apply_async(_delete_latest, (path, until, start))
-        saved = pool.apply(_save_many, (path, trials, start))
-        Path(until).touch()
-        deleted = deleting.get(timeout=120)
-    numbers = [v for v, _, _ in saved]
-    assert numbers == sorted(set(numbers)) and len(numbers) == trials  # never handed out twice
-    assert len(deleted) == len(set(deleted)) and set(deleted) <= set(numbers) and len(deleted) > trials // 10
-    store = Store(path)
-    try:
-        left = {v: (p, sha) for v, p, sha in saved if v not in set(deleted)}
-        assert sorted(store.versions("race")) == sorted(left)
-        for version, (rel, sha) in left.items():
-            assert store.row(f"race:{version}").path == rel
-            assert hashlib.sha256((tmp_path / "store" / rel).read_bytes()).hexdigest() == sha
-        folders = {p.name for p in (tmp_path / "store" / "race").iterdir()}
-        assert folders == {Path(rel).parent.name for rel, _ in left.values()}  # no leftovers, no strays
-    finally:
-        store.close()
+# The save/delete race, 1,000 rounds: tests/reliability/test_save_delete_race.py.
 
 
 # -- a store made by the previous release (schema 2, commit d01b3d8) ---------------------------
