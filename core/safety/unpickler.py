@@ -13,6 +13,7 @@ from __future__ import annotations
 import _compat_pickle
 import functools
 import io
+import mmap
 import pickle
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -290,13 +291,15 @@ def _joblib_unpickler() -> type:
                 return allowlist.JoblibMemmap
             return super().find_class(module, name)
 
-        def __init__(self, file: io.BytesIO, guard: _Guard) -> None:
+        def __init__(self, file: io.BytesIO | mmap.mmap, guard: _Guard) -> None:
             NumpyUnpickler.__init__(self, "", file, ensure_native_byte_order=True, mmap_mode=None)
             self._guard = guard
             # The payload's length, found by seeking: BytesIO.getbuffer() would copy a BytesIO that
-            # shares the caller's bytes (the whole file, once more, in memory).
+            # shares the caller's bytes (the whole file, once more, in memory). ``tell``, not what
+            # ``seek`` returns: a map's ``seek`` returns None before Python 3.13.
             here = file.tell()
-            self._size = file.seek(0, io.SEEK_END)
+            file.seek(0, io.SEEK_END)
+            self._size = file.tell()
             file.seek(here)
 
         def _read_wrapped_array(self, wrapper: Any) -> np.ndarray:
