@@ -205,9 +205,10 @@ def _keep_freed_memory() -> None:
 
     By default glibc hands a freed heap top back to the kernel at once, and a model's arrays
     (a tree's nodes: 200 KB) end up in pages of their own: so each load in a warm worker paid
-    again to have the kernel zero and map ~11,000 pages for a 44 MB forest (a fifth of the
-    worker's CPU for it). Arrays up to 32 MB now come from the heap, and up to 256 MB of freed
-    heap is kept for the next request (more is handed back); RLIMIT_AS bounds it all as before.
+    again to have the kernel zero and map ~11,000 pages for a 44 MB forest (10-25% of the
+    worker's CPU for it, as measured). Arrays up to 32 MB now come from the heap, and up to
+    256 MB of freed heap is kept for the next request (more is handed back); RLIMIT_AS bounds
+    it all as before.
     """
     with contextlib.suppress(OSError, AttributeError):  # not glibc: its defaults stay
         libc = ctypes.CDLL(None)
