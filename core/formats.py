@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import pickle
 import pickletools
 import zipfile
@@ -109,11 +110,15 @@ class Detected:
     protocol: int | None = None
 
 
-def detect_format(data: bytes) -> Detected:
-    """Tell pickle, joblib (compressed or not) and skops apart by their bytes, not their name."""
-    if not data:
+def detect_format(data: bytes | mmap.mmap) -> Detected:
+    """Tell pickle, joblib (compressed or not) and skops apart by their bytes, not their name.
+
+    ``data`` may be a read-only map of the bytes (the model worker's shared file): only slices
+    and ``find`` are used, which mean the same on both (``in`` on a map tests single bytes).
+    """
+    if not len(data):
         raise FormatError("The file is empty")
-    if data.startswith(_ZIP_MAGIC):
+    if data[: len(_ZIP_MAGIC)] == _ZIP_MAGIC:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
@@ -123,17 +128,17 @@ def detect_format(data: bytes) -> Detected:
             return Detected("skops", compression="zip")
         raise FormatError("The file is a zip archive but not a skops model (it has no schema.json)")
     if data[:1] == b"\x80" and len(data) > 1 and 2 <= data[1] <= 5:
-        is_joblib = b"joblib.numpy_pickle" in data or b"NumpyArrayWrapper" in data
+        is_joblib = data.find(b"joblib.numpy_pickle") >= 0 or data.find(b"NumpyArrayWrapper") >= 0
         return Detected("joblib" if is_joblib else "pickle", protocol=data[1])
     for prefix, method in _JOBLIB_COMPRESSED:
-        if data.startswith(prefix):
+        if data[: len(prefix)] == prefix:
             return Detected("joblib", compression=method)
     if _is_legacy_pickle(data):
         return Detected("pickle", protocol=0 if data[:1] != b"}" else 1)
     raise FormatError("Not a model file: the bytes are neither pickle, joblib nor skops")
 
 
-def _is_legacy_pickle(data: bytes) -> bool:
+def _is_legacy_pickle(data: bytes | mmap.mmap) -> bool:
     """Protocol 0/1 pickles have no header: accept them only if the opcodes parse to STOP."""
     if data[:1] not in b"(c]}ISVNFL)Kde":
         return False

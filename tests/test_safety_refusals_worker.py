@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import hashlib
 import io
 import os
 import signal
@@ -119,8 +120,11 @@ class _StandIn:
         self.process = SimpleNamespace(returncode=returncode)
         self.answered_error = False
         self.killed = False
+        self.keys: list[str | None] = []  # the keys loads were sent under (None: keep nothing)
 
-    def request(self, message: dict[str, Any], wall_s: float) -> dict[str, Any]:
+    def request(self, message: dict[str, Any], wall_s: float, key: Any = None) -> dict[str, Any]:
+        if key is not None:
+            self.keys.append(key())
         if self.died is not None:
             raise worker._WorkerDied(self.died)
         return self.reply
@@ -160,7 +164,7 @@ def test_each_failed_reply_becomes_one_error(stand_in: _StandIn, error: type, wo
 
 def test_a_worker_past_its_wall_deadline_is_stopped() -> None:
     class _Slow(_StandIn):
-        def request(self, message, wall_s):
+        def request(self, message, wall_s, key=None):
             raise TimeoutError
 
     with pytest.raises(UnsafeModelError, match=r"The model took longer than 5 s: stopped"):
@@ -191,10 +195,16 @@ def test_a_file_over_the_size_limit_is_not_sent_to_a_worker() -> None:
         proxy.load_in_worker(b"x" * 100, small, pool=worker.WorkerPool())
 
 
-def test_bytes_that_do_not_match_their_sha256_are_not_sent() -> None:
+def test_bytes_that_do_not_match_their_sha256_are_not_kept() -> None:
+    """Hashed while the worker loads them: on a mismatch the worker is told to keep nothing."""
     stand_in = _StandIn(reply={"ok": True, "result": {}})
+    pool = worker.WorkerPool()
     with pytest.raises(InvalidParameterError, match="do not match the sha256 they were sent under"):
-        worker.WorkerPool()._load(stand_in, "0" * 64, b"model bytes", LIMITS)  # type: ignore[arg-type]
+        pool._load(stand_in, "0" * 64, b"model bytes", LIMITS)  # type: ignore[arg-type]
+    assert stand_in.keys == [None] and not pool._facts
+    right = hashlib.sha256(b"model bytes").hexdigest()
+    assert pool._load(stand_in, right, b"model bytes", LIMITS) == (right, {})  # type: ignore[arg-type]
+    assert stand_in.keys == [None, right] and right in pool._facts
 
 
 def test_a_worker_model_has_no_private_attributes() -> None:
@@ -271,13 +281,15 @@ def test_a_worker_that_does_not_answer_in_time_is_killed() -> None:
 
 
 def test_model_bytes_shorter_than_announced_are_refused_by_the_worker_side() -> None:
-    """The worker reads exactly the announced size from the shared file; a shorter file is an error."""
+    """The worker maps exactly the announced size of the shared file; a shorter file is an error."""
     fd = os.memfd_create("short-model-bytes")
     try:
-        os.write(fd, b"abc")
-        with pytest.raises(ValueError, match="end at 3 of 10"):
-            protocol.read_shared(fd, 10)
-        assert protocol.read_shared(fd, 3) == b"abc"
+        os.write(fd, b"abcdef")
+        with pytest.raises(ValueError, match="end at 6 of 10"):
+            protocol.map_shared(fd, 10)
+        mapped = protocol.map_shared(fd, 3)
+        assert mapped[:] == b"abc" and len(mapped) == 3  # the announced size, not the file's
+        assert protocol.map_shared(fd, 0) == b""  # nothing to map: the loader refuses it as empty
     finally:
         os.close(fd)
 

@@ -7,6 +7,7 @@ input; a damaged or crafted state crashes numpy or reads past a buffer. The rest
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Mapping
 from typing import Any
@@ -123,7 +124,7 @@ def _check_array_state(state: Any, budget: int) -> None:
         raise FormatError("The file is damaged: an array has no valid dtype or shape")
     if any(not isinstance(s, int) or s < 0 for s in shape):
         raise FormatError(f"The file is damaged: an array has the shape {shape!r:.60}")
-    count = int(np.prod(shape, dtype=object)) if shape else 1
+    count = math.prod(shape)
     if count * max(dtype.itemsize, 1) > budget:
         raise UnsafeModelError(f"An array in the file would need more than the {budget:,}-byte limit")
     if dtype.hasobject:
@@ -147,7 +148,7 @@ def _check_masked_array_state(state: Any, budget: int) -> None:
     shape, dtype, mask, fill = state[1], state[2], state[5], state[6]
     if dtype.names is not None or dtype.subdtype is not None:
         raise UnsafeModelError("The file holds a masked array of a structured dtype; model files here may not")
-    count = int(np.prod(shape, dtype=object)) if shape else 1
+    count = math.prod(shape)
     if not isinstance(mask, (bytes, bytearray)) or len(mask) != count:
         raise FormatError("The file is damaged: a masked array's mask does not match its shape")
     if fill is not None and not isinstance(fill, (bool, int, float, complex, str, bytes, np.generic)):

@@ -204,6 +204,7 @@ def check_model_policy(model: Any, tick: Callable[[], None] | None = None) -> No
     # id -> object: holding a reference keeps temporaries (field views, compiled objects' state)
     # alive, so that no later object can reuse an id and be skipped as already seen.
     seen: dict[int, Any] = {}
+    walked: dict[int, list[Any]] = {}  # id -> its children, for the expansion count (same objects)
     stack: list[tuple[Any, str, str | None, Any]] = [(model, type(model).__name__, None, None)]
     never = _never_instances()
     while stack:
@@ -243,8 +244,10 @@ def check_model_policy(model: Any, tick: Callable[[], None] | None = None) -> No
             tick()
         if not is_code(value):
             _check_attribute_names(value, where)
-        stack.extend(reversed(_children(value, where, slot, owner)))  # in order: the first bad slot is named
-    _check_expansion(model, tick)
+        children = _children(value, where, slot, owner)
+        walked[id(value)] = [child for child, _where, _slot, _owner in children]
+        stack.extend(reversed(children))  # in order: the first bad slot is named
+    _check_expansion(model, tick, walked)
 
 
 #: Rules that also see numbers (every other rule is about text, code or containers).
@@ -325,18 +328,22 @@ _MAX_DEPTH = 200
 _END = object()
 
 
-def _check_expansion(model: Any, tick: Callable[[], None] | None = None) -> None:
+def _check_expansion(
+    model: Any, tick: Callable[[], None] | None = None, walked: dict[int, list[Any]] | None = None
+) -> None:
     """Refuse a graph that is small on disk and huge when followed path by path.
 
     A file can share one object twice at each of 40 levels (``t = (t, t)``, ``Sum(k, k)``): 80
     objects, but ``repr``, ``hash`` and ``==`` of the top one, ``get_params`` and the HTML diagram
     of an estimator made that way, or a Gaussian process's kernel, visit 2**40. Each node's
     expanded size is counted once (memoised) in a depth-first pass; a cycle counts as one.
+    ``walked``: the children the policy walk found (listing them again cost that walk's time).
     """
+    walked = walked or {}
     sizes: dict[int, int] = {}
     alive: list[Any] = []  # temporaries (views, pickled states) keep their ids while counted
     on_path: set[int] = {id(model)}
-    frames: list[list[Any]] = [[model, iter(_graph_children(model)), 1]]
+    frames: list[list[Any]] = [[model, iter(_graph_children(model, walked)), 1]]
     while frames:
         frame = frames[-1]
         child = next(frame[1], _END)
@@ -363,7 +370,7 @@ def _check_expansion(model: Any, tick: Callable[[], None] | None = None) -> None
                     f"Refused: the model nests objects more than {_MAX_DEPTH} levels deep; nothing was loaded"
                 )
             on_path.add(key)
-            frames.append([child, iter(_graph_children(child)), 1])
+            frames.append([child, iter(_graph_children(child, walked)), 1])
 
 
 def _is_leaf(value: Any) -> bool:
@@ -372,8 +379,9 @@ def _is_leaf(value: Any) -> bool:
     return isinstance(value, np.ndarray) and not value.dtype.hasobject
 
 
-def _graph_children(value: Any) -> list[Any]:
-    return [child for child, _where, _slot, _owner in _children(value, "", None, None)]
+def _graph_children(value: Any, walked: dict[int, list[Any]]) -> list[Any]:
+    known = walked.get(id(value))
+    return known if known is not None else [child for child, _w, _s, _o in _children(value, "", None, None)]
 
 
 def _bound_expansion(size: int) -> None:

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import fcntl
 import io
+import mmap
 import os
 import select
 import struct
@@ -60,21 +61,19 @@ def _read_exact(fd: int, size: int, deadline: float | None) -> bytes | None:
     return bytes(chunks)
 
 
-def read_shared(fd: int, size: int) -> bytes:
-    """The request's model bytes, from the read-only shared-memory file the parent wrote them to.
+def map_shared(fd: int, size: int) -> bytes | mmap.mmap:
+    """The request's model bytes: a read-only map of the shared-memory file the parent wrote them to.
 
-    One copy from kernel pages into this process: a pipe cost a write and a read per MiB on
-    each side plus a concatenation (about 150 ms for a 44 MB forest).
+    No copy: the worker's loader reads the file's own pages in place (a copy into fresh memory,
+    after a pipe that cost 150 ms for a 44 MB forest, still cost 25 ms). The caller closes the
+    map before it replies; the parent changes the file only after the reply.
     """
-    chunks = []
-    done = 0
-    while done < size:
-        chunk = os.pread(fd, min(size - done, 1 << 30), done)
-        if not chunk:
-            raise ValueError(f"the shared model bytes end at {done:,} of {size:,}")
-        chunks.append(chunk)
-        done += len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    available = os.fstat(fd).st_size
+    if available < size:
+        raise ValueError(f"the shared model bytes end at {available:,} of {size:,}")
+    if size == 0:
+        return b""  # a map cannot be empty; the loader refuses empty files itself
+    return mmap.mmap(fd, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0), prot=mmap.PROT_READ)
 
 
 def _widen_pipe(fd: int) -> None:

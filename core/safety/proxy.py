@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -126,8 +125,7 @@ def load_in_worker(
             f"The file is {len(data):,} bytes; the limit is {limits.max_bytes:,} bytes, so it was refused"
         )
     pool = pool or default_pool()
-    sha256 = hashlib.sha256(data).hexdigest()
-    facts = pool.run("load", sha256=sha256, fetch=lambda: data, limits=limits, hashed=data)
+    sha256, facts = pool.load_new(data, limits)
     _check_facts(facts)
     return WorkerModel(pool, sha256, fetch or (lambda: data), limits, facts)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import _compat_pickle
 import functools
 import io
+import math
+import mmap
 import pickle
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -192,6 +194,7 @@ def _too_deep() -> UnsafeModelError:
 
 
 _PLAIN_VALUES = frozenset({int, float, str, bytes, bool, type(None), np.ndarray, np.dtype})
+_CONTAINERS = (tuple, list, dict, set, frozenset)
 
 
 def _recorded(table: dict[int, int], obj: Any) -> int:
@@ -202,7 +205,7 @@ def _recorded(table: dict[int, int], obj: Any) -> int:
     known = table.get(id(obj))
     if known is not None:
         return known
-    return 1 if isinstance(obj, (tuple, list, dict, set, frozenset)) or hasattr(obj, "__dict__") else 0
+    return 1 if isinstance(obj, _CONTAINERS) or hasattr(obj, "__dict__") else 0
 
 
 #: Objects a container may reach when every path is followed (``t = (t0, t0)`` 40 times over is
@@ -226,11 +229,18 @@ def _nested(handler: Callable[[Any], None], count: int | None) -> Callable[[Any]
         items = self.stack if count is None else self.stack[-count:]
         depths, sizes = guard.depths, guard.sizes
         deepest = expanded = 0
-        for item in items:  # one pass (this runs for every container a file builds)
+        for item in items:  # one pass, ``_recorded`` inlined: this runs for every container a file builds
             if type(item) in _PLAIN_VALUES:
                 continue
-            deepest = max(deepest, _recorded(depths, item))
-            expanded += _recorded(sizes, item)
+            key = id(item)
+            depth, size = depths.get(key), sizes.get(key)
+            if depth is None or size is None:
+                fresh = 1 if isinstance(item, _CONTAINERS) or hasattr(item, "__dict__") else 0
+                depth = fresh if depth is None else depth
+                size = fresh if size is None else size
+            if depth > deepest:
+                deepest = depth
+            expanded += size
         if deepest >= MAX_NESTING:
             raise _too_deep()
         if expanded > MAX_EXPANDED:  # before the opcode hashes anything
@@ -290,13 +300,15 @@ def _joblib_unpickler() -> type:
                 return allowlist.JoblibMemmap
             return super().find_class(module, name)
 
-        def __init__(self, file: io.BytesIO, guard: _Guard) -> None:
+        def __init__(self, file: io.BytesIO | mmap.mmap, guard: _Guard) -> None:
             NumpyUnpickler.__init__(self, "", file, ensure_native_byte_order=True, mmap_mode=None)
             self._guard = guard
             # The payload's length, found by seeking: BytesIO.getbuffer() would copy a BytesIO that
-            # shares the caller's bytes (the whole file, once more, in memory).
+            # shares the caller's bytes (the whole file, once more, in memory). ``tell``, not what
+            # ``seek`` returns: a map's ``seek`` returns None before Python 3.13.
             here = file.tell()
-            self._size = file.seek(0, io.SEEK_END)
+            file.seek(0, io.SEEK_END)
+            self._size = file.tell()
             file.seek(here)
 
         def _read_wrapped_array(self, wrapper: Any) -> np.ndarray:
@@ -309,7 +321,7 @@ def _joblib_unpickler() -> type:
                 raise FormatError("The file is damaged: a joblib array has no valid dtype or shape")
             if any(not isinstance(s, int) or s < 0 for s in shape):
                 raise FormatError(f"The file is damaged: a joblib array has the shape {shape!r:.60}")
-            count = int(np.prod(shape, dtype=object)) if shape else 1
+            count = math.prod(shape)
             if dtype.hasobject:
                 inner = RestrictedUnpickler(self.file_handle, self._guard)
                 array = inner.load()

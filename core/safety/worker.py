@@ -47,6 +47,7 @@ ALL_LAYERS = frozenset({"no_new_privs", "capabilities", "threads", "rlimits", "l
 
 
 _START_TIMEOUT_S = 120.0
+_LoadKey = Callable[[], str | None]  # a load's key, sent after its request
 _GRACE_S = 1.0
 #: Model bytes up to this size leave their pages in the shared-memory file for the next request
 #: (writing into pages already there is several times faster than into fresh ones); larger
@@ -160,8 +161,10 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def request(self, message: dict[str, Any], wall_s: float) -> dict[str, Any]:
-        """Send one request and wait for its reply until the wall deadline (then kill)."""
+    def request(self, message: dict[str, Any], wall_s: float, key: _LoadKey | None = None) -> dict[str, Any]:
+        """Send one request and wait for its reply until the wall deadline (then kill).
+
+        ``key``: a load's key, computed once the request is sent (see ``WorkerPool._load``)."""
         deadline = time.monotonic() + wall_s
         try:
             # The model's bytes travel in the shared-memory file, outside the pickled request:
@@ -169,7 +172,10 @@ class Worker:
             header = {k: v for k, v in message.items() if k != "data"}
             if "data" in message:
                 header["data_size"] = self._share(message["data"])
+            header["key_follows"] = key is not None
             _write_message(self._stdin.fileno(), pickle.dumps(header, protocol=5))
+            if key is not None:
+                _write_message(self._stdin.fileno(), pickle.dumps(key(), protocol=5))
             try:
                 body = _read_message(self._stdout.fileno(), deadline, _MAX_REPLY)
             finally:
@@ -248,6 +254,7 @@ class WorkerPool:
         self._running = 0
         self._cond = threading.Condition()
         self._facts: dict[str, dict[str, Any]] = {}  # what each loaded sha256 was found to be
+        self._sizes: dict[str, int] = {}  # and its bytes' length
         self.started = 0  # how many worker processes this pool has started (tests read it)
 
     # -- workers --------------------------------------------------------------------------------
@@ -297,10 +304,10 @@ class WorkerPool:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def _call(self, worker: Worker, message: dict[str, Any], timeout_s: float) -> Any:
+    def _call(self, worker: Worker, message: dict[str, Any], timeout_s: float, key: _LoadKey | None = None) -> Any:
         message = message | {"cpu_s": timeout_s + _GRACE_S}
         try:
-            reply = worker.request(message, timeout_s + _GRACE_S)
+            reply = worker.request(message, timeout_s + _GRACE_S, key)
         except TimeoutError as exc:
             raise UnsafeModelError(f"The model took longer than {timeout_s:g} s: stopped") from exc
         except _WorkerDied as exc:
@@ -350,7 +357,7 @@ class WorkerPool:
                 keep = True
                 return self._facts[sha256]  # warm: checked when it was loaded, and held since
             if op == "load" or sha256 not in worker.held:
-                facts = self._load(worker, sha256, hashed if hashed is not None else fetch(), limits, hashed is None)
+                _, facts = self._load(worker, sha256, hashed if hashed is not None else fetch(), limits, hashed is None)
             if op == "load":
                 keep = True
                 return facts
@@ -364,26 +371,63 @@ class WorkerPool:
         finally:
             self._release(worker, (keep or worker.answered_error) and worker.alive)
 
-    def _load(self, worker: Worker, sha256: str, data: bytes, limits: LoadLimits, check: bool = True) -> dict[str, Any]:
-        if check and hashlib.sha256(data).hexdigest() != sha256:
-            raise InvalidParameterError("The model bytes do not match the sha256 they were sent under")
+    def _load(
+        self, worker: Worker, sha256: str | None, data: bytes, limits: LoadLimits, check: bool = True
+    ) -> tuple[str, dict[str, Any]]:
+        """Load ``data`` in ``worker``, held there under their sha256: (that sha256, the facts).
+
+        Hashed here while the worker loads them (on two cores the 24 ms of a 44 MB forest cost no
+        wait), the key sent after the request. ``sha256``: what they must hash to (checked unless
+        ``check`` is off), or None. On a mismatch the worker keeps nothing; no facts come back."""
+        digest = sha256 if sha256 is not None and not check else None
+
+        def key() -> str | None:
+            nonlocal digest
+            if digest is None:
+                digest = hashlib.sha256(data).hexdigest()
+            return digest if sha256 in (None, digest) else None
+
         message = {
             "op": "load",
-            "sha256": sha256,
             "data": data,
             "limits": (limits.max_bytes, limits.max_decompressed_bytes, limits.timeout_s),
         }
-        facts = self._call(worker, message, limits.timeout_s)
+        facts = self._call(worker, message, limits.timeout_s, key)
+        if digest is None or sha256 not in (None, digest):
+            raise InvalidParameterError("The model bytes do not match the sha256 they were sent under")
         with self._cond:
-            self._facts[sha256] = facts
+            self._facts[digest] = facts
+            self._sizes[digest] = len(data)
             while len(self._facts) > 64:
-                self._facts.pop(next(iter(self._facts)))
-        return facts
+                self._sizes.pop(oldest := next(iter(self._facts)), None)
+                self._facts.pop(oldest)
+        return digest, facts
+
+    def _held_size(self, size: int) -> bool:
+        """Whether an idle worker holds a model whose bytes are ``size`` long (maybe these)."""
+        with self._cond:
+            return any(self._sizes.get(held) == size for worker in self._idle for held in worker.held)
+
+    def load_new(self, data: bytes, limits: LoadLimits) -> tuple[str, dict[str, Any]]:
+        """Load bytes whose sha256 the caller does not know: (their sha256, the facts). Hashed
+        while a worker loads them, unless an idle worker holds a model of their length: then
+        hashed first, so that if it is theirs the worker answers at once."""
+        if self._held_size(len(data)):
+            sha256 = hashlib.sha256(data).hexdigest()
+            return sha256, self.run("load", sha256=sha256, fetch=lambda: data, limits=limits, hashed=data)
+        worker = self._acquire(None)
+        worker.answered_error = False
+        keep = False
+        try:
+            loaded = self._load(worker, None, data, limits)
+            keep = True
+            return loaded
+        finally:
+            self._release(worker, (keep or worker.answered_error) and worker.alive)
 
     def load(self, data: bytes, limits: LoadLimits) -> dict[str, Any]:
         """Load, check and describe model bytes in a worker; the facts as JSON-able data."""
-        data = bytes(data)
-        return self.run("load", sha256=hashlib.sha256(data).hexdigest(), fetch=lambda: data, limits=limits)
+        return self.load_new(bytes(data), limits)[1]
 
     def probe(self, name: str, timeout_s: float = 30.0, **args: Any) -> Any:
         """Run a test-only attempt in a worker (only for pools made with ``probes=True``)."""
