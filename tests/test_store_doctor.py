@@ -166,3 +166,20 @@ def test_doctor_text_names_each_problem_on_one_line(store_path, two_versions):
         f"store {store_path}: 1 problem(s)",
         f"  problem  row_without_file  m:1  {first['path']}: the model file is missing",
     ]
+
+
+def test_a_metadata_file_that_says_other_than_the_index_is_rewritten(store_path, two_versions):
+    """A tag change a crash cut short after version.json was rewritten, before the commit: doctor
+    reports it and --repair rewrites the file, so a later rebuild brings back only what was committed."""
+    _, second = two_versions
+    metadata = store_path / second["path"].rsplit("/", 1)[0] / VERSION_FILE
+    doc = json.loads(metadata.read_text())
+    assert doc["tags"] == ["t"]
+    metadata.write_text(json.dumps(doc | {"tags": ["t", "never-committed"], "note": "cut short"}))
+    code, report = _doctor(store_path)
+    assert code == 1 and _kinds(report["problems"]) == [("metadata_stale", str(metadata.relative_to(store_path)))]
+    code, report = _doctor(store_path, "--repair")
+    assert code == 0 and [p["kind"] for p in report["repaired"]] == ["metadata_stale"]
+    repaired = json.loads(metadata.read_text())
+    assert repaired["tags"] == ["t"] and repaired["note"] == "" and repaired["version"] == 2
+    assert _doctor(store_path)[0] == 0

@@ -10,6 +10,10 @@ and a one-line detail:
 - ``row_without_file``: a version whose model, evaluation set or export file is gone.
 - ``size_mismatch`` (sizes compared) / ``hash_mismatch`` (``verify``: every file re-hashed).
 - ``metadata_missing``: a version without its ``version.json`` (repaired: rewritten from the index).
+- ``metadata_stale``: a ``version.json`` that says other than the index (e.g. a tag change a crash
+  cut short after the file was rewritten, before the commit; repaired: rewritten from the index,
+  so a later ``index rebuild`` brings back only what was committed). Compared on a local store
+  always, on an object store with ``verify`` (one read per version).
 - ``files_without_row``: a version folder no row points at, e.g. a save killed before its commit
   (repaired when older than ``stale_after_s``).
 - ``stale_temp``: a ``.part`` file or a file in the old ``.tmp/`` folder (repaired when older).
@@ -20,6 +24,7 @@ they are listed as ``pending``, not as problems. Nothing here prints: the CLI do
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -30,11 +35,19 @@ from typing import Any
 from core.errors import IndexMissingError, StoreMismatchError
 from core.store.artifacts import TMP_FOLDER
 from core.store.facade import INDEX_FILE, Store
-from core.store.layout import MARKER, VERSION_FILE, folder_of
-from core.store.schema import SCHEMA_VERSION
+from core.store.index import Row
+from core.store.layout import MARKER, VERSION_FILE, folder_of, version_doc
+from core.store.schema import SCHEMA_VERSION, info_value
 
 STALE_AFTER_S = 3600.0
-REPAIRABLE = ("stale_temp", "files_without_row", "missing_marker", "marker_behind", "metadata_missing")
+REPAIRABLE = (
+    "stale_temp",
+    "files_without_row",
+    "missing_marker",
+    "marker_behind",
+    "metadata_missing",
+    "metadata_stale",
+)
 
 
 @dataclass
@@ -152,6 +165,8 @@ def _check(store: Store, checkup: Checkup, verify: bool, stale_after_s: float) -
     }  # files first, rows second: a save that commits in between is a young folder, not a lost row
     rows = store.index.rows()
     checkup.versions = len(rows)
+    with store.index.reading() as conn:
+        store_id = info_value(conn, "store_id")
     now = time.time()
     known_folders = {folder_of(row.path) for row in rows}
     for row in rows:
@@ -169,6 +184,9 @@ def _check(store: Store, checkup: Checkup, verify: bool, stale_after_s: float) -
         if store.index.schema == SCHEMA_VERSION and metadata not in listing and row.path in listing:
             detail = "the version's metadata file is missing"
             checkup.problems.append(Problem("metadata_missing", row.ref, metadata, detail))
+        elif metadata in listing and (verify or artifacts.is_local) and _stale(store, row, metadata, store_id):
+            detail = "the version's metadata file says other than the index"
+            checkup.problems.append(Problem("metadata_stale", row.ref, metadata, detail))
     strays: dict[str, list[float]] = {}
     for path, info in listing.items():
         folder = "/".join(path.split("/")[:2]) if path.count("/") >= 2 and not path.startswith(".") else None
@@ -184,6 +202,21 @@ def _check(store: Store, checkup: Checkup, verify: bool, stale_after_s: float) -
         found = Problem("files_without_row", None, folder, detail)
         (checkup.problems if age > stale_after_s else checkup.pending).append(found)
     _check_marker(store, checkup)
+
+
+def _stale(store: Store, row: Row, metadata: str, store_id: str | None) -> bool:
+    """Whether ``version.json`` differs from what the index would write there now (its time aside)."""
+    try:
+        found = store.artifacts.read_json(metadata)
+    except (OSError, ValueError):
+        return True
+    if not isinstance(found, dict):
+        return True
+
+    def text(doc: dict[str, Any]) -> str:  # as JSON text: a NaN metric equals itself there
+        return json.dumps({k: v for k, v in doc.items() if k != "updated_at"}, sort_keys=True, default=str)
+
+    return text(found) != text(version_doc(row, store_id))
 
 
 def _check_marker(store: Store, checkup: Checkup) -> None:
@@ -214,7 +247,7 @@ def _repair(store: Store, checkup: Checkup) -> None:
         elif problem.kind in ("missing_marker", "marker_behind"):
             with store.index.writing() as conn:  # an old store is upgraded by this write, as by any
                 store.layout.write_marker(conn)
-        elif problem.kind == "metadata_missing":
+        elif problem.kind in ("metadata_missing", "metadata_stale"):
             row = store.row(problem.ref or "")
             with store.index.writing() as conn:
                 store.layout.rewrite(conn, [row.id])
