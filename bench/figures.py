@@ -240,6 +240,14 @@ class Bench:
             )
             self.add(fig, lambda f, key=key: self._measure_save(f, key))
         fig = Figure(
+            "fsync_forest",
+            "of which making it durable (the same dump, fsynced with its folder)",
+            "forest",
+            "joblib.dump to a file + fsync",
+            "joblib.dump to a file",
+        )
+        self.add(fig, self._measure_fsync)
+        fig = Figure(
             "sha256_forest",
             "of which the sha256 alone (the same bytes, hashed in memory)",
             "forest",
@@ -263,6 +271,42 @@ class Bench:
                 lambda: joblib.dump(work.model, folder / "model.joblib"),
                 lambda: hashlib.sha256(data).hexdigest(),
                 self.scale.repeats,
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _measure_fsync(self, fig: Figure) -> None:
+        """What the store's durable commit costs on this disk: a save fsyncs its files and folders."""
+        import os
+
+        work = self.work("forest")
+        fig.workload = work.label
+        folder = self.fresh_dir("fsync")
+        counter = iter(range(10**6))
+
+        def dump() -> Path:
+            path = folder / f"model-{next(counter)}.joblib"
+            joblib.dump(work.model, path)
+            return path
+
+        def durable() -> Path:
+            path = dump()
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+            descriptor = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            return path
+
+        try:
+            fig.baseline, fig.subject = time_pair(
+                dump,
+                durable,
+                self.scale.repeats,
+                baseline_teardown=lambda path: path.unlink(),
+                subject_teardown=lambda path: path.unlink(),
             )
         finally:
             shutil.rmtree(folder, ignore_errors=True)

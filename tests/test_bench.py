@@ -15,6 +15,7 @@ FIGURES = (
     "save_pima",
     "save_forest",
     "save_hgb",
+    "fsync_forest",
     "sha256_forest",
     "load_pima",
     "load_forest",
