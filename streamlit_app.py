@@ -46,6 +46,11 @@ with st.sidebar:
         else:
             st.caption("Store")
             st.code(str(summary["location"]), language=None, wrap_lines=True)
+        if summary["read_only"]:
+            st.caption(
+                ("Read-only snapshot" if summary["snapshot"] else "Read-only")
+                + ": you can browse, load, score and predict; saving, tagging and deleting are refused."
+            )
         st.metric("Versions", summary["versions"])
         models = "model" if summary["names"] == 1 else "models"
         st.caption(f"{summary['names']} {models}, {human_bytes(summary['size_bytes'])}")

@@ -4,6 +4,7 @@ writer holding the lock makes others wait at most ``MODELSHELF_BUSY_TIMEOUT_S``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -152,3 +153,36 @@ def test_a_busy_store_makes_writers_wait_at_most_the_busy_timeout_and_readers_no
         assert again.get("m:1")["tags"] == ["t"]
     finally:
         again.close()
+
+
+DASHBOARD = """
+import json
+from streamlit.testing.v1 import AppTest
+
+at = AppTest.from_file("streamlit_app.py", default_timeout=120).run()
+at.switch_page("app_pages/models.py").run()
+print(json.dumps({
+    "exceptions": [e.value for e in at.exception],
+    "errors": [e.value for e in at.error],
+    "sidebar": [c.value for c in at.sidebar.caption],
+    "versions": [m.value for m in at.sidebar.metric],
+    "tables": [t.value.to_json() for t in at.dataframe],
+}))
+"""
+
+
+def test_the_dashboard_reads_a_store_nobody_may_write_and_says_it_is_read_only(shared_store: Path):
+    prefix = _as_nobody_prefix()
+    store = shared_store / "store"
+    before = _snapshot(shared_store)
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", DASHBOARD],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HOME": "/tmp", "MODEL_STORE": str(store)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["exceptions"] == [] and seen["errors"] == [], seen
+    assert any(c.startswith(("Read-only:", "Read-only snapshot:")) for c in seen["sidebar"]), seen["sidebar"]
+    assert seen["versions"] == ["1"] and any("iris" in t for t in seen["tables"]), seen
+    assert _snapshot(shared_store) == before

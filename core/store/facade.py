@@ -322,9 +322,16 @@ class Store:
         )
 
     def summary(self) -> dict[str, Any]:
-        """How many versions, names and bytes the store holds."""
+        """How many versions, names and bytes the store holds, and whether this process may change it."""
         n, names, size = self.index.totals()
-        return {"versions": n, "names": names, "size_bytes": size, "location": self.location}
+        return {
+            "versions": n,
+            "names": names,
+            "size_bytes": size,
+            "location": self.location,
+            "read_only": self.read_only,
+            "snapshot": self.snapshot,
+        }
 
     def names(self) -> builtins.list[str]:
         return self.index.names()
