@@ -13,6 +13,10 @@ and a one-line detail:
 - ``files_without_row``: a version folder no row points at, e.g. a save killed before its commit
   (repaired when older than ``stale_after_s``).
 - ``stale_temp``: a ``.part`` file or a file in the old ``.tmp/`` folder (repaired when older).
+- ``unreachable``: the index or the artifact store cannot be reached (nothing else is checked).
+- ``schema_newer``: the index was made by a newer ModelShelf (nothing else is checked: this
+  release cannot know what its rows mean).
+- ``schema_older``: the index has an older schema; the first write upgrades it in place.
 
 Leftovers younger than ``stale_after_s`` (default an hour) may belong to a save still running:
 they are listed as ``pending``, not as problems. Nothing here prints: the CLI does.
@@ -27,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.errors import IndexMissingError, StoreMismatchError
+from core.errors import IndexMissingError, StoreMismatchError, StoreUnreachableError
 from core.store.artifacts import TMP_FOLDER
 from core.store.facade import INDEX_FILE, Store
 from core.store.layout import MARKER, VERSION_FILE, folder_of
@@ -105,14 +109,32 @@ def _expected_files(record: Mapping[str, Any]) -> list[tuple[str, str, int | Non
     return files
 
 
-def _open(location: str, checkup: Checkup, index_url: str | None, artifacts_url: str | None) -> Store | None:
+def _open(
+    location: str, checkup: Checkup, index_url: str | None, artifacts_url: str | None, options: dict[str, Any] | None
+) -> Store | None:
     try:
-        return Store(location, index_url=index_url, artifacts_url=artifacts_url)
+        return Store(location, index_url=index_url, artifacts_url=artifacts_url, storage_options=options)
     except IndexMissingError as exc:
         checkup.problems.append(Problem("index_missing", None, INDEX_FILE, str(exc)))
     except StoreMismatchError as exc:
         checkup.problems.append(Problem("marker_mismatch", None, MARKER, str(exc)))
+    except StoreUnreachableError as exc:
+        checkup.problems.append(Problem("unreachable", None, None, str(exc)))
     return None
+
+
+def _schema_readable(store: Store, checkup: Checkup) -> bool:
+    """Report a schema other than this release's; False when the rest cannot be checked (a newer one)."""
+    found = store.index.schema
+    if found is None or found == SCHEMA_VERSION:
+        return True
+    if found > SCHEMA_VERSION:
+        detail = f"the index has schema {found}, newer than this ModelShelf's {SCHEMA_VERSION}: upgrade ModelShelf"
+        checkup.problems.append(Problem("schema_newer", None, None, detail))
+        return False
+    detail = f"the index has schema {found}, older than {SCHEMA_VERSION}: the store's first write upgrades it"
+    checkup.problems.append(Problem("schema_older", None, None, detail))
+    return True
 
 
 def check_store(
@@ -120,6 +142,7 @@ def check_store(
     *,
     index_url: str | None = None,
     artifacts_url: str | None = None,
+    storage_options: dict[str, Any] | None = None,
     verify: bool = False,
     repair: bool = False,
     stale_after_s: float = STALE_AFTER_S,
@@ -129,11 +152,13 @@ def check_store(
     if artifacts_url is None and index_url is None and not os.path.isdir(location):
         checkup.exists = False  # nothing to check, and nothing is created by checking
         return checkup
-    store = _open(location, checkup, index_url, artifacts_url)
+    store = _open(location, checkup, index_url, artifacts_url, storage_options)
     if store is None:
         return checkup
     try:
         checkup.read_only, checkup.snapshot = store.read_only, store.snapshot
+        if not _schema_readable(store, checkup):
+            return checkup
         _check(store, checkup, verify, stale_after_s)
         if repair and not store.read_only:
             _repair(store, checkup)
