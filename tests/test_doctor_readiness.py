@@ -42,7 +42,7 @@ def _doctor_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_newer_schema_is_one_problem_and_nothing_else_is_checked(tmp_path: Path) -> None:
+def test_a_newer_schema_is_refused_in_one_line_and_nothing_is_changed(tmp_path: Path) -> None:
     from core import Store
 
     store_path = tmp_path / "store"
@@ -59,6 +59,10 @@ def test_a_newer_schema_is_one_problem_and_nothing_else_is_checked(tmp_path: Pat
     done = _doctor_cli("--store", str(store_path))
     assert done.returncode == 1
     assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("  problem")] == ["schema_newer"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "core", "--store", str(store_path), "list"], cwd=ROOT, capture_output=True, text=True
+    )  # any other command refuses the store in one line
+    assert listed.returncode == 1 and listed.stderr.count("\n") == 1 and "newer ModelShelf" in listed.stderr
     assert _digest(store_path) == before
 
 

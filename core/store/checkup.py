@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.errors import IndexMissingError, StoreMismatchError, StoreUnreachableError
+from core.errors import IndexMissingError, SchemaNewerError, StoreMismatchError, StoreUnreachableError
 from core.store.artifacts import TMP_FOLDER
 from core.store.facade import INDEX_FILE, Store
 from core.store.layout import MARKER, VERSION_FILE, folder_of
@@ -120,21 +120,17 @@ def _open(
         checkup.problems.append(Problem("marker_mismatch", None, MARKER, str(exc)))
     except StoreUnreachableError as exc:
         checkup.problems.append(Problem("unreachable", None, None, str(exc)))
+    except SchemaNewerError as exc:
+        checkup.problems.append(Problem("schema_newer", None, None, str(exc)))
     return None
 
 
-def _schema_readable(store: Store, checkup: Checkup) -> bool:
-    """Report a schema other than this release's; False when the rest cannot be checked (a newer one)."""
+def _schema_older(store: Store, checkup: Checkup) -> None:
+    """Report an index with an older schema (a newer one is refused on opening: see ``_open``)."""
     found = store.index.schema
-    if found is None or found == SCHEMA_VERSION:
-        return True
-    if found > SCHEMA_VERSION:
-        detail = f"the index has schema {found}, newer than this ModelShelf's {SCHEMA_VERSION}: upgrade ModelShelf"
-        checkup.problems.append(Problem("schema_newer", None, None, detail))
-        return False
-    detail = f"the index has schema {found}, older than {SCHEMA_VERSION}: the store's first write upgrades it"
-    checkup.problems.append(Problem("schema_older", None, None, detail))
-    return True
+    if found is not None and found < SCHEMA_VERSION:
+        detail = f"the index has schema {found}, older than {SCHEMA_VERSION}: the store's first write upgrades it"
+        checkup.problems.append(Problem("schema_older", None, None, detail))
 
 
 def check_store(
@@ -157,8 +153,7 @@ def check_store(
         return checkup
     try:
         checkup.read_only, checkup.snapshot = store.read_only, store.snapshot
-        if not _schema_readable(store, checkup):
-            return checkup
+        _schema_older(store, checkup)
         _check(store, checkup, verify, stale_after_s)
         if repair and not store.read_only:
             _repair(store, checkup)
