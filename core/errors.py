@@ -59,6 +59,10 @@ class StoreMismatchError(StoreError):
     """The index and the artifact folder belong to two different stores."""
 
 
+class SchemaNewerError(StoreError):
+    """The index was made by a newer ModelShelf: this release cannot know what its rows mean."""
+
+
 class ReadOnlyStoreError(StoreError):
     """A write to a store this process may only read (a read-only mount, another user's folder)."""
 

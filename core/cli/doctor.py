@@ -49,8 +49,8 @@ def _sandbox() -> tuple[list[str], dict[str, Any], bool]:
 
 def doctor_command(args: argparse.Namespace) -> Output:
     # Deferred: the store pulls in pandas and SQLAlchemy, which --help does not need.
-    from core.store import default_store_path
     from core.store.checkup import check_store
+    from core.store.config import resolve_store
 
     lines: list[str] = []
     payload: dict[str, Any] = {}
@@ -58,8 +58,12 @@ def doctor_command(args: argparse.Namespace) -> Output:
     if not getattr(args, "store_only", False):
         lines, payload["layers"], active = _sandbox()
         payload["all_active"] = active
+    settings = resolve_store(args.store, getattr(args, "index_url", None), getattr(args, "artifacts_url", None))
     checkup = check_store(
-        args.store or default_store_path(),
+        settings.path or settings.display,  # a folder, or the URLs redacted (never a password)
+        index_url=settings.index_url,
+        artifacts_url=settings.artifacts_url,
+        storage_options=settings.storage_options,
         verify=getattr(args, "verify", False),
         repair=getattr(args, "repair", False),
         stale_after_s=getattr(args, "stale_after", 3600.0),

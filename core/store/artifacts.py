@@ -199,7 +199,13 @@ class ArtifactStore:
             pass
 
     def read_bytes(self, relpath: str) -> bytes:
-        with self.fs.open(self.full_path(relpath), "rb") as handle:
+        path = self.full_path(relpath)
+        if not self.is_local:
+            # Another process may have rewritten it (the marker, a version.json): a cached listing's
+            # ETag would make the read fail (S3 "PreconditionFailed"), so ask afresh, in one GET.
+            self.fs.invalidate_cache(path)
+            return bytes(self.fs.cat_file(path))
+        with self.fs.open(path, "rb") as handle:
             return handle.read()
 
     def sha256(self, relpath: str) -> str:

@@ -17,6 +17,10 @@ and a one-line detail:
 - ``files_without_row``: a version folder no row points at, e.g. a save killed before its commit
   (repaired when older than ``stale_after_s``).
 - ``stale_temp``: a ``.part`` file or a file in the old ``.tmp/`` folder (repaired when older).
+- ``unreachable``: the index or the artifact store cannot be reached (nothing else is checked).
+- ``schema_newer``: the index was made by a newer ModelShelf (nothing else is checked: this
+  release cannot know what its rows mean).
+- ``schema_older``: the index has an older schema; the first write upgrades it in place.
 
 Leftovers younger than ``stale_after_s`` (default an hour) may belong to a save still running:
 they are listed as ``pending``, not as problems. Nothing here prints: the CLI does.
@@ -32,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.errors import IndexMissingError, StoreMismatchError
+from core.errors import IndexMissingError, SchemaNewerError, StoreMismatchError, StoreUnreachableError
 from core.store.artifacts import TMP_FOLDER
 from core.store.facade import INDEX_FILE, Store
 from core.store.index import Row
@@ -118,14 +122,28 @@ def _expected_files(record: Mapping[str, Any]) -> list[tuple[str, str, int | Non
     return files
 
 
-def _open(location: str, checkup: Checkup, index_url: str | None, artifacts_url: str | None) -> Store | None:
+def _open(
+    location: str, checkup: Checkup, index_url: str | None, artifacts_url: str | None, options: dict[str, Any] | None
+) -> Store | None:
     try:
-        return Store(location, index_url=index_url, artifacts_url=artifacts_url)
+        return Store(location, index_url=index_url, artifacts_url=artifacts_url, storage_options=options)
     except IndexMissingError as exc:
         checkup.problems.append(Problem("index_missing", None, INDEX_FILE, str(exc)))
     except StoreMismatchError as exc:
         checkup.problems.append(Problem("marker_mismatch", None, MARKER, str(exc)))
+    except StoreUnreachableError as exc:
+        checkup.problems.append(Problem("unreachable", None, None, str(exc)))
+    except SchemaNewerError as exc:
+        checkup.problems.append(Problem("schema_newer", None, None, str(exc)))
     return None
+
+
+def _schema_older(store: Store, checkup: Checkup) -> None:
+    """Report an index with an older schema (a newer one is refused on opening: see ``_open``)."""
+    found = store.index.schema
+    if found is not None and found < SCHEMA_VERSION:
+        detail = f"the index has schema {found}, older than {SCHEMA_VERSION}: the store's first write upgrades it"
+        checkup.problems.append(Problem("schema_older", None, None, detail))
 
 
 def check_store(
@@ -133,6 +151,7 @@ def check_store(
     *,
     index_url: str | None = None,
     artifacts_url: str | None = None,
+    storage_options: dict[str, Any] | None = None,
     verify: bool = False,
     repair: bool = False,
     stale_after_s: float = STALE_AFTER_S,
@@ -142,11 +161,12 @@ def check_store(
     if artifacts_url is None and index_url is None and not os.path.isdir(location):
         checkup.exists = False  # nothing to check, and nothing is created by checking
         return checkup
-    store = _open(location, checkup, index_url, artifacts_url)
+    store = _open(location, checkup, index_url, artifacts_url, storage_options)
     if store is None:
         return checkup
     try:
         checkup.read_only, checkup.snapshot = store.read_only, store.snapshot
+        _schema_older(store, checkup)
         _check(store, checkup, verify, stale_after_s)
         if repair and not store.read_only:
             _repair(store, checkup)

@@ -114,7 +114,8 @@ def open_engine(url: str, busy_timeout_s: float, location: str) -> tuple[Engine,
     path = sqlite_file(url)
     if path is None or may_write(path):
         sqlite = make_url(url).get_backend_name() == "sqlite"
-        engine = create_engine(url, connect_args={"timeout": busy_s} if sqlite else {})
+        # pool_pre_ping: a pooled connection a database restart killed is replaced, not handed out.
+        engine = create_engine(url, connect_args={"timeout": busy_s} if sqlite else {}, pool_pre_ping=not sqlite)
         if sqlite:
             event.listen(engine, "connect", _connect_pragmas(writable=True))
             event.listen(engine, "begin", _sqlite_begin)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreBusyError, StoreError
 from core.record import VersionRecord
 from core.store.engine import index_missing, index_where, open_engine, read_only, translated
+from core.store.locking import insert_new, lock_name, lock_schema
 from core.store.schema import (
     SCHEMA_VERSION,
     aliases,
@@ -123,6 +124,7 @@ class MetadataIndex:
         for attempt in range(5):
             try:
                 with translated(self.location, self.where), self._durable.begin() as conn:
+                    lock_schema(conn)
                     if schema_of(conn) is None:
                         before(conn)
                         metadata_obj.create_all(conn)
@@ -143,6 +145,9 @@ class MetadataIndex:
         if found > SCHEMA_VERSION:
             raise StoreError(f"the store at {self.location} was made by a newer ModelShelf (schema {found})")
         if found == SCHEMA_VERSION:
+            return
+        lock_schema(conn)
+        if schema_of(conn) == SCHEMA_VERSION:  # another process upgraded it while this one waited
             return
         metadata_obj.create_all(conn)  # tables newer than the index (checkfirst: existing ones stay)
         if found < 2:
@@ -183,10 +188,11 @@ class MetadataIndex:
         """Refuse a change to a version deleted since it was looked up (in the changing transaction).
 
         By name and number too: SQLite hands a deleted row's id to the next insert, and a number is
-        never handed out twice, so only the same version matches all three.
+        never handed out twice, so only the same version matches all three. The row stays locked
+        (``FOR UPDATE``) until the commit, so changes to one version on a server database queue up.
         """
         same = (versions.c.id == row.id) & (versions.c.name == row.name) & (versions.c.version == row.version)
-        if conn.execute(select(versions.c.id).where(same)).first() is None:
+        if conn.execute(select(versions.c.id).where(same).with_for_update()).first() is None:
             raise gone(row)
 
     # -- writes -------------------------------------------------------------------------------
@@ -213,23 +219,22 @@ class MetadataIndex:
     def claim_name(conn: Connection, name: str, owner: str | None, created_at: str) -> None:
         """Make ``name`` ``owner``'s if nobody holds it; refuse a visitor a name someone else holds.
 
+        The names row is made if missing (``INSERT ... ON CONFLICT DO NOTHING``: two first saves of
+        one name on a server database both go on) and then locked (``FOR UPDATE``) until the commit,
+        so savers of one name take their numbers one at a time, with no retry that could starve.
         ``owner=None`` (the operator) may add versions under any name; it claims only free ones.
         A name stays claimed when its last version is deleted.
         """
-        held = conn.execute(select(names.c.owner).where(names.c.name == name)).first()
+        held = lock_name(conn, name)
         if held is None:
             # Versions without a claim (written around the store, e.g. by SQL) keep their first maker's name.
             oldest = select(versions.c.owner).where(versions.c.name == name).order_by(versions.c.id).limit(1)
-            held = conn.execute(oldest).first()
-            try:
-                conn.execute(
-                    insert(names).values(
-                        name=name, owner=owner if held is None else held.owner, created_at=created_at, next_version=1
-                    )
-                )
-            except SAIntegrityError as exc:  # a server database: another transaction claimed it first
-                raise name_taken(name) from exc
-        if held is not None and owner is not None and held.owner != owner:
+            first = conn.execute(oldest).first()
+            maker = owner if first is None else first.owner
+            insert_new(conn, names, {"name": name, "owner": maker, "created_at": created_at, "next_version": 1})
+            held = lock_name(conn, name)
+            assert held is not None  # inserted above, or by a transaction that committed it
+        if owner is not None and held.owner != owner:
             raise name_taken(name)
 
     @staticmethod
@@ -265,6 +270,7 @@ class MetadataIndex:
     def set_alias(self, row: Row, alias: str) -> None:
         """Point the alias at ``row``; both its new and its old version's metadata files are rewritten."""
         with self.writing() as conn:
+            lock_name(conn, row.name)  # alias moves of one name queue up (no two inserts of one alias)
             self.check_exists(conn, row)
             where = (aliases.c.name == row.name, aliases.c.alias == alias)
             before = conn.execute(select(aliases.c.version_id).where(*where)).scalar()
@@ -274,6 +280,7 @@ class MetadataIndex:
 
     def remove_alias(self, name: str, alias: str) -> bool:
         with self.writing() as conn:
+            lock_name(conn, name)
             where = (aliases.c.name == name, aliases.c.alias == alias)
             holder = conn.execute(select(aliases.c.version_id).where(*where)).scalar()
             conn.execute(delete(aliases).where(*where))
@@ -283,12 +290,13 @@ class MetadataIndex:
 
     def update_tags(self, row: Row, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
         """Add and remove tags of one version in ONE transaction; returns how many were removed."""
-        new = [t for t in dict.fromkeys(add) if t not in row.tags and t not in remove]
         with self.writing() as conn:
-            self.check_exists(conn, row)
+            self.check_exists(conn, row)  # locks the version: the tags read next stay current until the commit
+            held: set[str] = set(conn.scalars(select(tags.c.tag).where(tags.c.version_id == row.id)).all())
+            new = [t for t in dict.fromkeys(add) if t not in held and t not in remove]
             removed = 0
             if remove:
-                gone_tags = [t for t in dict.fromkeys(remove) if t in row.tags]
+                gone_tags = [t for t in dict.fromkeys(remove) if t in held]
                 result = conn.execute(delete(tags).where(tags.c.version_id == row.id, tags.c.tag.in_(list(remove))))
                 removed = result.rowcount or 0
                 self.add_stored_bytes(conn, row.id, -sum(len(t.encode()) for t in gone_tags))
@@ -314,7 +322,8 @@ class MetadataIndex:
         bytes, such as its exports (``{"onnx": {...}, "json": {...}}``).
         """
         with self.writing() as conn:
-            text = conn.execute(select(versions.c.record).where(versions.c.id == row.id)).scalar()
+            locked = select(versions.c.record).where(versions.c.id == row.id).with_for_update()
+            text = conn.execute(locked).scalar()  # locked: concurrent merges queue up, none is lost
             if text is None:
                 raise gone(row)
             record = json.loads(text)
@@ -428,7 +437,7 @@ class MetadataIndex:
     def _filtered(self, query: Any, name: str | None, tag: str | None, owner: str | None) -> Any:
         if name:
             escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(versions.c.name.like(f"%{escaped}%", escape="\\"))
+            query = query.where(versions.c.name.ilike(f"%{escaped}%", escape="\\"))  # every dialect alike
         if tag:
             query = query.where(versions.c.id.in_(select(tags.c.version_id).where(tags.c.tag == tag)))
         if owner:

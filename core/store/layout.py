@@ -27,11 +27,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from core.errors import StoreMismatchError
+from core.errors import SchemaNewerError, StoreMismatchError
 from core.store.artifacts import ArtifactStore
 from core.store.engine import index_missing, index_where, read_only
 from core.store.index import MetadataIndex, Row
-from core.store.schema import info_value, store_info, versions
+from core.store.schema import SCHEMA_VERSION, info_value, store_info, versions
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,11 @@ class Layout:
 
             index.create(uuid.uuid4().hex, before=refuse, after=lambda conn: self.write_marker(conn))
             return
+        if index.schema > SCHEMA_VERSION:  # refused before anything is read: its rows may mean other things
+            raise SchemaNewerError(
+                f"the store at {index.location} was made by a newer ModelShelf (index schema {index.schema}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade ModelShelf to use it"
+            )
         if index.schema < 2 and not index.read_only:  # schema 1 cannot be read as it is
             with index.writing():
                 pass

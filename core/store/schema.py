@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Float,
@@ -46,7 +47,7 @@ versions = Table(
     Column("created_at", String(40), nullable=False),
     Column("format", String(16), nullable=False),
     Column("path", Text, nullable=False),
-    Column("size_bytes", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),  # 64-bit: models over 2 GiB
     Column("sha256", String(64), nullable=False),
     Column("estimator", String(200)),
     Column("accuracy", Float),
@@ -56,7 +57,7 @@ versions = Table(
     Column("note", Text, nullable=False, default=""),
     Column("record", Text, nullable=False),
     # Every byte kept for the version: model file, evaluation set, export files, record, note, tags.
-    Column("stored_bytes", Integer, nullable=False, default=0, server_default="0"),
+    Column("stored_bytes", BigInteger, nullable=False, default=0, server_default="0"),
     UniqueConstraint("name", "version", name="uq_name_version"),
 )
 Index("ix_versions_created", versions.c.created_at, versions.c.id)
