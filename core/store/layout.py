@@ -167,6 +167,19 @@ class Layout:
         self.rewrite(conn, [row_id])
         self.write_marker(conn, name, number)
 
+    def to_publish(self, conn: Connection, row_id: int) -> dict[str, Any]:
+        """What an object store's save writes after its commit: ``{relpath: doc}`` for version.json
+        and the marker, read from the index inside the transaction (no object-store request here).
+
+        The marker comes from the index's high-water marks alone (they never go down), not from a
+        read of the old marker: one request fewer, and a marker written late by a slower saver may
+        lag by the last versions, which ``index rebuild`` makes up from their ``version.json``.
+        """
+        store_id = info_value(conn, "store_id")
+        (row,) = self.index.rows_by_id(conn, [row_id])
+        marker = {"store_id": store_id, "format": FORMAT, "high_water": self.index.high_water(conn)}
+        return {f"{folder_of(row.path)}/{VERSION_FILE}": version_doc(row, store_id), MARKER: marker}
+
     def upgrade(self, conn: Connection) -> None:
         """An index being upgraded in place: every version gets its metadata file, the store its marker."""
         ids: Sequence[int] = conn.scalars(select(versions.c.id).order_by(versions.c.id)).all()
