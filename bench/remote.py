@@ -228,8 +228,9 @@ def save_first(store: Store, work_file: str) -> None:
     save_workload(store, joblib.load(work_file), "bench")
 
 
-def _rounds(settings: dict[str, Any], work_file: str, writers: int, repeats: int) -> tuple[Samples, list[int]]:
-    """Wall time of ``writers`` processes saving at once, over ``repeats`` rounds after a warm-up."""
+def _rounds(settings: dict[str, Any], work_file: str, repeats: int) -> tuple[Samples, Samples, list[int]]:
+    """Wall times of one process saving, and of all ``WRITERS`` saving at once (interleaved rounds
+    after a warm-up), with the numbers handed out. The same processes serve both: no start-up twice."""
     primer = Store(**settings)  # the name exists before the clock starts, as in a store in use
     try:
         save_first(primer, work_file)
@@ -237,32 +238,38 @@ def _rounds(settings: dict[str, Any], work_file: str, writers: int, repeats: int
         primer.close()
     context = multiprocessing.get_context("spawn")  # s3fs runs an event-loop thread: no fork
     pipes, processes = [], []
-    for _ in range(writers):
+    for _ in range(WRITERS):
         mine, theirs = context.Pipe()
         process = context.Process(target=_writer, args=(settings, work_file, theirs), daemon=True)
         process.start()
         pipes.append(mine)
         processes.append(process)
     numbers: list[int] = []
-    walls: list[float] = []
+    walls: dict[int, list[float]] = {1: [], WRITERS: []}
+
+    def round_(saving: list[Connection]) -> float:
+        started = time.perf_counter()
+        for pipe in saving:
+            pipe.send("go")
+        answers = [pipe.recv() for pipe in saving]
+        numbers.extend(version for version, _ in answers)
+        return time.perf_counter() - started
+
     try:
         for pipe in pipes:
             if pipe.recv() != "ready":
                 raise RuntimeError("a saving process did not start")
-        for round_ in range(repeats + 1):
-            started = time.perf_counter()
-            for pipe in pipes:
-                pipe.send("go")
-            answers = [pipe.recv() for pipe in pipes]
-            if round_:  # the first round warms each process up
-                walls.append(time.perf_counter() - started)
-            numbers += [version for version, _ in answers]
+        for i in range(repeats + 1):
+            for size in (1, WRITERS):
+                took = round_(pipes[:size])
+                if i:  # the first round warms each process up
+                    walls[size].append(took)
     finally:
         for pipe in pipes:
             pipe.send("stop")
         for process in processes:
             process.join(30)
-    return Samples(walls), numbers
+    return Samples(walls[1]), Samples(walls[WRITERS]), numbers
 
 
 def _measure_writers(bench: Bench, fig: Figure, remote: Remote) -> None:
@@ -273,8 +280,7 @@ def _measure_writers(bench: Bench, fig: Figure, remote: Remote) -> None:
     joblib.dump(work, work_file)
     repeats = max(2, bench.scale.repeats)
     try:
-        one, _ = _rounds(remote.settings(), work_file, 1, repeats)
-        many, numbers = _rounds(remote.settings(), work_file, WRITERS, repeats)
+        one, many, numbers = _rounds(remote.settings(), work_file, repeats)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if sorted(numbers) != list(range(2, len(numbers) + 2)):
