@@ -92,3 +92,28 @@ def test_a_remote_load_reads_the_file_once_and_checks_it(counted: tuple[Store, R
     store.artifacts.fs.pipe_file(store.artifacts.full_path(record["path"]), b"changed")
     with pytest.raises(IntegrityError, match="failed its integrity check"):
         store.load("iris:1")
+
+
+def test_a_lagging_marker_is_made_up_by_version_json_when_the_index_is_rebuilt(
+    postgres_url: str, s3_bucket: Bucket
+) -> None:
+    """A marker put late by a slower saver (behind the index) costs no number after a lost index."""
+    from core.store.rebuild import rebuild_index
+
+    model, X, y = _model()
+    store = Store(index_url=postgres_url, artifacts_url=s3_bucket.url)
+    try:
+        for _ in range(3):
+            store.save(model, "iris", X_test=X.iloc[::5], y_test=y.iloc[::5])
+        marker = store.artifacts.read_json("modelshelf-store.json")
+        store.artifacts.write_json("modelshelf-store.json", marker | {"high_water": {"iris": 1}})  # the late put
+    finally:
+        store.close()
+    done = rebuild_index(s3_bucket.url, index_url=postgres_url, artifacts_url=s3_bucket.url, force=True)
+    assert (done["versions"], done["skipped"]) == (3, [])
+    store = Store(index_url=postgres_url, artifacts_url=s3_bucket.url)
+    try:
+        assert store.save(model, "iris", X_test=X.iloc[::5], y_test=y.iloc[::5])["version"] == 4
+        assert store.evaluate("iris:3").reproduced is True
+    finally:
+        store.close()

@@ -1,8 +1,10 @@
 """The store's own files beside the versions, so it knows itself without its index.
 
 - ``modelshelf-store.json`` at the artifact root, the marker: ``{"store_id", "format",
-  "high_water": {name: last number handed out}}``. Rewritten (atomically) inside every write
-  transaction that claims a number, before its commit, so it is never behind the index. With it a
+  "high_water": {name: last number handed out}}``. On a local disk rewritten (atomically) inside
+  every write transaction that claims a number, before its commit, so it is never behind the
+  index; an object store puts it after the commit and it may lag by the last versions (why that is
+  safe: ``core.store.saving``). With it a
   missing or emptied index is reported as such ("run `python -m core index rebuild`"), never
   silently recreated over existing versions, and a rebuilt index hands out no number twice.
 - ``NAME/<id>/version.json`` in each version's folder: the full record with its note, tags,

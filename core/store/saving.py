@@ -27,9 +27,9 @@ Where ``version.json`` and the marker are written differs by back end:
   committed version without its metadata file, reported by ``doctor`` and rewritten from the index
   by ``doctor --repair``; the save was never acknowledged (it returns only after both puts). If
   the index is lost in that very window, ``index rebuild`` cannot recover the version (its record
-  lived only in the index) and lists the folder as skipped; ``doctor --repair`` removes it later.
-  A failed put after the commit does not undo the save: the version is committed and loadable, so
-  it is logged, never reported as "nothing was changed".
+  lived only in the index; its number may be handed out again) and lists the folder as skipped;
+  ``doctor --repair`` removes it later. A failed put after the commit does not undo the save: the
+  version is committed and loadable, so it is logged, never reported as "nothing was changed".
 """
 
 from __future__ import annotations
