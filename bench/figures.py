@@ -23,6 +23,7 @@ import joblib
 import numpy as np
 
 from bench import workloads
+from bench.remote import remote_figures
 from bench.timing import Samples, time_many, time_pair
 from bench.workloads import Scale, Workload
 from core import Store
@@ -217,6 +218,7 @@ class Bench:
             ("onnx", self.onnx_figures),
             ("import", self.import_figures),
             ("page", self.page_figures),
+            ("remote", lambda: remote_figures(self)),
         ]
         try:
             for group, method in groups:
@@ -799,8 +801,9 @@ def _supports_verify() -> bool:
     return "verify" in inspect.signature(Store.load).parameters
 
 
-def populate_index(folder: Path, n: int, record_json: str) -> None:
-    """Write ``n`` synthetic versions straight into a store's index: one transaction, executemany."""
+def populate_index(folder: Path | None, n: int, record_json: str, store: Store | None = None) -> None:
+    """Write ``n`` synthetic versions straight into a store's index (the folder's, or ``store``'s):
+    one transaction, executemany."""
     from sqlalchemy import insert
 
     from core.store.index import tags, versions
@@ -834,14 +837,20 @@ def populate_index(folder: Path, n: int, record_json: str) -> None:
         }
         rows.append(tuple(row[c] for c in columns))
     sql = f"INSERT INTO versions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    store = Store(folder)
+    own = store is None
+    if store is None:
+        store = Store(folder)
     try:
         with store.index.writing() as conn:  # one transaction; executemany on the index's connection
-            conn.exec_driver_sql(sql, rows)
+            if own:  # SQLite's driver takes the rows as they are: the fastest way in
+                conn.exec_driver_sql(sql, rows)
+            else:
+                conn.execute(insert(versions), [dict(zip(columns, row, strict=True)) for row in rows])
             ids = [r for (r,) in conn.exec_driver_sql("SELECT id FROM versions ORDER BY id")]
             conn.execute(insert(tags), [{"version_id": i, "tag": "candidate"} for i in ids[::10]])
     finally:
-        store.close()
+        if own:
+            store.close()
 
 
 def onnx_predictor(model: Any, sample: Any) -> Callable[[Any], Any]:

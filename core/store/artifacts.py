@@ -113,12 +113,12 @@ class ArtifactStore:
 
         On a local disk it is written as ``.NAME.part`` beside its final name, fsynced, then
         published without replacing anything (a hard link; a rename where links are missing). On
-        an object store it is one put, whole or not at all. The caller syncs the folder after.
+        an object store it is one put, whole or not at all, and nothing else: the caller's folder
+        is a new random id (``layout.new_folder``), so no existence check is worth a request. The
+        caller syncs the folder after.
         """
         final = self.full_path(relpath)
         if not self.is_local:
-            if self.fs.exists(final):
-                raise already_there(relpath)
             try:
                 return self._write_synced(final, write)
             except BaseException:
@@ -207,6 +207,19 @@ class ArtifactStore:
             return bytes(self.fs.cat_file(path))
         with self.fs.open(path, "rb") as handle:
             return handle.read()
+
+    def read_hashed(self, relpath: str) -> tuple[bytes, str]:
+        """A file's bytes and their sha256, hashed chunk by chunk as they arrive (one download)."""
+        if self.is_local:  # one read into memory, no chunk copies
+            data = self.read_bytes(relpath)
+            return data, hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256()
+        chunks: list[bytes] = []
+        with self.fs.open(self.full_path(relpath), "rb", block_size=_CHUNK) as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+                chunks.append(chunk)
+        return b"".join(chunks), digest.hexdigest()
 
     def sha256(self, relpath: str) -> str:
         """Stream the file through sha256 without holding it in memory."""

@@ -1,8 +1,10 @@
 """The store's own files beside the versions, so it knows itself without its index.
 
 - ``modelshelf-store.json`` at the artifact root, the marker: ``{"store_id", "format",
-  "high_water": {name: last number handed out}}``. Rewritten (atomically) inside every write
-  transaction that claims a number, before its commit, so it is never behind the index. With it a
+  "high_water": {name: last number handed out}}``. On a local disk rewritten (atomically) inside
+  every write transaction that claims a number, before its commit, so it is never behind the
+  index; an object store puts it after the commit and it may lag by the last versions (why that is
+  safe: ``core.store.saving``). With it a
   missing or emptied index is reported as such ("run `python -m core index rebuild`"), never
   silently recreated over existing versions, and a rebuilt index hands out no number twice.
 - ``NAME/<id>/version.json`` in each version's folder: the full record with its note, tags,
@@ -171,6 +173,19 @@ class Layout:
         """A new version's metadata file and the marker's new high-water mark, before the commit."""
         self.rewrite(conn, [row_id])
         self.write_marker(conn, name, number)
+
+    def to_publish(self, conn: Connection, row_id: int) -> dict[str, Any]:
+        """What an object store's save writes after its commit: ``{relpath: doc}`` for version.json
+        and the marker, read from the index inside the transaction (no object-store request here).
+
+        The marker comes from the index's high-water marks alone (they never go down), not from a
+        read of the old marker: one request fewer, and a marker written late by a slower saver may
+        lag by the last versions, which ``index rebuild`` makes up from their ``version.json``.
+        """
+        store_id = info_value(conn, "store_id")
+        (row,) = self.index.rows_by_id(conn, [row_id])
+        marker = {"store_id": store_id, "format": FORMAT, "high_water": self.index.high_water(conn)}
+        return {f"{folder_of(row.path)}/{VERSION_FILE}": version_doc(row, store_id), MARKER: marker}
 
     def upgrade(self, conn: Connection) -> None:
         """An index being upgraded in place: every version gets its metadata file, the store its marker."""

@@ -3,11 +3,33 @@
 The files are written first, hashed while written and fsynced, straight into a folder of the
 version's own (``NAME/<random id>/``, see ``core.store.layout``). Then ONE write transaction
 claims the name, takes the name's next number (never handed out before: a delete does not lower
-it), checks the quota, inserts the row and writes the version's metadata file and the store's
-marker; its commit waits for the disk. If anything fails the save removes its own folder; a crash
-before the commit leaves a folder without a row (``python -m core doctor`` reports it, ``--repair``
-removes it once it is an hour old), never a row without its files, and concurrent savers never
-share a number or a folder.
+it), checks the quota and inserts the row. If anything fails before the commit the save removes
+its own folder; a crash before the commit leaves a folder without a row (``python -m core doctor``
+reports it, ``--repair`` removes it once it is an hour old), never a row without its files, and
+concurrent savers never share a number or a folder.
+
+Where ``version.json`` and the marker are written differs by back end:
+
+- **A local folder** writes both inside the transaction, before its commit (each a synced rename),
+  so the marker is never behind the index: a local save costs microseconds per file, and the
+  SQLite writer lock is held anyway.
+- **An object store** does no object-store I/O while the transaction is open: on a shared index
+  (PostgreSQL) that would make every saver of the store wait behind S3 latency. The model file and
+  the evaluation set upload concurrently (one put each, no existence check: the folder is a new
+  random id); after the commit ``version.json`` and the marker are put, concurrently, from what
+  the transaction read. Four requests in all. This is safe because the index is the truth for
+  numbers and the marker only guards a LOST index: a marker put by a slower saver may lag by the
+  last versions, and ``index rebuild`` takes each name's ``max(high_water, highest version found
+  in version.json files)``, so it never hands out a number that a surviving version holds. What a
+  late marker can lose is a number whose version is deleted before the next save rewrites the
+  marker, and only if the index is lost too: that number may be handed out again after a rebuild
+  (no version holds it any more). A crash between the commit and the ``version.json`` put leaves a
+  committed version without its metadata file, reported by ``doctor`` and rewritten from the index
+  by ``doctor --repair``; the save was never acknowledged (it returns only after both puts). If
+  the index is lost in that very window, ``index rebuild`` cannot recover the version (its record
+  lived only in the index; its number may be handed out again) and lists the folder as skipped;
+  ``doctor --repair`` removes it later. A failed put after the commit does not undo the save: the
+  version is committed and loadable, so it is logged, never reported as "nothing was changed".
 """
 
 from __future__ import annotations
@@ -15,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol, cast
 
@@ -109,6 +132,56 @@ def model_fields(
     return fields, eval_frame
 
 
+def _write_files(
+    artifacts: ArtifactStore,
+    folder: str,
+    model_path: str,
+    write: Callable[[IO[bytes]], object],
+    eval_frame: pd.DataFrame | None,
+    concurrent: bool,
+) -> tuple[int, str, dict[str, Any] | None]:
+    """The model file and the evaluation set: one after the other on a disk, at once on an object store."""
+    eval_path = f"{folder}/evaluation.parquet"
+
+    def write_model() -> tuple[int, str]:
+        return artifacts.write_new(model_path, write)
+
+    def write_eval() -> tuple[int, str] | None:
+        if eval_frame is None:
+            return None
+        return artifacts.write_new(eval_path, lambda handle: write_evaluation_set(eval_frame, handle))
+
+    if concurrent and eval_frame is not None:
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the evaluation set beside; the model here
+            pending = pool.submit(write_eval)
+            try:
+                size, sha = write_model()
+            finally:
+                evaluated = pending.result()  # waits for it either way: never leaves a put running
+    else:
+        size, sha = write_model()
+        evaluated = write_eval()
+    if evaluated is None or eval_frame is None:
+        return size, sha, None
+    eval_size, eval_sha = evaluated
+    return size, sha, {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
+
+
+def _put_after_commit(artifacts: ArtifactStore, docs: dict[str, Any], ref: str) -> None:
+    """Put an object store's version.json and marker at once; a failure is logged, the save stands."""
+    with ThreadPoolExecutor(max_workers=len(docs)) as pool:
+        futures = {path: pool.submit(artifacts.write_json, path, doc) for path, doc in docs.items()}
+    for path, future in futures.items():
+        exc = future.exception()
+        if exc is not None:
+            log.warning(
+                "%s is saved, but %s could not be written (%s); `python -m core doctor --repair` rewrites it",
+                ref,
+                artifacts.uri(path),
+                exc,
+            )
+
+
 def add_version(
     index: MetadataIndex,
     layout: Layout,
@@ -130,15 +203,10 @@ def add_version(
     fmt = fields["format"]
     folder = new_folder(name)
     model_path = f"{folder}/model.{formats.EXTENSIONS[fmt]}"
+    remote = not artifacts.is_local
+    posted: dict[str, Any] = {}
     try:
-        size, sha = artifacts.write_new(model_path, write)
-        evaluation_set: dict[str, Any] | None = None
-        if eval_frame is not None:
-            eval_path = f"{folder}/evaluation.parquet"
-            eval_size, eval_sha = artifacts.write_new(
-                eval_path, lambda handle: write_evaluation_set(eval_frame, handle)
-            )
-            evaluation_set = {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
+        size, sha, evaluation_set = _write_files(artifacts, folder, model_path, write, eval_frame, remote)
         artifacts.sync_folder(name)  # the folder's own entry; its files' names are synced with version.json
         with index.writing(durable=True) as conn:
             created_at = _utc_now()
@@ -182,7 +250,10 @@ def add_version(
                 },
                 tags,
             )
-            layout.publish(conn, row_id, name, version)
+            if remote:  # put after the commit (see the module docstring)
+                posted = layout.to_publish(conn, row_id)
+            else:
+                layout.publish(conn, row_id, name, version)
     except BaseException:
         try:  # its own folder only: no other version ever uses it
             artifacts.delete_folder(folder)
@@ -190,6 +261,8 @@ def add_version(
         except OSError:
             log.warning("could not remove %s after a failed save; `python -m core doctor --repair` will", folder)
         raise
+    if posted:
+        _put_after_commit(artifacts, posted, ref_of(record))
     done = "imported" if origin == "imported" else "saved"
     log.info("%s %s (%s, %s)", done, ref_of(record), fmt, human_bytes(size))
     full = record | {"note": note, "tags": list(dict.fromkeys(tags)), "aliases": []}

@@ -12,7 +12,6 @@ import os
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import formats
 from core.errors import IntegrityError
 from core.store.artifacts import ArtifactStore, settled, stamp_of
 from core.store.index import MetadataIndex, Row
@@ -36,11 +35,11 @@ def check_digest(row: Row, actual: str, expected: str, what: str, path: str) -> 
 
 def verified_bytes(artifacts: ArtifactStore, row: Row, path: str, expected: str, what: str) -> bytes:
     """The bytes of one of a version's files, or an IntegrityError when missing or changed."""
-    try:
-        data = artifacts.read_bytes(path)
+    try:  # hashed while it downloads: a remote file is read once, not read then hashed
+        data, actual = artifacts.read_hashed(path)
     except FileNotFoundError as exc:
         raise missing(row, path, what) from exc
-    check_digest(row, formats.sha256_bytes(data), expected, what, path)
+    check_digest(row, actual, expected, what, path)
     return data
 
 
