@@ -91,11 +91,11 @@ class Postgres:
 
     def stop(self) -> None:
         stop = [str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop"]
-        subprocess.run(_as_postgres(stop), capture_output=True, timeout=START_TIMEOUT_S)
+        subprocess.run(as_postgres(stop), capture_output=True, timeout=START_TIMEOUT_S)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _as_postgres(argv: list[str]) -> list[str]:
+def as_postgres(argv: list[str]) -> list[str]:
     """Root runs the server as ``postgres`` (initdb refuses root); anyone else runs it as themselves."""
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
@@ -135,11 +135,11 @@ def _start_postgres(bindir: Path) -> Postgres:
     data, port = folder / "data", free_port()
     initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-sync"]
     initdb += ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
-    subprocess.run(_as_postgres(initdb), check=True, capture_output=True, timeout=START_TIMEOUT_S)
+    subprocess.run(as_postgres(initdb), check=True, capture_output=True, timeout=START_TIMEOUT_S)
     # fsync off: a throwaway server that dies loses nothing anyone needs, and saves run much faster.
     options = f"-k {folder} -h 127.0.0.1 -p {port} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     start = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-o", options, "start"]
-    subprocess.run(_as_postgres(start), check=True, capture_output=True, timeout=START_TIMEOUT_S)
+    subprocess.run(as_postgres(start), check=True, capture_output=True, timeout=START_TIMEOUT_S)
     return Postgres(bindir, folder, port)
 
 

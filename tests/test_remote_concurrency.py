@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from bench.backends import Postgres, as_postgres
 from core import Store
 from core.store.checkup import check_store
-from tests.backends import Bucket, Postgres, _as_postgres
+from tests.backends import Bucket
 from tests.reliability.support import SAFE_LEFTOVERS
 from tests.reliability.worker import tiny_model
 
@@ -163,7 +164,7 @@ def test_a_database_restart_costs_no_failed_call(
         data = str(postgres_server.folder / "data")
         log = str(postgres_server.folder / "log")  # the server's output goes there, not into our pipe
         restart = [str(postgres_server.bindir / "pg_ctl"), "-D", data, "-l", log, "-m", "fast", "-w", "restart"]
-        subprocess.run(_as_postgres(restart), check=True, capture_output=True, timeout=60)
+        subprocess.run(as_postgres(restart), check=True, capture_output=True, timeout=60)
         assert store.list() == []  # the pooled connection died with the server: replaced, not handed out
     finally:
         store.close()
