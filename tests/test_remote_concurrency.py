@@ -23,9 +23,12 @@ from core import Store
 from core.store.checkup import check_store
 from tests.backends import Bucket
 from tests.reliability.support import SAFE_LEFTOVERS
+
 from tests.reliability.worker import tiny_model
 
 pytestmark = pytest.mark.remote
+#: What a kill between an object store's commit and its after-commit puts leaves (repaired by --repair).
+OBJECT_STORE_LAG = {"marker_behind", "metadata_missing"}
 FORK = multiprocessing.get_context("fork")
 
 
@@ -88,7 +91,12 @@ def test_n_processes_saving_one_name_get_1_to_n(postgres_url: str, s3_bucket: Bu
             assert store.get(f"shared:{version}")["sha256"] == sha
             assert store.load(f"shared:{version}", verify="full").model is not None
             assert len(store.evaluation_set(f"shared:{version}")[0]) == 20
-        assert check_store("remote", index_url=postgres_url, artifacts_url=s3_bucket.url).ok
+        # On an object store the marker is put after the commit, by each saver from the index as it
+        # saw it: concurrent savers may leave it one behind (core/store/saving.py says why that is
+        # safe); --repair brings it level, and nothing else may be wrong.
+        found = check_store("remote", index_url=postgres_url, artifacts_url=s3_bucket.url)
+        assert {p.kind for p in found.problems} <= {"marker_behind"}, found.problems
+        assert check_store("remote", index_url=postgres_url, artifacts_url=s3_bucket.url, repair=True).ok
     finally:
         store.close()
 
@@ -141,7 +149,7 @@ def test_a_save_killed_at_a_random_moment_leaves_no_row_without_its_files(postgr
         child.join(30)
         first = check_store("remote", index_url=postgres_url, artifacts_url=s3_bucket.url, stale_after_s=0)
         kinds = {p.kind for p in first.problems}
-        assert kinds <= SAFE_LEFTOVERS, f"trial {trial}: {first.problems}"
+        assert kinds <= SAFE_LEFTOVERS | OBJECT_STORE_LAG, f"trial {trial}: {first.problems}"
         repaired = check_store(
             "remote", index_url=postgres_url, artifacts_url=s3_bucket.url, stale_after_s=0, repair=True
         )
