@@ -23,7 +23,6 @@ from core import Store
 from core.store.checkup import check_store
 from tests.backends import Bucket
 from tests.reliability.support import SAFE_LEFTOVERS
-
 from tests.reliability.worker import tiny_model
 
 pytestmark = pytest.mark.remote
