@@ -253,22 +253,6 @@ def test_a_removed_marker_is_reported_and_rewritten(tmp_path: Path, model: Any) 
 # -- a full disk -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Any:
-    """A 2 MB tmpfs mounted for the test (we run as root in CI); skipped where mounting is refused."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or done.returncode}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def _fill(disk: Path) -> Path:
     """Fill the disk up to its last bytes with ``filler`` (delete it to make room again)."""
     filler = disk / "filler"
