@@ -35,6 +35,18 @@ from core.store.artifacts import SETTLE_NS
 SETTLE_SECONDS = SETTLE_NS / 1e9 + 0.1
 
 
+def _dumper(model: Any, folder: Path) -> Callable[[], Path]:
+    """``joblib.dump`` of ``model`` to a new file in ``folder`` per call (the save figures' baseline)."""
+    counter = iter(range(10**6))
+
+    def dump() -> Path:
+        path = folder / f"model-{next(counter)}.joblib"
+        joblib.dump(model, path)
+        return path
+
+    return dump
+
+
 @dataclass
 class Figure:
     """One row of the report.
@@ -284,12 +296,7 @@ class Bench:
         work = self.work("forest")
         fig.workload = work.label
         folder = self.fresh_dir("fsync")
-        counter = iter(range(10**6))
-
-        def dump() -> Path:
-            path = folder / f"model-{next(counter)}.joblib"
-            joblib.dump(work.model, path)
-            return path
+        dump = _dumper(work.model, folder)
 
         def durable() -> Path:
             path = dump()
@@ -320,12 +327,7 @@ class Bench:
         store = Store(folder / "store")
         raw = folder / "raw"
         raw.mkdir()
-        counter = iter(range(10**6))
-
-        def dump() -> Path:
-            path = raw / f"model-{next(counter)}.joblib"
-            joblib.dump(work.model, path)
-            return path
+        dump = _dumper(work.model, raw)
 
         def save() -> dict[str, Any]:
             return save_workload(store, work, "bench")

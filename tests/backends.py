@@ -17,8 +17,9 @@ that is a failure instead, so CI never passes by skipping them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 
@@ -46,11 +47,13 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Postgres]:
-    """One PostgreSQL server for the session, stopped (and its folder removed) at the end."""
+Server = TypeVar("Server", Postgres, S3Server)
+
+
+def _serve(start: Callable[[], Server]) -> Iterator[Server]:
+    """Start a back end for the session: missing is a skip (a failure under CI), broken a failure."""
     try:
-        server = start_postgres()
+        server = start()
     except Unavailable as exc:
         unavailable(str(exc))
         raise
@@ -60,6 +63,12 @@ def postgres_server() -> Iterator[Postgres]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """One PostgreSQL server for the session, stopped (and its folder removed) at the end."""
+    yield from _serve(start_postgres)
 
 
 @pytest.fixture
@@ -73,17 +82,7 @@ def postgres_url(postgres_server: Postgres) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """moto's S3 server in a process of its own on a free port of 127.0.0.1, for the session."""
-    try:
-        server = start_s3()
-    except Unavailable as exc:
-        unavailable(str(exc))
-        raise
-    except StartFailed as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(start_s3)
 
 
 @dataclass
