@@ -9,7 +9,10 @@ attribute of the package.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 
@@ -30,3 +33,21 @@ def lazy_exports(
         return sorted({*namespace, *exports})
 
     return __getattr__, __dir__
+
+
+def lazy_module(name: str) -> ModuleType:
+    """``name``, imported on first attribute access (the recipe of ``importlib.util.LazyLoader``).
+
+    For a module a few methods need and the rest never touch: ``Store.list`` must not pay for
+    pandas and scikit-learn because ``Store.save`` needs them.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

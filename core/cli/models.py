@@ -6,10 +6,14 @@ import argparse
 
 from core.cli.base import Output, ref_arg, store_of
 from core.environment import compare_environment
+from core.errors import InvalidParameterError
 from core.record import ref_of
 from core.refs import parse_ref
 from core.store.index import SORTS
 from core.text import human_bytes
+
+#: Rows ``list`` prints unless told otherwise: the dashboard's page size.
+PAGE = 50
 
 
 def _fmt_accuracy(value: float | None) -> str:
@@ -20,12 +24,17 @@ def list_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="only names containing this text")
     p.add_argument("--tag", help="only versions with this tag")
     p.add_argument("--sort", choices=SORTS, default="created")
-    p.add_argument("--limit", type=int, help="at most this many rows")
+    pages = p.add_mutually_exclusive_group()
+    pages.add_argument("--limit", type=int, default=PAGE, help=f"at most this many rows (default {PAGE})")
+    pages.add_argument("--all", action="store_true", help="every version, however many")
 
 
 def list_command(args: argparse.Namespace) -> Output:
     store = store_of(args)
-    records = store.list(name=args.name, tag=args.tag, sort=args.sort, limit=args.limit)
+    if args.limit is not None and args.limit < 1:
+        raise InvalidParameterError(f"Invalid value {args.limit} for --limit: give 1 or more, or --all")
+    limit = None if args.all else args.limit
+    records = store.list(name=args.name, tag=args.tag, sort=args.sort, limit=limit)
     if not records:
         return f"No models in {store.location}" + (" match" if args.name or args.tag else ""), records
     header = ("MODEL", "ALIASES", "ESTIMATOR", "ACCURACY", "FORMAT", "SIZE", "SKLEARN", "CREATED (UTC)")
@@ -46,6 +55,10 @@ def list_command(args: argparse.Namespace) -> Output:
     text = "\n".join(
         "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
     )
+    if limit is not None and len(records) == limit:
+        total = store.count(name=args.name, tag=args.tag)
+        if total > limit:
+            text += f"\n(the first {limit:,} of {total:,} versions: --limit N or --all for more)"
     if store.snapshot:
         text += f"\n(a read-only snapshot of {store.location}: writes made by others meanwhile are not shown)"
     return text, records

@@ -24,9 +24,10 @@ from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from core.store.config import StoreSettings, resolve_store
-    from core.store.facade import Store, Trained
+    from core.store.facade import Store
     from core.store.loading import LoadedModel
     from core.store.paths import DEFAULT_STORE, INDEX_FILE, default_store_path
+    from core.store.saving import Trained
     from core.store.scoring import Evaluation
     from core.store.visitors import Quota
 
@@ -34,7 +35,7 @@ _EXPORTS = {
     "DEFAULT_STORE": "core.store.paths",
     "INDEX_FILE": "core.store.paths",
     "Store": "core.store.facade",
-    "Trained": "core.store.facade",
+    "Trained": "core.store.saving",
     "default_store_path": "core.store.paths",
     "LoadedModel": "core.store.loading",
     "Evaluation": "core.store.scoring",

@@ -15,12 +15,15 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from core.errors import StoreError
+
+if TYPE_CHECKING:
+    from core.record import VersionRecord
 from core.formats import HashingWriter
 
 #: Where releases before format 3 wrote their temporary files (``doctor --repair`` clears it).
@@ -81,6 +84,11 @@ class ArtifactStore:
     def uri(self, relpath: str) -> str:
         """A URL for the file that fsspec (and people) can open."""
         return self.fs.unstrip_protocol(self.full_path(relpath))
+
+    def public(self, record: VersionRecord) -> VersionRecord:
+        """A record as callers get it: with the ``uri`` of its model file."""
+        record["uri"] = self.uri(record["path"])
+        return record
 
     def local_path(self, relpath: str) -> str | None:
         """The file's path on this machine (for memory-mapping), or None for remote stores."""

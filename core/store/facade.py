@@ -13,31 +13,33 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from core import formats
 from core.errors import ConflictError, InvalidParameterError, NotFoundError
-from core.frames import predict_table, read_evaluation_set
+from core.lazy import lazy_module
 from core.record import VersionRecord
 from core.refs import Ref, check_label, check_name, check_note, parse_ref
 from core.settings import load_settings
-from core.store import saving, urls
+from core.store import urls
 from core.store.artifacts import ArtifactStore
 from core.store.engine import sqlite_file
 from core.store.failures import guarded, leftovers, require_fitted
 from core.store.index import MetadataIndex, Row, name_taken
 from core.store.layout import VERSION_FILE, Layout, folder_of, refuse_lost_index
-from core.store.loading import LoadedModel, load_version
 from core.store.paths import INDEX_FILE, default_store_path
-from core.store.saving import Trained
-from core.store.scoring import Evaluation, evaluate
 from core.store.verified import VERIFY_MODES, verified_bytes
 from core.store.visitors import Quota, refusal, room_to_grow
 from core.text import human_bytes
 
+_DEFERRED = ("frames", "store.loading", "store.saving", "store.scoring")
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from core import frames
     from core.datasets import Dataset
     from core.safety import LoadLimits
+    from core.store import loading, saving, scoring
+else:  # pandas and scikit-learn (saving, loading, scoring) load when first used
+    frames, loading, saving, scoring, pd = map(lazy_module, [f"core.{m}" for m in _DEFERRED] + ["pandas"])
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,7 @@ class Store:
 
     def save_trained(
         self,
-        result: Trained,
+        result: saving.Trained,
         name: str,
         *,
         format: str = "joblib",
@@ -225,8 +227,7 @@ class Store:
     ) -> VersionRecord:
         """Keep model bytes from elsewhere exactly as they came (their sha256 stays the sender's).
 
-        For callers that have already loaded the bytes through ``core.safety`` (file and
-        bundle imports); ``fields`` are the record's descriptive parts.
+        For callers that loaded them through ``core.safety`` (file and bundle imports); ``fields``: the record's parts.
         """
         return saving.add_version(
             self.index,
@@ -257,7 +258,7 @@ class Store:
 
     def get(self, ref: str | Ref) -> VersionRecord:
         """The metadata record of one version (no model file is opened)."""
-        return saving.public(self.artifacts, self.row(ref).record())
+        return self.artifacts.public(self.row(ref).record())
 
     def list(
         self,
@@ -270,7 +271,7 @@ class Store:
     ) -> builtins.list[VersionRecord]:
         """Metadata records, newest first (or by accuracy, or by name); never opens a model file."""
         rows = self.index.rows(name, tag, sort, limit, offset, owner)
-        return [saving.public(self.artifacts, r.record()) for r in rows]
+        return [self.artifacts.public(r.record()) for r in rows]
 
     def count(self, name: str | None = None, tag: str | None = None, owner: str | None = None) -> int:
         return self.index.count(name, tag, owner)
@@ -341,7 +342,9 @@ class Store:
         row = self.row(ref)
         return verified_bytes(self.artifacts, row, row.path, row.sha256, "model")
 
-    def load(self, ref: str | Ref, mmap: bool = False, verify: str = "cached", trust: bool = False) -> LoadedModel:
+    def load(
+        self, ref: str | Ref, mmap: bool = False, verify: str = "cached", trust: bool = False
+    ) -> loading.LoadedModel:
         """Read a version back: integrity first (nothing is unpickled on a mismatch), then the model.
 
         An imported version (origin "imported": a stranger's bytes) is never unpickled in this
@@ -362,8 +365,8 @@ class Store:
             choices = ", ".join(VERIFY_MODES)
             raise InvalidParameterError(f"Invalid value {verify!r} for verify: choose one of: {choices}")
         row = self.row(ref)
-        record = saving.public(self.artifacts, row.record())
-        return load_version(self.index, self.artifacts, row, record, mmap=mmap, verify=verify, trust=trust)
+        record = self.artifacts.public(row.record())
+        return loading.load_version(self.index, self.artifacts, row, record, mmap=mmap, verify=verify, trust=trust)
 
     def evaluation_set(self, ref: str | Ref) -> tuple[pd.DataFrame, pd.Series]:
         """The held-out rows kept with a version, integrity-checked."""
@@ -372,7 +375,7 @@ class Store:
         if not kept:
             raise NotFoundError(f"{row.ref} was saved without an evaluation set; give data to score it on")
         data = verified_bytes(self.artifacts, row, kept["path"], kept["sha256"], "evaluation set")
-        return read_evaluation_set(data)
+        return frames.read_evaluation_set(data)
 
     def evaluate(
         self,
@@ -380,16 +383,16 @@ class Store:
         data: str | Path | bytes | None = None,
         names: Any = None,
         target: str | None = None,
-        loaded: LoadedModel | None = None,
-    ) -> Evaluation:
+        loaded: loading.LoadedModel | None = None,
+    ) -> scoring.Evaluation:
         """Score a version again: on its kept evaluation set, or on ``data`` split the recorded way."""
         loaded = loaded or self.load(ref)
-        return evaluate(loaded, lambda: self.evaluation_set(loaded.ref), data, names, target)
+        return scoring.evaluate(loaded, lambda: self.evaluation_set(loaded.ref), data, names, target)
 
-    def predict(self, ref: str | Ref, data: pd.DataFrame, loaded: LoadedModel | None = None) -> pd.DataFrame:
+    def predict(self, ref: str | Ref, data: pd.DataFrame, loaded: loading.LoadedModel | None = None) -> pd.DataFrame:
         """Predictions (and class probabilities where the model has them) for raw rows."""
         loaded = loaded or self.load(ref)
-        return predict_table(loaded.model, data, loaded.record)
+        return frames.predict_table(loaded.model, data, loaded.record)
 
     # -- changing -----------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from core.store.schema import names
@@ -28,6 +27,8 @@ def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> None:
     """Insert a row unless one with its key exists (``ON CONFLICT DO NOTHING`` where the dialect has it)."""
     dialect = conn.dialect.name
     if dialect in ("postgresql", "sqlite"):
+        from sqlalchemy.dialects import postgresql, sqlite  # deferred: only writers need them (27 ms)
+
         module = postgresql if dialect == "postgresql" else sqlite
         conn.execute(module.insert(table).values(**values).on_conflict_do_nothing())
         return

@@ -83,12 +83,6 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, default=to_jsonable, allow_nan=True)
 
 
-def public(artifacts: ArtifactStore, record: VersionRecord) -> VersionRecord:
-    """A record as callers get it: with the ``uri`` of its model file."""
-    record["uri"] = artifacts.uri(record["path"])
-    return record
-
-
 def model_fields(
     model: Any,
     X_test: Any,
@@ -266,7 +260,7 @@ def add_version(
     done = "imported" if origin == "imported" else "saved"
     log.info("%s %s (%s, %s)", done, ref_of(record), fmt, human_bytes(size))
     full = record | {"note": note, "tags": list(dict.fromkeys(tags)), "aliases": []}
-    return public(artifacts, cast(VersionRecord, full))
+    return artifacts.public(cast(VersionRecord, full))
 
 
 def attach(
