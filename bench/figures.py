@@ -23,6 +23,7 @@ import joblib
 import numpy as np
 
 from bench import workloads
+from bench.cli import cli_figures
 from bench.remote import remote_figures
 from bench.timing import Samples, time_many, time_pair
 from bench.workloads import Scale, Workload
@@ -85,6 +86,8 @@ class Figure:
             return f"<= {self.target:g}x"
         if self.kind == "faster":
             return f">= {self.target:g}x faster"
+        if self.unit == "B":
+            return f"< {self.target / 1e6:g} MB"
         return f"< {self.target * 1000:g} ms" if self.target < 1 else f"< {self.target:g} s"
 
     @property
@@ -231,6 +234,7 @@ class Bench:
             ("import", self.import_figures),
             ("page", self.page_figures),
             ("remote", lambda: remote_figures(self)),
+            ("cli", lambda: cli_figures(self)),
         ]
         try:
             for group, method in groups:
