@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from core import formats
+from core.csvheader import HeaderMode
 from core.errors import ConflictError, InvalidParameterError, NotFoundError
 from core.frames import predict_table, read_evaluation_set
 from core.record import VersionRecord
@@ -381,10 +382,11 @@ class Store:
         names: Any = None,
         target: str | None = None,
         loaded: LoadedModel | None = None,
+        header: HeaderMode = "auto",
     ) -> Evaluation:
         """Score a version again: on its kept evaluation set, or on ``data`` split the recorded way."""
         loaded = loaded or self.load(ref)
-        return evaluate(loaded, lambda: self.evaluation_set(loaded.ref), data, names, target)
+        return evaluate(loaded, lambda: self.evaluation_set(loaded.ref), data, names, target, header)
 
     def predict(self, ref: str | Ref, data: pd.DataFrame, loaded: LoadedModel | None = None) -> pd.DataFrame:
         """Predictions (and class probabilities where the model has them) for raw rows."""
