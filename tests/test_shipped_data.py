@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -92,3 +93,11 @@ def test_target_is_optional_for_a_builtin_with_its_own(tmp_path: Path, capsys):
     assert main(["--store", str(tmp_path / "store"), "--json", *argv]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["dataset"]["target"] == "class" and record["metrics"]["accuracy"] == TUTORIAL_ACCURACY
+
+
+def test_an_installed_package_carries_the_data():
+    """``pip install .`` copies ``core/data`` only if the package data names its files."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["core"]
+    shipped_files = {p.relative_to(ROOT / "core") for p in (ROOT / "core" / "data").iterdir()}
+    assert shipped_files and all(any(f.match(g) for g in globs) for f in shipped_files)
+    assert Path(shipped.__file__).resolve().parent / "data" == shipped.DATA_DIR
