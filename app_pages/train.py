@@ -9,9 +9,10 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages import common
+from app_pages.first_row import first_row_choice
 from app_pages.state import TRAIN_RESULT, TRAIN_SAVED
-from core import datasets
 from core.catalog import CATALOG, Param
+from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import FORMATS
 from core.metrics import roc_points
@@ -25,14 +26,8 @@ SOURCES = ("Built-in data set", "Upload a CSV", "CSV from a URL")
 
 
 @st.cache_data(show_spinner="Reading the data...", max_entries=8)
-def read_frame(source: str | bytes, names: tuple[str, ...] | None) -> pd.DataFrame:
-    return load_frame(source, list(names) if names else None)
-
-
-def parse_names(text: str) -> tuple[str, ...] | None:
-    """Column names as a tuple (hashable, for the cached reader)."""
-    names = datasets.parse_names(text)
-    return tuple(names) if names else None
+def read_frame(source: str | bytes, names: tuple[str, ...] | None, header: HeaderMode = "auto") -> pd.DataFrame:
+    return load_frame(source, list(names) if names else None, header=header)
 
 
 def choose_data() -> tuple[pd.DataFrame, str] | None:
@@ -40,29 +35,30 @@ def choose_data() -> tuple[pd.DataFrame, str] | None:
     kind = st.radio("Data source", SOURCES, horizontal=True, key="train_source")
     if kind == SOURCES[0]:
         name = st.selectbox("Data set", BUILTIN_DATASETS, index=BUILTIN_DATASETS.index("iris"), key="train_builtin")
-        label, names = BUILTIN_PREFIX + name, None
-        source: str | bytes = label
-    elif kind == SOURCES[1]:
+        label = BUILTIN_PREFIX + name
+        frame = common.attempt("reading the data", read_frame, label, None)
+        return None if frame is None else (frame, label)
+    if kind == SOURCES[1]:
         upload = st.file_uploader("CSV file", type=["csv", "txt", "data"], key="train_csv")
-        names = parse_names(st.text_input("Column names, comma-separated (only if the file has no header row)"))
         if upload is None:
             st.info("Upload a CSV table: one row per example, one column per feature, plus the target column.")
             return None
-        source, label = upload.getvalue(), upload.name
+        source: str | bytes = upload.getvalue()
+        label, names_default = upload.name, ""
     else:
         source = st.text_input("CSV URL", value=PIMA_URL, key="train_url")
-        names = parse_names(
-            st.text_input(
-                "Column names, comma-separated (only if the file has no header row)",
-                value=",".join(PIMA_NAMES),
-                key="train_url_names",
-            )
+        st.caption(
+            "The example is the tutorial's Pima Indians diabetes data (no header row, hence the names); "
+            "it also ships as builtin:pima, which needs no network."
         )
-        st.caption("The example is the tutorial's Pima Indians diabetes data (no header row, hence the names).")
         if common.demo_mode():
             st.caption("This public demo reads https:// URLs to public internet addresses only, size and time bounded.")
-        label = str(source)
-    frame = common.attempt("reading the data", read_frame, source, names)
+        label, names_default = str(source), ",".join(PIMA_NAMES)
+    chosen = first_row_choice(source, "train_csv_header" if kind == SOURCES[1] else "train_url_header", names_default)
+    frame = None
+    if chosen is not None:
+        header, names = chosen
+        frame = common.attempt("reading the data", read_frame, source, tuple(names) if names else None, header)
     if frame is None:
         if kind == SOURCES[2] and not common.demo_mode():
             st.caption("Reading a URL needs network access; without it, download the file and upload it instead.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
+from app_pages.first_row import first_row_choice
 from app_pages.state import UPLOAD_MESSAGE, UPLOADED
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, Dataset, load_dataset
 from core.importing import FileKind, file_kind, import_file
@@ -35,19 +36,23 @@ model_file = st.file_uploader(
     key="upload_model",
     max_upload_size=common.settings().max_upload_mb,  # the same limit core's loader applies
 )
+# The data set sits outside the form: an uploaded CSV is read as it arrives, so the page can say
+# whether its first row looks like names or data and preselect the choice before anything is added.
+st.markdown("**Score it on a data set (optional)**")
+data_choice = st.radio("Data set", DATA_CHOICES, horizontal=True, key="upload_data")
+c, d = st.columns(2)
+builtin = c.selectbox("Built-in data set", BUILTIN_DATASETS, index=BUILTIN_DATASETS.index("iris"))
+csv_file = d.file_uploader("CSV data", type=["csv", "txt", "data"], key="upload_csv")
+first_row = None
+if csv_file is not None and data_choice == DATA_CHOICES[2]:
+    first_row = first_row_choice(csv_file.getvalue(), "upload_header", container=d)
 with st.form("upload_form"):
     default = suggest_name(model_file.name) if model_file is not None else ""
     name = st.text_input("Name to store it under", value=default)
     a, b = st.columns(2)
     tags = a.text_input("Tags, comma-separated")
     note = b.text_input("Note")
-    st.markdown("**Score it on a data set (optional)**")
-    data_choice = st.radio("Data set", DATA_CHOICES, horizontal=True, key="upload_data")
-    c, d = st.columns(2)
-    builtin = c.selectbox("Built-in data set", BUILTIN_DATASETS, index=BUILTIN_DATASETS.index("iris"))
-    csv_file = d.file_uploader("CSV data", type=["csv", "txt", "data"], key="upload_csv")
-    e, f, g, h = st.columns(4)
-    names = e.text_input("Column names (CSV without header)")
+    f, g, h = st.columns(3)
     target = f.text_input("Target column (CSV; default: the last)")
     test_size = g.slider("Test size", min_value=0.05, max_value=0.95, value=0.33, step=0.01)
     seed = h.number_input("Seed", min_value=0, max_value=2**32 - 1, value=7, step=1, placeholder="None")
@@ -59,12 +64,13 @@ def dataset_choice():
     if data_choice == DATA_CHOICES[1]:
         return load_dataset(BUILTIN_PREFIX + builtin)
     if data_choice == DATA_CHOICES[2]:
-        if csv_file is None:
+        if csv_file is None or first_row is None:  # no file, or one already reported as unreadable
             from core.errors import DatasetError
 
-            raise DatasetError("Choose a CSV file to score on, or pick 'No data set'")
+            raise DatasetError("Choose a readable CSV file to score on, or pick 'No data set'")
+        header, names = first_row
         return load_dataset(
-            csv_file.getvalue(), names=names or None, target=target.strip() or None, label=csv_file.name
+            csv_file.getvalue(), names=names, target=target.strip() or None, label=csv_file.name, header=header
         )
     return None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import io
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,6 @@ from core.metrics import classification_metrics
 from core.training import TrainResult, train
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("MODELSHELF_SHARED", ROOT.parent / "shared"))
-PIMA = SHARED / "datasets" / "pima-indians-diabetes.data.csv"
-PIMA_NAMES = "preg,plas,pres,skin,test,mass,pedi,age,class"
 
 
 @dataclass(frozen=True)
@@ -99,16 +95,8 @@ class Workload:
 
 
 def pima_logistic() -> Workload:
-    """The tutorial's model: LogisticRegression (liblinear) on Pima, 33% held out, seed 7.
-
-    Without the Pima CSV (a checkout outside this workspace), the same small model on
-    scikit-learn's built-in breast-cancer table stands in, and its label says so.
-    """
-    if PIMA.exists():
-        dataset, label = load_dataset(str(PIMA), names=PIMA_NAMES), "LogisticRegression on Pima (tutorial)"
-    else:
-        dataset = load_dataset("builtin:breast_cancer")
-        label = f"LogisticRegression on breast_cancer (no Pima CSV at {PIMA})"
+    """The tutorial's model: LogisticRegression (liblinear) on Pima (``builtin:pima``), 33% held out, seed 7."""
+    dataset, label = load_dataset("builtin:pima"), "LogisticRegression on Pima (tutorial)"
     result = train(dataset, "logistic_regression", {"solver": "liblinear"}, test_size=0.33, seed=7)
     work = Workload("pima", label, result.model, result.X_test, result.y_test, result.metrics, result=result)
     work.measure_size()

@@ -26,13 +26,15 @@ import fsspec
 import pandas as pd
 from sklearn import datasets
 
-from core.errors import DatasetError
+from core import shipped
+from core.csvheader import HEADER_MODES, HeaderMode, generic_names, header_prompt, looks_like_data
+from core.errors import DatasetError, HeaderError, InvalidParameterError
 from core.fetch import Fetcher, demo_policy, display_url, trusted_policy
 from core.settings import Settings, load_settings
 
 BUILTIN_PREFIX = "builtin:"
 
-#: The tutorial's data set, offered as an example URL (reading it needs network access).
+#: The tutorial's data set, also shipped as ``builtin:pima``; its URL is the page's example of a URL.
 PIMA_URL = "https://raw.githubusercontent.com/jbrownlee/Datasets/master/pima-indians-diabetes.data.csv"
 PIMA_NAMES = ("preg", "plas", "pres", "skin", "test", "mass", "pedi", "age", "class")
 
@@ -46,7 +48,7 @@ def _builtin_loaders() -> dict[str, Callable[..., Any]]:
     }
 
 
-BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "iris", "wine", "digits")
+BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "iris", "wine", "digits", "pima")
 
 
 @dataclass(frozen=True)
@@ -252,35 +254,53 @@ def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def checked_header(header: str, names: Sequence[str] | None) -> HeaderMode:
+    """``header`` as a ``HeaderMode``; names given mean the first row is data (so not ``first-row``)."""
+    if header not in HEADER_MODES:
+        raise InvalidParameterError(f"header must be one of {', '.join(HEADER_MODES)}, not {header!r}")
+    if names and header == "first-row":
+        raise InvalidParameterError("--names and --header contradict: names given mean the first row is data")
+    mode: HeaderMode = "none" if names else header
+    return mode
+
+
 def read_table(
     source: str | Path | bytes | io.IOBase,
     names: Sequence[str] | None = None,
     access: SourceAccess | None = None,
+    header: HeaderMode = "auto",
 ) -> pd.DataFrame:
     """Read a CSV from a path, URL, bytes or file object; ``names`` given means the file has no header.
 
-    Paths and URLs are admitted by ``access`` (default: from the settings, so demo mode applies),
-    whose limits (bytes, rows, columns) hold for every kind of source. The separator is one of
-    ``DELIMITERS`` (``sniff_delimiter``); with ``;``, tab or ``|``, decimal commas are read as numbers.
+    ``header``: ``"first-row"`` (column names), ``"none"`` (data; ``column_1`` ... unless ``names``)
+    or ``"auto"``, which refuses a first row that looks like data (``HeaderError``, see
+    ``core.csvheader``) rather than lose a row. Paths and URLs are admitted by ``access`` (default:
+    from the settings, so demo mode applies), whose limits (bytes, rows, columns) hold for every kind
+    of source. The separator is one of ``DELIMITERS`` (``sniff_delimiter``); with ``;``, tab or
+    ``|``, decimal commas are read as numbers.
     """
+    mode = checked_header(header, names)
     access = access if access is not None else SourceAccess.from_settings()
     data, label = _read_source(source, access)
     limits = access.limits
     sample = _sample(data, label)
     delimiter = sniff_delimiter(sample)
-    header = next(iter(_rows(sample, delimiter)), [])
-    if len(header) > limits.max_columns:
+    rows = _rows(sample, delimiter)
+    first = next(iter(rows), [])
+    if len(first) > limits.max_columns:
         raise DatasetError(
-            f"{label} has {len(header):,} columns; at most {limits.max_columns:,} are read (MODELSHELF_CSV_MAX_COLUMNS)"
+            f"{label} has {len(first):,} columns; at most {limits.max_columns:,} are read (MODELSHELF_CSV_MAX_COLUMNS)"
         )
-    if not names:
+    if mode == "auto" and looks_like_data(rows):
+        raise HeaderError(header_prompt(label))
+    if mode != "none":
         seen: set[str] = set()
-        for column in (h.strip() for h in header):
+        for column in (h.strip() for h in first):
             if column in seen:  # before pandas renames the second one ``a.1``
                 raise DatasetError(f"{label} has the column {column!r} twice: give each column its own name")
             seen.add(column)
     kwargs: dict[str, Any] = {"sep": delimiter, "skipinitialspace": True, "nrows": limits.max_rows + 1}
-    if names:
+    if mode == "none":
         kwargs.update(header=None)
     try:
         frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", **kwargs)
@@ -296,10 +316,20 @@ def read_table(
         if frame.shape[1] != len(names):
             raise DatasetError(f"{label} has {frame.shape[1]} columns but {len(names)} names were given")
         frame.columns = list(names)
+    elif mode == "none":
+        frame.columns = generic_names(frame.shape[1])
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(set(frame.columns)) != len(frame.columns):
         raise DatasetError(f"{label} has duplicate column names")
     return _decimal_commas(frame) if delimiter != "," else frame
+
+
+def detect_header(source: str | Path | bytes | io.IOBase, access: SourceAccess | None = None) -> HeaderMode:
+    """What a page preselects: ``"none"`` when the first row looks like data, else ``"first-row"``."""
+    access = access if access is not None else SourceAccess.from_settings()
+    data, label = _read_source(source, access)
+    sample = _sample(data, label)
+    return "none" if looks_like_data(_rows(sample, sniff_delimiter(sample))) else "first-row"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -308,7 +338,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def load_builtin(name: str) -> pd.DataFrame:
-    """One of scikit-learn's bundled data sets as a frame whose last column, ``target``, is the label."""
+    """A built-in data set as a frame whose last column is the label: scikit-learn's (``target``) or shipped here."""
+    if name in shipped.SHIPPED:
+        return shipped.load_shipped(name)
     loaders = _builtin_loaders()
     if name not in loaders:
         raise DatasetError(
@@ -325,13 +357,20 @@ def load_frame(
     source: str | Path | bytes | io.IOBase,
     names: Sequence[str] | None = None,
     access: SourceAccess | None = None,
+    header: HeaderMode = "auto",
 ) -> pd.DataFrame:
     """The raw table behind a data source: ``builtin:NAME``, a CSV path or URL, or CSV bytes."""
     if isinstance(source, str) and is_builtin(source):
-        if names:
-            raise DatasetError("--names applies to CSV files, not to built-in data sets")
+        if names or header != "auto":
+            raise DatasetError("--names, --header and --no-header apply to CSV files, not to built-in data sets")
         return load_builtin(source[len(BUILTIN_PREFIX) :])
-    return read_table(source, names, access)
+    return read_table(source, names, access, header)
+
+
+def builtin_target(source: str) -> str:
+    """The column a built-in data set predicts by default: ``target``, or a shipped set's own."""
+    name = source[len(BUILTIN_PREFIX) :]
+    return shipped.default_target(name) if name in shipped.SHIPPED else "target"
 
 
 def from_frame(frame: pd.DataFrame, target: str | None = None, source: str = "dataframe") -> Dataset:
@@ -365,17 +404,19 @@ def load_dataset(
     target: str | None = None,
     label: str | None = None,
     access: SourceAccess | None = None,
+    header: HeaderMode = "auto",
 ) -> Dataset:
     """Load a data set for training or scoring: ``builtin:iris``, ``data.csv``, ``https://.../x.csv``.
 
-    ``names`` (a list or a comma-separated string) means the CSV has no header row; ``label`` names
-    an in-memory source (an upload) in the recorded metadata; ``access`` admits paths and URLs
-    (default: from the settings).
+    ``names`` (a list or a comma-separated string) means the CSV has no header row; ``header`` says
+    how to read the first row (``read_table``); ``label`` names an in-memory source (an upload) in
+    the recorded metadata; ``access`` admits paths and URLs (default: from the settings). Without a
+    ``target``, a built-in set's own (``builtin_target``), else the last column.
     """
     if isinstance(names, str):
         names = parse_names(names)
-    frame = load_frame(source, names, access)
+    frame = load_frame(source, names, access, header)
     if target is None and isinstance(source, str) and is_builtin(source):
-        target = "target"
+        target = builtin_target(source)
     described = label or (str(source) if isinstance(source, (str, Path)) else "uploaded file")
     return from_frame(frame, target=target, source=described)

@@ -15,6 +15,10 @@ class DatasetError(ModelShelfError, ValueError):
     """A data source could not be read or does not fit the request (missing target, no rows...)."""
 
 
+class HeaderError(DatasetError):
+    """A CSV's first row looks like data and nobody said whether it is names or data (never guessed)."""
+
+
 class FetchError(DatasetError):
     """A data URL was refused (scheme, address, port, size, time) or could not be read."""
 

@@ -19,6 +19,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app_pages.first_row import NAMES_LABEL
 from app_pages.state import OWNER
 from core import Store, load_dataset, train
 
@@ -218,9 +219,8 @@ def test_an_uploaded_csv_trains_with_the_chosen_target(pima_path):
     at = open_page(TRAIN)
     at.radio(key="train_source").set_value("Upload a CSV").run()
     at.file_uploader(key="train_csv").upload("pima.csv", pima_path.read_bytes(), "text/csv")
-    names = at.text_input[
-        labels(at.text_input).index("Column names, comma-separated (only if the file has no header row)")
-    ]
+    at.run()  # the first row looks like data: "First row is data" is preselected, names may be given
+    names = at.text_input[labels(at.text_input).index(NAMES_LABEL)]
     names.set_value("preg,plas,pres,skin,test,mass,pedi,age,class").run()
     ok(at)
     assert at.selectbox(key="train_target").value == "class"

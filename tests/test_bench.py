@@ -61,10 +61,9 @@ def without_mlflow(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow.sklearn", None)
 
 
-def test_a_tiny_run_reports_every_figure(tmp_path, pima_path, without_mlflow, monkeypatch, capsys):
+def test_a_tiny_run_reports_every_figure(tmp_path, without_mlflow, capsys):
     from bench.__main__ import main
 
-    monkeypatch.setenv("MODELSHELF_SHARED", str(pima_path.parent.parent))
     assert main(["--tiny", "--output", str(tmp_path)]) == 0
     report = (tmp_path / "benchmarks.md").read_text()
     assert report.startswith("# Benchmarks (TINY run")
@@ -91,11 +90,10 @@ def test_a_tiny_run_reports_every_figure(tmp_path, pima_path, without_mlflow, mo
     assert "README snippet:" in out and "Measured by `python -m bench` (tiny run" in out
 
 
-def test_the_mlflow_figures_measure_mlflow_when_it_is_installed(tmp_path, pima_path, monkeypatch):
+def test_the_mlflow_figures_measure_mlflow_when_it_is_installed(tmp_path):
     pytest.importorskip("mlflow.sklearn")
     from bench.__main__ import main
 
-    monkeypatch.setenv("MODELSHELF_SHARED", str(pima_path.parent.parent))
     assert main(["--tiny", "--only", "mlflow", "--output", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "benchmarks" / "results.json").read_text())
     figures = {f["key"]: f for f in results["figures"]}

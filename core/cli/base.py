@@ -151,11 +151,34 @@ def _store_args(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
-def data_args(parser: argparse.ArgumentParser, required: bool) -> None:
-    """``--data``, ``--names`` and ``--target``: where a data set comes from and which column is the label."""
+def data_args(parser: argparse.ArgumentParser, required: bool, target: bool = True) -> None:
+    """``--data``, how its first row reads (``csv_header_args``) and ``--target``, the label column."""
     parser.add_argument("--data", required=required, help="builtin:NAME, a CSV path or a CSV URL")
-    parser.add_argument("--names", help="comma-separated column names; given means the CSV has no header")
-    parser.add_argument("--target", help="the label column (default: the last column; 'target' for built-ins)")
+    csv_header_args(parser)
+    if target:
+        parser.add_argument(
+            "--target", help="the label column (default: a built-in's own, e.g. class for builtin:pima; else the last)"
+        )
+
+
+def csv_header_args(parser: argparse.ArgumentParser) -> None:
+    """``--names``, ``--header``, ``--no-header`` (one at most): every command taking ``--data`` has them.
+
+    Without one, a first row that looks like data is refused, never guessed (``core.csvheader``).
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--names", help="comma-separated column names; given means the CSV's first row is data")
+    group.add_argument(
+        "--header", dest="header", action="store_const", const="first-row", help="the CSV's first row is column names"
+    )
+    group.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_const",
+        const="none",
+        help="the CSV's first row is data: columns column_1 ... column_N, the target the last",
+    )
+    parser.set_defaults(header="auto")
 
 
 def ref_arg(p: argparse.ArgumentParser) -> None:

@@ -50,6 +50,7 @@ def read_input_file(path: str, max_bytes: int) -> bytes:
 
 def _no_data_options(args: argparse.Namespace, why: str) -> None:
     given = [f"--{o}" for o in ("data", "names", "target") if getattr(args, o, None)]
+    given += {"first-row": ["--header"], "none": ["--no-header"]}.get(getattr(args, "header", "auto"), [])
     if given:
         raise InvalidParameterError(f"{', '.join(given)} apply to model files only: {why}")
 
@@ -70,9 +71,9 @@ def _checked_options(args: argparse.Namespace, kind: FileKind) -> Dataset | None
         )
     dataset = None
     if args.data:
-        dataset = load_dataset(args.data, names=args.names, target=args.target)
-    elif args.names or args.target:
-        raise DatasetError("--names and --target describe --data; give --data too")
+        dataset = load_dataset(args.data, names=args.names, target=args.target, header=args.header)
+    elif args.names or args.target or args.header != "auto":
+        raise DatasetError("--names, --header, --no-header and --target describe --data; give --data too")
     return dataset
 
 

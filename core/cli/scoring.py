@@ -17,7 +17,9 @@ def evaluate_args(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> Output:
-    evaluation = store_of(args).evaluate(args.ref, data=args.data, names=args.names, target=args.target)
+    evaluation = store_of(args).evaluate(
+        args.ref, data=args.data, names=args.names, target=args.target, header=args.header
+    )
     result = evaluation.to_dict()
     verdict = {True: "yes", False: "NO", None: "nothing recorded"}[evaluation.reproduced]
     lines = [
@@ -36,15 +38,14 @@ def evaluate_command(args: argparse.Namespace) -> Output:
 
 def predict_args(p: argparse.ArgumentParser) -> None:
     ref_arg(p)
-    p.add_argument("--data", required=True, help="a CSV path or URL (or builtin:NAME)")
-    p.add_argument("--names", help="comma-separated column names; given means the CSV has no header")
+    data_args(p, required=True, target=False)
     p.add_argument("-o", "--output", help="output CSV (default: stdout)")
     p.add_argument("--engine", choices=("sklearn", "onnx"), default="sklearn", help="onnx: run the ONNX export")
 
 
 def predict_command(args: argparse.Namespace) -> Output:
     store = store_of(args)
-    frame = load_frame(args.data, parse_names(args.names))
+    frame = load_frame(args.data, parse_names(args.names), header=args.header)
     if args.engine == "onnx":
         from core.portable.exports import predict_with_onnx  # deferred: ONNX, only for --engine onnx
 

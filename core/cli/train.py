@@ -29,7 +29,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
 
 
 def train_command(args: argparse.Namespace) -> Output:
-    dataset = load_dataset(args.data, names=args.names, target=args.target)
+    dataset = load_dataset(args.data, names=args.names, target=args.target, header=args.header)
     result = train(
         dataset,
         args.estimator,
@@ -72,4 +72,4 @@ def estimators_command(args: argparse.Namespace) -> Output:
 
 def datasets_command(args: argparse.Namespace) -> Output:
     names = [BUILTIN_PREFIX + n for n in BUILTIN_DATASETS]
-    return "\n".join(names) + "\n(or a CSV path or URL, with --names when it has no header)", names
+    return "\n".join(names) + "\n(or a CSV path or URL; --names or --no-header when it has no header row)", names

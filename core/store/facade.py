@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from core import frames
+    from core.csvheader import HeaderMode
     from core.datasets import Dataset
     from core.safety import LoadLimits
     from core.store import loading, saving, scoring
@@ -42,6 +43,9 @@ else:  # pandas and scikit-learn (saving, loading, scoring) load when first used
     frames, loading, saving, scoring, pd = map(lazy_module, [f"core.{m}" for m in _DEFERRED] + ["pandas"])
 
 log = logging.getLogger(__name__)
+
+#: The columns of ``Store.table``.
+TABLE_COLUMNS = "ref name version aliases estimator accuracy format size_bytes sklearn created tags origin".split()
 
 
 @guarded  # every public method: library failures leave as one-line ModelShelf errors
@@ -306,20 +310,7 @@ class Store:
                 }
                 for r in rows
             ],
-            columns=[
-                "ref",
-                "name",
-                "version",
-                "aliases",
-                "estimator",
-                "accuracy",
-                "format",
-                "size_bytes",
-                "sklearn",
-                "created",
-                "tags",
-                "origin",
-            ],
+            columns=TABLE_COLUMNS,  # the same, for an empty table
         )
 
     def summary(self) -> dict[str, Any]:
@@ -384,10 +375,11 @@ class Store:
         names: Any = None,
         target: str | None = None,
         loaded: loading.LoadedModel | None = None,
+        header: HeaderMode = "auto",
     ) -> scoring.Evaluation:
         """Score a version again: on its kept evaluation set, or on ``data`` split the recorded way."""
         loaded = loaded or self.load(ref)
-        return scoring.evaluate(loaded, lambda: self.evaluation_set(loaded.ref), data, names, target)
+        return scoring.evaluate(loaded, lambda: self.evaluation_set(loaded.ref), data, names, target, header)
 
     def predict(self, ref: str | Ref, data: pd.DataFrame, loaded: loading.LoadedModel | None = None) -> pd.DataFrame:
         """Predictions (and class probabilities where the model has them) for raw rows."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.csvheader import HeaderMode
 from core.datasets import load_dataset
 from core.environment import Compatibility, fold_version_warnings
 from core.errors import DatasetError
@@ -60,6 +61,7 @@ def evaluate(
     data: str | Path | bytes | None,
     names: Any,
     target: str | None,
+    header: HeaderMode = "auto",
 ) -> Evaluation:
     """Score ``loaded`` on its kept evaluation set (``kept_set()``), or on ``data`` cut the recorded way."""
     record = loaded.record
@@ -69,7 +71,7 @@ def evaluate(
         source = "kept evaluation set"
     else:
         recorded_target = dataset_of(record).get("target")
-        dataset = load_dataset(data, names=names, target=target or recorded_target)
+        dataset = load_dataset(data, names=names, target=target or recorded_target, header=header)
         X, y = held_out(dataset, record.get("split"))
         source = dataset.source
         recorded_fp = dataset_of(record).get("fingerprint")
