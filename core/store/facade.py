@@ -26,6 +26,7 @@ from core.store.failures import guarded, leftovers, require_fitted
 from core.store.index import MetadataIndex, Row, name_taken
 from core.store.layout import VERSION_FILE, Layout, folder_of, refuse_lost_index
 from core.store.paths import INDEX_FILE, default_store_path
+from core.store.summary import TABLE_COLUMNS, table_rows
 from core.store.verified import VERIFY_MODES, verified_bytes
 from core.store.visitors import Quota, refusal, room_to_grow
 from core.text import human_bytes
@@ -43,9 +44,6 @@ else:  # pandas and scikit-learn (saving, loading, scoring) load when first used
     frames, loading, saving, scoring, pd = map(lazy_module, [f"core.{m}" for m in _DEFERRED] + ["pandas"])
 
 log = logging.getLogger(__name__)
-
-#: The columns of ``Store.table``.
-TABLE_COLUMNS = "ref name version aliases estimator accuracy format size_bytes sklearn created tags origin".split()
 
 
 @guarded  # every public method: library failures leave as one-line ModelShelf errors
@@ -292,26 +290,7 @@ class Store:
     ) -> pd.DataFrame:
         """One summary row per version (from index columns only): what a registry table shows."""
         rows = self.index.rows(name, tag, sort, limit, offset, owner, descending)
-        return pd.DataFrame(
-            [
-                {
-                    "ref": r.ref,
-                    "name": r.name,
-                    "version": r.version,
-                    "aliases": ", ".join("@" + a for a in r.aliases),
-                    "estimator": (r.estimator or "").rsplit(".", 1)[-1],
-                    "accuracy": r.accuracy,
-                    "format": r.format,
-                    "size_bytes": r.size_bytes,
-                    "sklearn": r.sklearn_version,
-                    "created": r.created_at,
-                    "tags": ", ".join(r.tags),
-                    "origin": r.origin,
-                }
-                for r in rows
-            ],
-            columns=TABLE_COLUMNS,  # the same, for an empty table
-        )
+        return pd.DataFrame(table_rows(rows), columns=TABLE_COLUMNS)
 
     def summary(self) -> dict[str, Any]:
         """How many versions, names and bytes the store holds, and whether this process may change it."""
