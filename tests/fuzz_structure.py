@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 def seed_models() -> dict[str, tuple[Any, int]]:
     """Fitted models whose structures compiled code walks by index, with their feature count."""
     import numpy as np
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.datasets import load_iris
     from sklearn.ensemble import (
         ExtraTreesRegressor,
@@ -47,13 +48,14 @@ def seed_models() -> dict[str, tuple[Any, int]]:
         HistGradientBoostingClassifier,
         HistGradientBoostingRegressor,
         RandomForestClassifier,
+        RandomForestRegressor,
     )
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import ElasticNet, LinearRegression, LogisticRegression, Ridge
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC, SVR
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     X, y = load_iris(return_X_y=True)
     binary = (y > 0).astype(int)
@@ -73,6 +75,17 @@ def seed_models() -> dict[str, tuple[Any, int]]:
         "svc": (SVC(probability=False).fit(X, y), 4),
         "svr": (SVR().fit(X, yr), 4),
         "pipeline": (make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, y), 4),
+        # regressors (issue 14): linear shapes, trees, the target transform, a Minkowski KD-tree
+        "linear_reg": (LinearRegression().fit(X, yr), 4),
+        "elastic_net": (ElasticNet(alpha=0.01).fit(X, yr), 4),
+        "tree_reg": (DecisionTreeRegressor(max_depth=4, random_state=0).fit(X, yr), 4),
+        "forest_reg": (RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0).fit(X, yr), 4),
+        "ridge_pipeline": (make_pipeline(StandardScaler(), Ridge()).fit(X, yr), 4),
+        "log_target": (
+            TransformedTargetRegressor(regressor=Ridge(), func=np.log1p, inverse_func=np.expm1).fit(X, yr),
+            4,
+        ),
+        "knn_minkowski": (KNeighborsRegressor(algorithm="kd_tree", p=3).fit(X, yr), 4),
     }
 
 
@@ -176,6 +189,8 @@ def mutate(model: Any, rng: random.Random) -> str:
         obj.__dict__[key] = not value
     elif isinstance(value, (int, np.integer)):
         obj.__dict__[key] = rng.choice([0, -1, 1, int(value) + 1, 2**30, 2**63 - 1])
+    elif isinstance(value, (float, np.floating)):  # alpha, p, tol...: the values compiled code divides by
+        obj.__dict__[key] = rng.choice([float("nan"), float("inf"), -1.0, 0.0, 1e308])
     elif isinstance(value, np.ndarray):
         obj.__dict__[key] = _mutate_array(value, rng)
     elif isinstance(value, list) and value:

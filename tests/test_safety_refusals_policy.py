@@ -16,7 +16,7 @@ from sklearn.decomposition import NMF
 from sklearn.gaussian_process.kernels import DotProduct
 from sklearn.linear_model import LogisticRegression
 
-from core.safety import policy, policy_rules
+from core.safety import policy, policy_owners, policy_rules
 from core.safety.policy import check_model_policy
 from core.safety.policy_code import PolicyError
 
@@ -54,6 +54,9 @@ RULES = [
     (policy_rules.rule_metric, "os.system", "(a metric or kernel must be one of scikit-learn's names)"),
     (policy_rules.rule_n_jobs, 30_000, "the number 30000 (allowed: None or a count between -256 and 256)"),
     (policy_rules.rule_output_config, "xml", "(allowed: default, pandas, polars)"),
+    (policy_owners.rule_libsvm_kernel, DotProduct(), "(allowed: linear, poly, precomputed, rbf, sigmoid; never a"),
+    (policy_owners.rule_metric_name, DotProduct(), "(allowed: a metric name; never a callable metric)"),
+    (policy_owners.rule_no_kernel_object, DotProduct(), "(kernel objects belong to Gaussian processes only)"),
 ]
 
 

@@ -22,20 +22,22 @@ from sklearn.datasets import load_iris
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import (
     GradientBoostingClassifier,
+    GradientBoostingRegressor,
     HistGradientBoostingClassifier,
     IsolationForest,
     RandomForestClassifier,
 )
-from sklearn.linear_model import LogisticRegression
+from sklearn.gaussian_process.kernels import DotProduct
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import DistanceMetric
-from sklearn.neighbors import KDTree, KNeighborsClassifier
+from sklearn.neighbors import KDTree, KNeighborsClassifier, KNeighborsRegressor
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.tree._tree import Tree
 
 from core.errors import FormatError, UnsafeModelError
-from core.safety import checks, checks_neighbors_svm, checks_structures, checks_trees
+from core.safety import checks, checks_linear, checks_neighbors_svm, checks_structures, checks_trees
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,9 @@ def fitted(iris) -> dict[str, Any]:
         "svc": SVC(random_state=0).fit(X, y),
         "svc_pre": SVC(kernel="precomputed").fit(X @ X.T, y),
         "svr": SVR().fit(X, X[:, 0]),
+        "gbr": GradientBoostingRegressor(n_estimators=2, max_depth=1, random_state=0).fit(X, X[:, 0]),
+        "ridge": Ridge().fit(X, X[:, 0]),
+        "knn_p3": KNeighborsRegressor(algorithm="kd_tree", p=3).fit(X, X[:, 0]),
         "tree7": DecisionTreeRegressor(max_depth=2, random_state=0).fit(X, X[:, 0]),
         "kdtree": KDTree(X, leaf_size=10),
         "X": X,
@@ -286,6 +291,7 @@ GB_CASES = [
     (_gb("gb3", lambda m: setattr(m, "_loss", None)), "its loss is not a multiclass loss"),
     (_gb("gb2", lambda m: setattr(m, "init_", DummyRegressor())), "its init_ is neither 'zero' nor"),
     (_gb("gb2", lambda m: setattr(m, "init_", "one")), "its init_ is neither 'zero' nor"),
+    (_gb("gbr", lambda m: setattr(m.init_, "n_outputs_", 0)), "its init estimator does not predict one number per"),
 ]
 
 
@@ -443,6 +449,9 @@ NEIGHBOUR_CASES = [
     ("knn_brute", lambda m: setattr(m, "outputs_2d_", True), "its labels and its output count disagree"),
     ("knn_2d", lambda m: setattr(m, "classes_", m.classes_[0]), "its labels and its classes disagree"),
     ("knn_brute", lambda m: setattr(m, "_y", m._y + 10), "a label is outside its classes"),
+    ("knn_p3", lambda m: setattr(m, "p", -1.0), "its p is -1.0, not a power above 0"),
+    ("knn_p3", lambda m: setattr(m, "p", "3"), "its p is str, not a power above 0"),
+    ("knn_p3", lambda m: m.effective_metric_params_.update(p=np.inf), "metric parameter 'p' is inf, not a finite"),
 ]
 
 
@@ -523,6 +532,16 @@ def test_a_mahalanobis_metric_with_a_matrix_that_is_not_square_is_refused(fitted
     _refused(lambda: checks_neighbors_svm._check_distance_metric(crafted, fitted["X"]), "distance metric", "not square")
 
 
+@pytest.mark.parametrize(("p", "words"), [(np.nan, "power p is nan, not a finite"), (0.5, "below 1 (not a distance)")])
+def test_a_minkowski_tree_metric_with_a_power_out_of_bounds_is_refused(fitted, p: float, words: str) -> None:
+    metric = fitted["knn_p3"]._tree.__getstate__()[11]
+    state = list(metric.__getstate__())
+    state[0] = p
+    crafted = type(metric).__new__(type(metric))
+    crafted.__setstate__(tuple(state))
+    _refused(lambda: checks_neighbors_svm._check_distance_metric(crafted, fitted["X"]), "distance metric", words)
+
+
 def test_a_weighted_metric_narrower_than_the_data_is_refused(fitted) -> None:
     metric = DistanceMetric.get_metric("seuclidean", V=np.ones(2))
     _refused(
@@ -549,6 +568,7 @@ SVC_CASES = [
     ("svc", lambda m: setattr(m, "_probA", np.ones(7)), "_probA has the wrong length"),
     ("svc", lambda m: setattr(m, "n_features_in_", 3), "its support vectors have the wrong width"),
     ("svc_pre", lambda m: setattr(m, "n_features_in_", 2), "a support index is past the precomputed kernel's"),
+    ("svr", lambda m: setattr(m, "kernel", DotProduct()), "its kernel is not one of libsvm's kernel names"),
 ]
 
 
@@ -556,6 +576,21 @@ SVC_CASES = [
 def test_libsvm_counts_must_add_up(fitted, name: str, edit, words: str) -> None:
     model = _edited(fitted[name], edit)
     _refused(lambda: checks_neighbors_svm._check_libsvm(model), "support vector model", words)
+
+
+# -- linear models ------------------------------------------------------------------------------
+
+LINEAR_CASES = [
+    (lambda m: setattr(m, "coef_", m.coef_.astype(object)), "its coef_ is not a 1-D or 2-D array of numbers"),
+    (lambda m: setattr(m, "coef_", m.coef_[:3]), "its coef_ has 3 column(s), the model 4 features"),
+    (lambda m: setattr(m, "intercept_", np.zeros(2)), "its intercept_ is not a number or 1 number(s)"),
+]
+
+
+@pytest.mark.parametrize(("edit", "words"), LINEAR_CASES, ids=[w[:30] for _e, w in LINEAR_CASES])
+def test_linear_coefficients_must_fit_the_features_and_outputs(fitted, edit, words: str) -> None:
+    model = _edited(fitted["ridge"], edit)
+    _refused(lambda: checks_linear._check_linear_model(model), "linear model", words)
 
 
 # -- sparse matrices ------------------------------------------------------------------------------

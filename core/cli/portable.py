@@ -50,7 +50,14 @@ def export_command(args: argparse.Namespace) -> Output:
     if info.get("sha256"):
         lines.append(f"  sha256       {info['sha256']}")
     parity = info.get("parity")
-    if args.to == "onnx" and parity:
+    if args.to == "onnx" and parity and parity.get("max_value_diff") is not None:
+        lines.append(
+            f"  parity       predictions within {parity['tolerance']:g} x max(1, |value|) on {parity['rows']} "
+            f"evaluation rows, max difference {parity['max_value_diff']:.2e}"
+            if parity["passed"]
+            else "  parity       FAILED"
+        )
+    elif args.to == "onnx" and parity:
         lines.append(
             f"  parity       labels equal on {parity['rows']} evaluation rows, max probability difference "
             f"{parity['max_proba_diff']:.2e} (tolerance {parity['tolerance']:g})"

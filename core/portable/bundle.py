@@ -46,6 +46,7 @@ from core.portable.how_to_load import (
     how_to_load,
     predictor_source,
     skops_types,
+    task_of,
 )
 from core.portable.requirements import requirements_txt
 from core.record import VersionRecord, dataset_of, environment_of, metrics_of, ref_of
@@ -80,8 +81,13 @@ class BundleImport:
 
 
 def _metrics_table(metrics: Mapping[str, Any]) -> dict[str, float]:
-    keys = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
-    return {k: round(float(metrics[k]), 6) for k in keys if isinstance(metrics.get(k), (int, float))}
+    """Every score the record holds (accuracy, r2, mae...), not a fixed list; bookkeeping left out."""
+    skip = ("fit_seconds", "n_samples")
+    return {
+        str(k): round(float(v), 6)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in skip
+    }
 
 
 def _fence(code: str) -> list[str]:
@@ -117,6 +123,8 @@ def model_card(
     environment = environment_of(record)
     packages = environment.get("packages") or {}
     card = skops_card.Card(estimator, model_diagram=False)
+    task = task_of(record)
+    classes = "" if task == "regression" else f", classes {e(dataset.get('classes', '?'))}"
     description = [
         f"{e(record['name'])}:{record['version']} from a ModelShelf store: a {e(type(estimator).__name__)} "
         f"({e(record.get('estimator'))}) saved on {e(str(record.get('created_at', '?'))[:19])} UTC as "
@@ -124,14 +132,18 @@ def model_card(
         "",
         f"- Data: {e(dataset.get('source', 'unknown'))} ({e(dataset.get('n_rows', '?'))} rows, "
         f"{e(dataset.get('n_features', len(features)))} features: {e(shown or 'unnamed')}); target "
-        f"{e(dataset.get('target', '?'))}, classes {e(dataset.get('classes', '?'))}.",
+        f"{e(dataset.get('target', '?'))}{classes}.",
         "- Input: raw rows with those columns; the pipeline imputes missing values, one-hot encodes "
         "text columns and scales numbers when it was trained to.",
         f"- Saved with: {e(', '.join(f'{k} {v}' for k, v in sorted(packages.items())))} on Python "
         f"{e(environment.get('python_version', '?'))} (see requirements.txt).",
     ]
+    metrics = metrics_of(record)
+    if task or metrics.get("primary"):
+        description.append(f"- Task: {e(task or '?')}; primary score: {e(metrics.get('primary') or '?')}.")
     intended = [
-        "Classifying new rows drawn from the same population and measured the same way as the "
+        f"{'Predicting values for' if task == 'regression' else 'Classifying'} new rows drawn from the "
+        "same population and measured the same way as the "
         "training data. The metrics below come from the held-out rows kept in `evaluation.parquet`; "
         "they say nothing about other populations, and the model was not reviewed for fairness.",
     ]
@@ -158,7 +170,7 @@ def model_card(
             "How to Get Started with the Model": "\n".join(loading),
         }
     )
-    card.add_metrics(**_metrics_table(metrics_of(record)))
+    card.add_metrics(**_metrics_table(metrics))
     for section in (
         "Model description/Training Procedure/Model Plot",
         "Model Card Authors",

@@ -15,7 +15,9 @@ whatever the file asks for.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
+import re
 from inspect import getsource
 
 from core.errors import InvalidParameterError
@@ -120,6 +122,34 @@ def _columns_comment(record: VersionRecord) -> str:
     return f"# new_rows.csv: one row per case, columns {shown}"
 
 
+_ESTIMATOR_PATH = re.compile(r"sklearn(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def task_of(record: VersionRecord) -> str | None:
+    """``classification``/``regression``: the recorded ``task``, else read from the estimator's class.
+
+    Records made before tasks were recorded name only the estimator (``sklearn.linear_model.Ridge``);
+    its class says which it is. None when neither tells (an unknown or non-scikit-learn name).
+    """
+    task = record.get("task")
+    if isinstance(task, str) and task:
+        return task
+    path = str(record.get("estimator") or "")
+    if not _ESTIMATOR_PATH.fullmatch(path):
+        return None
+    module, _, name = path.rpartition(".")
+    cls = None
+    for candidate in dict.fromkeys((module, ".".join(module.split(".")[:2]))):  # describe drops private parts
+        with contextlib.suppress(ImportError, AttributeError):
+            cls = getattr(importlib.import_module(candidate), name)
+            break
+    from sklearn.base import ClassifierMixin, RegressorMixin  # deferred: only when a record has no task
+
+    if isinstance(cls, type) and issubclass(cls, RegressorMixin):
+        return "regression"
+    return "classification" if isinstance(cls, type) and issubclass(cls, ClassifierMixin) else None
+
+
 def how_to_load(record: VersionRecord, fmt: str, skops_types: list[str] | None = None) -> str:
     """Python code that loads the file downloaded in ``fmt`` and predicts, with its pip install line.
 
@@ -178,10 +208,10 @@ def how_to_load(record: VersionRecord, fmt: str, skops_types: list[str] | None =
                 "    else:",
                 "        feeds[node.name] = column.to_numpy(np.float32).reshape(-1, 1)",
             ]
-        body += [
-            "labels, probabilities = session.run(None, feeds)",
-            "print(labels)",
-        ]
+        if task_of(record) == "regression":  # one output: the predicted values, shape (rows, 1)
+            body += ["predictions = session.run(None, feeds)[0].ravel()", "print(predictions)"]
+        else:
+            body += ["labels, probabilities = session.run(None, feeds)", "print(labels)"]
     elif fmt == "json":
         body = [
             "import json",

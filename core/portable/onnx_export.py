@@ -11,6 +11,9 @@ written into the model's ``metadata_props`` (names in ``core.portable.onnx_meta`
 Parity, checked at export time: onnxruntime's labels must equal scikit-learn's on every row of
 the evaluation set, and its probabilities must be within ``PROBA_TOLERANCE`` (absolute) of
 ``predict_proba``. ONNX computes in float32, hence a tolerance for probabilities, none for labels.
+A regressor's predictions are numbers computed in float32 too: each must be within the same
+tolerance scaled by the value, ``PROBA_TOLERANCE * max(1, |prediction|)`` (a prediction of 150
+may differ by 0.015; float32 itself carries about 7 significant digits).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -52,6 +56,8 @@ class Parity:
     max_proba_diff: float | None
     tolerance: float
     passed: bool
+    #: Regressors: the largest absolute difference between the predicted values (else None).
+    max_value_diff: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +65,12 @@ class Parity:
     def summary(self) -> str:
         proba = "n/a" if self.max_proba_diff is None else f"{self.max_proba_diff:.2e}"
         verdict = "passed" if self.passed else "FAILED"
+        if self.max_value_diff is not None:
+            return (
+                f"parity {verdict} on {self.rows} evaluation rows: predictions "
+                f"{'within' if self.labels_equal else f'outside on {self.mismatched_labels} rows of'} the tolerance "
+                f"{self.tolerance:g} x max(1, |value|), max difference {self.max_value_diff:.2e}"
+            )
         return (
             f"parity {verdict} on {self.rows} evaluation rows: labels "
             f"{'equal' if self.labels_equal else f'differ on {self.mismatched_labels}'}, "
@@ -146,6 +158,8 @@ def check_parity(data: bytes, model: Any, X: pd.DataFrame, tolerance: float = PR
     features = model_input(model, X)
     expected = np.asarray(model.predict(features))
     labels, proba = run_onnx(data, X)
+    if is_regressor(model):
+        return _value_parity(np.asarray(labels, dtype=np.float64), expected.astype(np.float64), tolerance)
     mismatched = int(np.sum(np.asarray(labels).astype(object) != expected.astype(object)))
     max_diff = None
     proba_ok = True
@@ -165,6 +179,17 @@ def check_parity(data: bytes, model: Any, X: pd.DataFrame, tolerance: float = PR
         tolerance=tolerance,
         passed=mismatched == 0 and proba_ok,
     )
+
+
+def _value_parity(values: np.ndarray, expected: np.ndarray, tolerance: float) -> Parity:
+    """Regressors: every prediction within ``tolerance * max(1, |expected|)`` of scikit-learn's."""
+    values = values.reshape(expected.shape) if values.size == expected.size else values
+    if values.shape != expected.shape:
+        return Parity(len(expected), False, len(expected), None, tolerance, False, float("inf"))
+    diff = np.abs(values - expected)
+    outside = int(np.sum(~(diff <= tolerance * np.maximum(1.0, np.abs(expected)))))
+    largest = float(np.max(diff)) if diff.size else 0.0
+    return Parity(len(expected), outside == 0, outside, None, tolerance, outside == 0, largest)
 
 
 def export_onnx(model: Any, X: pd.DataFrame | None, feature_names: list[str] | None = None) -> OnnxExport:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import (
@@ -310,7 +311,12 @@ def to_params(model: Any, feature_names: list[str] | None = None) -> dict[str, A
     """The JSON-able plain-parameter document of a fitted model (or a clear refusal)."""
     estimator = final_estimator(model)
     if not hasattr(estimator, "classes_"):
-        raise _refuse(f"{type(estimator).__name__} is not a fitted classifier")
+        # Schema versions 1 and 2 describe classifiers only; a regressor's values are not in them yet.
+        kind = "a regressor" if is_regressor(estimator) else "not a fitted classifier"
+        raise _refuse(
+            f"{type(estimator).__name__} is {kind}: the JSON schema describes classifiers only "
+            "(use the ONNX form or the model file)"
+        )
     steps = model.steps[:-1] if isinstance(model, Pipeline) else []
     if len(steps) > 1 or (steps and not isinstance(steps[0][1], ColumnTransformer)):
         raise _refuse("only a ColumnTransformer followed by the estimator is represented")

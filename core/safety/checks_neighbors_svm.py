@@ -47,6 +47,9 @@ def _check_neighbors(model: Any) -> None:
         value = (params or {}).get(key)
         if value is not None and (np.ndim(value) < 1 or any(size != width for size in np.shape(value))):
             raise _bad(what, f"its metric parameter {str(key)[:20]!r} does not match its {width} features")
+    _check_minkowski_power(state.get("p"), what, "p", finite=False)
+    if state.get("effective_metric_") == "minkowski":
+        _check_minkowski_power((params or {}).get("p", 2), what, "metric parameter 'p'", finite=True)
     metric = state.get("effective_metric_")
     if type(metric).__module__ == "sklearn.metrics._dist_metrics":
         _check_distance_metric(metric, np.asarray(fit_X) if not sparse.issparse(fit_X) else fit_X)
@@ -69,6 +72,17 @@ def _check_neighbors(model: Any) -> None:
         size = np.asarray(known).shape[0] if np.asarray(known).ndim == 1 else -1
         if column.dtype.kind not in "iu" or (column.size and (column.min() < 0 or column.max() >= size)):
             raise _bad(what, "a label is outside its classes")
+
+
+def _check_minkowski_power(p: Any, what: str, name: str, finite: bool) -> None:
+    """A Minkowski power is a number above 0 (finite where it is used as one), as scikit-learn's
+    own constructors require: a NaN, zero or negative power made every prediction the same."""
+    if p is None and not finite:
+        return
+    number = isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, (bool, np.bool_))
+    if not number or not p > 0 or (finite and not np.isfinite(p)):
+        shown = f"{p!r:.30}" if number else type(p).__name__
+        raise _bad(what, f"its {name} is {shown}, not a {'finite ' if finite else ''}power above 0")
 
 
 def _check_kmeans(model: Any) -> None:
@@ -115,7 +129,13 @@ def _check_binary_tree(tree: Any) -> None:
 
 def _check_distance_metric(metric: Any, data: np.ndarray) -> None:
     """Weighted metrics index their weights by feature: the sizes must match the data's width."""
-    mat = metric.__getstate__()[2]
+    state = metric.__getstate__()
+    mat = state[2]
+    if type(metric).__name__.startswith("MinkowskiDistance"):
+        # A search tree prunes with the triangle inequality: scikit-learn builds one only for p >= 1.
+        _check_minkowski_power(state[0], "distance metric", "power p", finite=True)
+        if not state[0] >= 1:
+            raise _bad("distance metric", f"its power p is {state[0]!r:.30}, below 1 (not a distance)")
     if type(metric).__name__.startswith("MahalanobisDistance") and (mat.ndim != 2 or mat.shape[0] != mat.shape[1]):
         raise _bad("distance metric", "its matrix is not square")
     try:
@@ -134,7 +154,11 @@ def _check_libsvm(model: Any) -> None:
     if support is None or vectors is None or n_support is None or coef is None or intercept is None:
         return
 
-    precomputed = getattr(model, "kernel", "") == "precomputed"
+    kernel = getattr(model, "kernel", None)
+    if not isinstance(kernel, str):
+        # A callable kernel's matrix is handed to libsvm as "precomputed" and indexed by support_.
+        raise _bad("support vector model", "its kernel is not one of libsvm's kernel names")
+    precomputed = kernel == "precomputed"
     # A precomputed kernel keeps no support vectors, only their row numbers in the training kernel,
     # which libsvm uses to index each row of the kernel given to predict (shape_fit_[0] wide).
     n_sv = np.asarray(support).shape[0] if precomputed and np.ndim(support) == 1 else vectors.shape[0]

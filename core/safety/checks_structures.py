@@ -10,7 +10,8 @@ structure that compiled code walks by index is checked here, with numpy, before 
 * HistGradientBoosting ``TreePredictor`` nodes and its categorical bitsets,
 * KD-tree / ball-tree index arrays (nearest neighbours),
 * libsvm's support-vector arrays (SVC and friends),
-* scipy sparse matrices (``check_format(full_check=True)``).
+* scipy sparse matrices (``check_format(full_check=True)``),
+* linear models' ``coef_`` and ``intercept_`` (``checks_linear``).
 
 Feature counts are never taken from the file alone: scikit-learn checks the data it is given
 against ``n_features_in_``, so every tree, binner and fitted-data array must agree with that
@@ -33,6 +34,9 @@ from sklearn.cluster._kmeans import _BaseKMeans
 from sklearn.ensemble._gb import BaseGradientBoosting
 from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
+from sklearn.linear_model._glm.glm import _GeneralizedLinearRegressor
+from sklearn.linear_model._stochastic_gradient import BaseSGDRegressor
 from sklearn.neighbors import BallTree, KDTree
 from sklearn.neighbors._base import NeighborsBase
 from sklearn.svm._base import BaseLibSVM
@@ -40,6 +44,7 @@ from sklearn.tree import BaseDecisionTree
 from sklearn.tree._tree import Tree
 
 from core.safety.checks import _bad, _children, _has_special_names
+from core.safety.checks_linear import _check_linear_model
 from core.safety.checks_neighbors_svm import (
     _check_binary_tree,
     _check_kmeans,
@@ -99,6 +104,10 @@ def _checkers() -> list[tuple[type, Callable[[Any], None]]]:
         (BaseGradientBoosting, _check_gradient_boosting),
         (NeighborsBase, _check_neighbors),
         (_BaseKMeans, _check_kmeans),
+        (LinearModel, _check_linear_model),
+        (LinearClassifierMixin, _check_linear_model),
+        (_GeneralizedLinearRegressor, _check_linear_model),
+        (BaseSGDRegressor, _check_linear_model),
         (KDTree, _check_binary_tree),
         (BallTree, _check_binary_tree),
         (object, _check_ensemble_features),

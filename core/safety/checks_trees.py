@@ -201,6 +201,11 @@ def _check_gradient_boosting(model: Any) -> None:
             raise _bad(what, "its loss is not a multiclass loss")
         return
     if not classifier and isinstance(init, DummyRegressor):
+        # Its predictions become the (rows, 1) array the trees add into in C: one output exactly
+        # (n_outputs_ 0 gave a (rows, 0) array, which predict_stages wrote past).
+        constant = np.asarray(vars(init).get("constant_"))
+        if vars(init).get("n_outputs_") != 1 or constant.shape != (1, 1) or constant.dtype.kind not in "iuf":
+            raise _bad(what, "its init estimator does not predict one number per row")
         return
     raise _bad(what, "its init_ is neither 'zero' nor the dummy estimator scikit-learn fits")
 

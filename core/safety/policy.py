@@ -52,6 +52,7 @@ from sklearn.neighbors import BallTree, KDTree
 from sklearn.utils._param_validation import Hidden, Options, StrOptions
 
 from core.safety.policy_code import CALLABLE_DATA_SLOTS, PolicyError, Rule, _describe, _made_here, _refuse, is_code
+from core.safety.policy_owners import refine, rule_libsvm_kernel, rule_metric_name, rule_no_kernel_object
 from core.safety.policy_rules import (
     _PREDICT_LOOPS,
     FITTED_RULES,
@@ -256,15 +257,16 @@ _NUMBER_SLOTS = frozenset({"n_jobs"})
 
 #: Rules that accept any option scikit-learn declares for the parameter (others, like ``input``,
 #: are narrower than the declared options on purpose).
-_NAME_RULES: frozenset[Rule] = frozenset({rule_metric, rule_scoring, rule_no_code})
+_NAME_RULES: frozenset[Rule] = frozenset(
+    {rule_metric, rule_scoring, rule_no_code, rule_libsvm_kernel, rule_metric_name, rule_no_kernel_object}
+)
 
 
 def _rule_for(owner: Any, slot: str | None) -> Rule | None:
     if owner is None or slot is None:
         return None
-    if slot in _param_names(owner):
-        return PARAM_RULES.get(slot)
-    return FITTED_RULES.get(slot)
+    rule = PARAM_RULES.get(slot) if slot in _param_names(owner) else FITTED_RULES.get(slot)
+    return refine(owner, slot, rule)
 
 
 def _label(key: Any) -> str:
