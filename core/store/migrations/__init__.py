@@ -82,8 +82,8 @@ def upgrading(engine: Engine) -> Iterator[Connection]:
                 raw.execute("PRAGMA foreign_keys=ON")
 
 
-def run(conn: Connection, found: int | None, *, store_id: str, artifact_root: str | None) -> None:
-    """Bring the index on ``conn`` (in ``upgrading``) from schema ``found`` to ``HEAD`` with Alembic.
+def run(conn: Connection, found: int | None, *, store_id: str, artifact_root: str | None, to: int = HEAD) -> None:
+    """Bring the index on ``conn`` (in ``upgrading``) from schema ``found`` to ``to`` with Alembic.
 
     ``store_id`` is the id schema 3 gives a store that has none; ``artifact_root`` what schema 4
     records (``core.store.layout.artifact_root``). Nothing is committed here: the caller's
@@ -98,7 +98,7 @@ def run(conn: Connection, found: int | None, *, store_id: str, artifact_root: st
     config.attributes.update(connection=conn, store_id=store_id, artifact_root=artifact_root)
     if found is not None and found >= FIRST:  # store_info.schema is the truth: Alembic's record follows it
         command.stamp(config, str(found), purge=True)
-    command.upgrade(config, str(HEAD))
+    command.upgrade(config, str(to))
 
 
 def set_schema(conn: Connection, number: int) -> None:

@@ -8,7 +8,7 @@ it are written by ``core.store.layout`` in the same transaction.
 
 from __future__ import annotations
 
-from alembic import op
+from alembic import context, op
 from sqlalchemy import Column, Integer, column, func, select, table, update
 
 from core.store.migrations import set_schema
@@ -31,7 +31,7 @@ def upgrade() -> None:
     for row in conn.execute(highest).all():
         conn.execute(update(names).where(names.c.name == row.name).values(next_version=int(row.top) + 1))
     if info_value(conn, "store_id") is None:
-        set_info(conn, "store_id", op.get_context().config.attributes["store_id"])
+        set_info(conn, "store_id", context.config.attributes["store_id"])
     set_schema(conn, 3)
 
 

@@ -9,7 +9,7 @@ without credentials), checked before each process's first write (``root_mismatch
 
 from __future__ import annotations
 
-from alembic import op
+from alembic import context, op
 from sqlalchemy import BigInteger, Integer
 
 from core.store.migrations import set_schema
@@ -27,7 +27,7 @@ def upgrade() -> None:
         with op.batch_alter_table("versions") as batch:
             for name in ("size_bytes", "stored_bytes"):
                 batch.alter_column(name, type_=BigInteger, existing_type=Integer, existing_nullable=False)
-    root = op.get_context().config.attributes.get("artifact_root")
+    root = context.config.attributes.get("artifact_root")
     if root is not None:
         set_info(conn, "artifact_root", root)
     set_schema(conn, 4)
