@@ -224,6 +224,7 @@ def test_a_moved_store_folder_still_works_and_a_moved_artifact_root_is_repaired(
             there.save(model, "m", format="pickle")
         assert "\n" not in str(refused.value) and "../files" in str(refused.value)
         assert there.list()[0]["version"] == 1  # index-only reads are not checked
+        assert there.load("m:1", verify="full").ref == "m:1"  # nor loads (their hash stamp is not kept)
     finally:
         there.close()
     checkup = check_store("x", index_url=index_url, artifacts_url=str(tmp_path / "copied"))

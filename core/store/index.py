@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from core.errors import ConflictError, InvalidParameterError, NotFoundError
+from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreMismatchError
 from core.record import VersionRecord
 from core.store import migrations
 from core.store.engine import index_where, open_engine, read_only, translated
@@ -348,10 +348,11 @@ class MetadataIndex:
     def record_verified(self, row: Row, stamp: str) -> None:
         """Remember that the file of ``row`` hashed to its recorded sha256 while its stat read ``stamp``.
 
-        A read-only store skips it (loads stay correct, only slower)."""
+        A read-only store skips it (loads stay correct, only slower), as does one whose artifact root
+        is not the index's: a load is a read, and only a write is refused for that."""
         if self.read_only or self.schema != SCHEMA_VERSION:  # an old store is upgraded by a real write only
             return
-        with self.writing() as conn:
+        with suppress(StoreMismatchError), self.writing() as conn:
             conn.execute(delete(verified_files).where(verified_files.c.version_id == row.id))
             conn.execute(insert(verified_files).values(version_id=row.id, sha256=row.sha256, stamp=stamp))
 

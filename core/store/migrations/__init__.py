@@ -92,13 +92,17 @@ def run(conn: Connection, found: int | None, *, store_id: str, artifact_root: st
     # Deferred: Alembic is imported only when an upgrade actually runs, never to open or read a store.
     from alembic import command
     from alembic.config import Config
+    from alembic.util import CommandError
 
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
     config.attributes.update(connection=conn, store_id=store_id, artifact_root=artifact_root)
-    if found is not None and found >= FIRST:  # store_info.schema is the truth: Alembic's record follows it
-        command.stamp(config, str(found), purge=True)
-    command.upgrade(config, str(to))
+    try:
+        if found is not None and found >= FIRST:  # store_info.schema is the truth: Alembic's record follows it
+            command.stamp(config, str(found), purge=True)
+        command.upgrade(config, str(to))
+    except CommandError as exc:  # e.g. a revision this release does not have: nothing was committed
+        raise StorageError(f"the index could not be upgraded from schema {found}: {exc}") from exc
 
 
 def set_schema(conn: Connection, number: int) -> None:
