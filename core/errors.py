@@ -67,6 +67,10 @@ class SchemaNewerError(StoreError):
     """The index was made by a newer ModelShelf: this release cannot know what its rows mean."""
 
 
+class SchemaOlderError(StoreError):
+    """The index on a database server has an older schema: writes wait for ``python -m core index upgrade``."""
+
+
 class ReadOnlyStoreError(StoreError):
     """A write to a store this process may only read (a read-only mount, another user's folder)."""
 

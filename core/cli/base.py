@@ -71,7 +71,7 @@ COMMANDS: dict[str, Command] = {
         "core.cli.doctor:doctor_args",
     ),
     "index": Command(
-        "index rebuild [--force]: make a lost or damaged index again from the store's files",
+        "index rebuild [--force]: make a lost index again from the store's files; index upgrade: to this schema",
         "core.cli.maintenance:index_command",
         "core.cli.maintenance:index_args",
     ),

@@ -20,7 +20,12 @@ and a one-line detail:
 - ``unreachable``: the index or the artifact store cannot be reached (nothing else is checked).
 - ``schema_newer``: the index was made by a newer ModelShelf (nothing else is checked: this
   release cannot know what its rows mean).
-- ``schema_older``: the index has an older schema; the first write upgrades it in place.
+- ``schema_older``: the index has an older schema: a SQLite index's first write upgrades it in
+  place, one on a database server waits for ``python -m core index upgrade`` (no repair before).
+- ``root_mismatch``: the index records its files at another artifact root than the one configured
+  (two stores sharing one database, or a wrong ``--artifacts-url``). Nothing else is checked: the
+  files here are not the index's. Repaired (this root recorded) only when the marker here carries
+  the index's store id, i.e. the files were moved or copied here; otherwise point at the right root.
 
 Leftovers younger than ``stale_after_s`` (default an hour) may belong to a save still running:
 they are listed as ``pending``, not as problems. Nothing here prints: the CLI does.
@@ -41,6 +46,7 @@ from core.store.artifacts import TMP_FOLDER
 from core.store.facade import INDEX_FILE, Store
 from core.store.index import Row
 from core.store.layout import MARKER, VERSION_FILE, folder_of, version_doc
+from core.store.migrations import schema_older
 from core.store.schema import SCHEMA_VERSION, info_value
 
 STALE_AFTER_S = 3600.0
@@ -138,12 +144,36 @@ def _open(
     return None
 
 
-def _schema_older(store: Store, checkup: Checkup) -> None:
-    """Report an index with an older schema (a newer one is refused on opening: see ``_open``)."""
+def _schema_older(store: Store, checkup: Checkup) -> bool:
+    """Report an index with an older schema (a newer one is refused on opening: see ``_open``);
+    True when it may not be written before ``index upgrade`` (a server's)."""
     found = store.index.schema
-    if found is not None and found < SCHEMA_VERSION:
+    if found is None or found >= SCHEMA_VERSION:
+        return False
+    if store.index.engine.dialect.name == "sqlite":
         detail = f"the index has schema {found}, older than {SCHEMA_VERSION}: the store's first write upgrades it"
         checkup.problems.append(Problem("schema_older", None, None, detail))
+        return False
+    checkup.problems.append(Problem("schema_older", None, None, str(schema_older(store.index.where, found))))
+    return True
+
+
+def _root_mismatch(store: Store, checkup: Checkup, repair: bool) -> bool:
+    """Report an artifact root other than the one the index records; True: stop, the files are not its."""
+    recorded = store.layout.recorded_root()
+    if recorded is None or recorded == store.layout.root:
+        return False
+    marker = store.layout.read_marker()
+    moved = marker is not None and marker.get("store_id") == store.index.store_id()
+    if moved and repair and not store.read_only:
+        detail = f"the files were moved from {recorded} to {store.layout.root} (the marker here is this store's)"
+        store.layout.record_root()
+        checkup.repaired.append(Problem("root_mismatch", None, None, detail))
+        return False
+    why = "--repair records this root: the marker here is this store's" if moved else "no marker of this store here"
+    detail = f"{store.layout.root_mismatch(recorded)} [{why}]"
+    checkup.problems.append(Problem("root_mismatch", None, None, detail))
+    return True
 
 
 def check_store(
@@ -166,9 +196,11 @@ def check_store(
         return checkup
     try:
         checkup.read_only, checkup.snapshot = store.read_only, store.snapshot
-        _schema_older(store, checkup)
+        waits = _schema_older(store, checkup)
+        if _root_mismatch(store, checkup, repair):
+            return checkup
         _check(store, checkup, verify, stale_after_s)
-        if repair and not store.read_only:
+        if repair and not store.read_only and not waits:
             _repair(store, checkup)
     finally:
         store.close()

@@ -9,31 +9,26 @@ for the rows shown. Listing never opens a model file.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.exc import OperationalError
 
-from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreBusyError, StoreError
+from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreMismatchError
 from core.record import VersionRecord
-from core.store.engine import index_missing, index_where, open_engine, read_only, translated
-from core.store.locking import insert_new, lock_name, lock_schema
+from core.store import migrations
+from core.store.engine import index_where, open_engine, read_only, translated
+from core.store.locking import insert_new, lock_name
+from core.store.migrations import schema_newer, schema_older
 from core.store.schema import (
     SCHEMA_VERSION,
     aliases,
     info_value,
-    metadata_obj,
     names,
     schema_of,
-    set_info,
     tags,
-    upgrade_to_2,
-    upgrade_to_3,
     verified_files,
     versions,
 )
@@ -90,8 +85,9 @@ def gone(row: Row) -> NotFoundError:
 class MetadataIndex:
     """Reads and writes of the metadata index. Writes happen inside ``writing()`` transactions.
 
-    Opening only reads (``schema``: None for an index without tables); an older schema is upgraded
-    by the first write transaction, with ``on_upgrade`` bringing the artifact files along.
+    Opening only reads (``schema``, one query: None for an index without tables); an older schema
+    is upgraded before the first write (SQLite) or refused until ``index upgrade`` (a server), with
+    ``on_upgrade`` bringing the artifact files along; ``before_first_write`` checks the artifact root.
     ``on_change`` rewrites a version's metadata file in each transaction that changes the version.
     """
 
@@ -104,6 +100,10 @@ class MetadataIndex:
         self._durable = self.engine.execution_options(write=True, durable=True)
         self.on_change: ChangeHook | None = None
         self.on_upgrade: UpgradeHook | None = None
+        #: Where this index's files are, as it records them (``core.store.layout`` sets it), and a check of it.
+        self.artifact_root: str | None = None
+        self.before_first_write: UpgradeHook | None = None
+        self.root_checked = False
         with self.reading() as conn:
             self.schema: int | None = schema_of(conn)
 
@@ -115,47 +115,38 @@ class MetadataIndex:
             return info_value(conn, "store_id")
 
     def create(self, store_id: str, before: UpgradeHook, after: UpgradeHook) -> None:
-        """Make the tables of a new store in one write transaction, unless another process just did.
+        """Make the tables of a new store at once, unless another process just did (``migrations.create``).
 
         ``before`` may refuse (a lost index over existing versions); ``after`` writes the marker.
         """
         if self.read_only:
             raise read_only(self.location)
-        for attempt in range(5):
-            try:
-                with translated(self.location, self.where), self._durable.begin() as conn:
-                    lock_schema(conn)
-                    if schema_of(conn) is None:
-                        before(conn)
-                        metadata_obj.create_all(conn)
-                        set_info(conn, "schema", str(SCHEMA_VERSION))
-                        set_info(conn, "store_id", store_id)
-                        after(conn)
-                break
-            except (OperationalError, SAIntegrityError, StoreBusyError):  # two first opens racing on a new file
-                if attempt == 4:
-                    raise
+        migrations.create(self._durable, self.location, self.where, store_id, self.artifact_root, (before, after))
         with self.reading() as conn:
             self.schema = schema_of(conn)
 
-    def _upgrade(self, conn: Connection) -> None:
-        found = schema_of(conn)
-        if found is None:
-            raise index_missing(self.where, "damaged: it has no tables")
-        if found > SCHEMA_VERSION:
-            raise StoreError(f"the store at {self.location} was made by a newer ModelShelf (schema {found})")
-        if found == SCHEMA_VERSION:
+    def upgrade(self) -> tuple[int, int]:
+        """Bring the index to this release's schema in a transaction of its own (``core.store.migrations``);
+        ``(from, to)`` schema numbers, equal when there was nothing to do."""
+        if self.read_only:
+            raise read_only(self.location)
+        with translated(self.location, self.where):
+            done = migrations.upgrade_index(
+                self._durable, self.where, self.location, self.artifact_root, self.on_upgrade
+            )
+        self.schema = SCHEMA_VERSION
+        return done
+
+    def _up_to_date(self) -> None:
+        """Before a write: a SQLite index upgrades itself; one on a server waits for ``index upgrade``."""
+        if self.engine.dialect.name == "sqlite":
+            self.upgrade()
             return
-        lock_schema(conn)
-        if schema_of(conn) == SCHEMA_VERSION:  # another process upgraded it while this one waited
-            return
-        metadata_obj.create_all(conn)  # tables newer than the index (checkfirst: existing ones stay)
-        if found < 2:
-            upgrade_to_2(conn)
-        upgrade_to_3(conn, uuid.uuid4().hex)
-        if self.on_upgrade is not None:
-            self.on_upgrade(conn)
-        set_info(conn, "schema", str(SCHEMA_VERSION))
+        with self.reading() as conn:
+            self.schema = schema_of(conn)  # maybe upgraded since this process opened it
+        if self.schema is not None and self.schema != SCHEMA_VERSION:
+            newer = self.schema > SCHEMA_VERSION
+            raise (schema_newer(self.location, self.schema) if newer else schema_older(self.where, self.schema))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -165,14 +156,17 @@ class MetadataIndex:
         """A write transaction (SQLite: ``BEGIN IMMEDIATE``, so version numbers are handed out one at a time).
 
         ``durable``: it publishes a version, so its commit waits for the disk (``synchronous=FULL``).
+        The index is brought up to date first; the first write of this process checks the artifact root.
         """
         if self.read_only:
             raise read_only(self.location)
+        if self.schema != SCHEMA_VERSION:
+            self._up_to_date()
         with translated(self.location, self.where), (self._durable if durable else self._writer).begin() as conn:
-            if self.schema != SCHEMA_VERSION:
-                self._upgrade(conn)
+            if not self.root_checked and self.before_first_write is not None:
+                self.before_first_write(conn)
             yield conn
-        self.schema = SCHEMA_VERSION
+        self.root_checked = True
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -354,10 +348,11 @@ class MetadataIndex:
     def record_verified(self, row: Row, stamp: str) -> None:
         """Remember that the file of ``row`` hashed to its recorded sha256 while its stat read ``stamp``.
 
-        A read-only store skips it (loads stay correct, only slower)."""
+        A read-only store skips it (loads stay correct, only slower), as does one whose artifact root
+        is not the index's: a load is a read, and only a write is refused for that."""
         if self.read_only or self.schema != SCHEMA_VERSION:  # an old store is upgraded by a real write only
             return
-        with self.writing() as conn:
+        with suppress(StoreMismatchError), self.writing() as conn:
             conn.execute(delete(verified_files).where(verified_files.c.version_id == row.id))
             conn.execute(insert(verified_files).values(version_id=row.id, sha256=row.sha256, stamp=stamp))
 

@@ -25,15 +25,18 @@ import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from core.errors import SchemaNewerError, StoreMismatchError
+from core.errors import StoreMismatchError
 from core.store.artifacts import ArtifactStore
-from core.store.engine import index_missing, index_where, read_only
+from core.store.engine import index_missing, index_where, read_only, sqlite_file
 from core.store.index import MetadataIndex, Row
-from core.store.schema import SCHEMA_VERSION, info_value, store_info, versions
+from core.store.migrations import schema_newer
+from core.store.schema import SCHEMA_VERSION, info_value, set_info, store_info, versions
+from core.store.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,18 @@ def has_versions(artifacts: ArtifactStore) -> bool:
     return any(artifacts.fs.glob(f"{root}/{pattern}") for pattern in (f"*/*/{VERSION_FILE}", "*/*/model.*"))
 
 
+def artifact_root(index_url: str, artifacts: ArtifactStore) -> str:
+    """Where the files are, as the index records it: a local folder relative to a SQLite index's
+    own folder (``.`` for a store folder, so the folder can be moved), else its URL without credentials."""
+    if not artifacts.is_local:
+        return redact_url(artifacts.fs.unstrip_protocol(artifacts.root))
+    root = os.path.realpath(artifacts.root)
+    index_file = sqlite_file(index_url)
+    if index_file is None:
+        return root
+    return Path(os.path.relpath(root, os.path.dirname(os.path.realpath(index_file)))).as_posix()
+
+
 def refuse_lost_index(artifacts: ArtifactStore, index_file: str | None, location: str) -> None:
     """Refuse to open (never recreate) a SQLite index file that is missing over existing versions."""
     if index_file is None:
@@ -89,8 +104,13 @@ class Layout:
     def __init__(self, index: MetadataIndex, artifacts: ArtifactStore) -> None:
         self.index = index
         self.artifacts = artifacts
+        self.root = artifact_root(index.url, artifacts)
+        #: Set by ``record_root`` (``doctor --repair``): the next write records ``root`` instead of refusing it.
+        self.moved_here = False
         index.on_change = self.rewrite
         index.on_upgrade = self.upgrade
+        index.artifact_root = self.root
+        index.before_first_write = self.check_root
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -123,13 +143,9 @@ class Layout:
             index.create(uuid.uuid4().hex, before=refuse, after=lambda conn: self.write_marker(conn))
             return
         if index.schema > SCHEMA_VERSION:  # refused before anything is read: its rows may mean other things
-            raise SchemaNewerError(
-                f"the store at {index.location} was made by a newer ModelShelf (index schema {index.schema}, "
-                f"this one knows {SCHEMA_VERSION}); upgrade ModelShelf to use it"
-            )
-        if index.schema < 2 and not index.read_only:  # schema 1 cannot be read as it is
-            with index.writing():
-                pass
+            raise schema_newer(index.location, index.schema)
+        if index.schema < 2 and not index.read_only and index.engine.dialect.name == "sqlite":
+            index.upgrade()  # schema 1 cannot be read as it is (a server's waits for `index upgrade`)
         marker = self.read_marker()
         store_id = index.store_id()
         if marker is not None and store_id is not None and marker.get("store_id") != store_id:
@@ -138,6 +154,38 @@ class Layout:
                 f"the folder's marker says {str(marker.get('store_id'))[:8]}...); point --store at the right "
                 "pair, or run `python -m core index rebuild --force`"
             )
+
+    # -- the artifact root -------------------------------------------------------------------
+
+    def recorded_root(self) -> str | None:
+        """Where the index says its files are (None: not recorded, an index older than schema 4)."""
+        with self.index.reading() as conn:
+            return info_value(conn, "artifact_root") if self.index.schema == SCHEMA_VERSION else None
+
+    def root_mismatch(self, recorded: str) -> StoreMismatchError:
+        return StoreMismatchError(
+            f"the index at {self.index.where} keeps the files of its store at {recorded}, not at {self.root}: "
+            "point --artifacts-url at them (if they were moved here, `python -m core doctor --repair` says so)"
+        )
+
+    def check_root(self, conn: Connection) -> None:
+        """Before this process's first write, in its transaction: refuse files of another root than the
+        index's (two stores sharing one database would mix); record it where none is recorded yet."""
+        recorded = info_value(conn, "artifact_root")
+        if recorded is not None and recorded != self.root and not self.moved_here:
+            raise self.root_mismatch(recorded)
+        if recorded != self.root:
+            set_info(conn, "artifact_root", self.root)
+
+    def record_root(self) -> None:
+        """Record this artifact root as the index's (``doctor --repair``, once the marker here proved the
+        files are this store's: they were moved or copied here)."""
+        self.moved_here, self.index.root_checked = True, False
+        try:
+            with self.index.writing():
+                pass
+        finally:
+            self.moved_here = False
 
     # -- writing (inside the index's write transactions) --------------------------------------
 

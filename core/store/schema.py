@@ -1,14 +1,11 @@
-"""The index's tables and how an older index is brought up to date, in place.
+"""The index's tables as this release makes them, and the one query that tells an index's schema.
 
-Schema 3 (this release) adds ``names.next_version`` (numbers are never handed out twice, a delete
-never lowers it) and the store id kept in ``store_info`` and in the artifact root's marker file.
-A schema-2 index is read as it is; it is upgraded by the first write transaction (see
-``MetadataIndex.writing``), so opening a store to read never writes.
+A new index gets these tables at once (``MetadataIndex.create``); an older one is brought here by
+the Alembic revisions in ``core.store.migrations``, whose numbers are the ``schema`` values kept in
+``store_info``. Reading the schema is one query and never imports Alembic (``schema_of``).
 """
 
 from __future__ import annotations
-
-import json
 
 from sqlalchemy import (
     BigInteger,
@@ -23,18 +20,16 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    func,
     insert,
     inspect,
     select,
-    text,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
-from core.record import stored_bytes
-
-#: 2: names (who owns a name) and versions.stored_bytes; 3: names.next_version and the store id.
-SCHEMA_VERSION = 3
+#: 2: names (who owns a name) and versions.stored_bytes; 3: names.next_version and the store id;
+#: 4: 64-bit sizes on every dialect and the artifact root. Each is a revision of core.store.migrations.
+SCHEMA_VERSION = 4
 
 metadata_obj = MetaData()
 
@@ -125,42 +120,23 @@ def set_info(conn: Connection, key: str, value: str) -> None:
         conn.execute(update(store_info).where(store_info.c.key == key).values(value=value))
 
 
-def upgrade_to_2(conn: Connection) -> None:
-    """Schema 1 -> 2, in place and in the caller's write transaction: count every version's bytes,
-    and give each name to the owner of its oldest surviving version (the only trace of who made it)."""
-    if "stored_bytes" not in {c["name"] for c in inspect(conn).get_columns("versions")}:
-        conn.execute(text("ALTER TABLE versions ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0"))
-    tag_map: dict[int, list[str]] = {}
-    for link in conn.execute(select(tags.c.version_id, tags.c.tag)):  # by name, not unpacked: see usage()
-        tag_map.setdefault(link.version_id, []).append(link.tag)
-    for row in conn.execute(select(versions.c.id, versions.c.record, versions.c.note)).all():
-        size = stored_bytes(json.loads(row.record), row.record, row.note or "", tag_map.get(row.id, []))
-        conn.execute(update(versions).where(versions.c.id == row.id).values(stored_bytes=size))
-    first = select(func.min(versions.c.id)).group_by(versions.c.name)
-    claimed = select(names.c.name)
-    rows = conn.execute(
-        select(versions.c.name, versions.c.owner, versions.c.created_at).where(
-            versions.c.id.in_(first), versions.c.name.not_in(claimed)
-        )
-    ).all()
-    if rows:
-        conn.execute(insert(names), [{"name": n, "owner": o, "created_at": c, "next_version": 1} for n, o, c in rows])
-
-
-def upgrade_to_3(conn: Connection, store_id: str) -> None:
-    """Schema 2 -> 3, in the caller's write transaction: each name's next number continues after
-    its highest version, and the store gets its id (the artifact files follow in ``core.store.layout``)."""
-    if "next_version" not in {c["name"] for c in inspect(conn).get_columns("names")}:
-        conn.execute(text("ALTER TABLE names ADD COLUMN next_version INTEGER NOT NULL DEFAULT 1"))
-    highest = select(versions.c.name, func.max(versions.c.version).label("top")).group_by(versions.c.name)
-    for row in conn.execute(highest).all():
-        conn.execute(update(names).where(names.c.name == row.name).values(next_version=int(row.top) + 1))
-    if info_value(conn, "store_id") is None:
-        set_info(conn, "store_id", store_id)
-
-
 def schema_of(conn: Connection) -> int | None:
-    """The schema number of the index on ``conn`` (None: no tables yet, a new or lost index)."""
+    """The schema number of the index read on ``conn`` (None: no tables yet, a new or lost index).
+
+    ONE query, the check every open makes. Only when it fails (no ``store_info`` table: a new
+    index, or schema 1) is this reading connection rolled back and the tables looked at.
+    """
+    try:
+        found = conn.execute(select(store_info.c.value).where(store_info.c.key == "schema")).scalar()
+    except DBAPIError:  # no such table (a PostgreSQL transaction is over after it: rolled back)
+        conn.rollback()
+        return schema_in(conn)
+    return int(found) if found is not None else schema_in(conn)
+
+
+def schema_in(conn: Connection) -> int | None:
+    """``schema_of`` inside a write transaction: the tables are looked at first, since a failed
+    query would end a PostgreSQL transaction."""
     if not inspect(conn).has_table("versions"):
         return None
     found = info_value(conn, "schema") if inspect(conn).has_table("store_info") else None
