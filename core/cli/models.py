@@ -6,9 +6,10 @@ import argparse
 
 from core.cli.base import Output, ref_arg, store_of
 from core.environment import compare_environment
-from core.record import ref_of
+from core.record import ref_of, score_text
 from core.refs import parse_ref
 from core.store.index import SORTS
+from core.tasks import PRIMARY_METRIC, task_of_record
 from core.text import human_bytes
 
 
@@ -61,12 +62,16 @@ def show_command(args: argparse.Namespace) -> Output:
         f"  estimator    {record.get('estimator')}",
         f"  file         {record['format']}, {human_bytes(record['size_bytes'])}, sha256 {record['sha256']}",
         f"  uri          {record['uri']}",
-        f"  accuracy     {metrics.get('accuracy')!r}",
+        f"  task         {task_of_record(record) or 'unknown'}"
+        + ("" if task_of_record(record) in PRIMARY_METRIC else ": stored and listed, not scored"),
+        f"  score        {score_text(record)}",
     ]
+    if task_of_record(record) != "regression":
+        lines.append(f"  accuracy     {metrics.get('accuracy')!r}")
     claimed = (record.get("claimed_metrics") or {}).get("accuracy")
     if claimed is not None and metrics.get("accuracy") is None:
         lines.append(f"  claimed      accuracy {claimed!r}: claimed by the bundle's sender, not measured here")
-    for key in ("precision", "recall", "f1", "roc_auc"):
+    for key in ("precision", "recall", "f1", "roc_auc", "mae", "rmse", "mape", "max_error"):
         if metrics.get(key) is not None:
             lines.append(f"  {key:<12} {metrics[key]:.4f}")
     if s := record.get("split"):

@@ -23,9 +23,15 @@ def evaluate_command(args: argparse.Namespace) -> Output:
     lines = [
         f"{evaluation.name}:{evaluation.version} re-scored on {evaluation.data} "
         f"({evaluation.metrics['n_samples']} rows)",
-        f"  accuracy     {evaluation.accuracy!r}",
-        f"  recorded     {evaluation.recorded_accuracy!r}",
+        f"  {evaluation.primary or 'score':<12} {evaluation.score!r}",
+        f"  recorded     {evaluation.recorded_score!r}",
         f"  reproduced   {verdict}",
+    ]
+    lines += [
+        f"  difference   {metric} {'undefined on one side' if delta is None else f'{delta:+.6g}'}"
+        for metric, delta in (evaluation.differences or {}).items()
+    ]
+    lines += [
         f"  environment  {evaluation.compatibility.status}: {evaluation.compatibility.summary()}",
     ]
     if evaluation.fingerprint_match is False:

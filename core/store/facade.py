@@ -174,7 +174,7 @@ class Store:
             dataset=result.dataset.describe(),
             split=result.split.to_dict(),
             fit_warnings=result.warnings,
-            extra={"estimator_key": result.estimator_key, "scale": result.scale},
+            extra={"estimator_key": result.estimator_key, "scale": result.scale, "task": result.task},
             owner=owner,
         )
 

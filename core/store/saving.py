@@ -48,7 +48,7 @@ from core.datasets import Dataset, to_jsonable
 from core.describe import describe_model
 from core.environment import capture_environment
 from core.frames import TARGET_COLUMN, evaluation_frame, model_input, split_evaluation_frame, write_evaluation_set
-from core.metrics import classification_metrics
+from core.metrics import score_metrics
 from core.record import VersionRecord, recorded_accuracy, ref_of, stored_bytes
 from core.split import Split
 from core.store.artifacts import ArtifactStore
@@ -56,6 +56,7 @@ from core.store.engine import read_only
 from core.store.index import MetadataIndex, Row, gone
 from core.store.layout import Layout, folder_of, new_folder
 from core.store.visitors import Quota, check_room
+from core.tasks import task_of_estimator
 from core.text import human_bytes
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Trained(Protocol):
     y_test: pd.Series
     metrics: dict[str, Any]
     warnings: list[str]
+    task: str
 
 
 def _utc_now() -> str:
@@ -106,7 +108,7 @@ def model_fields(
     eval_frame = evaluation_frame(model, X_test, y_test)
     if metrics is None and eval_frame is not None:
         X, y = split_evaluation_frame(eval_frame)
-        metrics = classification_metrics(model, model_input(model, X), y)
+        metrics = score_metrics(model, model_input(model, X), y)
     described = describe_model(model)
     if dataset is None and eval_frame is not None:
         features = [c for c in eval_frame.columns if c != TARGET_COLUMN]
@@ -119,7 +121,9 @@ def model_fields(
             "target": str(getattr(y_test, "name", None) or "target"),
             "classes": described["classes"],
         }
+    task = (extra or {}).get("task") or task_of_estimator(model)
     fields = {
+        **({"task": task} if task else {}),
         "format": format,
         "compression": compress if format == "joblib" else None,
         **{k: described[k] for k in ("estimator", "params")},
