@@ -190,9 +190,9 @@ def recorded_accuracy(record: Mapping[str, Any], section: str = "metrics") -> fl
 
 def recorded_score(record: Mapping[str, Any], section: str = "metrics") -> tuple[str | None, float | None]:
     """``(name, value)`` of a version's primary score (``metrics.primary``); records made before it lead
-    with their accuracy. ``(None, None)``: never scored (a clustering model, an import without data)."""
+    with their accuracy (or R²). ``(None, None)``: never scored (a clustering model, an import without data)."""
     metrics: Mapping[str, Any] = metrics_of(record, section)
-    name = metrics.get("primary") or ("accuracy" if metrics.get("accuracy") is not None else None)
+    name = metrics.get("primary") or next((k for k in ("accuracy", "r2") if metrics.get(k) is not None), None)
     value = metrics.get(name) if name else None
     return name, (float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None)
 

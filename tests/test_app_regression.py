@@ -3,10 +3,11 @@ Model detail page's plots and re-score; the Models page's score column and task 
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from core import load_dataset, train
-from tests.test_app import DETAIL, TRAIN, app_store, fresh_app, labels, metric, ok, open_page  # noqa: F401
+from tests.test_app import DETAIL, MODELS, TRAIN, app_store, fresh_app, labels, metric, ok, open_page  # noqa: F401
 
 
 def chart_titles(at) -> list[str]:
@@ -64,7 +65,28 @@ def test_the_task_choice_overrides_the_inferred_one_and_switches_the_estimators(
     assert at.selectbox(key="train_estimator").value == "logistic_regression"
 
 
-def test_a_saved_regressor_lists_with_its_r2_score(app_store):  # noqa: F811
-    app_store.save_trained(train(load_dataset("builtin:diabetes"), "ridge"), "diab")
-    app_store.save_trained(train(load_dataset("builtin:iris"), "decision_tree"), "iris")
-    assert app_store.get("diab")["metrics"]["primary"] == "r2"
+def test_models_page_shows_one_score_column_and_filters_by_task(app_store):  # noqa: F811
+    diab = app_store.save_trained(train(load_dataset("builtin:diabetes"), "ridge"), "diab")
+    iris = app_store.save_trained(train(load_dataset("builtin:iris"), "decision_tree"), "iris")
+    at = open_page(MODELS)
+    ok(at)
+    table = at.dataframe[0].value.set_index("ref")
+    assert table.loc["diab:1", "score"] == f"r2 {diab['metrics']['r2']:.4f}"
+    assert table.loc["iris:1", "score"] == f"accuracy {iris['metrics']['accuracy']:.4f}"
+    assert table.loc["diab:1", "task"] == "regression"
+    at.selectbox(key="models_task").set_value("regression").run()
+    ok(at)
+    assert list(at.dataframe[0].value["ref"]) == ["diab:1"]
+    at.selectbox(key="models_task").set_value("clustering").run()
+    ok(at)
+    assert any("No version matches" in i.value for i in at.info)
+    at.selectbox(key="models_task").set_value("all").run()
+    at.selectbox(key="models_sort").set_value("Score").run()
+    ok(at)
+    assert list(at.dataframe[0].value["ref"]) == ["iris:1", "diab:1"]  # accuracy 0.94 above r2 0.42
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    ok(at)
+    compared = at.dataframe[1].value.set_index("ref")
+    assert compared.loc["diab:1", "r2"] == diab["metrics"]["r2"] and pd.isna(compared.loc["diab:1", "accuracy"])
+    assert compared.loc["iris:1", "score"].startswith("accuracy ")

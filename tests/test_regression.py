@@ -162,3 +162,26 @@ def test_cli_refuses_a_classifier_for_a_regression_target_in_one_line(capsys, st
     assert err.count("\n") == 0 and err.startswith("error: ")
     assert (message or "--task regression") in err
     assert not store_path.exists() or not list(store_path.glob("x/*"))
+
+
+def test_cli_lists_one_score_column_sorts_by_score_or_a_metric_and_filters_by_task(capsys, store_path):
+    store = ["--store", str(store_path)]
+    for data, key, name in (("diabetes", "ridge", "ridge"), ("diabetes", "knn", "knn"), ("iris", "knn", "flowers")):
+        assert main([*store, "train", "--data", f"builtin:{data}", "--estimator", key, "--name", name]) == 0
+    capsys.readouterr()
+    assert main([*store, "list", "--task", "regression", "--sort", "score"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:5] == ["MODEL", "ALIASES", "ESTIMATOR", "TASK", "SCORE"]
+    scores = [float(line.split("r2 ")[1].split()[0]) for line in lines[1:]]
+    assert len(scores) == 2 and scores == sorted(scores, reverse=True) and "flowers" not in "".join(lines)
+    listed = json.loads(_run_json(capsys, [*store, "list", "--sort", "mae"]))
+    maes = [r["metrics"].get("mae") for r in listed]
+    assert maes[:2] == sorted(maes[:2]) and maes[2] is None  # smallest error first; unscored by it last
+    assert [r["task"] for r in json.loads(_run_json(capsys, [*store, "list", "--task", "classification"]))] == [
+        "classification"
+    ]
+
+
+def _run_json(capsys, argv):
+    assert main([*argv, "--json"]) == 0
+    return capsys.readouterr().out

@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from core import Store
 from core.errors import IndexMissingError, StoreError, StoreMismatchError
 from core.store.layout import MARKER, VERSION_FILE
+from core.store.schema import SCHEMA_VERSION
 from tests.conftest import ROOT
 
 FOLDER = re.compile(r"^(?P<name>[^/]+)/(?P<id>[0-9a-f]{32})/model\.(pkl|joblib|skops)$")
@@ -375,7 +376,7 @@ def test_a_schema_2_store_is_read_as_it_is_and_upgraded_in_place_by_its_first_wr
     finally:
         store.close()
     db = sqlite3.connect(store_path / "index.sqlite")
-    assert db.execute("SELECT value FROM store_info WHERE key = 'schema'").fetchone() == ("3",)
+    assert db.execute("SELECT value FROM store_info WHERE key = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
     assert dict(db.execute("SELECT name, next_version FROM names").fetchall()) == {"pima": 7, "solo": 2, "new": 2}
     db.close()
 

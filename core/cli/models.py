@@ -3,39 +3,61 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from core.cli.base import Output, ref_arg, store_of
 from core.environment import compare_environment
-from core.record import ref_of, score_text
+from core.record import MetricsRecord, VersionRecord, metrics_of, ref_of, score_text
 from core.refs import parse_ref
 from core.store.index import SORTS
-from core.tasks import PRIMARY_METRIC, task_of_record
 from core.text import human_bytes
 
-
-def _fmt_accuracy(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+#: Metrics ``list --sort`` takes besides its SQL sorts: every number a record's metrics may hold.
+METRIC_SORTS = tuple(
+    sorted(k for k in MetricsRecord.__optional_keys__ if k not in ("average", "confusion_matrix", "primary"))
+)
+#: Metrics where less is better: a list sorted by one shows the smallest first.
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "mape", "max_error", "fit_seconds"})
+TASK_NAMES = ("classification", "regression", "clustering", "transformer")
 
 
 def list_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="only names containing this text")
     p.add_argument("--tag", help="only versions with this tag")
-    p.add_argument("--sort", choices=SORTS, default="created")
+    p.add_argument("--task", choices=TASK_NAMES, help="only versions of this task")
+    p.add_argument(
+        "--sort", choices=(*SORTS, *METRIC_SORTS), default="created", help="score: the primary score; or a metric"
+    )
     p.add_argument("--limit", type=int, help="at most this many rows")
+
+
+def _by_metric(records: list[VersionRecord], key: str, limit: int | None) -> list[VersionRecord]:
+    """Best first by one recorded metric (versions without it last): sorted here, not in SQL."""
+    sign = 1.0 if key in LOWER_IS_BETTER else -1.0
+    values: list[Any] = [dict(metrics_of(r)).get(key) for r in records]
+    known = [(sign * float(v), i) for i, v in enumerate(values) if isinstance(v, (int, float)) and v == v]
+    ordered = [records[i] for _, i in sorted(known)]
+    ordered += [r for i, r in enumerate(records) if i not in {j for _, j in known}]
+    return ordered if limit is None else ordered[:limit]
 
 
 def list_command(args: argparse.Namespace) -> Output:
     store = store_of(args)
-    records = store.list(name=args.name, tag=args.tag, sort=args.sort, limit=args.limit)
+    filters = {"name": args.name, "tag": args.tag, "task": args.task}
+    if args.sort in SORTS:
+        records = store.list(**filters, sort=args.sort, limit=args.limit)
+    else:
+        records = _by_metric(store.list(**filters), args.sort, args.limit)
     if not records:
-        return f"No models in {store.location}" + (" match" if args.name or args.tag else ""), records
-    header = ("MODEL", "ALIASES", "ESTIMATOR", "ACCURACY", "FORMAT", "SIZE", "SKLEARN", "CREATED (UTC)")
+        return f"No models in {store.location}" + (" match" if any(filters.values()) else ""), records
+    header = ("MODEL", "ALIASES", "ESTIMATOR", "TASK", "SCORE", "FORMAT", "SIZE", "SKLEARN", "CREATED (UTC)")
     rows = [
         (
             ref_of(r),
             " ".join("@" + a for a in r["aliases"]) or "-",
             (r.get("estimator") or "-").rsplit(".", 1)[-1],
-            _fmt_accuracy((r.get("metrics") or {}).get("accuracy")),
+            r.get("task") or ("classification" if metrics_of(r).get("accuracy") is not None else "-"),
+            score_text(r),
             r["format"],
             human_bytes(r["size_bytes"]),
             r["environment"]["packages"].get("scikit-learn", "-"),
@@ -53,6 +75,9 @@ def list_command(args: argparse.Namespace) -> Output:
 
 
 def show_command(args: argparse.Namespace) -> Output:
+    # Deferred: an old record's task may need scikit-learn's classes; list stays light without it.
+    from core.tasks import PRIMARY_METRIC, task_of_record
+
     record = store_of(args).get(args.ref)
     compatibility = compare_environment(record.get("environment"))
     metrics = record.get("metrics") or {}

@@ -27,6 +27,7 @@ from core.store.engine import sqlite_file
 from core.store.failures import guarded, leftovers, require_fitted
 from core.store.index import MetadataIndex, Row, name_taken
 from core.store.layout import VERSION_FILE, Layout, folder_of, refuse_lost_index
+from core.store.listing import summary_frame
 from core.store.loading import LoadedModel, load_version
 from core.store.paths import INDEX_FILE, default_store_path
 from core.store.saving import Trained
@@ -267,13 +268,16 @@ class Store:
         limit: int | None = None,
         offset: int = 0,
         owner: str | None = None,
+        task: str | None = None,
     ) -> builtins.list[VersionRecord]:
-        """Metadata records, newest first (or by accuracy, or by name); never opens a model file."""
-        rows = self.index.rows(name, tag, sort, limit, offset, owner)
+        """Metadata records, newest first (or by score, accuracy or name; of one task); never opens a model file."""
+        rows = self.index.rows(name, tag, sort, limit, offset, owner, task=task)
         return [saving.public(self.artifacts, r.record()) for r in rows]
 
-    def count(self, name: str | None = None, tag: str | None = None, owner: str | None = None) -> int:
-        return self.index.count(name, tag, owner)
+    def count(
+        self, name: str | None = None, tag: str | None = None, owner: str | None = None, task: str | None = None
+    ) -> int:
+        return self.index.count(name, tag, owner, task)
 
     def table(
         self,
@@ -284,42 +288,11 @@ class Store:
         offset: int = 0,
         owner: str | None = None,
         descending: bool | None = None,
+        task: str | None = None,
     ) -> pd.DataFrame:
         """One summary row per version (from index columns only): what a registry table shows."""
-        rows = self.index.rows(name, tag, sort, limit, offset, owner, descending)
-        return pd.DataFrame(
-            [
-                {
-                    "ref": r.ref,
-                    "name": r.name,
-                    "version": r.version,
-                    "aliases": ", ".join("@" + a for a in r.aliases),
-                    "estimator": (r.estimator or "").rsplit(".", 1)[-1],
-                    "accuracy": r.accuracy,
-                    "format": r.format,
-                    "size_bytes": r.size_bytes,
-                    "sklearn": r.sklearn_version,
-                    "created": r.created_at,
-                    "tags": ", ".join(r.tags),
-                    "origin": r.origin,
-                }
-                for r in rows
-            ],
-            columns=[
-                "ref",
-                "name",
-                "version",
-                "aliases",
-                "estimator",
-                "accuracy",
-                "format",
-                "size_bytes",
-                "sklearn",
-                "created",
-                "tags",
-                "origin",
-            ],
-        )
+        rows = self.index.rows(name, tag, sort, limit, offset, owner, descending, task)
+        return summary_frame(rows)
 
     def summary(self) -> dict[str, Any]:
         """How many versions, names and bytes the store holds, and whether this process may change it."""

@@ -55,6 +55,7 @@ from core.store.artifacts import ArtifactStore
 from core.store.engine import read_only
 from core.store.index import MetadataIndex, Row, gone
 from core.store.layout import Layout, folder_of, new_folder
+from core.store.schema_v4 import index_columns
 from core.store.visitors import Quota, check_room
 from core.tasks import task_of_estimator
 from core.text import human_bytes
@@ -251,6 +252,7 @@ def add_version(
                     "note": note,
                     "record": record_json,
                     "stored_bytes": total,
+                    **index_columns(record),
                 },
                 tags,
             )
