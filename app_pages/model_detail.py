@@ -70,7 +70,7 @@ def overview(record: VersionRecord, ref: str) -> None:
     else:
         cols[0].metric("Accuracy", "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.4f}")
     if task not in PRIMARY_METRIC:
-        cols[0].caption(f"A {task or 'model of unknown task'}: stored and listed, not scored.")
+        cols[0].caption(f"A {task or 'unknown'} model: stored and listed, not scored.")
     compression = f" ({record['compression']})" if record.get("compression") else ""
     cols[1].metric("Format", common.plain(str(record["format"]) + compression))
     cols[2].metric("Size", human_bytes(record.get("size_bytes")))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from core import load_dataset, train
-from tests.test_app import DETAIL, MODELS, TRAIN, app_store, fresh_app, labels, metric, ok, open_page  # noqa: F401
+from tests.test_app import DETAIL, MODELS, TRAIN, UPLOAD, app_store, fresh_app, labels, metric, ok, open_page  # noqa: F401
 
 
 def chart_titles(at) -> list[str]:
@@ -90,3 +90,26 @@ def test_models_page_shows_one_score_column_and_filters_by_task(app_store):  # n
     compared = at.dataframe[1].value.set_index("ref")
     assert compared.loc["diab:1", "r2"] == diab["metrics"]["r2"] and pd.isna(compared.loc["diab:1", "accuracy"])
     assert compared.loc["iris:1", "score"].startswith("accuracy ")
+
+
+def test_an_uploaded_regression_pipeline_is_scored_with_r2(app_store):  # noqa: F811
+    import io
+
+    import joblib
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_dataset("builtin:diabetes")
+    buffer = io.BytesIO()
+    joblib.dump(make_pipeline(StandardScaler(), Ridge()).fit(data.X, data.y), buffer)
+    at = open_page(UPLOAD)
+    at.file_uploader(key="upload_model").upload("ridge.joblib", buffer.getvalue())
+    at.run()
+    at.radio(key="upload_data").set_value("Built-in data set")
+    at.selectbox[labels(at.selectbox).index("Built-in data set")].set_value("diabetes")
+    at.button[labels(at.button).index("Add to the store")].click().run()
+    ok(at)
+    record = app_store.get("ridge:1")
+    assert record["task"] == "regression" and record["metrics"].get("primary") == "r2"
+    assert metric(at, "R²") == f"{record['metrics']['r2']:.4f}"

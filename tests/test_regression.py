@@ -185,3 +185,20 @@ def test_cli_lists_one_score_column_sorts_by_score_or_a_metric_and_filters_by_ta
 def _run_json(capsys, argv):
     assert main([*argv, "--json"]) == 0
     return capsys.readouterr().out
+
+
+def test_an_imported_clustering_model_is_stored_and_listed_not_scored(capsys, store_path, tmp_path):
+    import joblib
+    from sklearn.cluster import KMeans
+
+    path = tmp_path / "km.joblib"
+    joblib.dump(KMeans(3, n_init=2, random_state=0).fit(load_dataset("builtin:iris").X), path)
+    store = ["--store", str(store_path)]
+    assert main([*store, "import", str(path), "--name", "km"]) == 0
+    capsys.readouterr()
+    assert json.loads(_run_json(capsys, [*store, "show", "km"]))["task"] == "clustering"
+    assert main([*store, "list", "--task", "clustering"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[0] == "km:1" and row[3:5] == ["clustering", "-"]
+    assert main([*store, "evaluate", "km"]) == 1
+    assert capsys.readouterr().err.strip() == "error: km:1 is a clustering model: it is stored and listed, not scored"

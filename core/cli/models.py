@@ -91,7 +91,7 @@ def show_command(args: argparse.Namespace) -> Output:
         + ("" if task_of_record(record) in PRIMARY_METRIC else ": stored and listed, not scored"),
         f"  score        {score_text(record)}",
     ]
-    if task_of_record(record) != "regression":
+    if task_of_record(record) in ("classification", None):
         lines.append(f"  accuracy     {metrics.get('accuracy')!r}")
     claimed = (record.get("claimed_metrics") or {}).get("accuracy")
     if claimed is not None and metrics.get("accuracy") is None:

@@ -231,6 +231,9 @@ def add_version(
             }
             record.update({k: v for k, v in fields.items() if k not in record})
             record["evaluation_set"] = evaluation_set
+            columns = index_columns(record)  # an import's task comes from its estimator class
+            if columns["task"]:
+                record.setdefault("task", columns["task"])
             record_json = _dumps(record)
             total = stored_bytes(record, record_json, note, list(dict.fromkeys(tags)))
             check_room(index, quota, conn, owner, 1, total)
@@ -252,7 +255,7 @@ def add_version(
                     "note": note,
                     "record": record_json,
                     "stored_bytes": total,
-                    **index_columns(record),
+                    **columns,
                 },
                 tags,
             )

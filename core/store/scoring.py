@@ -96,7 +96,8 @@ def evaluate(
     record = loaded.record
     task = task_of_record(record)
     if task not in TASK_METRICS:
-        raise DatasetError(f"{loaded.ref} is a {task or 'model of unknown task'}: it is stored and listed, not scored")
+        kind = f"a {task} model" if task else "a model of unknown kind"
+        raise DatasetError(f"{loaded.ref} is {kind}: it is stored and listed, not scored")
     fingerprint_match = None
     if data is None:
         X, y = kept_set()
