@@ -180,7 +180,7 @@ def rescore(ref: str) -> None:
             hide_index=True,
         )
     elif done["reproduced"]:
-        st.success(f"Reloaded and re-scored: the recorded {primary} and every other score are reproduced exactly.")
+        st.success(f"Reloaded and re-scored: the recorded {primary} is reproduced exactly, and every other score too.")
     for warning in done["warnings"]:
         st.warning(common.plain(warning), icon=":material/warning:")
 
