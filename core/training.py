@@ -146,7 +146,7 @@ def train(
     spec = spec_for(estimator, chosen)
     resolved = spec.resolve(params)
     if chosen == "regression" and stratify:
-        raise DatasetError("--stratify keeps class proportions; a regression target has no classes")
+        raise DatasetError("Stratifying keeps class proportions in the split; a regression target has no classes")
     split = Split(test_size=float(test_size), random_state=seed, stratify=stratify)
     X_train, X_test, y_train, y_test = split.apply(dataset)
     if chosen == "classification" and pd.unique(y_train).size < 2:

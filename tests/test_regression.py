@@ -219,3 +219,15 @@ def test_a_rescore_that_differs_shows_each_difference(capsys, store_path, tmp_pa
     assert "  reproduced   NO" in out
     moved = {line.split()[1] for line in out.splitlines() if line.startswith("  difference")}
     assert moved == {"r2", "mae", "rmse", "mape", "max_error"}
+
+
+def test_predict_summarises_a_regressors_numbers_by_their_range(capsys, store_path, tmp_path):
+    store = ["--store", str(store_path)]
+    assert main([*store, "train", "--data", "builtin:diabetes", "--estimator", "ridge", "--name", "r"]) == 0
+    rows = load_dataset("builtin:diabetes").X.head(20)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    capsys.readouterr()
+    argv = [*store, "predict", "r", "--data", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "out.csv")]
+    summary = json.loads(_run_json(capsys, argv))["predictions"]
+    written = pd.read_csv(tmp_path / "out.csv")["prediction"]
+    assert summary == {"min": written.min(), "mean": pytest.approx(written.mean()), "max": written.max()}

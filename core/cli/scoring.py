@@ -59,13 +59,17 @@ def predict_command(args: argparse.Namespace) -> Output:
         table = predict_with_onnx(store, ref, frame)
     else:
         loaded = store.load(args.ref)
-        ref = loaded.ref
+        ref, record = loaded.ref, loaded.record
         table = predict_table(loaded.model, frame, loaded.record)
     if args.output in (None, "-"):
         if args.json:
             return "", json.loads(table.to_json(orient="records"))
         return table.to_csv(index=False).rstrip("\n"), None
     table.to_csv(args.output, index=False)
-    counts = {str(to_jsonable(k)): int(v) for k, v in table["prediction"].value_counts().items()}
+    values = table["prediction"]
+    if record.get("task") == "regression":  # numbers: their range, not a count of each
+        counts = {"min": float(values.min()), "mean": float(values.mean()), "max": float(values.max())}
+    else:
+        counts = {str(to_jsonable(k)): int(v) for k, v in values.value_counts().items()}
     summary = {"ref": ref, "engine": args.engine, "rows": len(table), "output": args.output, "predictions": counts}
     return f"Wrote {len(table)} predictions of {ref} to {args.output} ({counts})", summary
