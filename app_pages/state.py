@@ -19,6 +19,8 @@ VISITOR_TOKEN = "visitor_token"
 TRAIN_RESULT = "train_result"
 #: Train page: the ref the last fit was saved as (its "Open" button); dropped by the next fit.
 TRAIN_SAVED = "train_saved"
+#: Train page: the estimator selectbox (its widget key); dropped when the task changes to one without it.
+TRAIN_ESTIMATOR = "train_estimator"
 
 #: Upload page: the record of the file last added, shown with its "Open" button.
 UPLOADED = "uploaded"

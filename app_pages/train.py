@@ -9,7 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages import common
-from app_pages.state import TRAIN_RESULT, TRAIN_SAVED
+from app_pages.state import TRAIN_ESTIMATOR, TRAIN_RESULT, TRAIN_SAVED
 from core import datasets
 from core.catalog import Param
 from core.catalog_tasks import catalog_for, spec_for
@@ -244,9 +244,9 @@ if chosen is not None:
     task = inferred if choice == "auto" else choice
     st.caption(f"Inferred task: {inferred}, because {common.plain(why)}.")
     catalog = catalog_for(task)
-    if st.session_state.get("train_estimator") not in (None, *catalog):
-        del st.session_state["train_estimator"]  # a key of the other task: start from this task's first
-    estimator = st.selectbox("Estimator", list(catalog), format_func=lambda k: catalog[k].label, key="train_estimator")
+    if st.session_state.get(TRAIN_ESTIMATOR) not in (None, *catalog):
+        del st.session_state[TRAIN_ESTIMATOR]  # a key of the other task: start from this task's first
+    estimator = st.selectbox("Estimator", list(catalog), format_func=lambda k: catalog[k].label, key=TRAIN_ESTIMATOR)
     spec = catalog[estimator]
     st.caption(spec.description)
     with st.form("train_form"):
