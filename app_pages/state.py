@@ -15,7 +15,8 @@ OWNER = "owner"
 #: Written and read by ``common.identify_visitor``.
 VISITOR_TOKEN = "visitor_token"
 
-#: Train page: the last fit (``result``, ``roc``, ``weights``, ``label``), shown until the next fit.
+#: Train page: the last fit (``result``, ``roc``, ``points`` of a regressor, ``weights``, ``label``),
+#: shown until the next fit.
 TRAIN_RESULT = "train_result"
 #: Train page: the ref the last fit was saved as (its "Open" button); dropped by the next fit.
 TRAIN_SAVED = "train_saved"
