@@ -69,7 +69,7 @@ Index("ix_versions_created", versions.c.created_at, versions.c.id)
 Index("ix_versions_accuracy", versions.c.accuracy, versions.c.id)
 Index("ix_versions_owner", versions.c.owner)
 Index("ix_versions_score", versions.c.score, versions.c.id)
-Index("ix_versions_task", versions.c.task)
+Index("ix_versions_task", versions.c.task, versions.c.score, versions.c.id)  # a task filter sorted by score
 
 tags = Table(
     "tags",

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, false, inspect, select, text, update
+from sqlalchemy import Connection, bindparam, false, inspect, select, text, update
 
 from core.record import recorded_score
 from core.store.schema import versions
@@ -43,9 +43,10 @@ def upgrade_to_4(conn: Connection) -> None:
         if {c.name for c in index.columns} & set(V4_COLUMNS):
             index.create(conn, checkfirst=True)
     rows = conn.execute(text("SELECT id, record FROM versions WHERE task IS NULL")).all()
-    for row in rows:
-        values = index_columns(json.loads(row.record))
-        conn.execute(update(versions).where(versions.c.id == row.id).values(**values))
+    filled = [{"row_id": row.id, **index_columns(json.loads(row.record))} for row in rows]
+    if filled:  # one executemany: an UPDATE per row took 5.5 s on 10,000 rows
+        by_id = update(versions).where(versions.c.id == bindparam("row_id"))
+        conn.execute(by_id.values({c: bindparam(c) for c in V4_COLUMNS}), filled)
 
 
 def _older(schema: int | None) -> bool:
