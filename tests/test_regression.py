@@ -231,3 +231,16 @@ def test_predict_summarises_a_regressors_numbers_by_their_range(capsys, store_pa
     summary = json.loads(_run_json(capsys, argv))["predictions"]
     written = pd.read_csv(tmp_path / "out.csv")["prediction"]
     assert summary == {"min": written.min(), "mean": pytest.approx(written.mean()), "max": written.max()}
+
+
+def test_estimators_filters_by_task(capsys):
+    listed = json.loads(_run_json(capsys, ["estimators", "--task", "regression"]))
+    assert {e["task"] for e in listed} == {"regression"} and {e["key"] for e in listed} == set(REGRESSORS)
+    both = json.loads(_run_json(capsys, ["estimators", "knn"]))
+    assert [(e["task"], e["class"].rsplit(".", 1)[1]) for e in both] == [
+        ("classification", "KNeighborsClassifier"),
+        ("regression", "KNeighborsRegressor"),
+    ]
+    assert main(["estimators", "svr", "--task", "classification"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "svr is a regression estimator" in err and "logistic_regression" in err
