@@ -14,6 +14,7 @@ from app_pages.state import DELETE_PENDING, DELETED, DETAIL_PICKER, EXPORTS, PRE
 from core.datasets import load_frame
 from core.environment import compare_environment
 from core.frames import predict_table
+from core.plots import predicted_vs_actual, prediction_frame, residuals
 from core.portable.exports import export_status, export_version, predict_rows
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
@@ -23,7 +24,16 @@ from core.portable.how_to_load import (
     predictor_source,
     skops_types,
 )
-from core.record import VersionRecord, dataset_of, environment_of, metrics_of, recorded_accuracy, ref_of
+from core.record import (
+    VersionRecord,
+    dataset_of,
+    environment_of,
+    metrics_of,
+    recorded_accuracy,
+    recorded_score,
+    ref_of,
+)
+from core.tasks import PRIMARY_METRIC, task_of_record
 from core.text import human_bytes, parse_tags
 from core.views import (
     claimed_metrics,
@@ -49,17 +59,23 @@ def colour_status(frame: pd.DataFrame) -> Any:
 def overview(record: VersionRecord, ref: str) -> None:
     m = metrics_of(record)
     claimed = recorded_accuracy(record, "claimed_metrics")
+    task = task_of_record(record)
+    primary, score = recorded_score(record)
     cols = st.columns(4)
     if m.get("accuracy") is None and isinstance(claimed, float):
         cols[0].metric("Accuracy (claimed)", f"{claimed:.4f}")
         cols[0].caption("Claimed by the sender, not measured here.")
+    elif task == "regression":
+        cols[0].metric("R²", "n/a" if score is None or primary != "r2" else f"{score:.4f}")
     else:
         cols[0].metric("Accuracy", "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.4f}")
+    if task not in PRIMARY_METRIC:
+        cols[0].caption(f"A {task or 'unknown'} model: stored and listed, not scored.")
     compression = f" ({record['compression']})" if record.get("compression") else ""
     cols[1].metric("Format", common.plain(str(record["format"]) + compression))
     cols[2].metric("Size", human_bytes(record.get("size_bytes")))
     cols[3].metric("Origin", common.plain(record.get("origin") or "trained"))
-    st.text(f"Estimator: {record.get('estimator') or 'unknown'}")
+    st.text(f"Estimator: {record.get('estimator') or 'unknown'} ({task or 'unknown task'})")
     st.caption("Created " + common.plain(record.get("created_at", "")))
     if record.get("aliases"):
         st.text("Aliases: " + ", ".join("@" + a for a in record["aliases"]))
@@ -88,6 +104,8 @@ def overview(record: VersionRecord, ref: str) -> None:
     cm = confusion_frame(m)
     if cm is not None:
         right.plotly_chart(common.confusion_figure(cm), width="stretch")
+    if task == "regression" and record.get("evaluation_set"):
+        regression_plots(ref, record["sha256"])
 
     dataset = dataset_of(record)
     st.markdown("**Data set**")
@@ -115,6 +133,25 @@ def overview(record: VersionRecord, ref: str) -> None:
             st.iframe(html_data_url(estimator_html_repr(loaded.model)), height=420)
 
 
+@st.cache_data(show_spinner="Predicting the kept rows...", max_entries=8)
+def kept_predictions(ref: str, sha256: str) -> pd.DataFrame:
+    """``actual, predicted, residual`` on the version's kept held-out rows (cached by its hash)."""
+    X, y = common.get_store().evaluation_set(ref)
+    loaded = common.load_model(ref)
+    return prediction_frame(y, common.get_store().predict(ref, X, loaded=loaded)["prediction"])
+
+
+def regression_plots(ref: str, sha256: str) -> None:
+    """Predicted vs actual and the residuals on the kept rows, drawn on demand (they load the model)."""
+    if not st.toggle("Plot predictions on the kept held-out rows (loads the model)", key=f"plots_{ref}"):
+        return
+    points = common.attempt("predicting the kept rows", kept_predictions, ref, sha256)
+    if points is not None:
+        left, right = st.columns(2)
+        left.plotly_chart(predicted_vs_actual(points), width="stretch")
+        right.plotly_chart(residuals(points), width="stretch")
+
+
 def rescore(ref: str) -> None:
     st.caption("Load the file back (sha256 checked first) and score it again on the held-out rows kept with it.")
     if st.button("Reload and re-score", type="primary", key="rescore"):
@@ -128,15 +165,22 @@ def rescore(ref: str) -> None:
     if not done:
         return
     cols = st.columns(4)
-    recorded = done["recorded_accuracy"]
-    cols[0].metric("Recorded accuracy", "n/a" if recorded is None else f"{recorded:.4f}")
-    cols[1].metric("Reproduced accuracy", f"{done['accuracy']:.4f}")
+    primary, recorded, score = done.get("primary") or "accuracy", done.get("recorded_score"), done.get("score")
+    cols[0].metric(f"Recorded {primary}", "n/a" if recorded is None else f"{recorded:.4f}")
+    cols[1].metric(f"Reproduced {primary}", "n/a" if score is None else f"{score:.4f}")
     cols[2].metric("Reproduced", {True: "yes", False: "NO", None: "n/a"}[done["reproduced"]])
     cols[3].metric("Environment", done["compatibility"]["status"])
     if done["reproduced"] is False:
-        st.error("The reloaded model does not reproduce its recorded accuracy.")
+        st.error("The reloaded model does not reproduce its recorded scores; the differences (now - recorded):")
+        st.dataframe(
+            pd.DataFrame(
+                [{"metric": k, "difference": v} for k, v in (done.get("differences") or {}).items()],
+                columns=["metric", "difference"],
+            ),
+            hide_index=True,
+        )
     elif done["reproduced"]:
-        st.success("Reloaded and re-scored: the recorded accuracy is reproduced exactly.")
+        st.success(f"Reloaded and re-scored: the recorded {primary} is reproduced exactly, and every other score too.")
     for warning in done["warnings"]:
         st.warning(common.plain(warning), icon=":material/warning:")
 

@@ -12,18 +12,21 @@ from core.text import human_bytes
 from core.views import metrics_long, metrics_table
 
 PAGE_SIZE = 50
-SORTS = {"Created": "created", "Accuracy": "accuracy", "Name": "name"}
+SORTS = {"Created": "created", "Score": "score", "Accuracy": "accuracy", "Name": "name"}
+TASKS = ("all", "classification", "regression", "clustering", "transformer")
 
 st.title("Models")
 store = common.get_store()
 
-a, b, c, d = st.columns([2, 1, 1, 1])
+a, b, t, c, d = st.columns([2, 1, 1, 1, 1])
 name = a.text_input("Name contains", key="models_name").strip() or None
 tag = b.text_input("Tag", key="models_tag").strip() or None
+chosen_task = t.selectbox("Task", TASKS, key="models_task")
+task = None if chosen_task == "all" else chosen_task
 sort = c.selectbox("Sort by", list(SORTS), key="models_sort")
 order = d.selectbox("Order", ["Descending", "Ascending"], key="models_order")
 
-total = common.attempt("counting the versions", store.count, name=name, tag=tag)
+total = common.attempt("counting the versions", store.count, name=name, tag=tag, task=task)
 if total is None:
     st.stop()
 pages = max(1, math.ceil(total / PAGE_SIZE))
@@ -37,6 +40,7 @@ table = common.attempt(
     store.table,
     name=name,
     tag=tag,
+    task=task,
     sort=SORTS[sort],
     limit=PAGE_SIZE,
     offset=(page_number - 1) * PAGE_SIZE,
@@ -46,7 +50,7 @@ if table is None:
     st.stop()
 
 if total == 0:
-    if name or tag:
+    if name or tag or task:
         st.info("No version matches these filters.")
     else:
         st.info("The store is empty: train a model on the Train page or upload one.")
@@ -55,8 +59,9 @@ if total == 0:
 first = (page_number - 1) * PAGE_SIZE + 1
 st.caption(
     f"Versions {first} to {first + len(table) - 1} of {total}. Select one row to open it, several to compare. "
-    "Accuracy is measured here; a version whose only accuracy is claimed by a bundle's sender has none "
-    "(and sorts last)."
+    "The score is each version's primary one, measured here: accuracy for classifiers, R² for regressors "
+    "(sorting by score mixes them); clustering and transformer models are stored and listed, not scored. "
+    "A version whose only accuracy is claimed by a bundle's sender has none (and sorts last)."
 )
 shown = table.assign(
     size=table["size_bytes"].map(human_bytes),
@@ -65,11 +70,22 @@ shown = table.assign(
 event = st.dataframe(
     shown,
     hide_index=True,
-    key=f"models_table_{name}_{tag}_{sort}_{order}_{page_number}",
+    key=f"models_table_{name}_{tag}_{task}_{sort}_{order}_{page_number}",
     on_select="rerun",
     selection_mode="multi-row",
-    column_order=["ref", "aliases", "estimator", "accuracy", "format", "size", "sklearn", "created", "tags", "origin"],
-    column_config={"accuracy": st.column_config.NumberColumn("accuracy", format="%.4f")},
+    column_order=[
+        "ref",
+        "aliases",
+        "estimator",
+        "task",
+        "score",
+        "format",
+        "size",
+        "sklearn",
+        "created",
+        "tags",
+        "origin",
+    ],
 )
 selected = [str(table.iloc[i]["ref"]) for i in event.selection.rows]
 
@@ -86,5 +102,7 @@ elif len(selected) > 1:
             wide.assign(size=wide["size_bytes"].map(human_bytes)).drop(columns=["size_bytes"]),
             hide_index=True,
         )
-        fig = px.bar(metrics_long(records), x="metric", y="value", color="ref", barmode="group", range_y=[0, 1.05])
+        long = metrics_long(records)
+        bounded = bool(long["value"].between(0, 1).all())  # scores in [0, 1]; errors (MAE...) in target units
+        fig = px.bar(long, x="metric", y="value", color="ref", barmode="group", range_y=[0, 1.05] if bounded else None)
         st.plotly_chart(fig, width="stretch")

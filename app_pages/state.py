@@ -15,10 +15,13 @@ OWNER = "owner"
 #: Written and read by ``common.identify_visitor``.
 VISITOR_TOKEN = "visitor_token"
 
-#: Train page: the last fit (``result``, ``roc``, ``weights``, ``label``), shown until the next fit.
+#: Train page: the last fit (``result``, ``roc``, ``points`` of a regressor, ``weights``, ``label``),
+#: shown until the next fit.
 TRAIN_RESULT = "train_result"
 #: Train page: the ref the last fit was saved as (its "Open" button); dropped by the next fit.
 TRAIN_SAVED = "train_saved"
+#: Train page: the estimator selectbox (its widget key); dropped when the task changes to one without it.
+TRAIN_ESTIMATOR = "train_estimator"
 
 #: Upload page: the record of the file last added, shown with its "Open" button.
 UPLOADED = "uploaded"

@@ -10,19 +10,37 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.first_row import first_row_choice
-from app_pages.state import TRAIN_RESULT, TRAIN_SAVED
-from core.catalog import CATALOG, Param
+from app_pages.state import TRAIN_ESTIMATOR, TRAIN_RESULT, TRAIN_SAVED
+from core.catalog import Param
+from core.catalog_tasks import catalog_for, spec_for
 from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import FORMATS
-from core.metrics import roc_points
+from core.metrics import TASK_METRICS, roc_points
+from core.plots import predicted_vs_actual, prediction_frame, residuals
 from core.record import ref_of
 from core.refs import suggest_name
+from core.tasks import TRAINABLE, infer_task
 from core.text import parse_tags
 from core.training import TrainResult, train
 from core.views import confusion_frame, feature_weights
 
 SOURCES = ("Built-in data set", "Upload a CSV", "CSV from a URL")
+TASK_CHOICES = ("auto", *TRAINABLE)
+#: How each metric is labelled above its figure.
+METRIC_LABELS = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+    "roc_auc": "ROC AUC",
+    "r2": "R²",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "mape": "MAPE",
+    "max_error": "Max error",
+}
 
 
 @st.cache_data(show_spinner="Reading the data...", max_entries=8)
@@ -66,9 +84,12 @@ def choose_data() -> tuple[pd.DataFrame, str] | None:
     return frame, label
 
 
-def param_widget(estimator: str, param: Param, column: Any) -> Any:
-    """One input built from a hyperparameter's schema (type, range, choices, None allowed)."""
-    key = f"param_{estimator}_{param.name}"
+def param_widget(estimator: str, param: Param, column: Any, task: str = "classification") -> Any:
+    """One input built from a hyperparameter's schema (type, range, choices, None allowed).
+
+    A regressor's widgets have keys of their own: ``random_forest``'s criterion differs by task.
+    """
+    key = f"param_{estimator}_{param.name}" if task == "classification" else f"param_{task}_{estimator}_{param.name}"
     help_text = (param.help + " " if param.help else "") + f"Accepts {param.describe()}."
     if param.kind == "bool":
         return column.checkbox(param.name, value=bool(param.default), key=key, help=help_text)
@@ -99,16 +120,19 @@ def param_widget(estimator: str, param: Param, column: Any) -> Any:
 
 def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: dict, options: dict) -> None:
     """Train inside a status box; keep the result in the session so it survives page changes."""
-    with st.status(f"Training {CATALOG[estimator].label} on {common.plain(label)}...", expanded=False) as status:
+    spec = spec_for(estimator, options["task"])
+    with st.status(f"Training {spec.label} on {common.plain(label)}...", expanded=False) as status:
         dataset = common.attempt("preparing the data", from_frame, frame, target, label)
         result = None if dataset is None else common.attempt("training", train, dataset, estimator, params, **options)
         if result is None:
             status.update(label="Training failed", state="error", expanded=True)
             return
         status.update(label=f"Trained in {result.fit_seconds:.2f} s", state="complete")
+    regression = result.task == "regression"
     st.session_state[TRAIN_RESULT] = {
         "result": result,
-        "roc": roc_points(result.model, result.X_test, result.y_test),
+        "roc": None if regression else roc_points(result.model, result.X_test, result.y_test),
+        "points": prediction_frame(result.y_test, result.model.predict(result.X_test)) if regression else None,
         "weights": feature_weights(result.model),
         "label": label,
     }
@@ -120,26 +144,20 @@ def show_result(kept: dict) -> None:
     m = result.metrics
     st.subheader("Held-out results")
     st.caption(
-        f"{CATALOG[result.estimator_key].label} on {common.plain(kept['label'])}: trained on "
-        f"{result.split.n_train} rows, scored on {result.split.n_test} held-out rows."
+        f"{spec_for(result.estimator_key, result.task).label} ({result.task}) on {common.plain(kept['label'])}: "
+        f"trained on {result.split.n_train} rows, scored on {result.split.n_test} held-out rows."
     )
-    cols = st.columns(6)
-    for col, (label, value) in zip(
-        cols,
-        [
-            ("Accuracy", m["accuracy"]),
-            ("Balanced accuracy", m["balanced_accuracy"]),
-            ("Precision", m["precision"]),
-            ("Recall", m["recall"]),
-            ("F1", m["f1"]),
-            ("ROC AUC", m["roc_auc"]),
-        ],
-        strict=True,
-    ):
-        col.metric(label, "n/a" if value is None else f"{value:.4f}")
+    names = TASK_METRICS[result.task]
+    for col, name in zip(st.columns(len(names)), names, strict=True):
+        value = m.get(name)
+        col.metric(METRIC_LABELS[name], "n/a" if value is None else f"{value:.4f}")
     for warning in result.warnings:
         st.warning(common.plain(warning), icon=":material/warning:")
     left, right = st.columns(2)
+    if kept.get("points") is not None:
+        left.plotly_chart(predicted_vs_actual(kept["points"]), width="stretch")
+        right.plotly_chart(residuals(kept["points"]), width="stretch")
+        left, right = st.columns(2)
     cm = confusion_frame(m)
     if cm is not None:
         left.plotly_chart(common.confusion_figure(cm), width="stretch")
@@ -211,13 +229,26 @@ if chosen is not None:
         index=columns.index("target") if "target" in columns else len(columns) - 1,
         key="train_target",
     )
-    estimator = st.selectbox("Estimator", list(CATALOG), format_func=lambda k: CATALOG[k].label, key="train_estimator")
-    spec = CATALOG[estimator]
+    inferred, why = infer_task(frame[target])
+    choice = st.radio(
+        "Task",
+        TASK_CHOICES,
+        horizontal=True,
+        key="train_task",
+        format_func=lambda t: f"auto ({inferred})" if t == "auto" else t,
+    )
+    task = inferred if choice == "auto" else choice
+    st.caption(f"Inferred task: {inferred}, because {common.plain(why)}.")
+    catalog = catalog_for(task)
+    if st.session_state.get(TRAIN_ESTIMATOR) not in (None, *catalog):
+        del st.session_state[TRAIN_ESTIMATOR]  # a key of the other task: start from this task's first
+    estimator = st.selectbox("Estimator", list(catalog), format_func=lambda k: catalog[k].label, key=TRAIN_ESTIMATOR)
+    spec = catalog[estimator]
     st.caption(spec.description)
     with st.form("train_form"):
         st.markdown("**Hyperparameters**")
         grid = st.columns(3)
-        params = {p.name: param_widget(estimator, p, grid[i % 3]) for i, p in enumerate(spec.params)}
+        params = {p.name: param_widget(estimator, p, grid[i % 3], task) for i, p in enumerate(spec.params)}
         st.markdown("**Split and preprocessing**")
         a, b, c, d = st.columns(4)
         test_size = a.slider("Test size", min_value=0.05, max_value=0.95, value=0.33, step=0.01)
@@ -231,6 +262,7 @@ if chosen is not None:
             "seed": None if seed is None else int(seed),
             "stratify": stratify,
             "scale": scale,
+            "task": task,
         }
         fit(frame, label, target, estimator, params, options)
 

@@ -9,7 +9,7 @@ from app_pages.first_row import first_row_choice
 from app_pages.state import UPLOAD_MESSAGE, UPLOADED
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, Dataset, load_dataset
 from core.importing import FileKind, file_kind, import_file
-from core.record import VersionRecord, recorded_accuracy, ref_of
+from core.record import VersionRecord, recorded_accuracy, recorded_score, ref_of
 from core.refs import suggest_name
 from core.text import human_bytes, parse_tags
 
@@ -135,8 +135,13 @@ if record is not None:
     if accuracy is None and isinstance(claimed, float):
         cols[2].metric("Accuracy (claimed)", f"{claimed:.4f}")
         cols[2].caption("Claimed by the sender, not measured here.")
+    elif record.get("task") == "regression":
+        r2 = recorded_score(record)[1]
+        cols[2].metric("R²", "not scored" if r2 is None else f"{r2:.4f}")
     else:
         cols[2].metric("Accuracy", "not scored" if accuracy is None else f"{accuracy:.4f}")
+    if record.get("task") in ("clustering", "transformer"):
+        cols[2].caption(f"A {record['task']} model: stored and listed, not scored.")
     st.text(f"Estimator: {record.get('estimator')}")
     st.text(f"sha256: {record.get('sha256')}   size: {human_bytes(record.get('size_bytes'))}")
     for warning in record.get("warnings") or []:

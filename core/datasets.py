@@ -45,10 +45,11 @@ def _builtin_loaders() -> dict[str, Callable[..., Any]]:
         "iris": datasets.load_iris,
         "wine": datasets.load_wine,
         "digits": datasets.load_digits,
+        "diabetes": datasets.load_diabetes,  # a regression target: disease progression after a year
     }
 
 
-BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "iris", "wine", "digits", "pima")
+BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "iris", "wine", "digits", "diabetes", "pima")
 
 
 @dataclass(frozen=True)
@@ -382,9 +383,14 @@ def from_frame(frame: pd.DataFrame, target: str | None = None, source: str = "da
         raise DatasetError(
             f"Target column {target!r} is not in {source}; columns are: " + ", ".join(map(str, frame.columns))
         )
-    frame = frame.dropna(subset=[target]).reset_index(drop=True)
-    if frame.empty:
+    missing = int(frame[target].isna().sum())
+    if missing == len(frame):
         raise DatasetError(f"Every row of {source} lacks a value in the target column {target!r}")
+    if missing:
+        raise DatasetError(
+            f"{missing} of {len(frame)} rows of {source} lack a value in the target column {target!r}: "
+            "fill them or drop those rows"
+        )
     y = frame[target]
     if y.nunique() < 2:
         raise DatasetError(f"The target column {target!r} has a single class; a classifier needs two or more")

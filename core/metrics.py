@@ -1,7 +1,8 @@
-"""Held-out metrics of a classifier, as plain JSON-able numbers.
+"""Held-out metrics of a classifier or a regressor, as plain JSON-able numbers.
 
-Accuracy is the figure a reload must reproduce exactly; the others (precision, recall, F1,
-ROC AUC where defined, the confusion matrix) are there to judge the model.
+Each set names its ``primary`` score (accuracy, R²): the figure lists sort by and a reload must
+reproduce exactly; the others (precision, recall, F1, ROC AUC where defined, the confusion matrix;
+MAE, RMSE, MAPE, max error) are there to judge the model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from core.datasets import to_jsonable
+from core.tasks import PRIMARY_METRIC, task_of_estimator
+
+#: The scalar metrics of each scored task, in display order (the primary one first).
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc"),
+    "regression": ("r2", "mae", "rmse", "mape", "max_error"),
+}
 
 
 def class_scores(model: Any, X: pd.DataFrame) -> np.ndarray | None:
@@ -60,6 +68,7 @@ def classification_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[st
             "matrix": skm.confusion_matrix(y_true, y_pred, labels=classes).tolist(),
         },
         "n_samples": len(y_true),
+        "primary": PRIMARY_METRIC["classification"],
     }
     scores = class_scores(model, X)
     present = set(np.unique(y_true).tolist())
@@ -74,3 +83,28 @@ def classification_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[st
         except ValueError:
             result["roc_auc"] = None
     return result
+
+
+def regression_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
+    """R², MAE, RMSE, MAPE (None when a target is 0: it would divide by zero) and the largest error."""
+    y_true = np.asarray(y, dtype=float)
+    y_pred = np.asarray(model.predict(X), dtype=float).ravel()
+    return {
+        "r2": float(skm.r2_score(y_true, y_pred)),
+        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
+        "mape": None if np.any(y_true == 0) else float(skm.mean_absolute_percentage_error(y_true, y_pred)),
+        "max_error": float(skm.max_error(y_true, y_pred)),
+        "n_samples": len(y_true),
+        "primary": PRIMARY_METRIC["regression"],
+    }
+
+
+def score_metrics(model: Any, X: pd.DataFrame, y: pd.Series, task: str | None = None) -> dict[str, Any]:
+    """The metrics that fit the model's task (given, else judged from the model); {} for an unscored task."""
+    task = task or task_of_estimator(model) or "classification"
+    if task == "regression":
+        return regression_metrics(model, X, y)
+    if task == "classification":
+        return classification_metrics(model, X, y)
+    return {}

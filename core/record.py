@@ -32,6 +32,12 @@ class MetricsRecord(TypedDict, total=False):
     confusion_matrix: ConfusionMatrix
     n_samples: int
     fit_seconds: float
+    primary: str  # the name of the leading score: accuracy (classifiers), r2 (regressors)
+    r2: float
+    mae: float
+    rmse: float
+    mape: float | None  # None when a target is 0
+    max_error: float
 
 
 class SplitRecord(TypedDict, total=False):
@@ -135,6 +141,7 @@ class VersionRecord(TypedDict):
     tags: list[str]
     aliases: list[str]
     estimator_key: NotRequired[str | None]
+    task: NotRequired[str]  # classification, regression, clustering or transformer (core.tasks)
     scale: NotRequired[bool | None]
     protocol: NotRequired[int | None]
     claimed_metrics: NotRequired[MetricsRecord]
@@ -179,6 +186,21 @@ def recorded_features(record: Mapping[str, Any]) -> list[str] | None:
 def recorded_accuracy(record: Mapping[str, Any], section: str = "metrics") -> float | None:
     """The accuracy a version recorded (or, ``section="claimed_metrics"``, a bundle claimed)."""
     return metrics_of(record, section).get("accuracy")
+
+
+def recorded_score(record: Mapping[str, Any], section: str = "metrics") -> tuple[str | None, float | None]:
+    """``(name, value)`` of a version's primary score (``metrics.primary``); records made before it lead
+    with their accuracy (or R²). ``(None, None)``: never scored (a clustering model, an import without data)."""
+    metrics: Mapping[str, Any] = metrics_of(record, section)
+    name = metrics.get("primary") or next((k for k in ("accuracy", "r2") if metrics.get(k) is not None), None)
+    value = metrics.get(name) if name else None
+    return name, (float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None)
+
+
+def score_text(record: Mapping[str, Any]) -> str:
+    """A version's primary score as one cell, ``r2 0.4526`` or ``accuracy 0.7559``; ``-`` when unscored."""
+    name, value = recorded_score(record)
+    return "-" if name is None or value is None else f"{name} {value:.4f}"
 
 
 def stored_bytes(record: Mapping[str, Any], record_json: str, note: str, tag_list: Sequence[str]) -> int:

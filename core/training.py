@@ -18,12 +18,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from core.catalog import get_spec
+from core.catalog_tasks import spec_for
 from core.datasets import Dataset, feature_types
 from core.errors import DatasetError
-from core.metrics import classification_metrics
+from core.metrics import score_metrics
 from core.settings import load_settings
 from core.split import Split
+from core.tasks import choose_task
 
 #: The most numbers one-hot encoding may fill (rows x encoded columns; dense, as the JSON export
 #: needs): 50 million float64 are 400 MB, so a small CSV can never ask for gigabytes.
@@ -45,6 +46,8 @@ class TrainResult:
     metrics: dict[str, Any]
     fit_seconds: float
     warnings: list[str] = field(default_factory=list)
+    task: str = "classification"
+    task_reason: str = ""
 
 
 def check_categories(X: pd.DataFrame, categorical: list[str], max_categories: int | None = None) -> None:
@@ -75,12 +78,13 @@ def build_pipeline(
     scale: bool = False,
     seed: int | None = None,
     max_categories: int | None = None,
+    task: str = "classification",
 ) -> Pipeline:
-    """Preprocessing for the columns of ``X`` followed by the catalog estimator ``estimator``.
+    """Preprocessing for the columns of ``X`` followed by the catalog estimator ``estimator`` for ``task``.
 
     ``max_categories``: the most distinct values a text column may have (default: the settings).
     """
-    spec = get_spec(estimator)
+    spec = spec_for(estimator, task)
     model = spec.build(params, random_state=seed)
     types = feature_types(X)
     numeric = [c for c, t in types.items() if t == "number"]
@@ -129,26 +133,32 @@ def train(
     seed: int | None = 7,
     stratify: bool = False,
     scale: bool = False,
+    task: str | None = None,
 ) -> TrainResult:
     """Split ``dataset``, fit the catalog ``estimator`` on the training part, score the rest.
 
     The defaults (a third held out, seed 7, no stratification) are the tutorial's, so its
-    figures reproduce; ``seed`` also seeds estimators that take a ``random_state``.
+    figures reproduce; ``seed`` also seeds estimators that take a ``random_state``. ``task``
+    (classification or regression; None or "auto": inferred from the target, see ``core.tasks``)
+    picks which estimator a shared key such as ``random_forest`` means.
     """
-    spec = get_spec(estimator)
+    chosen, reason, task_notes = choose_task(dataset.y, task)
+    spec = spec_for(estimator, chosen)
     resolved = spec.resolve(params)
+    if chosen == "regression" and stratify:
+        raise DatasetError("Stratifying keeps class proportions in the split; a regression target has no classes")
     split = Split(test_size=float(test_size), random_state=seed, stratify=stratify)
     X_train, X_test, y_train, y_test = split.apply(dataset)
-    if pd.unique(y_train).size < 2:
+    if chosen == "classification" and pd.unique(y_train).size < 2:
         raise DatasetError("The training part has a single class; use a larger data set or --stratify")
-    pipeline = build_pipeline(estimator, resolved, dataset.X, scale=scale, seed=seed)
+    pipeline = build_pipeline(estimator, resolved, dataset.X, scale=scale, seed=seed, task=chosen)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         started = time.perf_counter()
         try:
             pipeline.fit(X_train, y_train)
             fit_seconds = time.perf_counter() - started
-            metrics = classification_metrics(pipeline, X_test, y_test)
+            metrics = score_metrics(pipeline, X_test, y_test, chosen)
         except (ValueError, TypeError) as exc:
             raise DatasetError(f"{spec.label} could not be trained on {dataset.source}: {exc}") from exc
     metrics["fit_seconds"] = round(fit_seconds, 6)
@@ -163,5 +173,7 @@ def train(
         y_test=y_test.reset_index(drop=True),
         metrics=metrics,
         fit_seconds=fit_seconds,
-        warnings=collect_warnings(caught),
+        warnings=task_notes + collect_warnings(caught),
+        task=chosen,
+        task_reason=reason,
     )

@@ -18,10 +18,12 @@ from core.datasets import to_jsonable
 from core.describe import final_estimator
 from core.environment import Compatibility
 from core.errors import DatasetError
-from core.record import VersionRecord, environment_of, metrics_of, recorded_features, ref_of
+from core.metrics import TASK_METRICS
+from core.record import VersionRecord, environment_of, metrics_of, recorded_features, ref_of, score_text
+from core.tasks import task_of_record
 
-#: The scalar metrics a comparison shows, in display order.
-METRIC_NAMES = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc")
+#: The scalar metrics a comparison shows, in display order (a classifier's, then a regressor's).
+METRIC_NAMES = (*TASK_METRICS["classification"], *TASK_METRICS["regression"])
 
 
 def _model_feature_names(model: Any, n: int) -> list[str]:
@@ -84,7 +86,10 @@ def feature_weights(model: Any) -> pd.DataFrame | None:
 
 
 def metrics_table(records: Sequence[VersionRecord]) -> pd.DataFrame:
-    """One row per version: its reference, estimator, format, size and scalar metrics (side by side)."""
+    """One row per version: its reference, estimator, task, primary score, format, size and scalar metrics.
+
+    A metric of the other task is left empty (a regressor has no accuracy, a classifier no R²).
+    """
     rows = []
     for record in records:
         metrics = metrics_of(record)
@@ -92,13 +97,16 @@ def metrics_table(records: Sequence[VersionRecord]) -> pd.DataFrame:
             {
                 "ref": ref_of(record),
                 "estimator": str(record.get("estimator") or "").rsplit(".", 1)[-1],
+                "task": task_of_record(record),
+                "score": score_text(record),
                 "format": record.get("format"),
                 "size_bytes": record.get("size_bytes"),
                 "sklearn": (environment_of(record).get("packages") or {}).get("scikit-learn"),
                 **{m: metrics.get(m) for m in METRIC_NAMES},
             }
         )
-    return pd.DataFrame(rows, columns=["ref", "estimator", "format", "size_bytes", "sklearn", *METRIC_NAMES])
+    columns = ["ref", "estimator", "task", "score", "format", "size_bytes", "sklearn", *METRIC_NAMES]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def metrics_long(records: Sequence[VersionRecord]) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from typing import Any
 from core import formats
 from core.describe import describe_model
 from core.errors import InvalidParameterError
-from core.metrics import classification_metrics
+from core.metrics import score_metrics
 from core.portable.params_export import export_params
 
 
@@ -48,6 +48,6 @@ def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
 #: (the rows already as the model expects them), ``convert(model, request)``.
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "describe": describe_model,
-    "score": classification_metrics,
+    "score": score_metrics,
     "convert": _convert,
 }

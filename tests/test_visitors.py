@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from core import Store
 from core.errors import ConflictError, InvalidParameterError
 from core.store import Quota
+from core.store.schema import SCHEMA_VERSION
 
 TAKEN = "the name {} belongs to another visitor; choose another name"
 ROOMY = Quota(max_versions=1000, max_bytes=10**12, visitor_max_versions=1000, visitor_max_bytes=10**12)
@@ -319,7 +320,7 @@ def test_a_release_1_store_upgrades_in_place_and_loses_nothing(store_path: Path,
         assert _save(store, model, "shared", "alice") == "shared:3"  # the first write after the upgrade
         assert store.usage("alice")["versions"] == 2
         db = sqlite3.connect(store_path / "index.sqlite")
-        assert dict(db.execute("SELECT key, value FROM store_info").fetchall())["schema"] == "3"
+        assert dict(db.execute("SELECT key, value FROM store_info").fetchall())["schema"] == str(SCHEMA_VERSION)
         db.close()
     finally:
         store.close()

@@ -87,8 +87,9 @@ def _model_file_text(args: argparse.Namespace, record: Mapping[str, Any]) -> str
         f"  saved with   scikit-learn {imported['sklearn_version'] or 'unknown'}",
     ]
     if record["metrics"]:
+        primary = record["metrics"].get("primary") or "accuracy"  # r2 for a regressor
         lines.append(
-            f"  accuracy     {record['metrics']['accuracy']!r} on {record['split']['n_test']} held-out rows "
+            f"  {primary:<12} {record['metrics'].get(primary)!r} on {record['split']['n_test']} held-out rows "
             f"of {record['dataset']['source']}"
         )
     lines += [f"  warning      {w}" for w in record.get("warnings") or []]

@@ -25,9 +25,15 @@ def evaluate_command(args: argparse.Namespace) -> Output:
     lines = [
         f"{evaluation.name}:{evaluation.version} re-scored on {evaluation.data} "
         f"({evaluation.metrics['n_samples']} rows)",
-        f"  accuracy     {evaluation.accuracy!r}",
-        f"  recorded     {evaluation.recorded_accuracy!r}",
+        f"  {evaluation.primary or 'score':<12} {evaluation.score!r}",
+        f"  recorded     {evaluation.recorded_score!r}",
         f"  reproduced   {verdict}",
+    ]
+    lines += [
+        f"  difference   {metric} {'undefined on one side' if delta is None else f'{delta:+.6g}'}"
+        for metric, delta in (evaluation.differences or {}).items()
+    ]
+    lines += [
         f"  environment  {evaluation.compatibility.status}: {evaluation.compatibility.summary()}",
     ]
     if evaluation.fingerprint_match is False:
@@ -54,13 +60,17 @@ def predict_command(args: argparse.Namespace) -> Output:
         table = predict_with_onnx(store, ref, frame)
     else:
         loaded = store.load(args.ref)
-        ref = loaded.ref
+        ref, record = loaded.ref, loaded.record
         table = predict_table(loaded.model, frame, loaded.record)
     if args.output in (None, "-"):
         if args.json:
             return "", json.loads(table.to_json(orient="records"))
         return table.to_csv(index=False).rstrip("\n"), None
     table.to_csv(args.output, index=False)
-    counts = {str(to_jsonable(k)): int(v) for k, v in table["prediction"].value_counts().items()}
+    values = table["prediction"]
+    if record.get("task") == "regression":  # numbers: their range, not a count of each
+        counts = {"min": float(values.min()), "mean": float(values.mean()), "max": float(values.max())}
+    else:
+        counts = {str(to_jsonable(k)): int(v) for k, v in values.value_counts().items()}
     summary = {"ref": ref, "engine": args.engine, "rows": len(table), "output": args.output, "predictions": counts}
     return f"Wrote {len(table)} predictions of {ref} to {args.output} ({counts})", summary

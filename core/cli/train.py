@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 
-from core.catalog import CATALOG, get_spec, parse_param_args
+from core.catalog import parse_param_args
+from core.catalog_tasks import ALL_KEYS, catalog_for, spec_for, tasks_of
 from core.cli.base import Output, data_args, store_of
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
 from core.formats import FORMATS
-from core.record import ref_of
+from core.record import ref_of, score_text
+from core.tasks import TRAINABLE
 from core.text import human_bytes
 from core.training import train
 
 
 def train_args(p: argparse.ArgumentParser) -> None:
     data_args(p, required=True)
-    p.add_argument("--estimator", required=True, help="catalog key: " + ", ".join(CATALOG))
+    p.add_argument("--estimator", required=True, help="catalog key: " + ", ".join(ALL_KEYS))
+    p.add_argument(
+        "--task", choices=("auto", *TRAINABLE), default="auto", help="what to learn (default: inferred from the target)"
+    )
     p.add_argument("--param", action="append", metavar="K=V", help="hyperparameter (repeatable)")
     p.add_argument("--test-size", type=float, default=0.33, help="held-out fraction (default 0.33)")
     p.add_argument("--seed", type=int, default=7, help="random_state of the split and the estimator (default 7)")
@@ -38,14 +43,18 @@ def train_command(args: argparse.Namespace) -> Output:
         seed=args.seed,
         stratify=args.stratify,
         scale=args.scale,
+        task=args.task,
     )
     record = store_of(args).save_trained(
         result, args.name, format=args.format, compress=args.compress, tags=args.tag or [], note=args.note or ""
     )
+    primary = result.metrics["primary"]
     lines = [
         f"Saved {ref_of(record)} ({record['format']}, {human_bytes(record['size_bytes'])}) to {record['uri']}",
-        f"  {get_spec(args.estimator).label} on {dataset.source}: held-out accuracy "
-        f"{record['metrics']['accuracy']!r} ({result.split.n_test} rows), fit in {result.fit_seconds:.3f}s",
+        f"  task {result.task} ({result.task_reason}; --task overrides)",
+        f"  {spec_for(args.estimator, result.task).label} on {dataset.source}: held-out "
+        f"{primary} {result.metrics[primary]!r} ({result.split.n_test} rows), fit in {result.fit_seconds:.3f}s",
+        f"  score        {score_text(record)}",
     ]
     lines += [f"  warning: {w}" for w in result.warnings]
     return "\n".join(lines), record
@@ -53,19 +62,23 @@ def train_command(args: argparse.Namespace) -> Output:
 
 def estimators_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("key", nargs="?", help="one catalog key")
+    p.add_argument("--task", choices=TRAINABLE, help="only the estimators of this task")
 
 
 def estimators_command(args: argparse.Namespace) -> Output:
-    specs = [CATALOG[args.key]] if args.key else list(CATALOG.values())
-    if args.key:
-        get_spec(args.key)
+    tasks = [args.task] if args.task else list(TRAINABLE)
+    if args.key and not tasks_of(args.key):
+        spec_for(args.key)  # an unknown key: one line listing the keys there are
+    specs = [(task, spec) for task in tasks for spec in catalog_for(task).values() if args.key in (None, spec.key)]
+    if not specs:  # a key of the other task only: one line naming this task's keys
+        spec_for(args.key, tasks[0])
     lines = []
-    for spec in specs:
-        lines.append(f"{spec.key:<24} {spec.label}: {spec.description}")
+    for task, spec in specs:
+        lines.append(f"{spec.key:<24} {spec.label} ({task}): {spec.description}")
         lines += [f"    {p.name:<20} default {p.default!r:<10} {p.describe()}" for p in spec.params]
     payload = [
-        {"key": s.key, "label": s.label, "class": s.class_path, "params": [p.to_dict() for p in s.params]}
-        for s in specs
+        {"key": s.key, "task": t, "label": s.label, "class": s.class_path, "params": [p.to_dict() for p in s.params]}
+        for t, s in specs
     ]
     return "\n".join(lines), payload
 

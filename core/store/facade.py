@@ -25,8 +25,8 @@ from core.store.engine import sqlite_file
 from core.store.failures import guarded, leftovers, require_fitted
 from core.store.index import MetadataIndex, Row, name_taken
 from core.store.layout import VERSION_FILE, Layout, folder_of, refuse_lost_index
+from core.store.listing import summary_frame
 from core.store.paths import INDEX_FILE, default_store_path
-from core.store.summary import TABLE_COLUMNS, table_rows
 from core.store.verified import VERIFY_MODES, verified_bytes
 from core.store.visitors import Quota, refusal, room_to_grow
 from core.text import human_bytes
@@ -178,7 +178,7 @@ class Store:
             dataset=result.dataset.describe(),
             split=result.split.to_dict(),
             fit_warnings=result.warnings,
-            extra={"estimator_key": result.estimator_key, "scale": result.scale},
+            extra={"estimator_key": result.estimator_key, "scale": result.scale, "task": result.task},
             owner=owner,
         )
 
@@ -270,13 +270,16 @@ class Store:
         limit: int | None = None,
         offset: int = 0,
         owner: str | None = None,
+        task: str | None = None,
     ) -> builtins.list[VersionRecord]:
-        """Metadata records, newest first (or by accuracy, or by name); never opens a model file."""
-        rows = self.index.rows(name, tag, sort, limit, offset, owner)
+        """Metadata records, newest first (or by score, accuracy or name; of one task); never opens a model file."""
+        rows = self.index.rows(name, tag, sort, limit, offset, owner, task=task)
         return [self.artifacts.public(r.record()) for r in rows]
 
-    def count(self, name: str | None = None, tag: str | None = None, owner: str | None = None) -> int:
-        return self.index.count(name, tag, owner)
+    def count(
+        self, name: str | None = None, tag: str | None = None, owner: str | None = None, task: str | None = None
+    ) -> int:
+        return self.index.count(name, tag, owner, task)
 
     def table(
         self,
@@ -287,10 +290,11 @@ class Store:
         offset: int = 0,
         owner: str | None = None,
         descending: bool | None = None,
+        task: str | None = None,
     ) -> pd.DataFrame:
         """One summary row per version (from index columns only): what a registry table shows."""
-        rows = self.index.rows(name, tag, sort, limit, offset, owner, descending)
-        return pd.DataFrame(table_rows(rows), columns=TABLE_COLUMNS)
+        rows = self.index.rows(name, tag, sort, limit, offset, owner, descending, task)
+        return summary_frame(rows)
 
     def summary(self) -> dict[str, Any]:
         """How many versions, names and bytes the store holds, and whether this process may change it."""

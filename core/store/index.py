@@ -32,8 +32,9 @@ from core.store.schema import (
     verified_files,
     versions,
 )
+from core.store.schema_tasks import select_versions, sort_column, task_clause
 
-SORTS = ("created", "accuracy", "name")
+SORTS = ("created", "accuracy", "name", "score")
 #: ``(conn, version ids)``: rewrite those versions' metadata files in the transaction that changed them.
 ChangeHook = Callable[[Connection, Sequence[int]], None]
 #: ``(conn)``: bring the artifact files up to date with an index being upgraded (marker, metadata files).
@@ -62,6 +63,9 @@ class Row:
     tags: list[str]
     aliases: list[str]
     stored_bytes: int = 0
+    task: str | None = None
+    score: float | None = None
+    score_name: str | None = None
 
     @property
     def ref(self) -> str:
@@ -392,20 +396,7 @@ class MetadataIndex:
                 alias_map[link.version_id].append(link.alias)
         return [
             Row(
-                id=r.id,
-                name=r.name,
-                version=r.version,
-                created_at=r.created_at,
-                format=r.format,
-                path=r.path,
-                size_bytes=r.size_bytes,
-                sha256=r.sha256,
-                estimator=r.estimator,
-                accuracy=r.accuracy,
-                sklearn_version=r.sklearn_version,
-                origin=r.origin,
-                owner=r.owner,
-                note=r.note,
+                **{k: v for k, v in r._mapping.items() if k not in ("record", "stored_bytes")},  # Row's own names
                 record_json=r.record,
                 tags=tag_map[r.id],
                 aliases=alias_map[r.id],
@@ -416,7 +407,7 @@ class MetadataIndex:
 
     def find(self, name: str, version: int | None = None, alias: str | None = None) -> Row | None:
         """One version by number, by alias, or the latest of a name."""
-        query = select(versions)
+        query = select_versions(self.schema)
         if alias is not None:
             query = query.join(aliases, aliases.c.version_id == versions.c.id).where(
                 aliases.c.name == name, aliases.c.alias == alias
@@ -429,7 +420,9 @@ class MetadataIndex:
             found = conn.execute(query).first()
             return self._attach(conn, [found])[0] if found else None
 
-    def _filtered(self, query: Any, name: str | None, tag: str | None, owner: str | None) -> Any:
+    def _filtered(self, query: Any, name: str | None, tag: str | None, owner: str | None, task: str | None) -> Any:
+        if task:
+            query = query.where(task_clause(task, self.schema))
         if name:
             escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(versions.c.name.ilike(f"%{escaped}%", escape="\\"))  # every dialect alike
@@ -448,19 +441,20 @@ class MetadataIndex:
         offset: int = 0,
         owner: str | None = None,
         descending: bool | None = None,
+        task: str | None = None,
     ) -> list[Row]:
         """A page of versions, filtered and sorted in SQL (newest first by default)."""
         if sort not in SORTS:
             raise InvalidParameterError(f"Invalid value {sort!r} for sort: choose one of: " + ", ".join(SORTS))
         if limit is not None and limit < 0:
             raise InvalidParameterError(f"Invalid value {limit!r} for limit: expected an integer >= 0")
-        query = self._filtered(select(versions), name, tag, owner)
+        query = self._filtered(select_versions(self.schema), name, tag, owner, task)
         if sort == "name":
             desc = False if descending is None else descending
             name_col = versions.c.name.desc() if desc else versions.c.name.asc()
             query = query.order_by(name_col, versions.c.version.desc())
         else:
-            column = versions.c.created_at if sort == "created" else versions.c.accuracy
+            column = sort_column(sort, self.schema)
             desc = True if descending is None else descending
             if desc:
                 query = query.order_by(column.desc().nulls_last(), versions.c.id.desc())
@@ -473,8 +467,10 @@ class MetadataIndex:
         with self.reading() as conn:
             return self._attach(conn, conn.execute(query).all())
 
-    def count(self, name: str | None = None, tag: str | None = None, owner: str | None = None) -> int:
-        query = self._filtered(select(func.count()).select_from(versions), name, tag, owner)
+    def count(
+        self, name: str | None = None, tag: str | None = None, owner: str | None = None, task: str | None = None
+    ) -> int:
+        query = self._filtered(select(func.count()).select_from(versions), name, tag, owner, task)
         with self.reading() as conn:
             return int(conn.execute(query).scalar() or 0)
 

@@ -26,10 +26,12 @@ from core.store.facade import INDEX_FILE, Store
 from core.store.index import MetadataIndex
 from core.store.layout import VERSION_FILE, Layout, folder_of
 from core.store.schema import aliases, metadata_obj, names, tags, versions
+from core.store.schema_tasks import TASK_COLUMNS, index_columns
 
 log = logging.getLogger(__name__)
 
-COLUMNS = [c.name for c in versions.columns if c.name not in ("id", "record")]
+#: The row's columns a ``version.json`` must hold; the schema-4 ones are made again from its record.
+COLUMNS = [c.name for c in versions.columns if c.name not in ("id", "record", *TASK_COLUMNS)]
 
 
 def _healthy(location: str, index_url: str | None, artifacts_url: str | None) -> bool:
@@ -149,7 +151,7 @@ def _insert(conn: Any, docs: list[dict[str, Any]], high_water: dict[str, Any]) -
     firsts: dict[str, dict[str, Any]] = {}
     tops: dict[str, int] = {}
     for doc in docs:
-        values = {c: doc[c] for c in COLUMNS} | {"record": json.dumps(doc["record"])}
+        values = {c: doc[c] for c in COLUMNS} | index_columns(doc["record"]) | {"record": json.dumps(doc["record"])}
         key = conn.execute(insert(versions).values(**values)).inserted_primary_key[0]
         if doc["tags"]:
             conn.execute(insert(tags), [{"version_id": key, "tag": t} for t in dict.fromkeys(doc["tags"])])

@@ -48,14 +48,16 @@ from core.datasets import Dataset, to_jsonable
 from core.describe import describe_model
 from core.environment import capture_environment
 from core.frames import TARGET_COLUMN, evaluation_frame, model_input, split_evaluation_frame, write_evaluation_set
-from core.metrics import classification_metrics
+from core.metrics import score_metrics
 from core.record import VersionRecord, recorded_accuracy, ref_of, stored_bytes
 from core.split import Split
 from core.store.artifacts import ArtifactStore
 from core.store.engine import read_only
 from core.store.index import MetadataIndex, Row, gone
 from core.store.layout import Layout, folder_of, new_folder
+from core.store.schema_tasks import index_columns
 from core.store.visitors import Quota, check_room
+from core.tasks import task_of_estimator
 from core.text import human_bytes
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class Trained(Protocol):
     y_test: pd.Series
     metrics: dict[str, Any]
     warnings: list[str]
+    task: str
 
 
 def _utc_now() -> str:
@@ -100,7 +103,7 @@ def model_fields(
     eval_frame = evaluation_frame(model, X_test, y_test)
     if metrics is None and eval_frame is not None:
         X, y = split_evaluation_frame(eval_frame)
-        metrics = classification_metrics(model, model_input(model, X), y)
+        metrics = score_metrics(model, model_input(model, X), y)
     described = describe_model(model)
     if dataset is None and eval_frame is not None:
         features = [c for c in eval_frame.columns if c != TARGET_COLUMN]
@@ -113,7 +116,9 @@ def model_fields(
             "target": str(getattr(y_test, "name", None) or "target"),
             "classes": described["classes"],
         }
+    task = (extra or {}).get("task") or task_of_estimator(model)
     fields = {
+        **({"task": task} if task else {}),
         "format": format,
         "compression": compress if format == "joblib" else None,
         **{k: described[k] for k in ("estimator", "params")},
@@ -220,6 +225,9 @@ def add_version(
             }
             record.update({k: v for k, v in fields.items() if k not in record})
             record["evaluation_set"] = evaluation_set
+            columns = index_columns(record)  # an import's task comes from its estimator class
+            if columns["task"]:
+                record.setdefault("task", columns["task"])
             record_json = _dumps(record)
             total = stored_bytes(record, record_json, note, list(dict.fromkeys(tags)))
             check_room(index, quota, conn, owner, 1, total)
@@ -241,6 +249,7 @@ def add_version(
                     "note": note,
                     "record": record_json,
                     "stored_bytes": total,
+                    **columns,
                 },
                 tags,
             )

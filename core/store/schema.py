@@ -28,8 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 #: 2: names (who owns a name) and versions.stored_bytes; 3: names.next_version and the store id;
-#: 4: 64-bit sizes on every dialect and the artifact root. Each is a revision of core.store.migrations.
-SCHEMA_VERSION = 4
+#: 4: 64-bit sizes on every dialect and the artifact root; 5: versions.task, score and score_name.
+#: Each is a revision of core.store.migrations.
+SCHEMA_VERSION = 5
 
 metadata_obj = MetaData()
 
@@ -53,11 +54,17 @@ versions = Table(
     Column("record", Text, nullable=False),
     # Every byte kept for the version: model file, evaluation set, export files, record, note, tags.
     Column("stored_bytes", BigInteger, nullable=False, default=0, server_default="0"),
+    # Schema 5: the task and the primary score with its name (accuracy, r2), to sort and filter in SQL.
+    Column("task", String(16)),
+    Column("score", Float),
+    Column("score_name", String(32)),
     UniqueConstraint("name", "version", name="uq_name_version"),
 )
 Index("ix_versions_created", versions.c.created_at, versions.c.id)
 Index("ix_versions_accuracy", versions.c.accuracy, versions.c.id)
 Index("ix_versions_owner", versions.c.owner)
+Index("ix_versions_score", versions.c.score, versions.c.id)
+Index("ix_versions_task", versions.c.task, versions.c.score, versions.c.id)  # a task filter sorted by score
 
 tags = Table(
     "tags",

@@ -1,11 +1,14 @@
 """Scoring a stored version again: on its kept evaluation set, or on data split the recorded way.
 
-``reproduced`` says whether the accuracy came out exactly as recorded: the check that a reload
-(perhaps under other package versions) still behaves like the model that was saved.
+``reproduced`` says whether every recorded score of the version's task (accuracy, precision...;
+R², MAE...) came out exactly as recorded, to the last bit: the check that a reload (perhaps under
+other package versions) still behaves like the model that was saved. ``differences`` says by how
+much each one moved when it did not.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,19 +22,37 @@ from core.datasets import load_dataset
 from core.environment import Compatibility, fold_version_warnings
 from core.errors import DatasetError
 from core.frames import align_features, model_input
-from core.metrics import classification_metrics
-from core.record import dataset_of, recorded_accuracy
+from core.metrics import TASK_METRICS, score_metrics
+from core.record import dataset_of, recorded_accuracy, recorded_score
 from core.split import held_out
 from core.store.loading import LoadedModel
+from core.tasks import task_of_record
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal to the last bit (two undefined scores, None or NaN, are the same too)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(a == b) or (math.isnan(a) and math.isnan(b))
+
+
+def differences(recorded: dict[str, Any], measured: dict[str, Any], task: str | None) -> dict[str, float | None]:
+    """``metric -> measured - recorded`` for every recorded score of ``task`` that moved (None: one is undefined)."""
+    moved: dict[str, float | None] = {}
+    for key in TASK_METRICS.get(task or "", ()):
+        if key in recorded and not _same(recorded[key], measured.get(key)):
+            before, after = recorded[key], measured.get(key)
+            moved[key] = None if before is None or after is None else float(after) - float(before)
+    return moved
 
 
 @dataclass
 class Evaluation:
-    """A stored version scored again: recorded vs reproduced accuracy."""
+    """A stored version scored again: recorded vs reproduced scores (``primary``: accuracy, r2)."""
 
     name: str
     version: int
-    accuracy: float
+    accuracy: float | None
     recorded_accuracy: float | None
     reproduced: bool | None
     compatibility: Compatibility
@@ -39,14 +60,24 @@ class Evaluation:
     metrics: dict[str, Any]
     data: str
     fingerprint_match: bool | None = None
+    task: str | None = None
+    primary: str | None = None
+    score: float | None = None
+    recorded_score: float | None = None
+    differences: dict[str, float | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
+            "task": self.task,
+            "primary": self.primary,
+            "score": self.score,
+            "recorded_score": self.recorded_score,
             "accuracy": self.accuracy,
             "recorded_accuracy": self.recorded_accuracy,
             "reproduced": self.reproduced,
+            "differences": self.differences,
             "data": self.data,
             "fingerprint_match": self.fingerprint_match,
             "compatibility": self.compatibility.to_dict(),
@@ -65,6 +96,10 @@ def evaluate(
 ) -> Evaluation:
     """Score ``loaded`` on its kept evaluation set (``kept_set()``), or on ``data`` cut the recorded way."""
     record = loaded.record
+    task = task_of_record(record)
+    if task not in TASK_METRICS:
+        kind = f"a {task} model" if task else "a model of unknown kind"
+        raise DatasetError(f"{loaded.ref} is {kind}: it is stored and listed, not scored")
     fingerprint_match = None
     if data is None:
         X, y = kept_set()
@@ -87,16 +122,23 @@ def evaluate(
             if isinstance(loaded.model, WorkerModel):  # scored by the worker that holds it
                 metrics = loaded.model.score_metrics(features, y)
             else:
-                metrics = classification_metrics(loaded.model, features, y)
+                metrics = score_metrics(loaded.model, features, y, task)
         except (ValueError, TypeError, KeyError) as exc:
             raise DatasetError(f"Could not score {loaded.ref} on {source}: {exc}") from exc
-    recorded = recorded_accuracy(record)
+    primary, recorded = recorded_score(record)
+    primary = primary or metrics.get("primary")
+    moved = None if recorded is None else differences(dict(record.get("metrics") or {}), metrics, task)
     return Evaluation(
         name=record["name"],
         version=record["version"],
-        accuracy=metrics["accuracy"],
-        recorded_accuracy=recorded,
-        reproduced=None if recorded is None else metrics["accuracy"] == recorded,
+        accuracy=metrics.get("accuracy"),
+        recorded_accuracy=recorded_accuracy(record),
+        reproduced=None if moved is None else not moved,
+        task=task,
+        primary=primary,
+        score=metrics.get(primary) if primary else None,
+        recorded_score=recorded,
+        differences=moved,
         compatibility=loaded.compatibility,
         warnings=loaded.warnings + [w for w in fold_version_warnings(caught) if w not in loaded.warnings],
         metrics=metrics,
