@@ -11,6 +11,7 @@ import streamlit as st
 from app_pages import common
 from app_pages.first_row import first_row_choice
 from app_pages.state import TRAIN_ESTIMATOR, TRAIN_RESULT, TRAIN_SAVED
+from app_pages.workbench import compare_section
 from core.catalog import Param
 from core.catalog_tasks import catalog_for, spec_for
 from core.csvheader import HeaderMode
@@ -270,3 +271,6 @@ kept = st.session_state.get(TRAIN_RESULT)
 if kept is not None:
     show_result(kept)
     save_form(kept)
+
+if chosen is not None:
+    compare_section(frame, label, target, task)

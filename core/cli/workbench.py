@@ -105,7 +105,7 @@ def compare_command(args: argparse.Namespace) -> Output:
         )
         rows[board.keys.index(args.save)]["saved"] = ref_of(record)
         lines.append(
-            f"Saved {args.save} as {ref_of(record)} ({record['format']}, {human_bytes(record['size_bytes'])}) "
-            f"to {record['uri']}"
+            f"Saved {args.save} as {ref_of(record)} ({record['format']}, {human_bytes(record['size_bytes'])}): "
+            f"held-out {board.primary} {entry.score!r} ({board.n_test} rows)"
         )
     return "\n".join(lines), rows
