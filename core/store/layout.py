@@ -174,17 +174,23 @@ class Layout:
         self.rewrite(conn, [row_id])
         self.write_marker(conn, name, number)
 
-    def to_publish(self, conn: Connection, row_id: int) -> dict[str, Any]:
-        """What an object store's save writes after its commit: ``{relpath: doc}`` for version.json
-        and the marker, read from the index inside the transaction (no object-store request here).
+    def marks(self, conn: Connection) -> tuple[str | None, dict[str, int]]:
+        """The store id and every name's high-water mark, read by an object store's save in its
+        transaction BEFORE it locks its name: nothing the marker needs is read under that lock."""
+        return info_value(conn, "store_id"), self.index.high_water(conn)
 
-        The marker comes from the index's high-water marks alone (they never go down), not from a
-        read of the old marker: one request fewer, and a marker written late by a slower saver may
-        lag by the last versions, which ``index rebuild`` makes up from their ``version.json``.
+    @staticmethod
+    def to_publish(row: Row, store_id: str | None, high_water: dict[str, int]) -> dict[str, Any]:
+        """What an object store's save writes after its commit: ``{relpath: doc}`` for version.json
+        and the marker, built from the row the transaction inserted (no object-store request, no query).
+
+        The marker carries the high-water marks read before the name was locked, with this save's
+        number: one request fewer than reading the old marker, and a marker written late by a
+        slower saver may lag by the last versions, which ``index rebuild`` makes up from their
+        ``version.json``.
         """
-        store_id = info_value(conn, "store_id")
-        (row,) = self.index.rows_by_id(conn, [row_id])
-        marker = {"store_id": store_id, "format": FORMAT, "high_water": self.index.high_water(conn)}
+        marks = high_water | {row.name: max(high_water.get(row.name, 0), row.version)}
+        marker = {"store_id": store_id, "format": FORMAT, "high_water": marks}
         return {f"{folder_of(row.path)}/{VERSION_FILE}": version_doc(row, store_id), MARKER: marker}
 
     def upgrade(self, conn: Connection) -> None:
