@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -161,9 +162,29 @@ def database_error(exc: DBAPIError, location: str, where: str, done: str = "") -
     return None
 
 
+#: What the outermost index transaction open in this thread runs once it has committed.
+_AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("modelshelf_after_commit", default=None)
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run ``action`` once the index transaction open in this thread has committed (at once when
+    none is open; never when it fails): object-store writes that must not wait under its locks."""
+    pending = _AFTER_COMMIT.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
+
+
 @contextmanager
 def translated(location: str, where: str) -> Iterator[None]:
-    """Turn the database errors that are about the store into one-line ``StoreError``s (cause chained)."""
+    """Turn the database errors that are about the store into one-line ``StoreError``s (cause chained).
+
+    It encloses each transaction, commit included, so the outermost one also runs what
+    ``after_commit`` deferred, once the block has succeeded.
+    """
+    pending: list[Callable[[], None]] = []
+    token = _AFTER_COMMIT.set(pending) if _AFTER_COMMIT.get() is None else None
     try:
         yield
     except IntegrityError:
@@ -173,3 +194,8 @@ def translated(location: str, where: str) -> Iterator[None]:
         if meaning is None:
             raise
         raise meaning from exc
+    finally:
+        if token is not None:
+            _AFTER_COMMIT.reset(token)
+    for action in pending:
+        action()
