@@ -168,17 +168,15 @@ def _write_files(
 
 def _put_after_commit(artifacts: ArtifactStore, docs: dict[str, Any], ref: str) -> None:
     """Put an object store's version.json and marker at once; a failure is logged, the save stands."""
-    with ThreadPoolExecutor(max_workers=len(docs)) as pool:
-        futures = {path: pool.submit(artifacts.write_json, path, doc) for path, doc in docs.items()}
-    for path, future in futures.items():
-        exc = future.exception()
-        if exc is not None:
-            log.warning(
-                "%s is saved, but %s could not be written (%s); `python -m core doctor --repair` rewrites it",
-                ref,
-                artifacts.uri(path),
-                exc,
-            )
+    try:
+        artifacts.put_jsons(docs)
+    except Exception as exc:  # noqa: BLE001  # committed and loadable: never "nothing was changed"
+        log.warning(
+            "%s is saved, but %s could not be written (%s); `python -m core doctor --repair` rewrites them",
+            ref,
+            " and ".join(artifacts.uri(path) for path in docs),
+            exc,
+        )
 
 
 def add_version(
@@ -195,7 +193,12 @@ def add_version(
     origin: str,
     owner: str | None,
 ) -> VersionRecord:
-    """Write the files into a folder of their own, then number and index them in one transaction."""
+    """Write the files into a folder of their own, then number and index them in one transaction.
+
+    Everything that does not need the number is done before the name's row is locked (the
+    files, the environment, the marker's inputs), so concurrent savers of one name queue for
+    the number, the insert and the commit only.
+    """
     if index.read_only:
         raise read_only(index.location)
     artifacts = layout.artifacts
@@ -203,11 +206,16 @@ def add_version(
     folder = new_folder(name)
     model_path = f"{folder}/model.{formats.EXTENSIONS[fmt]}"
     remote = not artifacts.is_local
+    tag_list = list(dict.fromkeys(tags))
     posted: dict[str, Any] = {}
     try:
         size, sha, evaluation_set = _write_files(artifacts, folder, model_path, write, eval_frame, remote)
         artifacts.sync_folder(name)  # the folder's own entry; its files' names are synced with version.json
+        environment = fields.get("environment") or capture_environment()
+        described = {k: v for k, v in fields.items() if k != "environment"}
         with index.writing(durable=True) as conn:
+            if remote:
+                store_id, high_water = layout.marks(conn)  # before the name's lock
             created_at = _utc_now()
             index.claim_name(conn, name, owner, created_at)
             version = index.claim_number(conn, name)
@@ -221,40 +229,37 @@ def add_version(
                 "size_bytes": size,
                 "sha256": sha,
                 "origin": origin,
-                "environment": fields.get("environment") or capture_environment(),
+                "environment": environment,
             }
-            record.update({k: v for k, v in fields.items() if k not in record})
+            record.update({k: v for k, v in described.items() if k not in record})
             record["evaluation_set"] = evaluation_set
-            columns = index_columns(record)  # an import's task comes from its estimator class
-            if columns["task"]:
-                record.setdefault("task", columns["task"])
+            task_columns = index_columns(record)  # an import's task comes from its estimator class
+            if task_columns["task"]:
+                record.setdefault("task", task_columns["task"])
             record_json = _dumps(record)
-            total = stored_bytes(record, record_json, note, list(dict.fromkeys(tags)))
+            total = stored_bytes(record, record_json, note, tag_list)
             check_room(index, quota, conn, owner, 1, total)
-            row_id = index.insert_version(
-                conn,
-                {
-                    "name": name,
-                    "version": version,
-                    "created_at": record["created_at"],
-                    "format": fmt,
-                    "path": model_path,
-                    "size_bytes": size,
-                    "sha256": sha,
-                    "estimator": record.get("estimator"),
-                    "accuracy": recorded_accuracy(record),
-                    "sklearn_version": record["environment"]["packages"].get("scikit-learn"),
-                    "origin": origin,
-                    "owner": owner,
-                    "note": note,
-                    "record": record_json,
-                    "stored_bytes": total,
-                    **columns,
-                },
-                tags,
-            )
+            columns = {
+                "name": name,
+                "version": version,
+                "created_at": created_at,
+                "format": fmt,
+                "path": model_path,
+                "size_bytes": size,
+                "sha256": sha,
+                "estimator": record.get("estimator"),
+                "accuracy": recorded_accuracy(record),
+                "sklearn_version": environment["packages"].get("scikit-learn"),
+                "origin": origin,
+                "owner": owner,
+                "note": note,
+                **task_columns,
+            }
+            row_id = index.insert_version(conn, {**columns, "record": record_json, "stored_bytes": total}, tag_list)
             if remote:  # put after the commit (see the module docstring)
-                posted = layout.to_publish(conn, row_id)
+                row = Row(row_id, **columns, record_json=record_json, tags=sorted(tag_list), aliases=[])
+                row.stored_bytes = total
+                posted = layout.to_publish(row, store_id, high_water)
             else:
                 layout.publish(conn, row_id, name, version)
     except BaseException:
@@ -268,7 +273,7 @@ def add_version(
         _put_after_commit(artifacts, posted, ref_of(record))
     done = "imported" if origin == "imported" else "saved"
     log.info("%s %s (%s, %s)", done, ref_of(record), fmt, human_bytes(size))
-    full = record | {"note": note, "tags": list(dict.fromkeys(tags)), "aliases": []}
+    full = record | {"note": note, "tags": tag_list, "aliases": []}
     return artifacts.public(cast(VersionRecord, full))
 
 
