@@ -208,6 +208,12 @@ class MetadataIndex:
         return number
 
     @staticmethod
+    def same_bytes(conn: Connection, name: str, sha256: str) -> int | None:
+        """The latest version of ``name`` whose file has this sha256 (asked in the saving transaction)."""
+        query = select(func.max(versions.c.version)).where(versions.c.name == name, versions.c.sha256 == sha256)
+        return conn.execute(query).scalar()
+
+    @staticmethod
     def high_water(conn: Connection) -> dict[str, int]:
         """The last number each name has handed out (what the store's marker file keeps)."""
         rows = conn.execute(select(names.c.name, names.c.next_version)).all()
