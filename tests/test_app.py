@@ -609,6 +609,7 @@ def test_demo_quota_refuses_a_save_and_evicts_nothing(monkeypatch, filled):
     at.text_input[labels(at.text_input).index("Name")].set_value("mine")
     at.button[labels(at.button).index("Save")].click().run()
     ok(at)
+    at.text_input[labels(at.text_input).index("Name")].set_value("mine-too")  # the same bytes again are a duplicate
     at.button[labels(at.button).index("Save")].click().run()
     assert not at.exception
     assert len(at.error) == 1 and "The demo store is full" in at.error[0].value
