@@ -36,7 +36,7 @@ from core.record import (
     ref_of,
 )
 from core.tasks import PRIMARY_METRIC, task_of_record
-from core.text import human_bytes, parse_tags
+from core.text import human_bytes, parse_tags, split_words, utc_minutes
 from core.views import (
     claimed_metrics,
     confusion_frame,
@@ -79,7 +79,7 @@ def overview(record: VersionRecord, ref: str) -> None:
     cols[2].metric("Size", human_bytes(record.get("size_bytes")))
     cols[3].metric("Origin", common.plain(record.get("origin") or "trained"))
     st.text(f"Estimator: {record.get('estimator') or 'unknown'} ({task or 'unknown task'})")
-    st.caption("Created " + common.plain(record.get("created_at", "")))
+    st.caption("Created " + common.plain(utc_minutes(record.get("created_at"))))
     if record.get("aliases"):
         st.text("Aliases: " + ", ".join("@" + a for a in record["aliases"]))
     if record.get("tags"):
@@ -121,7 +121,7 @@ def overview(record: VersionRecord, ref: str) -> None:
                 {"field": "features", "value": str(dataset.get("n_features"))},
                 {"field": "target", "value": str(dataset.get("target"))},
                 {"field": "classes", "value": ", ".join(map(str, dataset.get("classes") or []))},
-                {"field": "split", "value": str(record.get("split"))},
+                {"field": "split", "value": split_words(record.get("split"))},
             ]
         ),
         hide_index=True,

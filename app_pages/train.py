@@ -20,7 +20,7 @@ from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import FORMATS
 from core.metrics import TASK_METRICS, roc_points
-from core.plots import predicted_vs_actual, prediction_frame, residuals
+from core.plots import predicted_vs_actual, prediction_frame, residuals, weights_figure
 from core.record import ref_of
 from core.refs import suggest_name
 from core.tasks import TRAINABLE, infer_task
@@ -120,7 +120,7 @@ def param_widget(estimator: str, param: Param, column: Any, task: str = "classif
         max_value=cast(param.high) if param.high is not None else None,
         value=None if param.default is None else cast(param.default),
         step=1 if is_int else None,
-        format="%d" if is_int else ("%.2e" if param.log else "%.4f"),
+        format="%d" if is_int else "%g",  # 1.0, 0.0001, 1e-06: as Python writes them, never 1.00e+00
         placeholder="None" if param.nullable else None,
         key=key,
         help=help_text,
@@ -193,17 +193,7 @@ def show_result(kept: dict, stale: bool) -> None:
         right.plotly_chart(fig, width="stretch")
     weights = kept["weights"]
     if weights is not None:
-        kind = weights["kind"].iloc[0]
-        top = weights.head(30)
-        fig = px.bar(
-            top.iloc[::-1],
-            x="weight",
-            y="feature",
-            color="class" if kind == "coefficient" and top["class"].nunique() > 1 else None,
-            orientation="h",
-            title="Feature importances" if kind == "importance" else "Coefficients",
-        )
-        (right if kept["roc"] is None else st).plotly_chart(fig, width="stretch")
+        (right if kept["roc"] is None else st).plotly_chart(weights_figure(weights), width="stretch")
 
 
 def save_form(kept: dict, stale: bool) -> None:
