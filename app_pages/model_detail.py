@@ -47,7 +47,8 @@ from core.views import (
     scalar_metrics,
 )
 
-TABS = ("Overview", "Reload and re-score", "Predict", "Download", "Manage")
+#: Short labels: all five fit a 390-pixel phone screen without scrolling the tab bar.
+TABS = ("Overview", "Re-score", "Predict", "Download", "Manage")
 SEVERITY_COLOURS = {"ok": "#d8f0dc", "warning": "#fff3c4", "error": "#f8d0d0"}
 
 
@@ -215,9 +216,10 @@ def predict(record: VersionRecord, ref: str) -> None:
             example = common.attempt("reading an example row", example_row, ref, record["sha256"]) or {}
         with st.form(f"predict_one_{ref}"):
             st.markdown("**One row**")
-            grid = st.columns(4)
             values: dict[str, Any] = {}
             for i, feature in enumerate(names):
+                if i % 4 == 0:  # a row of four at a time: on a phone they stack in the features' own order
+                    grid = st.columns(4)
                 column = grid[i % 4]
                 default = example.get(feature)
                 if types.get(feature, "number") == "number":

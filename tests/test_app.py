@@ -148,7 +148,7 @@ def test_train_save_list_open_and_rescore(app_store):
     at.switch_page(DETAIL).run()
     ok(at)
     assert metric(at, "Accuracy") == f"{record['metrics']['accuracy']:.4f}"
-    open_tab(at, "Reload and re-score")
+    open_tab(at, "Re-score")
     at.button(key="rescore").click().run()
     ok(at)
     assert float(metric(at, "Reproduced accuracy")) == pytest.approx(record["metrics"]["accuracy"], abs=5e-5)

@@ -77,7 +77,7 @@ def test_opening_the_page_computes_only_the_overview_and_a_tab_only_itself(shelf
     at = open_page(DETAIL, model="iris:1")
     ok(at)
     assert calls == ["Overview"]
-    for tab in ("Download", "Reload and re-score", "Manage", "Predict", "Overview"):
+    for tab in ("Download", "Re-score", "Manage", "Predict", "Overview"):
         calls.clear()
         open_tab(at, tab)
         ok(at)
@@ -117,3 +117,14 @@ def test_an_alias_is_set_and_removed_with_a_toast_each(shelf):
     ok(at)
     assert shelf.get("iris:1")["aliases"] == []
     assert [t.value for t in at.toast] == ["Removed @production from iris:1."]
+
+
+def test_the_one_row_form_draws_the_features_in_their_own_order(app_store):  # noqa: F811
+    from core import load_dataset, train
+
+    data = load_dataset("builtin:breast_cancer")  # 30 features: several rows of four
+    app_store.save_trained(train(data, "naive_bayes"), "cancer")
+    at = open_tab(open_page(DETAIL, model="cancer:1"), "Predict")
+    ok(at)
+    drawn = [n.label for n in at.number_input if n.key and n.key.startswith("f_cancer:1_")]
+    assert drawn == list(app_store.get("cancer:1")["dataset"]["feature_names"])  # stacked on a phone: same order

@@ -43,7 +43,7 @@ def test_train_page_infers_regression_trains_plots_and_saves(app_store):  # noqa
     at.toggle(key="plots_diab:1").set_value(True).run()
     ok(at)
     assert any("Predicted vs actual" in t for t in chart_titles(at))
-    open_tab(at, "Reload and re-score")
+    open_tab(at, "Re-score")
     at.button(key="rescore").click().run()
     ok(at)
     assert metric(at, "Reproduced r2") == f"{record['metrics']['r2']:.4f}"

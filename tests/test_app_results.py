@@ -117,3 +117,20 @@ def test_uploading_a_stored_file_again_offers_that_version_instead_of_a_copy(app
     assert any("identical to outside:1 " in unescape(i.value) for i in at.info)
     at.button(key="open_duplicate_upload").click().run()
     assert at.query_params["model"] == "outside:1"
+
+
+def test_changing_the_first_row_choice_or_the_column_names_marks_the_result_out_of_date(pima_path):
+    from app_pages.first_row import CHOICES, LABEL, NAMES_LABEL
+
+    at = open_page(TRAIN)
+    at.radio(key="train_source").set_value("Upload a CSV").run()
+    at.file_uploader(key="train_csv").upload("pima.csv", pima_path.read_bytes(), "text/csv")
+    _train(at.run(), "naive_bayes")
+    assert not _stale(at)
+    _field(at, NAMES_LABEL).set_value("a,b,c,d,e,f,g,h,class").run()
+    at.selectbox(key="train_target").set_value("class").run()
+    assert _stale(at)
+    _train(at)
+    assert not _stale(at)
+    next(r for r in at.radio if r.label == LABEL).set_value(CHOICES[0]).run()
+    assert _stale(at)
