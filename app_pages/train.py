@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
@@ -55,7 +54,7 @@ def read_frame(source: str | bytes, names: tuple[str, ...] | None, header: Heade
 def choose_data() -> tuple[pd.DataFrame, str, tuple[Any, ...]] | None:
     """The table, a label for it and what identifies the data read, from the chosen source (None until then).
 
-    The identity (source, file digest, first-row choice, column names) is part of ``inputs_of``: a
+    The identity (source, upload id, first-row choice, column names) is part of ``inputs_of``: a
     different file, URL or reading of it makes the shown result out of date.
     """
     kind = st.radio("Data source", SOURCES, horizontal=True, key="train_source")
@@ -71,6 +70,7 @@ def choose_data() -> tuple[pd.DataFrame, str, tuple[Any, ...]] | None:
             return None
         source: str | bytes = upload.getvalue()
         label, names_default = upload.name, ""
+        identity = upload.file_id  # each upload its own, without hashing the bytes on every rerun
     else:
         source = st.text_input("CSV URL", value=PIMA_URL, key="train_url")
         st.caption(
@@ -80,6 +80,7 @@ def choose_data() -> tuple[pd.DataFrame, str, tuple[Any, ...]] | None:
         if common.demo_mode():
             st.caption("This public demo reads https:// URLs to public internet addresses only, size and time bounded.")
         label, names_default = str(source), ",".join(PIMA_NAMES)
+        identity = str(source)
     chosen = first_row_choice(source, "train_csv_header" if kind == SOURCES[1] else "train_url_header", names_default)
     frame = None
     if chosen is not None:
@@ -89,8 +90,7 @@ def choose_data() -> tuple[pd.DataFrame, str, tuple[Any, ...]] | None:
         if kind == SOURCES[2] and not common.demo_mode():
             st.caption("Reading a URL needs network access; without it, download the file and upload it instead.")
         return None
-    digest = hashlib.sha256(source).hexdigest() if isinstance(source, bytes) else source
-    return frame, label, (kind, digest, header, tuple(names or ()))
+    return frame, label, (kind, identity, header, tuple(names or ()))
 
 
 def param_widget(estimator: str, param: Param, column: Any, task: str = "classification") -> Any:

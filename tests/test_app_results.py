@@ -134,3 +134,11 @@ def test_changing_the_first_row_choice_or_the_column_names_marks_the_result_out_
     assert not _stale(at)
     next(r for r in at.radio if r.label == LABEL).set_value(CHOICES[0]).run()
     assert _stale(at)
+    next(r for r in at.radio if r.label == LABEL).set_value(CHOICES[1]).run()
+    _field(at, NAMES_LABEL).set_value("a,b,c,d,e,f,g,h,class").run()
+    at.selectbox(key="train_target").set_value("class").run()
+    assert not _stale(at)  # back to what made it
+    shorter = b"".join(pima_path.read_bytes().splitlines(keepends=True)[:500])
+    at.file_uploader(key="train_csv").upload("pima.csv", shorter, "text/csv")  # another file, the same name
+    at.run()
+    assert _stale(at)
