@@ -249,7 +249,8 @@ def save_form(kept: dict, stale: bool) -> None:
             common.open_version(same)
     saved = st.session_state.get(TRAIN_SAVED)
     if saved:
-        st.success(f"Saved as {common.plain(saved)}.", icon=":material/check_circle:")
+        # The toast confirmed the save; this line stays, in other words, beside its Open button.
+        st.success(f"This result is stored as {common.plain(saved)}.", icon=":material/check_circle:")
         if st.button(f"Open {saved}", key="open_saved"):
             common.open_version(saved)
 

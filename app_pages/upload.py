@@ -145,7 +145,7 @@ if record is not None and record.get("stored") is False:
         common.open_version(ref)
 elif record is not None:
     ref = ref_of(record)
-    st.success(f"Added as {common.plain(ref)}.", icon=":material/check_circle:")
+    st.success(f"The file is stored as {common.plain(ref)}.", icon=":material/check_circle:")
     if st.session_state.get(UPLOAD_MESSAGE):
         st.caption(common.plain(st.session_state[UPLOAD_MESSAGE]))
     imported = record.get("imported") or {}

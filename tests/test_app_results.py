@@ -142,3 +142,18 @@ def test_changing_the_first_row_choice_or_the_column_names_marks_the_result_out_
     at.file_uploader(key="train_csv").upload("pima.csv", shorter, "text/csv")  # another file, the same name
     at.run()
     assert _stale(at)
+
+
+def test_an_upload_is_confirmed_by_a_toast_and_stays_stated_in_place(app_store, tmp_path):  # noqa: F811
+    from core import load_dataset, train
+
+    outside = tmp_path / "outside.joblib"
+    app_store.save_trained(train(load_dataset("builtin:iris"), "naive_bayes"), "elsewhere")
+    outside.write_bytes(app_store.read_artifact("elsewhere:1"))
+    at = open_page(UPLOAD)
+    at.file_uploader(key="upload_model").upload("outside.joblib", outside.read_bytes())
+    at.run()
+    at.button[labels(at.button).index("Add to the store")].click().run()
+    ok(at)
+    assert [t.value for t in at.toast] == ["Added as outside:1."]
+    assert [unescape(s.value) for s in at.success] == ["The file is stored as outside:1."]
