@@ -74,3 +74,20 @@ def test_cli_import_of_a_stored_file_says_identical_or_refuses(capsys, store, st
     assert store.versions("iris") == [1]
     assert "identical to iris:1" in run(capsys, *args)
     assert store.versions("iris") == [2, 1]
+
+
+def test_two_savers_of_the_same_bytes_store_one_version_when_refusing(store, trained):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    start = Barrier(4)
+
+    def save(_: int):
+        start.wait()
+        return store.save_trained(trained, "iris", on_duplicate="refuse")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(save, range(4)))
+    assert store.versions("iris") == [1]
+    assert sorted(a.get("stored", True) for a in answers) == [False, False, False, True]
+    assert {a["version"] for a in answers} == {1}
