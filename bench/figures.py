@@ -840,6 +840,9 @@ def populate_index(folder: Path | None, n: int, record_json: str, store: Store |
             "note": "",
             "record": record_json,
             "stored_bytes": 44_000_000 + len(record_json),
+            "task": "classification",
+            "score": None if np.isnan(accuracy[i]) else float(accuracy[i]),
+            "score_name": None if np.isnan(accuracy[i]) else "accuracy",
         }
         rows.append(tuple(row[c] for c in columns))
     sql = f"INSERT INTO versions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"

@@ -158,6 +158,8 @@ class VersionRecord(TypedDict):
     cv: NotRequired[CVRecord]  # only when trained with cross-validation (``train --cv K``)
     imported: NotRequired[ImportedRecord]
     exports: NotRequired[dict[str, ExportRecord]]
+    duplicate_of: NotRequired[str]  # a save's answer only: an earlier version of the name with the same bytes
+    stored: NotRequired[bool]  # a save's answer only: False when a duplicate was refused (the record is that one)
 
 
 #: Every top-level key a record may have (what the README's section documents).

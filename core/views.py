@@ -30,6 +30,7 @@ from core.record import (
     score_text,
 )
 from core.tasks import task_of_record
+from core.text import param_literal
 
 #: The scalar metrics a comparison shows, in display order (a classifier's, then a regressor's).
 METRIC_NAMES = (*TASK_METRICS["classification"], *TASK_METRICS["regression"])
@@ -172,10 +173,10 @@ def compare_details(records: Sequence[VersionRecord]) -> pd.DataFrame:
 
 
 def params_table(record: VersionRecord) -> pd.DataFrame:
-    """The saved hyperparameters as ``parameter, value`` text rows (None shown as ``None``)."""
+    """The saved hyperparameters as ``parameter, value`` rows, each value as Python writes it (``1.0``, ``'lbfgs'``)."""
     params = record.get("params") or {}
     return pd.DataFrame(
-        [{"parameter": k, "value": "None" if v is None else json.dumps(v)} for k, v in sorted(params.items())],
+        [{"parameter": k, "value": param_literal(v)} for k, v in sorted(params.items())],
         columns=["parameter", "value"],
     )
 
