@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
+from app_pages.feedback import toast_later
 from app_pages.state import COMPARE_RESULT, COMPARE_SAVED
 from core.catalog_tasks import catalog_for
 from core.datasets import from_frame
@@ -22,8 +23,11 @@ from core.text import human_bytes
 from core.workbench import Leaderboard, compare_estimators
 
 
-def run_comparison(frame: pd.DataFrame, label: str, target: str, task: str, keys: list[str], options: dict) -> None:
-    """Fit ``keys`` inside a status box whose progress bar names the estimator being fitted."""
+def run_comparison(
+    frame: pd.DataFrame, label: str, target: str, task: str, keys: list[str], options: dict, made_of: tuple
+) -> None:
+    """Fit ``keys`` inside a status box whose progress bar names the estimator being fitted; keep the
+    leaderboard with ``made_of``, what it was made for."""
     with st.status(f"Comparing {len(keys)} estimators on {common.plain(label)}...", expanded=True) as status:
         bar = st.progress(0.0, text="Preparing the data...")
 
@@ -48,7 +52,7 @@ def run_comparison(frame: pd.DataFrame, label: str, target: str, task: str, keys
             state="complete",
             expanded=False,
         )
-    st.session_state[COMPARE_RESULT] = ((label, target, task), board)
+    st.session_state[COMPARE_RESULT] = (made_of, board)
     st.session_state.pop(COMPARE_SAVED, None)
 
 
@@ -61,7 +65,8 @@ def leaderboard(board: Leaderboard) -> int:
     if shown["error"].isna().all():
         shown = shown.drop(columns=["error"])
     st.caption(
-        f"{board.task.capitalize()} ({common.plain(board.task_reason)}): each trained on the same {board.n_train} "
+        # The task's reason is the "Inferred task" line above the estimator: not repeated here.
+        f"{board.task.capitalize()}: each trained on the same {board.n_train} "
         f"rows with its default hyperparameters, scored on the same {board.n_test} held-out rows, ranked by "
         f"{board.primary}" + (f"; cv: {board.cv}-fold cross-validation on the training rows." if board.cv else ".")
     )
@@ -71,6 +76,7 @@ def leaderboard(board: Leaderboard) -> int:
         on_select="rerun",
         selection_mode="single-row",
         key="compare_leaderboard",
+        height=35 * (len(shown) + 1) + 3,  # every row in view (the catalog has at most a dozen per task)
         column_config={"fit_seconds": st.column_config.NumberColumn("fit (s)", format="%.3f")},
     )
     rows = event.selection.rows
@@ -86,7 +92,8 @@ def save_row(board: Leaderboard, index: int, label: str) -> None:
     with st.form("compare_save_form"):
         st.markdown(f"**Save #{index + 1}: {common.plain(entry.label)}** (select another row to save it instead)")
         a, b = st.columns([3, 1])
-        name = a.text_input("Name", value=suggest_name(label, entry.key), key=f"compare_name_{entry.key}")
+        suggested = suggest_name(label, entry.key.replace("_", "-"))  # as the Train form suggests it
+        name = a.text_input("Name", value=suggested, key=f"compare_name_{entry.key}")
         fmt = b.selectbox("Format", FORMATS, index=FORMATS.index("joblib"), key="compare_format")
         submitted = st.form_submit_button(f"Save {entry.key}", type="primary")
     if submitted:
@@ -96,26 +103,44 @@ def save_row(board: Leaderboard, index: int, label: str) -> None:
             entry.result,
             name.strip(),
             format=fmt,
+            on_duplicate="refuse",  # as on Train: the identical version is offered instead of a copy
             **common.owner_kwargs(),
         )
         if record is not None:
-            st.session_state[COMPARE_SAVED] = ref_of(record)
-            st.rerun()  # so the sidebar counts the new version
-    saved = st.session_state.get(COMPARE_SAVED)
-    if saved:
-        st.success(f"Saved as {common.plain(saved)}.", icon=":material/check_circle:")
-        if st.button(f"Open {saved}", key="open_compare_saved"):
-            common.open_version(saved)
+            duplicate = record.get("stored") is False
+            st.session_state[COMPARE_SAVED] = (ref_of(record), duplicate)
+            if not duplicate:
+                toast_later(f"Saved as {ref_of(record)}.")
+                st.rerun()  # so the sidebar counts the new version
+    kept = st.session_state.get(COMPARE_SAVED)
+    if kept:
+        ref, duplicate = kept
+        if duplicate:
+            st.info(
+                f"Not saved: this model is identical to {common.plain(ref)} (same bytes, same sha256), "
+                "so no copy was stored.",
+                icon=":material/content_copy:",
+            )
+        else:
+            # The toast confirmed the save; this line stays, in other words, beside its Open button.
+            st.success(f"This row is stored as {common.plain(ref)}.", icon=":material/check_circle:")
+        if st.button(f"Open {ref}", key="open_compare_saved"):
+            common.open_version(ref)
 
 
-def compare_section(frame: pd.DataFrame, label: str, target: str, task: str) -> None:
-    """The section: which estimators, folds and split; the leaderboard of the last comparison of this choice."""
+def compare_section(frame: pd.DataFrame, label: str, data_id: tuple[Any, ...], target: str, task: str) -> None:
+    """The section: which estimators, folds and split; the leaderboard of the last comparison of this choice.
+
+    ``data_id`` is what identifies the data read (as for the Train result): another file under the
+    same name, or another reading of its first row, drops the leaderboard as another target does.
+    """
+    made_of = (data_id, target, task)
     st.divider()
     st.subheader("Compare estimators")
     catalog = catalog_for(task)
     with st.form("compare_form"):
         keys = st.multiselect(
-            "Estimators",
+            "Candidates (every one of the task by default)",  # not "Estimator...": that names the selectbox above
             list(catalog),
             default=list(catalog),
             format_func=lambda k: catalog[k].label,
@@ -137,12 +162,12 @@ def compare_section(frame: pd.DataFrame, label: str, target: str, task: str) -> 
                 "seed": int(seed),
                 "scale": scale,
             }
-            run_comparison(frame, label, target, task, keys, options)
+            run_comparison(frame, label, target, task, keys, options, made_of)
     kept = st.session_state.get(COMPARE_RESULT)
     if kept is None:
         return
     chosen, board = kept
-    if chosen != (label, target, task):
+    if chosen != made_of:
         st.session_state.pop(COMPARE_RESULT, None)  # made for other data, target or task: no longer shown
         st.session_state.pop(COMPARE_SAVED, None)
         return

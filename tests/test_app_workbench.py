@@ -49,7 +49,13 @@ def test_compare_shows_progress_and_a_leaderboard_and_saves_any_row(app_store): 
     record = app_store.get("diab-ridge:1")
     assert record["estimator_key"] == "ridge" and record["metrics"]["r2"] == alone.metrics["r2"]
     assert record["cv"] == alone.cv
-    assert any("Saved as diab-ridge:1" in re.sub(r"\\(.)", r"\1", s.value) for s in at.success)
+    assert [t.value for t in at.toast] == ["Saved as diab-ridge:1."]  # as Train's Save says it
+    assert any("stored as diab-ridge:1" in re.sub(r"\\(.)", r"\1", s.value) for s in at.success)
+
+    at.button[labels(at.button).index("Save ridge")].click().run()  # the same fitted model again
+    ok(at)
+    assert app_store.get("diab-ridge")["version"] == 1  # no copy stored
+    assert any("identical to diab-ridge:1" in re.sub(r"\\(.)", r"\1", i.value) for i in at.info)
 
     at.query_params["model"] = "diab-ridge:1"
     at.switch_page(DETAIL).run()
@@ -91,6 +97,8 @@ def test_compare_view_shows_the_hyperparameter_diff_the_warnings_and_the_fingerp
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
     at.run()
     ok(at)
+    compared = next(d.value for d in at.dataframe if "sklearn" in d.value.columns)
+    assert "accuracy" in compared.columns and "r2" not in compared.columns  # no version has an R²: no column
     diff = next(d.value for d in at.dataframe if "parameter" in d.value.columns)
     assert list(diff["parameter"]) == ["max_depth"]  # n_estimators, criterion... are equal: left out
     assert list(diff.iloc[0][["forest:1", "forest:2"]]) == ["3", "5"]
