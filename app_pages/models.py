@@ -9,7 +9,7 @@ import streamlit as st
 
 from app_pages import common
 from core.text import human_bytes, utc_minutes
-from core.views import compare_details, metrics_long, metrics_table, params_diff
+from core.views import METRIC_NAMES, compare_details, metrics_long, metrics_table, params_diff
 
 PAGE_SIZE = 50
 SORTS = {"Created": "created", "Score": "score", "Accuracy": "accuracy", "Name": "name"}
@@ -109,8 +109,9 @@ elif len(selected) > 1:
     records = common.attempt("reading the selected versions", lambda: [store.get(r) for r in selected])
     if records:
         wide = metrics_table(records)
+        unmeasured = [m for m in METRIC_NAMES if wide[m].isna().all()]  # e.g. accuracy when all are regressors
         st.dataframe(
-            wide.assign(size=wide["size_bytes"].map(human_bytes)).drop(columns=["size_bytes"]),
+            wide.assign(size=wide["size_bytes"].map(human_bytes)).drop(columns=["size_bytes", *unmeasured]),
             hide_index=True,
         )
         long = metrics_long(records)

@@ -194,7 +194,9 @@ def show_result(kept: dict, stale: bool) -> None:
         right.plotly_chart(fig, width="stretch")
     weights = kept["weights"]
     if weights is not None:
-        (right if kept["roc"] is None else st).plotly_chart(weights_figure(weights), width="stretch")
+        # Beside the confusion matrix, or under the ROC curve; a regressor's start the row below its plots.
+        slot = left if cm is None else (right if kept["roc"] is None else st)
+        slot.plotly_chart(weights_figure(weights), width="stretch")
 
 
 def save_form(kept: dict, stale: bool) -> None:
@@ -315,4 +317,4 @@ if kept is not None:
     save_form(kept, out_of_date)
 
 if chosen is not None:
-    compare_section(frame, label, target, task)
+    compare_section(frame, label, data_id, target, task)
