@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-import plotly.express as px
 import streamlit as st
 
 from app_pages import common
+from core.plots import metrics_figure
 from core.text import human_bytes, utc_minutes
 from core.views import METRIC_NAMES, compare_details, metrics_long, metrics_table, params_diff
 
@@ -114,10 +114,7 @@ elif len(selected) > 1:
             wide.assign(size=wide["size_bytes"].map(human_bytes)).drop(columns=["size_bytes", *unmeasured]),
             hide_index=True,
         )
-        long = metrics_long(records)
-        bounded = bool(long["value"].between(0, 1).all())  # scores in [0, 1]; errors (MAE...) in target units
-        fig = px.bar(long, x="metric", y="value", color="ref", barmode="group", range_y=[0, 1.05] if bounded else None)
-        st.plotly_chart(fig, width="stretch")
+        st.plotly_chart(metrics_figure(metrics_long(records)), width="stretch")
         diff = params_diff(records)
         st.markdown("**Hyperparameters that differ**")
         if diff.empty:
