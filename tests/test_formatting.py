@@ -10,8 +10,8 @@ import pytest
 
 from core.cli import main
 from core.plots import weights_figure
-from core.text import params_text, split_words, utc_minutes
-from core.views import params_table
+from core.text import metric_text, params_text, split_words, utc_minutes
+from core.views import metrics_shown, params_table, scalar_metrics
 from tests.test_app import DETAIL, MODELS, app_store, fresh_app, ok, open_page  # noqa: F401
 
 
@@ -36,6 +36,28 @@ def test_the_split_reads_as_words():
         "20% held out, no seed, not stratified"
     )
     assert split_words(None) == "no held-out split recorded"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("accuracy", 0.92, "0.9200"),  # beside 0.9259, not "0.92"
+        ("f1", 0.925925925, "0.9259"),
+        ("r2", -1.5, "-1.5000"),
+        ("n_samples", 1254.0, "1,254"),
+        ("fit_seconds", 0.08279, "0.083 s"),
+        ("mape", None, "n/a"),
+        ("roc_auc", float("nan"), "n/a"),
+    ],
+)
+def test_metrics_are_written_one_way(name, value, shown):
+    assert metric_text(name, value) == shown
+
+
+def test_the_held_out_metrics_table_shows_every_score_to_four_decimals():
+    record = {"metrics": {"accuracy": 0.92, "precision": 0.9259259, "n_samples": 50, "fit_seconds": 0.0828}}
+    shown = metrics_shown(scalar_metrics(record)).set_index("metric")["value"].to_dict()
+    assert shown == {"accuracy": "0.9200", "precision": "0.9259", "n_samples": "50", "fit_seconds": "0.083 s"}
 
 
 def test_params_are_python_literals():
@@ -100,6 +122,8 @@ def test_the_models_list_flags_warnings_and_detail_reads_as_words(app_store):  #
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", c) for c in table["created"])
     at = open_page(DETAIL, model="warned:1")
     ok(at)
+    metrics = at.dataframe[2].value.set_index("metric")["value"]
+    assert all(re.fullmatch(r"\d\.\d{4}", metrics[m]) for m in ("accuracy", "precision", "recall", "f1")), metrics
     facts = at.dataframe[-1].value.set_index("field")["value"]
     assert facts["split"].startswith("33% held out, seed 7, not stratified")
     params = at.dataframe[1].value.set_index("parameter")["value"]
