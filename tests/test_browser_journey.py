@@ -393,3 +393,11 @@ def test_the_tutorials_journey(journey):
     page.get_by_text(re.compile(r"Deleted pima:1: .* freed")).wait_for()
     assert store.versions("pima") == [2]
     no_exception(page)
+
+    # A link to the deleted version says so and stays put (no other version shown, the URL kept).
+    page.goto(base + "/model_detail?model=pima:1")
+    page.get_by_text("pima:1 is not in the store").wait_for()
+    settle(page)
+    assert page.url.endswith("/model_detail?model=pima%3A1") or page.url.endswith("/model_detail?model=pima:1")
+    assert page.get_by_role("heading", name="pima:2").count() == 0
+    no_exception(page)
