@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import plotly.express as px
 import streamlit as st
 
 from app_pages import common
 from app_pages.state import FORMAT_COMPARISON, FORMATS_PICKER
 from core.format_comparison import ADVICE, compare_formats
+from core.plots import formats_figure
 from core.text import human_bytes
 
 st.title("Formats")
@@ -47,15 +47,6 @@ if ref is not None:
                 "safe_for_strangers": st.column_config.CheckboxColumn("safe from strangers"),
             },
         )
-        measures = {"size_kb": "file size (kB)", "save_ms": "save time (ms)", "load_ms": "load time (ms)"}
-        long = shown.assign(size_kb=table["size_bytes"] / 1000).melt(
-            id_vars=["label"], value_vars=list(measures), var_name="measure", value_name="value"
-        )
-        long["measure"] = long["measure"].map(measures)
-        fig = px.bar(long, x="label", y="value", color="label", facet_col="measure", title=f"{ref}: formats compared")
-        fig.update_yaxes(matches=None, showticklabels=True, title=None)
-        fig.update_xaxes(title=None)
-        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
-        fig.update_layout(showlegend=False)
+        fig = formats_figure(table, f"{ref}: formats compared")
         st.plotly_chart(fig, width="stretch")
         st.info(ADVICE, icon=":material/lightbulb:")

@@ -43,6 +43,7 @@ from core.views import (
     confusion_frame,
     environment_table,
     feature_row,
+    metrics_shown,
     params_table,
     record_json,
     scalar_metrics,
@@ -101,14 +102,14 @@ def overview(record: VersionRecord, ref: str) -> None:
 
     left, right = st.columns(2)
     left.markdown("**Held-out metrics**")
-    left.dataframe(scalar_metrics(record), hide_index=True)
+    left.dataframe(metrics_shown(scalar_metrics(record)), hide_index=True)
     if cv := record.get("cv"):
         left.markdown(f"**Cross-validation on the training rows:** {cv_text(cv)}")
         left.caption("Per fold: " + ", ".join(f"{v:.4f}" for v in cv["scores"]))
     claims = claimed_metrics(record)
     if not claims.empty:
         left.markdown("**Metrics claimed by the sender, not measured here**")
-        left.dataframe(claims, hide_index=True)
+        left.dataframe(metrics_shown(claims), hide_index=True)
     cm = confusion_frame(m)
     if cm is not None:
         right.plotly_chart(common.confusion_figure(cm), width="stretch")

@@ -288,7 +288,9 @@ if chosen is not None:
     estimator = st.selectbox("Estimator", list(catalog), format_func=lambda k: catalog[k].label, key=TRAIN_ESTIMATOR)
     spec = catalog[estimator]
     st.caption(spec.description)
-    with st.form("train_form"):
+    # Not a form: a form keeps its widgets' changes from the server until it is submitted, so the shown
+    # result could not be marked out of date when a hyperparameter or the split changes.
+    with st.container(border=True):
         st.markdown("**Hyperparameters**")
         grid = st.columns(3)
         params = {p.name: param_widget(estimator, p, grid[i % 3], task) for i, p in enumerate(spec.params)}
@@ -298,7 +300,7 @@ if chosen is not None:
         seed = b.number_input("Seed", min_value=0, max_value=2**32 - 1, value=7, step=1, placeholder="None")
         stratify = c.checkbox("Stratify the split", value=False)
         scale = d.checkbox("Scale numeric features", value=False)
-        go = st.form_submit_button("Train", type="primary")
+        go = st.button("Train", type="primary", key="train_go")
     options: dict[str, Any] = {
         "test_size": test_size,
         "seed": None if seed is None else int(seed),

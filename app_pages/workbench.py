@@ -147,7 +147,9 @@ def compare_section(frame: pd.DataFrame, label: str, data_id: tuple[Any, ...], t
             key=f"compare_keys_{task}",
         )
         a, b, c, d = st.columns(4)
-        folds = a.number_input("Cross-validation folds (0: none)", min_value=0, max_value=20, value=0, step=1)
+        folds = a.number_input(
+            "Cross-validation folds (0: none)", min_value=0, max_value=20, value=0, step=1, key="compare_folds"
+        )
         test_size = b.slider("Test size", min_value=0.05, max_value=0.95, value=0.33, step=0.01, key="compare_test")
         seed = c.number_input("Seed", min_value=0, max_value=2**32 - 1, value=7, step=1, key="compare_seed")
         scale = d.checkbox("Scale numeric features", value=False, key="compare_scale")

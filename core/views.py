@@ -30,7 +30,7 @@ from core.record import (
     score_text,
 )
 from core.tasks import task_of_record
-from core.text import param_literal
+from core.text import metric_text, param_literal
 
 #: The scalar metrics a comparison shows, in display order (a classifier's, then a regressor's).
 METRIC_NAMES = (*TASK_METRICS["classification"], *TASK_METRICS["regression"])
@@ -195,6 +195,11 @@ def scalar_metrics(record: Mapping[str, Any]) -> pd.DataFrame:
 def claimed_metrics(record: VersionRecord) -> pd.DataFrame:
     """Metrics a bundle's sender claims (kept apart from measured ones) as ``metric, value`` rows."""
     return scalar_metrics({"metrics": metrics_of(record, "claimed_metrics")})
+
+
+def metrics_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """``scalar_metrics``' rows with each value as text written one way (``core.text.metric_text``)."""
+    return frame.assign(value=[metric_text(m, v) for m, v in zip(frame["metric"], frame["value"], strict=True)])
 
 
 def environment_table(compatibility: Compatibility) -> pd.DataFrame:

@@ -52,6 +52,18 @@ def test_a_fresh_result_is_current_and_any_change_of_its_inputs_marks_it_out_of_
     assert _stale(at)
 
 
+def test_every_input_of_a_result_reaches_the_server_as_it_changes():
+    """No input a result depends on sits in a form: a browser sends a form's widgets only when it is
+    submitted, so a changed solver left the old result live (AppTest, unlike a browser, sends them)."""
+    at = _train(open_page(TRAIN), "logistic_regression")
+    widgets = [w for kind in ("selectbox", "radio", "number_input", "slider", "checkbox") for w in getattr(at, kind)]
+    assert any(w.key == "param_logistic_regression_solver" for w in widgets)
+    # Compare estimators (below) is a form of its own: its leaderboard is made by its Compare button.
+    in_forms = [w.label for w in widgets if w.proto.form_id and not str(w.key).startswith("compare_")]
+    assert "solver" not in in_forms and "Test size" not in in_forms and "Seed" not in in_forms, in_forms
+    assert set(in_forms) <= {"Format", "Compression (joblib only)"}  # the Save form's own fields only
+
+
 def test_a_failed_url_marks_the_previous_result_out_of_date_and_disables_its_save(app_store):  # noqa: F811
     at = _train(open_page(TRAIN), "naive_bayes")
     at.radio(key="train_source").set_value("CSV from a URL").run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
@@ -9,9 +10,9 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-from core.plots import metrics_figure, weights_figure
-from core.text import params_text, split_words, utc_minutes
-from core.views import params_table
+from core.plots import FORMAT_MEASURES, formats_figure, metrics_figure, weights_figure
+from core.text import metric_text, params_text, split_words, utc_minutes
+from core.views import metrics_shown, params_table, scalar_metrics
 from tests.test_app import DETAIL, MODELS, app_store, fresh_app, ok, open_page  # noqa: F401
 
 
@@ -36,6 +37,28 @@ def test_the_split_reads_as_words():
         "20% held out, no seed, not stratified"
     )
     assert split_words(None) == "no held-out split recorded"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("accuracy", 0.92, "0.9200"),  # beside 0.9259, not "0.92"
+        ("f1", 0.925925925, "0.9259"),
+        ("r2", -1.5, "-1.5000"),
+        ("n_samples", 1254.0, "1,254"),
+        ("fit_seconds", 0.08279, "0.083 s"),
+        ("mape", None, "n/a"),
+        ("roc_auc", float("nan"), "n/a"),
+    ],
+)
+def test_metrics_are_written_one_way(name, value, shown):
+    assert metric_text(name, value) == shown
+
+
+def test_the_held_out_metrics_table_shows_every_score_to_four_decimals():
+    record = {"metrics": {"accuracy": 0.92, "precision": 0.9259259, "n_samples": 50, "fit_seconds": 0.0828}}
+    shown = metrics_shown(scalar_metrics(record)).set_index("metric")["value"].to_dict()
+    assert shown == {"accuracy": "0.9200", "precision": "0.9259", "n_samples": "50", "fit_seconds": "0.083 s"}
 
 
 def test_params_are_python_literals():
@@ -65,6 +88,25 @@ def test_a_multiclass_coefficients_chart_groups_classes_and_keeps_numeric_names_
 def _cli(capsys, *argv):
     assert main(list(argv)) == 0, capsys.readouterr().err
     return capsys.readouterr().out
+
+
+def test_the_formats_figure_gives_each_panel_its_scale_and_room_for_its_numbers():
+    table = pd.DataFrame(
+        {
+            "label": ["pickle", "joblib (compress 3)", "skops"],
+            "size_bytes": [2100, 1300, 90400],
+            "save_seconds": [0.0003, 0.0008, 1.4],
+            "load_seconds": [0.0001, 0.0007, 0.0034],
+        }
+    )
+    figure = formats_figure(table, "pima:1: formats compared")
+    layout = figure.layout
+    domains = sorted(layout[a].domain for a in ("xaxis", "xaxis2", "xaxis3"))
+    gaps = [later[0] - earlier[1] for earlier, later in itertools.pairwise(domains)]
+    assert min(gaps) >= 0.08, gaps  # plotly's 0.03 drew a panel's "1000" over the bars beside it on a phone
+    assert all(layout[a].matches is None for a in ("yaxis2", "yaxis3"))  # each measure on its own scale
+    assert sorted(a.text for a in layout.annotations) == sorted(FORMAT_MEASURES.values())
+    assert [90.4] in [list(t.y) for t in figure.data if t.name == "skops"]  # its size in kB
 
 
 def test_the_tag_filter_is_partial_and_any_case_in_the_store_and_the_cli(store, store_path, capsys):
@@ -100,6 +142,8 @@ def test_the_models_list_flags_warnings_and_detail_reads_as_words(app_store):  #
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", c) for c in table["created"])
     at = open_page(DETAIL, model="warned:1")
     ok(at)
+    metrics = at.dataframe[2].value.set_index("metric")["value"]
+    assert all(re.fullmatch(r"\d\.\d{4}", metrics[m]) for m in ("accuracy", "precision", "recall", "f1")), metrics
     facts = at.dataframe[-1].value.set_index("field")["value"]
     assert facts["split"].startswith("33% held out, seed 7, not stratified")
     params = at.dataframe[1].value.set_index("parameter")["value"]
