@@ -31,8 +31,7 @@ from core.csvheader import HEADER_MODES, HeaderMode, generic_names, header_promp
 from core.errors import DatasetError, HeaderError, InvalidParameterError
 from core.fetch import Fetcher, demo_policy, display_url, trusted_policy
 from core.settings import Settings, load_settings
-
-BUILTIN_PREFIX = "builtin:"
+from core.shipped import BUILTIN_DATASETS, BUILTIN_PREFIX
 
 #: The tutorial's data set, also shipped as ``builtin:pima``; its URL is the page's example of a URL.
 PIMA_URL = "https://raw.githubusercontent.com/jbrownlee/Datasets/master/pima-indians-diabetes.data.csv"
@@ -47,9 +46,6 @@ def _builtin_loaders() -> dict[str, Callable[..., Any]]:
         "digits": datasets.load_digits,
         "diabetes": datasets.load_diabetes,  # a regression target: disease progression after a year
     }
-
-
-BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "iris", "wine", "digits", "diabetes", "pima")
 
 
 @dataclass(frozen=True)

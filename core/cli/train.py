@@ -7,12 +7,11 @@ import argparse
 from core.catalog import parse_param_args
 from core.catalog_tasks import ALL_KEYS, catalog_for, spec_for, tasks_of
 from core.cli.base import Output, data_args, store_of
-from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
 from core.formats import FORMATS
 from core.record import ref_of, score_text
+from core.shipped import BUILTIN_DATASETS, BUILTIN_PREFIX
 from core.tasks import TRAINABLE
 from core.text import human_bytes
-from core.training import train
 
 
 def train_args(p: argparse.ArgumentParser) -> None:
@@ -34,6 +33,10 @@ def train_args(p: argparse.ArgumentParser) -> None:
 
 
 def train_command(args: argparse.Namespace) -> Output:
+    # pandas and scikit-learn load here, not with the module: ``estimators`` and ``datasets`` need neither
+    from core.datasets import load_dataset
+    from core.training import train
+
     dataset = load_dataset(args.data, names=args.names, target=args.target, header=args.header)
     result = train(
         dataset,
