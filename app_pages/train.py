@@ -15,7 +15,7 @@ from core.catalog import Param
 from core.catalog_tasks import catalog_for, spec_for
 from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
-from core.formats import FORMATS
+from core.formats import DEFAULT_FORMAT, FORMATS
 from core.metrics import TASK_METRICS, roc_points
 from core.plots import predicted_vs_actual, prediction_frame, residuals
 from core.record import ref_of
@@ -189,7 +189,7 @@ def save_form(kept: dict) -> None:
     with st.form("save_form"):
         a, b, c = st.columns([2, 1, 1])
         name = a.text_input("Name", value=suggest_name(kept["label"], result.estimator_key))
-        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index("joblib"))
+        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index(DEFAULT_FORMAT))
         compress = c.number_input("Compression (joblib only)", min_value=0, max_value=9, value=0, step=1)
         tags = st.text_input("Tags, comma-separated", placeholder="baseline, tutorial")
         note = st.text_area("Note", placeholder="What this version is for")

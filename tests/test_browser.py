@@ -192,9 +192,9 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     with page.expect_download() as waiting:
         page.get_by_role("button", name="Download the model file").click()
     downloaded = Path(waiting.value.path()).read_bytes()
-    assert waiting.value.suggested_filename == "iris-browser-v1.joblib"
+    assert waiting.value.suggested_filename == "iris-browser-v1.pkl"  # the default format
     assert sha256_bytes(downloaded) == record["sha256"]
-    assert detect_format(downloaded).format == "joblib"
+    assert detect_format(downloaded).format == "pickle"
     model = load_untrusted(downloaded).model  # the one load path for bytes from outside the store
     data = load_dataset("builtin:iris")
     assert list(model.predict(data.X.head(5))) == list(

@@ -26,7 +26,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stratify", action="store_true", help="keep class proportions in the split")
     p.add_argument("--scale", action="store_true", help="standardise numeric features")
     p.add_argument("--name", required=True, help="model name")
-    p.add_argument("--format", choices=FORMATS, default="joblib")
+    p.add_argument("--format", choices=FORMATS, help="model file format (default: pickle, or joblib with --compress)")
     p.add_argument("--compress", type=int, default=0, help="joblib compression level 0-9")
     p.add_argument("--tag", action="append", help="tag (repeatable)")
     p.add_argument("--note", help="free text kept with the version")
