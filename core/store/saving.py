@@ -56,6 +56,7 @@ from core.store.engine import read_only
 from core.store.index import MetadataIndex, Row, gone
 from core.store.layout import Layout, folder_of, new_folder
 from core.store.schema_tasks import index_columns
+from core.store.verified import record_saved, saved_stamp
 from core.store.visitors import Quota, check_room
 from core.tasks import task_of_estimator
 from core.text import human_bytes
@@ -253,6 +254,9 @@ def add_version(
                 },
                 tags,
             )
+            stamp = saved_stamp(artifacts, model_path, size)  # as late as can be: the clock moves on
+            if stamp is not None:  # the first load need not hash the file this save just hashed
+                record_saved(conn, row_id, sha, stamp)
             if remote:  # put after the commit (see the module docstring)
                 posted = layout.to_publish(conn, row_id)
             else:
