@@ -49,6 +49,8 @@ FIGURES = (
     "remote_list",
     "remote_list_page",
     "remote_save_8_writers",
+    *(f"format_{what}_{key}" for what in ("save", "load", "size", "memory") for key in ("pima", "forest", "hgb")),
+    *(f"durable_save_{key}{tail}" for key in ("pima", "forest", "hgb") for tail in ("", "_no_fsync")),
 )
 
 
