@@ -36,6 +36,7 @@ GROUPS = (
     "cli",
     "format",
     "durable",
+    "dash",
 )
 
 

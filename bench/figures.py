@@ -24,6 +24,7 @@ import numpy as np
 
 from bench import workloads
 from bench.cli import cli_figures
+from bench.dash import dash_figures
 from bench.formats import durable_figures, format_figures
 from bench.remote import remote_figures
 from bench.timing import Samples, time_many, time_pair
@@ -238,6 +239,7 @@ class Bench:
             ("cli", lambda: cli_figures(self)),
             ("format", lambda: format_figures(self)),
             ("durable", lambda: durable_figures(self)),
+            ("dash", lambda: dash_figures(self)),
         ]
         try:
             for group, method in groups:

@@ -1,0 +1,229 @@
+"""The dashboard as visitors meet it: ``streamlit run`` served to Chromium, driven by Playwright.
+
+A page has *settled* when the app's script state is ``notRunning`` (the ``data-test-script-state``
+of Streamlit's app root) and the page's heading is visible. An init script in each browser
+context polls for that every 10 ms and keeps the wall-clock time it first held, so eight pages
+opened at once are each timed by themselves, not in the order the benchmark asks about them.
+Each sample runs from just before ``page.goto`` to that moment.
+
+- ``dash_train_cold``, ``dash_detail_cold``: a new ``streamlit run`` for each sample (its health
+  endpoint answering), then the first page (Train) or a Model detail deep link (``?model=``).
+- ``dash_detail_fresh``: a new browser context (no cookies, no session) opening the deep link on
+  a server that has already served a page.
+- ``dash_detail_8_visitors``: 8 contexts of one browser open the deep link at once; the subject is
+  the median of their settle times, the baseline one visitor alone, rounds interleaved.
+
+Chromium is ``/usr/bin/chromium`` (``MODELSHELF_CHROMIUM``) with the tests' arguments; without it
+(or without Playwright) every figure says "skipped: <why>", which CI does not accept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.timing import Samples
+
+if TYPE_CHECKING:
+    from bench.figures import Bench, Figure
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("MODELSHELF_CHROMIUM", "/usr/bin/chromium"))
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+VISITORS = 8
+WAIT_MS = 120_000
+
+#: Installed in every page of a context before its scripts run: records when the page settled.
+_WATCH = """
+(() => {
+  const heading = %r;
+  const timer = setInterval(() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return;
+    const shown = Array.from(document.querySelectorAll('h1')).some(
+      (h) => h.offsetParent !== null && h.textContent.trim().startsWith(heading));
+    if (!shown) return;
+    window.__settledAt = Date.now();
+    clearInterval(timer);
+  }, 10);
+})();
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def served(store: Path, log: Path) -> Iterator[str]:
+    """``streamlit run streamlit_app.py`` over ``store`` until its health endpoint answers; its base URL."""
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "0"}
+    base = f"http://127.0.0.1:{port}"
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with {process.returncode}; see {log}")
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as answer,
+                ):
+                    if answer.read().strip() == b"ok":
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not become healthy in 90 s; see {log}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+
+
+def settle_times(browser: Any, url: str, heading: str, visitors: int = 1) -> list[float]:
+    """Seconds from ``goto`` to settled for ``visitors`` new contexts opening ``url`` at once."""
+    contexts = [browser.new_context() for _ in range(visitors)]
+    try:
+        pages = []
+        for context in contexts:
+            context.add_init_script(_WATCH % heading)
+            pages.append(context.new_page())
+        started = time.time()
+        for page in pages:  # "commit": the request is answered; the app then loads by itself
+            page.goto(url, wait_until="commit")
+        for page in pages:
+            page.wait_for_function("() => window.__settledAt !== undefined", timeout=WAIT_MS, polling=50)
+        return [page.evaluate("() => window.__settledAt") / 1000 - started for page in pages]
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def _why_not() -> str | None:
+    if not CHROMIUM.exists():
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+def dash_figures(bench: Bench) -> None:
+    """``dash_train_cold``, ``dash_detail_cold``, ``dash_detail_fresh``, ``dash_detail_8_visitors``."""
+    from bench.figures import Figure, save_workload
+
+    runs = {"full": 5, "quick": 3}.get(bench.scale.name, 1)
+    cold = {
+        "train": Figure(
+            "dash_train_cold",
+            "Train page, first load after streamlit run starts",
+            "pima",
+            "settle time",
+            "",
+            "under",
+            3.0,
+        ),
+        "detail": Figure(
+            "dash_detail_cold",
+            "Model detail deep link, first load after streamlit run starts",
+            "pima",
+            "settle time",
+            "",
+            "under",
+            3.0,
+        ),
+    }
+    fresh = Figure(
+        "dash_detail_fresh", "Model detail deep link, a new browser context on a warm server", "pima", "settle time"
+    )
+    crowd = Figure(
+        "dash_detail_8_visitors",
+        f"Model detail deep link, {VISITORS} visitors at once (one browser, {VISITORS} contexts)",
+        "pima",
+        f"median settle of {VISITORS}",
+        "one visitor alone",
+        kind="at_most",
+        target=2.0,
+    )
+    figures = [*cold.values(), fresh, crowd]
+    why = _why_not()
+    if why is not None:
+        for figure in figures:
+            figure.unavailable = f"skipped: {why}"
+            bench.figures.append(figure)
+            bench.log(f"- {figure.key}: {figure.unavailable}")
+        return
+    from playwright.sync_api import sync_playwright
+
+    folder = bench.fresh_dir("dash")
+    store_path, log = folder / "store", folder / "streamlit.log"
+    from core import Store
+
+    store = Store(store_path)
+    try:
+        ref = f"bench:{save_workload(store, bench.work('pima'), 'bench')['version']}"
+    finally:
+        store.close()
+    label = f"{bench.work('pima').label}, one version"
+    pages = {"train": ("/", "Train a model"), "detail": (f"/model_detail?model={ref}", "Model detail")}
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+
+            def first_load(fig: Figure, page: str) -> None:
+                fig.workload = label
+                path, heading = pages[page]
+                values = []
+                for _ in range(runs):
+                    with served(store_path, log) as base:
+                        values += settle_times(browser, base + path, heading)
+                fig.subject = Samples(values)
+                fig.note = f"{runs} server start(s), median; timed from goto once /_stcore/health answers"
+
+            for page, figure in cold.items():
+                bench.add(figure, lambda f, page=page: first_load(f, page))
+            with served(store_path, log) as base:
+                path, heading = pages["detail"]
+                settle_times(browser, base + pages["train"][0], pages["train"][1])  # the server has served a page
+
+                def warm(fig: Figure) -> None:
+                    fig.workload = label
+                    fig.subject = Samples([settle_times(browser, base + path, heading)[0] for _ in range(runs)])
+
+                def together(fig: Figure) -> None:
+                    fig.workload = label
+                    alone, crowded, worst = [], [], []
+                    for _ in range(runs):
+                        alone.append(settle_times(browser, base + path, heading)[0])
+                        times = settle_times(browser, base + path, heading, VISITORS)
+                        crowded.append(statistics.median(times))
+                        worst.append(max(times))
+                    fig.baseline, fig.subject = Samples(alone), Samples(crowded)
+                    fig.note = f"slowest of the {VISITORS} per round: " + ", ".join(f"{w:.2f} s" for w in worst)
+
+                bench.add(fresh, warm)
+                bench.add(crowd, together)
+        finally:
+            browser.close()
