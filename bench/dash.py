@@ -4,7 +4,8 @@ A page has *settled* when the app's script state is ``notRunning`` (the ``data-t
 of Streamlit's app root) and the page's heading is visible. An init script in each browser
 context polls for that every 10 ms and keeps the wall-clock time it first held, so eight pages
 opened at once are each timed by themselves, not in the order the benchmark asks about them.
-Each sample runs from just before ``page.goto`` to that moment.
+Each sample runs from just before ``page.goto`` to that moment. The notes give the floor: a
+one-heading Streamlit app served and visited the same way, in the same run.
 
 - ``dash_train_cold``, ``dash_detail_cold``: a new ``streamlit run`` for each sample (its health
   endpoint answering), then the first page (Train) or a Model detail deep link (``?model=``).
@@ -41,6 +42,8 @@ CHROMIUM = Path(os.environ.get("MODELSHELF_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 VISITORS = 8
 WAIT_MS = 120_000
+#: The floor: a Streamlit app that draws one heading, served and visited the same way.
+FLOOR_APP = 'import streamlit as st\n\nst.title("Floor")\n'
 
 #: Installed in every page of a context before its scripts run: records when the page settled.
 _WATCH = """
@@ -67,10 +70,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(store: Path, log: Path) -> Iterator[str]:
-    """``streamlit run streamlit_app.py`` over ``store`` until its health endpoint answers; its base URL."""
+def served(store: Path, log: Path, script: str = "streamlit_app.py") -> Iterator[str]:
+    """``streamlit run SCRIPT`` over ``store`` until its health endpoint answers; its base URL."""
     port = _free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true"]
     command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     env = {**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "0"}
     base = f"http://127.0.0.1:{port}"
@@ -225,5 +228,23 @@ def dash_figures(bench: Bench) -> None:
 
                 bench.add(fresh, warm)
                 bench.add(crowd, together)
+            floor_script = folder / "floor_app.py"
+            floor_script.write_text(FLOOR_APP)
+            with served(store_path, log, str(floor_script)) as base:
+                first = settle_times(browser, base + "/", "Floor")[0]  # its first load after start
+                alone, crowded = [], []
+                for _ in range(runs):
+                    alone.append(settle_times(browser, base + "/", "Floor")[0])
+                    crowded.append(statistics.median(settle_times(browser, base + "/", "Floor", VISITORS)))
+            floor = (
+                f"the floor, a one-heading Streamlit app in the same browser: alone {statistics.median(alone):.2f} s, "
+                f"{VISITORS} at once {statistics.median(crowded):.2f} s median "
+                f"({statistics.median(crowded) / statistics.median(alone):.1f}x)"
+            )
+            for figure in (fresh, crowd):
+                figure.note = "; ".join(x for x in (figure.note, floor) if x)
+            for figure in cold.values():
+                figure.note += f"; the floor app's first load after its start: {first:.2f} s"
+            bench.log(f"  {floor}")
         finally:
             browser.close()
