@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
+from app_pages.feedback import show_toasts
 from core.text import human_bytes
 
 st.set_page_config(page_title="ModelShelf", page_icon=":material/shelves:", layout="wide")
@@ -55,4 +56,5 @@ with st.sidebar:
         models = "model" if summary["names"] == 1 else "models"
         st.caption(f"{summary['names']} {models}, {human_bytes(summary['size_bytes'])}")
 
+show_toasts()  # confirmations of the change made by the run before
 page.run()

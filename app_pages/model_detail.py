@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 import streamlit as st
 from sklearn.utils import estimator_html_repr
 
 from app_pages import common
+from app_pages.feedback import toast_later
 from app_pages.state import DELETE_PENDING, DELETED, DETAIL_PICKER, EXPORTS, PREDICTIONS, RESCORES
 from core.datasets import load_frame
 from core.environment import compare_environment
+from core.errors import ModelShelfError, NotFoundError
 from core.frames import predict_table
 from core.plots import predicted_vs_actual, prediction_frame, residuals
 from core.portable.exports import export_status, export_version, predict_rows
@@ -34,7 +36,7 @@ from core.record import (
     ref_of,
 )
 from core.tasks import PRIMARY_METRIC, task_of_record
-from core.text import human_bytes, parse_tags
+from core.text import human_bytes, parse_tags, split_words, utc_minutes
 from core.views import (
     claimed_metrics,
     confusion_frame,
@@ -45,6 +47,8 @@ from core.views import (
     scalar_metrics,
 )
 
+#: Short labels: all five fit a 390-pixel phone screen without scrolling the tab bar.
+TABS = ("Overview", "Re-score", "Predict", "Download", "Manage")
 SEVERITY_COLOURS = {"ok": "#d8f0dc", "warning": "#fff3c4", "error": "#f8d0d0"}
 
 
@@ -76,7 +80,7 @@ def overview(record: VersionRecord, ref: str) -> None:
     cols[2].metric("Size", human_bytes(record.get("size_bytes")))
     cols[3].metric("Origin", common.plain(record.get("origin") or "trained"))
     st.text(f"Estimator: {record.get('estimator') or 'unknown'} ({task or 'unknown task'})")
-    st.caption("Created " + common.plain(record.get("created_at", "")))
+    st.caption("Created " + common.plain(utc_minutes(record.get("created_at"))))
     if record.get("aliases"):
         st.text("Aliases: " + ", ".join("@" + a for a in record["aliases"]))
     if record.get("tags"):
@@ -118,14 +122,11 @@ def overview(record: VersionRecord, ref: str) -> None:
                 {"field": "features", "value": str(dataset.get("n_features"))},
                 {"field": "target", "value": str(dataset.get("target"))},
                 {"field": "classes", "value": ", ".join(map(str, dataset.get("classes") or []))},
-                {"field": "split", "value": str(record.get("split"))},
+                {"field": "split", "value": split_words(record.get("split"))},
             ]
         ),
         hide_index=True,
     )
-    for warning in record.get("warnings") or []:
-        st.warning("Recorded at training: " + common.plain(warning), icon=":material/warning:")
-
     if st.toggle("Show the pipeline diagram (loads the model)", key=f"diagram_{ref}"):
         loaded = common.attempt("loading the model", common.load_model, ref)
         if loaded is not None:
@@ -150,6 +151,10 @@ def regression_plots(ref: str, sha256: str) -> None:
         left, right = st.columns(2)
         left.plotly_chart(predicted_vs_actual(points), width="stretch")
         right.plotly_chart(residuals(points), width="stretch")
+
+
+def rescore_tab(record: VersionRecord, ref: str) -> None:
+    rescore(ref)
 
 
 def rescore(ref: str) -> None:
@@ -211,9 +216,10 @@ def predict(record: VersionRecord, ref: str) -> None:
             example = common.attempt("reading an example row", example_row, ref, record["sha256"]) or {}
         with st.form(f"predict_one_{ref}"):
             st.markdown("**One row**")
-            grid = st.columns(4)
             values: dict[str, Any] = {}
             for i, feature in enumerate(names):
+                if i % 4 == 0:  # a row of four at a time: on a phone they stack in the features' own order
+                    grid = st.columns(4)
                 column = grid[i % 4]
                 default = example.get(feature)
                 if types.get(feature, "number") == "number":
@@ -248,13 +254,12 @@ def predict(record: VersionRecord, ref: str) -> None:
         out = common.attempt("predicting the CSV rows", batch_predictions, ref, record["sha256"], upload.getvalue())
         if out is not None:
             st.dataframe(out.head(1000), hide_index=True)
-            st.download_button(
-                f"Download the {len(out)} predictions (CSV)",
+            download_button(
+                download_filename(record, "predictions"),
+                f"the {len(out)} predictions, CSV",
                 lambda: out.to_csv(index=False).encode(),  # encoded on click, not on every rerun
-                file_name=f"{record['name']}-v{record['version']}-predictions.csv",
-                mime="text/csv",
-                on_click="ignore",
-                key=f"dl_pred_{ref}",
+                "text/csv",
+                f"dl_pred_{ref}",
             )
 
 
@@ -264,30 +269,15 @@ def stored_skops_types(ref: str, sha256: str) -> list[str]:
     return skops_types(common.get_store().read_artifact(ref))
 
 
-def downloads(record: VersionRecord, ref: str) -> None:
+def download_button(filename: str, what: str, data: Any, mime: str, key: str, **options: Any) -> None:
+    """A download whose label names the file it saves (``download_filename``: distinct per kind)."""
     st.download_button(
-        f"Download the model file ({common.plain(record['format'])}, {human_bytes(record['size_bytes'])})",
-        lambda: common.get_store().read_artifact(ref),
-        file_name=download_filename(record, record["format"]),
-        mime="application/octet-stream",
-        on_click="ignore",
-        key=f"dl_model_{ref}",
-        type="primary",
-        icon=":material/download:",
-    )
-    st.caption("The file's sha256 is checked against the index before it is sent.")
-    drop = ("uri",) if common.demo_mode() else ()
-    st.download_button(
-        "Download the metadata (JSON)",
-        record_json(record, drop=drop),
-        file_name=f"{record['name']}-v{record['version']}.json",
-        mime="application/json",
-        on_click="ignore",
-        key=f"dl_meta_{ref}",
-        icon=":material/data_object:",
+        f"Download {filename} ({what})", data, file_name=filename, mime=mime, on_click="ignore", key=key, **options
     )
 
-    st.markdown("**Another format, and how to load it**")
+
+def downloads(record: VersionRecord, ref: str) -> None:
+    """The format picker (on the version's own format), its file, and the snippet that loads that very file."""
     status = export_status(record)
 
     def describe(fmt: str) -> str:
@@ -295,41 +285,61 @@ def downloads(record: VersionRecord, ref: str) -> None:
             return f"{fmt} (the stored file)"
         return f"{fmt} (refused)" if status[fmt]["status"] == "refused" else fmt
 
-    fmt = st.selectbox("Format", DOWNLOAD_FORMATS, format_func=describe, key=f"export_fmt_{ref}")
+    own = DOWNLOAD_FORMATS.index(record["format"]) if record["format"] in DOWNLOAD_FORMATS else 0
+    fmt = st.selectbox("Format", DOWNLOAD_FORMATS, index=own, format_func=describe, key=f"export_fmt_{ref}")
     if status[fmt]["reason"]:
         st.warning(common.plain(status[fmt]["reason"]), icon=":material/block:")
-    if fmt != record["format"]:
+    if fmt == record["format"]:
+        download_button(
+            download_filename(record, fmt),
+            f"the model file, {common.plain(record['format'])}, {human_bytes(record['size_bytes'])}",
+            lambda: common.get_store().read_artifact(ref),
+            "application/octet-stream",
+            f"dl_model_{ref}",
+            type="primary",
+            icon=":material/download:",
+        )
+        st.caption("The file's sha256 is checked against the index before it is sent.")
+    else:
         prepared = st.session_state.setdefault(EXPORTS, {})
-        if st.button(f"Prepare the {fmt} file", key=f"export_{ref}_{fmt}"):
+        if st.button(f"Prepare {download_filename(record, fmt)}", key=f"export_{ref}_{fmt}"):
             exported = common.attempt(f"exporting as {fmt}", export_version, common.get_store(), ref, fmt)
             if exported is not None:
                 prepared[(ref, fmt)] = exported
         exported = prepared.get((ref, fmt))
         if exported is not None:
-            st.download_button(
-                f"Download {exported.filename} ({human_bytes(len(exported.data))})",  # NAME-vN.ext: safe characters
+            download_button(
+                exported.filename,  # download_filename's: NAME-vN.ext, safe characters
+                f"{fmt}, {human_bytes(len(exported.data))}",
                 exported.data,
-                file_name=exported.filename,
-                mime=exported.media_type,
-                on_click="ignore",
-                key=f"dl_export_{ref}_{fmt}",
+                exported.media_type,
+                f"dl_export_{ref}_{fmt}",
                 icon=":material/download:",
             )
             if fmt == "json":
-                st.download_button(
-                    f"Download {PREDICTOR_FILENAME} (the numpy-only predictor for it)",
+                download_button(
+                    PREDICTOR_FILENAME,
+                    "the numpy-only predictor for it",
                     predictor_source(),
-                    file_name=PREDICTOR_FILENAME,
-                    mime="text/x-python",
-                    on_click="ignore",
-                    key=f"dl_predictor_{ref}",
+                    "text/x-python",
+                    f"dl_predictor_{ref}",
                 )
     needed = None  # a skops snippet names the exact types of its file, once the file is known
     if record["format"] == "skops" and fmt in ("skops", "bundle"):  # the stored file, as is or bundled
         needed = common.attempt("listing the file's types", stored_skops_types, ref, record["sha256"])
     elif fmt == "skops" and (converted := st.session_state.get(EXPORTS, {}).get((ref, fmt))) is not None:
         needed = skops_types(converted.data)
+    st.markdown(f"**How to load {download_filename(record, fmt)}**")
     st.code(how_to_load(record, fmt, skops_types=needed), language="python")
+    drop = ("uri",) if common.demo_mode() else ()
+    download_button(
+        download_filename(record, "metadata"),
+        "the metadata, JSON",
+        record_json(record, drop=drop),
+        "application/json",
+        f"dl_meta_{ref}",
+        icon=":material/data_object:",
+    )
 
 
 def _cancel_delete() -> None:
@@ -355,6 +365,12 @@ def confirm_delete(ref: str, aliased: bool) -> None:
         st.rerun()
 
 
+def changed(message: str) -> NoReturn:
+    """Confirm a change with a toast and draw the page again with it."""
+    toast_later(message)
+    st.rerun()
+
+
 def manage(record: VersionRecord, ref: str) -> None:
     store = common.get_store()
     owner = common.owner_kwargs()
@@ -367,12 +383,21 @@ def manage(record: VersionRecord, ref: str) -> None:
         return
     left, right = st.columns(2)
     with left.form(f"alias_{ref}"):
-        alias = st.text_input("Alias (e.g. production)")
+        alias = st.text_input("Alias (e.g. production)").strip()
         if (
             st.form_submit_button("Set alias")
-            and common.attempt("setting the alias", store.set_alias, ref, alias.strip(), **owner) is not None
+            and common.attempt("setting the alias", store.set_alias, ref, alias, **owner) is not None
         ):
-            st.rerun()
+            changed(f"@{alias} now points to {ref}.")
+    aliases = record.get("aliases") or []
+    if aliases:
+        with left.form(f"unalias_{ref}"):
+            gone = st.selectbox("Remove an alias", aliases, format_func=lambda a: f"@{a}")
+            if (
+                st.form_submit_button("Remove alias")
+                and common.attempt("removing the alias", store.remove_alias, record["name"], gone, **owner) is not None
+            ):
+                changed(f"Removed @{gone} from {ref}.")
     with right.form(f"tags_{ref}"):
         add = st.text_input("Add tags, comma-separated")
         remove = st.multiselect("Remove tags", record.get("tags") or [])
@@ -381,14 +406,14 @@ def manage(record: VersionRecord, ref: str) -> None:
             and common.attempt("changing the tags", store.update_tags, ref, parse_tags(add), remove, **owner)
             is not None
         ):
-            st.rerun()
+            changed(f"Tags of {ref} updated.")
     with st.form(f"note_{ref}"):
         note = st.text_area("Note", value=record.get("note") or "")
         if (
             st.form_submit_button("Save note")
             and common.attempt("saving the note", store.set_note, ref, note, **owner) is not None
         ):
-            st.rerun()
+            changed(f"Note of {ref} saved.")
     st.divider()
     if st.button("Delete this version...", icon=":material/delete:", key="delete"):
         st.session_state[DELETE_PENDING] = ref
@@ -401,8 +426,27 @@ deleted = st.session_state.pop(DELETED, None)
 if deleted:
     st.success(f"Deleted {common.plain(deleted[0])}: {human_bytes(deleted[1])} freed.", icon=":material/delete:")
 
+
+def missing_link(linked: str) -> bool:
+    """A link to a version that is not there says so and stays (no other version shown, the URL kept)."""
+    try:
+        common.get_store().row(linked)
+    except NotFoundError as exc:
+        st.error(
+            f"{common.plain(linked)} is not in the store: {common.plain(exc)} (deleted, or never saved).",
+            icon=":material/link_off:",
+        )
+        if st.button("Choose another version", key="leave_missing_link"):
+            st.query_params.pop("model", None)
+            st.rerun()
+        return True
+    except ModelShelfError:
+        return False  # any other trouble is for the picker to report, once
+    return False
+
+
 linked = st.query_params.get("model")  # NAME, NAME@ALIAS or NAME:VERSION; the picker resolves it
-picked = common.version_picker(DETAIL_PICKER, current=linked)
+picked = None if linked and missing_link(linked) else common.version_picker(DETAIL_PICKER, current=linked)
 if picked is not None:
     if picked != linked:
         st.query_params["model"] = picked
@@ -410,14 +454,14 @@ if picked is not None:
     if record is not None:
         ref = ref_of(record)
         st.header(common.plain(ref), anchor=False)
-        tabs = st.tabs(["Overview", "Reload and re-score", "Predict", "Download", "Manage"])
-        with tabs[0]:
-            overview(record, ref)
-        with tabs[1]:
-            rescore(ref)
-        with tabs[2]:
-            predict(record, ref)
-        with tabs[3]:
-            downloads(record, ref)
-        with tabs[4]:
-            manage(record, ref)
+        recorded = record.get("warnings") or []
+        if recorded:  # at the top, whatever the tab: they say how far to trust everything below
+            st.warning(
+                "Recorded at training: " + "  \n".join(common.plain(w) for w in recorded), icon=":material/warning:"
+            )
+        # Only the open tab's body runs (on_change="rerun"): opening a link computes the Overview only.
+        tabs = st.tabs(TABS, key="detail_tab", on_change="rerun")
+        for tab, draw in zip(tabs, (overview, rescore_tab, predict, downloads, manage), strict=True):
+            if tab.open:
+                with tab:
+                    draw(record, ref)

@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages import common
-from core.text import human_bytes
+from core.text import human_bytes, utc_minutes
 from core.views import metrics_long, metrics_table
 
 PAGE_SIZE = 50
@@ -20,7 +20,7 @@ store = common.get_store()
 
 a, b, t, c, d = st.columns([2, 1, 1, 1, 1])
 name = a.text_input("Name contains", key="models_name").strip() or None
-tag = b.text_input("Tag", key="models_tag").strip() or None
+tag = b.text_input("Tag contains", key="models_tag").strip() or None
 chosen_task = t.selectbox("Task", TASKS, key="models_task")
 task = None if chosen_task == "all" else chosen_task
 sort = c.selectbox("Sort by", list(SORTS), key="models_sort")
@@ -65,20 +65,25 @@ st.caption(
 )
 shown = table.assign(
     size=table["size_bytes"].map(human_bytes),
-    created=table["created"].str.slice(0, 19).str.replace("T", " ", regex=False) + " UTC",
+    created=table["created"].map(utc_minutes),
+    warnings=table["warnings"].map(lambda n: f"⚠ {n}" if n else ""),
 ).drop(columns=["size_bytes"])
+# Open sits above the table, so a selection's action is in view on a phone too.
+action = st.container()
 event = st.dataframe(
     shown,
     hide_index=True,
     key=f"models_table_{name}_{tag}_{task}_{sort}_{order}_{page_number}",
     on_select="rerun",
     selection_mode="multi-row",
+    # The score right after the ref (pinned): on a narrow screen both stay in view.
     column_order=[
         "ref",
-        "aliases",
-        "estimator",
-        "task",
         "score",
+        "warnings",
+        "task",
+        "estimator",
+        "aliases",
         "format",
         "size",
         "sklearn",
@@ -86,12 +91,18 @@ event = st.dataframe(
         "tags",
         "origin",
     ],
+    column_config={
+        "ref": st.column_config.TextColumn("ref", pinned=True),
+        "warnings": st.column_config.TextColumn(
+            "⚠", help="Warnings recorded at training (e.g. ConvergenceWarning): open the version to read them"
+        ),
+    },
 )
 selected = [str(table.iloc[i]["ref"]) for i in event.selection.rows]
 
 if len(selected) == 1:
     ref = selected[0]
-    if st.button(f"Open {common.plain(ref)}", type="primary", key="open_selected"):
+    if action.button(f"Open {common.plain(ref)}", type="primary", key="open_selected"):
         common.open_version(ref)
 elif len(selected) > 1:
     st.subheader(f"Comparing {len(selected)} versions")

@@ -23,6 +23,12 @@ TRAIN_SAVED = "train_saved"
 #: Train page: the estimator selectbox (its widget key); dropped when the task changes to one without it.
 TRAIN_ESTIMATOR = "train_estimator"
 
+#: Train page: the ref a Save found identical to this result (nothing stored; its "Open" button).
+TRAIN_DUPLICATE = "train_duplicate"
+
+#: Every page: confirmations waiting for the next run, shown as toasts (``app_pages.feedback``).
+TOASTS = "toasts"
+
 #: Upload page: the record of the file last added, shown with its "Open" button.
 UPLOADED = "uploaded"
 #: Upload page: a line about that import (a bundle's own message, or why JSON parameters are not scored).

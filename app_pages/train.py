@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pandas as pd
@@ -9,15 +10,16 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages import common
+from app_pages.feedback import toast_later
 from app_pages.first_row import first_row_choice
-from app_pages.state import TRAIN_ESTIMATOR, TRAIN_RESULT, TRAIN_SAVED
+from app_pages.state import TRAIN_DUPLICATE, TRAIN_ESTIMATOR, TRAIN_RESULT, TRAIN_SAVED
 from core.catalog import Param
 from core.catalog_tasks import catalog_for, spec_for
 from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import DEFAULT_FORMAT, FORMATS
 from core.metrics import TASK_METRICS, roc_points
-from core.plots import predicted_vs_actual, prediction_frame, residuals
+from core.plots import predicted_vs_actual, prediction_frame, residuals, weights_figure
 from core.record import ref_of
 from core.refs import suggest_name
 from core.tasks import TRAINABLE, infer_task
@@ -25,6 +27,7 @@ from core.text import parse_tags
 from core.training import TrainResult, train
 from core.views import confusion_frame, feature_weights
 
+STALE_HELP = "Train again first: this result is out of date"
 SOURCES = ("Built-in data set", "Upload a CSV", "CSV from a URL")
 TASK_CHOICES = ("auto", *TRAINABLE)
 #: How each metric is labelled above its figure.
@@ -48,14 +51,18 @@ def read_frame(source: str | bytes, names: tuple[str, ...] | None, header: Heade
     return load_frame(source, list(names) if names else None, header=header)
 
 
-def choose_data() -> tuple[pd.DataFrame, str] | None:
-    """The raw table and a label for it, from the chosen source (None until there is one)."""
+def choose_data() -> tuple[pd.DataFrame, str, tuple[Any, ...]] | None:
+    """The table, a label for it and what identifies the data read, from the chosen source (None until then).
+
+    The identity (source, upload id, first-row choice, column names) is part of ``inputs_of``: a
+    different file, URL or reading of it makes the shown result out of date.
+    """
     kind = st.radio("Data source", SOURCES, horizontal=True, key="train_source")
     if kind == SOURCES[0]:
         name = st.selectbox("Data set", BUILTIN_DATASETS, index=BUILTIN_DATASETS.index("iris"), key="train_builtin")
         label = BUILTIN_PREFIX + name
         frame = common.attempt("reading the data", read_frame, label, None)
-        return None if frame is None else (frame, label)
+        return None if frame is None else (frame, label, (label,))
     if kind == SOURCES[1]:
         upload = st.file_uploader("CSV file", type=["csv", "txt", "data"], key="train_csv")
         if upload is None:
@@ -63,6 +70,7 @@ def choose_data() -> tuple[pd.DataFrame, str] | None:
             return None
         source: str | bytes = upload.getvalue()
         label, names_default = upload.name, ""
+        identity = upload.file_id  # each upload its own, without hashing the bytes on every rerun
     else:
         source = st.text_input("CSV URL", value=PIMA_URL, key="train_url")
         st.caption(
@@ -72,6 +80,7 @@ def choose_data() -> tuple[pd.DataFrame, str] | None:
         if common.demo_mode():
             st.caption("This public demo reads https:// URLs to public internet addresses only, size and time bounded.")
         label, names_default = str(source), ",".join(PIMA_NAMES)
+        identity = str(source)
     chosen = first_row_choice(source, "train_csv_header" if kind == SOURCES[1] else "train_url_header", names_default)
     frame = None
     if chosen is not None:
@@ -81,7 +90,7 @@ def choose_data() -> tuple[pd.DataFrame, str] | None:
         if kind == SOURCES[2] and not common.demo_mode():
             st.caption("Reading a URL needs network access; without it, download the file and upload it instead.")
         return None
-    return frame, label
+    return frame, label, (kind, identity, header, tuple(names or ()))
 
 
 def param_widget(estimator: str, param: Param, column: Any, task: str = "classification") -> Any:
@@ -111,14 +120,19 @@ def param_widget(estimator: str, param: Param, column: Any, task: str = "classif
         max_value=cast(param.high) if param.high is not None else None,
         value=None if param.default is None else cast(param.default),
         step=1 if is_int else None,
-        format="%d" if is_int else ("%.2e" if param.log else "%.4f"),
+        format="%d" if is_int else "%g",  # 1.0, 0.0001, 1e-06: as Python writes them, never 1.00e+00
         placeholder="None" if param.nullable else None,
         key=key,
         help=help_text,
     )
 
 
-def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: dict, options: dict) -> None:
+def inputs_of(data: tuple[Any, ...], target: str, task: str, estimator: str, params: dict, options: dict) -> str:
+    """Everything that made a result, as one comparable string (a change of any of them makes it out of date)."""
+    return repr((data, target, task, estimator, sorted(params.items()), sorted(options.items())))
+
+
+def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: dict, options: dict, inputs: str) -> None:
     """Train inside a status box; keep the result in the session so it survives page changes."""
     spec = spec_for(estimator, options["task"])
     with st.status(f"Training {spec.label} on {common.plain(label)}...", expanded=False) as status:
@@ -130,6 +144,8 @@ def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: di
         status.update(label=f"Trained in {result.fit_seconds:.2f} s", state="complete")
     regression = result.task == "regression"
     st.session_state[TRAIN_RESULT] = {
+        "id": uuid.uuid4().hex[:12],  # the Save form's widgets are keyed by it: each result starts fresh
+        "inputs": inputs,
         "result": result,
         "roc": None if regression else roc_points(result.model, result.X_test, result.y_test),
         "points": prediction_frame(result.y_test, result.model.predict(result.X_test)) if regression else None,
@@ -137,12 +153,19 @@ def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: di
         "label": label,
     }
     st.session_state.pop(TRAIN_SAVED, None)
+    st.session_state.pop(TRAIN_DUPLICATE, None)
 
 
-def show_result(kept: dict) -> None:
+def show_result(kept: dict, stale: bool) -> None:
     result: TrainResult = kept["result"]
     m = result.metrics
-    st.subheader("Held-out results")
+    st.subheader("Held-out results" + (" (out of date)" if stale else ""))
+    if stale:
+        st.warning(
+            "Out of date: the data, target, task, estimator, parameters or split changed since this result "
+            "was trained (or the data can no longer be read). Train again to see and save a result for them.",
+            icon=":material/history:",
+        )
     st.caption(
         f"{spec_for(result.estimator_key, result.task).label} ({result.task}) on {common.plain(kept['label'])}: "
         f"trained on {result.split.n_train} rows, scored on {result.split.n_test} held-out rows."
@@ -170,31 +193,31 @@ def show_result(kept: dict) -> None:
         right.plotly_chart(fig, width="stretch")
     weights = kept["weights"]
     if weights is not None:
-        kind = weights["kind"].iloc[0]
-        top = weights.head(30)
-        fig = px.bar(
-            top.iloc[::-1],
-            x="weight",
-            y="feature",
-            color="class" if kind == "coefficient" and top["class"].nunique() > 1 else None,
-            orientation="h",
-            title="Feature importances" if kind == "importance" else "Coefficients",
-        )
-        (right if kept["roc"] is None else st).plotly_chart(fig, width="stretch")
+        (right if kept["roc"] is None else st).plotly_chart(weights_figure(weights), width="stretch")
 
 
-def save_form(kept: dict) -> None:
+def save_form(kept: dict, stale: bool) -> None:
+    """The Save form of this result: its fields keyed by the result, so a new result starts them afresh."""
     result: TrainResult = kept["result"]
+    key = kept.get("id", "")
     st.subheader("Save this model")
-    with st.form("save_form"):
+    with st.form(f"save_form_{key}"):
         a, b, c = st.columns([2, 1, 1])
-        name = a.text_input("Name", value=suggest_name(kept["label"], result.estimator_key))
-        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index(DEFAULT_FORMAT))
-        compress = c.number_input("Compression (joblib only)", min_value=0, max_value=9, value=0, step=1)
-        tags = st.text_input("Tags, comma-separated", placeholder="baseline, tutorial")
-        note = st.text_area("Note", placeholder="What this version is for")
-        submitted = st.form_submit_button("Save", type="primary")
-    if submitted:
+        suggested = suggest_name(kept["label"], result.estimator_key.replace("_", "-"))
+        name = a.text_input("Name", value=suggested, key=f"save_name_{key}")
+        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index(DEFAULT_FORMAT), key=f"save_format_{key}")
+        compress = c.number_input(
+            "Compression (joblib only)", min_value=0, max_value=9, value=0, step=1, key=f"save_compress_{key}"
+        )
+        tags = st.text_input("Tags, comma-separated", placeholder="baseline, tutorial", key=f"save_tags_{key}")
+        note = st.text_area("Note", placeholder="What this version is for", key=f"save_note_{key}")
+        submitted = st.form_submit_button(
+            "Save",
+            type="primary",
+            disabled=stale,
+            help="Train again first: this result is out of date" if stale else None,
+        )
+    if submitted and not stale:
         record = common.attempt(
             "saving the model",
             common.get_store().save_trained,
@@ -204,22 +227,39 @@ def save_form(kept: dict) -> None:
             compress=int(compress) if fmt == "joblib" else 0,
             tags=parse_tags(tags),
             note=note,
+            on_duplicate="refuse",  # the dashboard offers the identical version instead of a copy
             **common.owner_kwargs(),
         )
-        if record is not None:
+        if record is not None and record.get("stored") is False:
+            st.session_state[TRAIN_DUPLICATE] = ref_of(record)
+            st.session_state.pop(TRAIN_SAVED, None)
+        elif record is not None:
             st.session_state[TRAIN_SAVED] = ref_of(record)
+            st.session_state.pop(TRAIN_DUPLICATE, None)
+            toast_later(f"Saved as {ref_of(record)}.")
             st.rerun()  # so the sidebar counts the new version
+    same = st.session_state.get(TRAIN_DUPLICATE)
+    if same:
+        st.info(
+            f"Not saved: this model is identical to {common.plain(same)} (same bytes, same sha256), "
+            "so no copy was stored.",
+            icon=":material/content_copy:",
+        )
+        if st.button(f"Open {same}", key="open_duplicate"):
+            common.open_version(same)
     saved = st.session_state.get(TRAIN_SAVED)
     if saved:
-        st.success(f"Saved as {common.plain(saved)}.", icon=":material/check_circle:")
+        # The toast confirmed the save; this line stays, in other words, beside its Open button.
+        st.success(f"This result is stored as {common.plain(saved)}.", icon=":material/check_circle:")
         if st.button(f"Open {saved}", key="open_saved"):
             common.open_version(saved)
 
 
 st.title("Train a model")
 chosen = choose_data()
+current: str | None = None  # what the inputs on screen are (None: no data read)
 if chosen is not None:
-    frame, label = chosen
+    frame, label, data_id = chosen
     with st.expander(f"Preview: {len(frame)} rows, {frame.shape[1]} columns", expanded=False):
         st.dataframe(frame.head(200), hide_index=True)
     columns = [str(c) for c in frame.columns]
@@ -256,17 +296,19 @@ if chosen is not None:
         stratify = c.checkbox("Stratify the split", value=False)
         scale = d.checkbox("Scale numeric features", value=False)
         go = st.form_submit_button("Train", type="primary")
+    options: dict[str, Any] = {
+        "test_size": test_size,
+        "seed": None if seed is None else int(seed),
+        "stratify": stratify,
+        "scale": scale,
+        "task": task,
+    }
+    current = inputs_of(data_id, target, choice, estimator, params, options)
     if go:
-        options: dict[str, Any] = {
-            "test_size": test_size,
-            "seed": None if seed is None else int(seed),
-            "stratify": stratify,
-            "scale": scale,
-            "task": task,
-        }
-        fit(frame, label, target, estimator, params, options)
+        fit(frame, label, target, estimator, params, options, current)
 
 kept = st.session_state.get(TRAIN_RESULT)
 if kept is not None:
-    show_result(kept)
-    save_form(kept)
+    out_of_date = kept.get("inputs") != current
+    show_result(kept, out_of_date)
+    save_form(kept, out_of_date)

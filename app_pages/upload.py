@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
+from app_pages.feedback import toast_later
 from app_pages.first_row import first_row_choice
 from app_pages.state import UPLOAD_MESSAGE, UPLOADED
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, Dataset, load_dataset
@@ -23,12 +24,13 @@ st.caption(
     "evaluation set) or JSON parameters (.json, rebuilt with this scikit-learn). It is read by ModelShelf's "
     "safe loader: a file that asks to run anything outside scikit-learn's own classes is refused before it runs."
 )
-st.caption(
-    "A bundle's sha256s are the sender's own: they prove its files were not changed on the way, not who "
-    "made it or that what it says is true. Its metadata is checked against a strict schema, its ONNX and "
-    "JSON files are never run (they are made again here from the model), and the accuracy it claims is "
-    "kept as a claim: only a score on rows you trust measures the model."
-)
+with st.expander("What a bundle's checksums prove"):
+    st.caption(
+        "A bundle's sha256s are the sender's own: they prove its files were not changed on the way, not who "
+        "made it or that what it says is true. Its metadata is checked against a strict schema, its ONNX and "
+        "JSON files are never run (they are made again here from the model), and the accuracy it claims is "
+        "kept as a claim: only a score on rows you trust measures the model."
+    )
 
 model_file = st.file_uploader(
     "Model file",
@@ -36,6 +38,8 @@ model_file = st.file_uploader(
     key="upload_model",
     max_upload_size=common.settings().max_upload_mb,  # the same limit core's loader applies
 )
+#: Why "Add to the store" failed, drawn right under the file it is about (not below the form, out of sight).
+problems = st.container()
 # The data set sits outside the form: an uploaded CSV is read as it arrives, so the page can say
 # whether its first row looks like names or data and preselect the choice before anything is added.
 st.markdown("**Score it on a data set (optional)**")
@@ -89,8 +93,11 @@ def add_file(data: bytes, kind: FileKind, dataset: Dataset | None) -> VersionRec
         seed=None if seed is None else int(seed),
         tags=parse_tags(tags),
         note=note,
+        on_duplicate="refuse",  # the page offers the identical version instead of a copy
         **common.owner_kwargs(),
     )
+    if imported.bundle is not None and not imported.bundle.created:
+        return imported.record | {"duplicate_of": ref_of(imported.record), "stored": False}
     if imported.bundle is not None:
         st.session_state[UPLOAD_MESSAGE] = imported.bundle.message
     elif kind == "params":
@@ -101,28 +108,44 @@ def add_file(data: bytes, kind: FileKind, dataset: Dataset | None) -> VersionRec
     return imported.record
 
 
+def submit() -> VersionRecord | None:
+    """Read, check and add the chosen file; each problem is shown where this is called."""
+    if model_file is None:
+        st.error("Choose a model file first.")
+        return None
+    data = model_file.getvalue()
+    kind = common.attempt("reading the file", file_kind, data)
+    # A bundle brings its own evaluation set and JSON parameters none: only a model file is scored here.
+    scored = kind == "model" and data_choice != DATA_CHOICES[0]
+    dataset = common.attempt("reading the data set", dataset_choice) if scored else None
+    if kind is not None and (dataset is not None or not scored):
+        return common.attempt(ACTIONS[kind], add_file, data, kind, dataset)
+    return None
+
+
 if submitted:
     st.session_state.pop(UPLOADED, None)
     st.session_state.pop(UPLOAD_MESSAGE, None)
-    record = None
-    if model_file is None:
-        st.error("Choose a model file first.")
-    else:
-        data = model_file.getvalue()
-        kind = common.attempt("reading the file", file_kind, data)
-        # A bundle brings its own evaluation set and JSON parameters none: only a model file is scored here.
-        scored = kind == "model" and data_choice != DATA_CHOICES[0]
-        dataset = common.attempt("reading the data set", dataset_choice) if scored else None
-        if kind is not None and (dataset is not None or not scored):
-            record = common.attempt(ACTIONS[kind], add_file, data, kind, dataset)
+    with problems:
+        record = submit()
     if record is not None:
         st.session_state[UPLOADED] = record
-        st.rerun()  # so the sidebar counts the new version
+        if record.get("stored") is not False:
+            toast_later(f"Added as {ref_of(record)}.")
+            st.rerun()  # so the sidebar counts the new version
 
 record = st.session_state.get(UPLOADED)
-if record is not None:
+if record is not None and record.get("stored") is False:
     ref = ref_of(record)
-    st.success(f"Added as {common.plain(ref)}.", icon=":material/check_circle:")
+    problems.info(
+        f"Not added: this file is identical to {common.plain(ref)} (same bytes, same sha256), so no copy was stored.",
+        icon=":material/content_copy:",
+    )
+    if problems.button(f"Open {common.plain(ref)}", key="open_duplicate_upload"):
+        common.open_version(ref)
+elif record is not None:
+    ref = ref_of(record)
+    st.success(f"The file is stored as {common.plain(ref)}.", icon=":material/check_circle:")
     if st.session_state.get(UPLOAD_MESSAGE):
         st.caption(common.plain(st.session_state[UPLOAD_MESSAGE]))
     imported = record.get("imported") or {}

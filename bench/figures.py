@@ -846,9 +846,10 @@ def populate_index(folder: Path | None, n: int, record_json: str, store: Store |
             "note": "",
             "record": record_json,
             "stored_bytes": 44_000_000 + len(record_json),
+            "task": "classification",
+            "score": None if np.isnan(accuracy[i]) else float(accuracy[i]),
+            "score_name": None if np.isnan(accuracy[i]) else "accuracy",
         }
-        # schema 5's columns (issue 14): a classifier, scored by its accuracy
-        row |= {"task": "classification", "score": row["accuracy"], "score_name": row["accuracy"] and "accuracy"}
         rows.append(tuple(row[c] for c in columns))
     sql = f"INSERT INTO versions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     own = store is None

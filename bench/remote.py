@@ -9,6 +9,7 @@ request pattern and the database round trips, not a network.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -140,6 +141,24 @@ def remote_figures(bench: Bench) -> None:
         remote.stop()
 
 
+def server_cpu(s3: S3Server) -> float | None:
+    """CPU seconds the S3 server's process has used so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{s3.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_note(before: float | None, after: float | None, saves: int) -> str:
+    if before is None or after is None or not saves:
+        return ""
+    return (
+        f"the S3 server (moto, a Python process on the same cores) used {(after - before) / saves * 1e3:.0f} ms "
+        "of CPU per remote save (see METHODS.md on what that costs the ratio)"
+    )
+
+
 def _skip(bench: Bench, figures: list[Figure], why: str) -> None:
     for figure in figures:
         figure.unavailable = f"skipped: {why}"
@@ -164,6 +183,7 @@ def _measure_pair(bench: Bench, fig: Figure, remote: Remote, key: str, what: str
             def teardown(store: Store) -> Any:
                 return lambda record: store.delete(f"bench:{record['version']}")
 
+            before = server_cpu(remote.s3)
             fig.baseline, fig.subject = time_pair(
                 pair(local),
                 pair(far),
@@ -171,6 +191,7 @@ def _measure_pair(bench: Bench, fig: Figure, remote: Remote, key: str, what: str
                 baseline_teardown=teardown(local),
                 subject_teardown=teardown(far),
             )
+            fig.note = _server_note(before, server_cpu(remote.s3), bench.scale.repeats + 1)
             return
         for store in (local, far):
             save_workload(store, work, "bench")
@@ -279,6 +300,7 @@ def _measure_writers(bench: Bench, fig: Figure, remote: Remote) -> None:
     work_file = str(Path(folder) / "work.joblib")
     joblib.dump(work, work_file)
     repeats = max(2, bench.scale.repeats)
+    before = server_cpu(remote.s3)
     try:
         one, many, numbers = _rounds(remote.settings(), work_file, repeats)
     finally:
@@ -287,3 +309,5 @@ def _measure_writers(bench: Bench, fig: Figure, remote: Remote) -> None:
         raise RuntimeError(f"{WRITERS} writers got versions {sorted(numbers)}, not 2..{len(numbers) + 1}")
     fig.baseline, fig.subject = one, many
     fig.note = f"the {len(numbers)} concurrent saves got versions 2..{len(numbers) + 1}, none lost or repeated"
+    spent = _server_note(before, server_cpu(remote.s3), len(numbers) + 1)
+    fig.note += f"; {spent}" if spent else ""

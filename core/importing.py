@@ -72,6 +72,7 @@ def import_file(
     note: str = "",
     owner: str | None = None,
     limits: LoadLimits | None = None,
+    on_duplicate: str = "keep",
 ) -> ImportedFile:
     """Import a file from outside as a new version of ``name`` (a bundle brings its own when None).
 
@@ -79,7 +80,7 @@ def import_file(
     options before anything is stored); it is worked out here otherwise. ``dataset`` scores a
     model file on a held-out split (``test_size``, ``seed``, ``stratify``); a bundle carries its
     own evaluation set and JSON parameters none, so for those it is refused. Nothing is stored
-    if any step fails.
+    if any step fails. ``on_duplicate``: see ``Store.save`` (a bundle already there is never stored again).
     """
     kind = kind or file_kind(data)
     log.info("%s: %s, %s", filename or "upload", KIND_LABELS[kind], human_bytes(len(data)))
@@ -95,7 +96,9 @@ def import_file(
         )
         return ImportedFile(kind, result.record, result)
     if kind == "params":
-        record = import_params(store, data, name or "", filename=filename, tags=tags, note=note, owner=owner)
+        record = import_params(
+            store, data, name or "", filename=filename, tags=tags, note=note, owner=owner, on_duplicate=on_duplicate
+        )
         return ImportedFile(kind, record)
     record = store.import_model(
         data,
@@ -109,5 +112,6 @@ def import_file(
         note=note,
         owner=owner,
         limits=limits,
+        on_duplicate=on_duplicate,
     )
     return ImportedFile(kind, record)

@@ -44,3 +44,33 @@ def residuals(points: pd.DataFrame, title: str = "Residuals (actual - predicted)
     figure.add_hline(y=0.0, line={"dash": "dash", "color": "grey"})
     figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="residual", showlegend=False)
     return figure
+
+
+def weights_figure(weights: pd.DataFrame, top: int = 30) -> go.Figure:
+    """Feature importances or coefficients (``core.views.feature_weights``) as horizontal bars.
+
+    Feature names are categories, even when they look like numbers (a headerless CSV's columns),
+    so each keeps its own bar. A multi-class linear model gets one bar per class beside each
+    other (grouped, never stacked: coefficients of different classes do not add up), for the
+    ``top`` features of largest absolute weight in any class.
+    """
+    frame = weights.assign(feature=weights["feature"].astype(str))
+    features = list(dict.fromkeys(frame["feature"]))[:top]  # feature_weights sorts by |weight|
+    frame = frame[frame["feature"].isin(features)]
+    coefficients = frame["kind"].iloc[0] == "coefficient"
+    classes = [str(c) for c in dict.fromkeys(frame["class"])] if coefficients else []
+    figure = go.Figure()
+    for label in classes if len(classes) > 1 else [None]:
+        part = frame if label is None else frame[frame["class"].astype(str) == label]
+        figure.add_trace(
+            go.Bar(x=part["weight"], y=part["feature"], orientation="h", name="weight" if label is None else label)
+        )
+    figure.update_layout(
+        title="Coefficients" if coefficients else "Feature importances",
+        barmode="group",
+        showlegend=len(classes) > 1,
+        legend_title_text="class",
+        height=max(320, 40 + 22 * len(features) * max(1, len(classes))),
+    )
+    figure.update_yaxes(type="category", categoryorder="array", categoryarray=features[::-1])
+    return figure

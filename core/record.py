@@ -147,6 +147,8 @@ class VersionRecord(TypedDict):
     claimed_metrics: NotRequired[MetricsRecord]
     imported: NotRequired[ImportedRecord]
     exports: NotRequired[dict[str, ExportRecord]]
+    duplicate_of: NotRequired[str]  # a save's answer only: an earlier version of the name with the same bytes
+    stored: NotRequired[bool]  # a save's answer only: False when a duplicate was refused (the record is that one)
 
 
 #: Every top-level key a record may have (what the README's section documents).

@@ -69,7 +69,7 @@ def choose_task(y: pd.Series, requested: str | None) -> tuple[Task, str, list[st
 
 
 def _task_of_class(cls: type) -> Task | None:
-    from sklearn.base import ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin
+    from sklearn.base import ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin  # deferred: see infer_task
 
     for mixin, task in (
         (ClassifierMixin, "classification"),
@@ -84,7 +84,7 @@ def _task_of_class(cls: type) -> Task | None:
 
 def task_of_estimator(estimator: Any) -> Task | None:
     """The task of a (fitted or not) estimator or pipeline, by scikit-learn's own type checks."""
-    from sklearn.base import is_classifier, is_regressor
+    from sklearn.base import is_classifier, is_regressor  # deferred: see infer_task
 
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") and estimator.steps else estimator
     try:

@@ -21,6 +21,7 @@ from core.errors import DatasetError
 from core.metrics import TASK_METRICS
 from core.record import VersionRecord, environment_of, metrics_of, recorded_features, ref_of, score_text
 from core.tasks import task_of_record
+from core.text import param_literal
 
 #: The scalar metrics a comparison shows, in display order (a classifier's, then a regressor's).
 METRIC_NAMES = (*TASK_METRICS["classification"], *TASK_METRICS["regression"])
@@ -117,10 +118,10 @@ def metrics_long(records: Sequence[VersionRecord]) -> pd.DataFrame:
 
 
 def params_table(record: VersionRecord) -> pd.DataFrame:
-    """The saved hyperparameters as ``parameter, value`` text rows (None shown as ``None``)."""
+    """The saved hyperparameters as ``parameter, value`` rows, each value as Python writes it (``1.0``, ``'lbfgs'``)."""
     params = record.get("params") or {}
     return pd.DataFrame(
-        [{"parameter": k, "value": "None" if v is None else json.dumps(v)} for k, v in sorted(params.items())],
+        [{"parameter": k, "value": param_literal(v)} for k, v in sorted(params.items())],
         columns=["parameter", "value"],
     )
 

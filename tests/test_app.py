@@ -81,6 +81,12 @@ def open_page(page: str, **query) -> AppTest:
     return at
 
 
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Choose one of Model detail's tabs (only the open one is drawn)."""
+    at.session_state["detail_tab"] = tab
+    return at.run()
+
+
 def ok(at: AppTest) -> None:
     """No exception escaped and no error was shown."""
     assert not at.exception, [e.value for e in at.exception]
@@ -142,6 +148,7 @@ def test_train_save_list_open_and_rescore(app_store):
     at.switch_page(DETAIL).run()
     ok(at)
     assert metric(at, "Accuracy") == f"{record['metrics']['accuracy']:.4f}"
+    open_tab(at, "Re-score")
     at.button(key="rescore").click().run()
     ok(at)
     assert float(metric(at, "Reproduced accuracy")) == pytest.approx(record["metrics"]["accuracy"], abs=5e-5)
@@ -306,7 +313,7 @@ def test_detail_draws_the_pipeline_diagram_on_demand_in_an_isolated_frame(filled
 
 
 def test_detail_predicts_one_row_and_a_csv_batch(filled):
-    at = open_page(DETAIL, model="iris:2")
+    at = open_tab(open_page(DETAIL, model="iris:2"), "Predict")
     at.button[labels(at.button).index("Predict")].click().run()
     ok(at)
     assert metric(at, "Prediction") in {"0", "1", "2"}
@@ -317,17 +324,20 @@ def test_detail_predicts_one_row_and_a_csv_batch(filled):
     ok(at)
     predictions = at.dataframe[-1].value
     assert len(predictions) == 7 and "prediction" in predictions.columns
-    assert any(d.label.startswith("Download the 7 predictions") for d in at.download_button)
+    assert "Download iris-v2.predictions.csv (the 7 predictions, CSV)" in labels(at.download_button)
 
 
 def test_detail_offers_model_and_metadata_downloads(filled):
-    at = open_page(DETAIL, model="iris:1")
+    at = open_tab(open_page(DETAIL, model="iris:1"), "Download")
     ok(at)
-    assert {d.label.split(" (")[0] for d in at.download_button} >= {"Download the model file", "Download the metadata"}
+    assert {d.label.split(" (")[0] for d in at.download_button} == {
+        "Download iris-v1.joblib",
+        "Download iris-v1.metadata.json",
+    }
 
 
 def test_detail_exports_onnx_and_shows_how_to_load_it(filled):
-    at = open_page(DETAIL, model="iris:1")
+    at = open_tab(open_page(DETAIL, model="iris:1"), "Download")
     at.selectbox(key="export_fmt_iris:1").set_value("onnx").run()
     assert any("onnxruntime" in c.value for c in at.code)  # the snippet for this format
     at.button(key="export_iris:1_onnx").click().run()
@@ -391,7 +401,7 @@ def test_a_bundles_claimed_accuracy_is_shown_as_a_claim_and_sorts_last(filled, t
 
 
 def test_manage_sets_alias_tags_and_note_as_plain_text(filled):
-    at = open_page(DETAIL, model="iris:1")
+    at = open_tab(open_page(DETAIL, model="iris:1"), "Manage")
     at.text_input[labels(at.text_input).index("Alias (e.g. production)")].set_value("production")
     at.button[labels(at.button).index("Set alias")].click().run()
     ok(at)
@@ -405,12 +415,13 @@ def test_manage_sets_alias_tags_and_note_as_plain_text(filled):
     ok(at)
     record = filled.get("iris:1")
     assert record["aliases"] == ["production"] and record["tags"] == ["good"] and record["note"] == note
+    open_tab(at, "Overview")
     assert f"Note: {note}" in [t.value for t in at.text]  # st.text: shown, never interpreted
     assert not any(note in m.value for m in at.markdown)
 
 
 def test_a_bad_alias_shows_one_error_and_changes_nothing(filled):
-    at = open_page(DETAIL, model="iris:1")
+    at = open_tab(open_page(DETAIL, model="iris:1"), "Manage")
     at.text_input[labels(at.text_input).index("Alias (e.g. production)")].set_value("1 bad alias")
     at.button[labels(at.button).index("Set alias")].click().run()
     assert not at.exception
@@ -419,7 +430,7 @@ def test_a_bad_alias_shows_one_error_and_changes_nothing(filled):
 
 
 def test_delete_asks_first_then_frees_the_files(filled):
-    at = open_page(DETAIL, model="iris:2")
+    at = open_tab(open_page(DETAIL, model="iris:2"), "Manage")
     at.button(key="delete").click().run()
     ok(at)
     assert filled.count() == 2  # nothing yet: the dialog asks first
@@ -562,7 +573,7 @@ def test_predictions_frame_is_what_core_predicts(filled):
     """The batch table on the page is core.frames.predict_table's output, row for row."""
     X, _ = filled.evaluation_set("iris:1")
     expected = filled.predict("iris:1", X.head(3))
-    at = open_page(DETAIL, model="iris:1")
+    at = open_tab(open_page(DETAIL, model="iris:1"), "Predict")
     at.file_uploader(key="batch_iris:1").upload("rows.csv", X.head(3).to_csv(index=False).encode(), "text/csv")
     at.run()
     shown = at.dataframe[-1].value
@@ -587,6 +598,7 @@ def test_demo_mode_scopes_changes_to_the_session_and_hides_paths(monkeypatch, fi
     # Another owner's (here: the operator's) version offers no controls to change it.
     at.query_params["model"] = "iris:1"
     at.switch_page(DETAIL).run()
+    open_tab(at, "Manage")
     ok(at)
     assert "Alias (e.g. production)" not in labels(at.text_input)
     assert any("someone else's" in c.value for c in at.caption)
@@ -594,6 +606,7 @@ def test_demo_mode_scopes_changes_to_the_session_and_hides_paths(monkeypatch, fi
     # ... but this session's own version does.
     at.query_params["model"] = "mine:1"
     at.switch_page(DETAIL).run()
+    open_tab(at, "Manage")
     at.text_input[labels(at.text_input).index("Alias (e.g. production)")].set_value("mine")
     at.button[labels(at.button).index("Set alias")].click().run()
     ok(at)
@@ -609,6 +622,7 @@ def test_demo_quota_refuses_a_save_and_evicts_nothing(monkeypatch, filled):
     at.text_input[labels(at.text_input).index("Name")].set_value("mine")
     at.button[labels(at.button).index("Save")].click().run()
     ok(at)
+    at.text_input[labels(at.text_input).index("Name")].set_value("mine-too")  # the same bytes again are a duplicate
     at.button[labels(at.button).index("Save")].click().run()
     assert not at.exception
     assert len(at.error) == 1 and "The demo store is full" in at.error[0].value

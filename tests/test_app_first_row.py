@@ -59,7 +59,7 @@ def test_train_page_reads_a_headerless_upload_as_data_and_matches_the_cli(tmp_pa
     ok(at)
     at.button[labels(at.button).index("Save")].click().run()
     ok(at)
-    saved = _stored(tmp_path, "pima-logistic_regression")
+    saved = _stored(tmp_path, "pima-logistic-regression")
     assert saved is not None
     cli = _cli(tmp_path, capsys, "train", "--data", str(PIMA), "--no-header", "--estimator", "logistic_regression",
                "--param", "solver=liblinear", "--test-size", "0.33", "--seed", "7", "--name", "pima")  # fmt: skip

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from core import load_dataset, train
-from tests.test_app import DETAIL, MODELS, TRAIN, UPLOAD, app_store, fresh_app, labels, metric, ok, open_page  # noqa: F401
+from tests.test_app import DETAIL, MODELS, TRAIN, UPLOAD, app_store, fresh_app, labels, metric, ok, open_page, open_tab  # noqa: F401
 
 
 def chart_titles(at) -> list[str]:
@@ -43,6 +43,7 @@ def test_train_page_infers_regression_trains_plots_and_saves(app_store):  # noqa
     at.toggle(key="plots_diab:1").set_value(True).run()
     ok(at)
     assert any("Predicted vs actual" in t for t in chart_titles(at))
+    open_tab(at, "Re-score")
     at.button(key="rescore").click().run()
     ok(at)
     assert metric(at, "Reproduced r2") == f"{record['metrics']['r2']:.4f}"

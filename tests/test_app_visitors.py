@@ -14,7 +14,7 @@ import pytest
 from app_pages import common
 from app_pages.state import OWNER, VISITOR_TOKEN
 from tests import test_app
-from tests.test_app import DETAIL, TRAIN, labels, ok, open_page
+from tests.test_app import DETAIL, TRAIN, labels, ok, open_page, open_tab
 
 # test_app's fixtures, used here too: a fresh store and caches per test (autouse), a filled store.
 fresh_app = test_app.fresh_app
@@ -41,6 +41,7 @@ def _train_and_save(at, name: str) -> None:
 def _manage_offered(at, ref: str) -> bool:
     at.query_params["model"] = ref
     at.switch_page(DETAIL).run()
+    open_tab(at, "Manage")
     ok(at)
     offered = [label for label in MANAGE if label in labels(at.text_input)]
     assert offered in ([], list(MANAGE))
@@ -120,10 +121,10 @@ def test_a_full_visitor_quota_refuses_the_save_and_evicts_no_one(demo, filled, m
     at = open_page(TRAIN)
     _train_and_save(at, "quota")
     ok(at)
-    _train_and_save(at, "quota")
+    _train_and_save(at, "quota-two")  # another name: the same bytes under "quota" are a duplicate, not a save
     assert not at.exception
     assert len(at.error) == 1 and "quota is full" in at.error[0].value, [e.value for e in at.error]
-    assert filled.versions("quota") == [1]
+    assert filled.versions("quota") == [1] and filled.versions("quota-two") == []
     assert before <= {(r["name"], r["version"]) for r in filled.list(limit=1000)}  # nothing evicted
 
 

@@ -182,7 +182,7 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     screenshot(page, "model_detail", 2700)
 
     # Reload and re-score: the recorded accuracy comes back exactly.
-    page.get_by_role("tab", name="Reload and re-score").click()
+    page.get_by_role("tab", name="Re-score").click()
     page.get_by_role("button", name="Reload and re-score").click()
     page.get_by_text("the recorded accuracy is reproduced exactly").wait_for()
     screenshot(page, "model_detail_rescore", 1000)
@@ -190,7 +190,7 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     # Download the model file and load the bytes back.
     page.get_by_role("tab", name="Download").click()
     with page.expect_download() as waiting:
-        page.get_by_role("button", name="Download the model file").click()
+        page.get_by_role("button", name="Download iris-browser-v1.joblib").click()
     downloaded = Path(waiting.value.path()).read_bytes()
     assert waiting.value.suggested_filename == "iris-browser-v1.pkl"  # the default format
     assert sha256_bytes(downloaded) == record["sha256"]

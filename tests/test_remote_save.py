@@ -117,3 +117,23 @@ def test_a_lagging_marker_is_made_up_by_version_json_when_the_index_is_rebuilt(
         assert store.evaluate("iris:3").reproduced is True
     finally:
         store.close()
+
+
+def test_tag_note_and_alias_changes_put_version_json_after_their_commit(counted: tuple[Store, Requests]) -> None:
+    store, requests = counted
+    model, X, y = _model()
+    store.save(model, "iris", X_test=X.iloc[::5], y_test=y.iloc[::5])
+    record = store.save(model, "iris", X_test=X.iloc[::5], y_test=y.iloc[::5])
+    metadata = record["path"].rsplit("/", 1)[0] + "/version.json"
+    requests.calls.clear()
+    store.add_tag("iris:2", "prod")
+    store.set_note("iris:2", "the better one")
+    store.set_alias("iris:1", "best")
+    store.set_alias("iris:2", "best")  # a move: both versions' files are rewritten
+    assert requests.calls, "the changes put nothing"
+    assert [name for name, open_ in requests.calls if open_] == []  # nothing while a transaction is open
+    assert requests.names().count("PutObject") == 5  # one per change, two for the move
+    doc = store.artifacts.read_json(metadata)
+    assert (doc["tags"], doc["note"], doc["aliases"]) == (["prod"], "the better one", ["best"])
+    first = store.artifacts.read_json(store.get("iris:1")["path"].rsplit("/", 1)[0] + "/version.json")
+    assert first["aliases"] == []

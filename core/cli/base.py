@@ -181,6 +181,28 @@ def csv_header_args(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(header="auto")
 
 
+def duplicate_args(p: argparse.ArgumentParser) -> None:
+    """``--no-duplicates``: bytes identical to a version of the name are not stored again (``train``, ``import``)."""
+    p.add_argument(
+        "--no-duplicates",
+        dest="on_duplicate",
+        action="store_const",
+        const="refuse",
+        default="keep",
+        help="store nothing when the name already has a version with the same bytes (sha256); exit 0 naming it",
+    )
+
+
+def duplicate_line(record: Any) -> str | None:
+    """What a save says about an identical earlier version: refused (nothing stored) or kept anyway."""
+    same = record.get("duplicate_of")
+    if same is None:
+        return None
+    if record.get("stored") is False:
+        return f"Not stored: identical to {same} (same sha256); nothing was changed"
+    return f"  identical to {same} (same sha256); --no-duplicates stores nothing in that case"
+
+
 def ref_arg(p: argparse.ArgumentParser) -> None:
     """The positional ``ref`` of a command about one version."""
     p.add_argument("ref", help="NAME (the latest version), NAME:VERSION or NAME@ALIAS")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core.cli.base import Output, data_args, store_of
+from core.cli.base import Output, data_args, duplicate_args, duplicate_line, store_of
 from core.datasets import Dataset, load_dataset
 from core.errors import DatasetError, InvalidParameterError
 from core.importing import FileKind, ImportedFile, file_kind, import_file
@@ -32,6 +32,7 @@ def import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stratify", action="store_true", help="keep class proportions in the split")
     p.add_argument("--tag", action="append", help="tag (repeatable)")
     p.add_argument("--note", help="free text kept with the version")
+    duplicate_args(p)
 
 
 def read_input_file(path: str, max_bytes: int) -> bytes:
@@ -105,6 +106,13 @@ def _params_text(args: argparse.Namespace, record: Mapping[str, Any]) -> str:
 
 
 def _text(args: argparse.Namespace, imported: ImportedFile) -> str:
+    same = None if imported.bundle is not None else duplicate_line(imported.record)
+    if same and imported.record.get("stored") is False:
+        return same
+    return "\n".join(filter(None, [_stored_text(args, imported), same]))
+
+
+def _stored_text(args: argparse.Namespace, imported: ImportedFile) -> str:
     if imported.bundle is not None:
         result = imported.bundle
         return "\n".join([result.message] + [f"  warning: {w}" for w in result.warnings])
@@ -130,5 +138,6 @@ def import_command(args: argparse.Namespace) -> Output:
         tags=args.tag or [],
         note=args.note or "",
         limits=LoadLimits.from_settings(),
+        on_duplicate=args.on_duplicate,
     )
     return _text(args, imported), imported.to_dict()

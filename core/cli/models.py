@@ -11,7 +11,7 @@ from core.errors import InvalidParameterError
 from core.record import MetricsRecord, VersionRecord, metrics_of, ref_of, score_text
 from core.refs import parse_ref
 from core.store.index import SORTS
-from core.text import human_bytes
+from core.text import human_bytes, params_text, split_words, utc_minutes
 
 #: Rows ``list`` prints unless told otherwise: the dashboard's page size.
 PAGE = 50
@@ -26,7 +26,7 @@ TASK_NAMES = ("classification", "regression", "clustering", "transformer")
 
 def list_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="only names containing this text")
-    p.add_argument("--tag", help="only versions with this tag")
+    p.add_argument("--tag", help="only versions with a tag containing this text (any case)")
     p.add_argument("--task", choices=TASK_NAMES, help="only versions of this task")
     p.add_argument(
         "--sort", choices=(*SORTS, *METRIC_SORTS), default="created", help="score: the primary score; or a metric"
@@ -58,7 +58,7 @@ def list_command(args: argparse.Namespace) -> Output:
         records = _by_metric(store.list(**filters), args.sort, limit)
     if not records:
         return f"No models in {store.location}" + (" match" if any(filters.values()) else ""), records
-    header = ("MODEL", "ALIASES", "ESTIMATOR", "TASK", "SCORE", "FORMAT", "SIZE", "SKLEARN", "CREATED (UTC)")
+    header = ("MODEL", "ALIASES", "ESTIMATOR", "TASK", "SCORE", "FORMAT", "SIZE", "SKLEARN", "CREATED")
     rows = [
         (
             ref_of(r),
@@ -69,7 +69,7 @@ def list_command(args: argparse.Namespace) -> Output:
             r["format"],
             human_bytes(r["size_bytes"]),
             r["environment"]["packages"].get("scikit-learn", "-"),
-            r["created_at"][:19].replace("T", " "),
+            utc_minutes(r["created_at"]),
         )
         for r in records
     ]
@@ -95,7 +95,7 @@ def show_command(args: argparse.Namespace) -> Output:
     metrics = record.get("metrics") or {}
     lines = [
         ref_of(record) + (" " + " ".join("@" + a for a in record["aliases"]) if record["aliases"] else ""),
-        f"  created      {record['created_at']}",
+        f"  created      {utc_minutes(record['created_at'])}",
         f"  estimator    {record.get('estimator')}",
         f"  file         {record['format']}, {human_bytes(record['size_bytes'])}, sha256 {record['sha256']}",
         f"  uri          {record['uri']}",
@@ -112,15 +112,12 @@ def show_command(args: argparse.Namespace) -> Output:
         if metrics.get(key) is not None:
             lines.append(f"  {key:<12} {metrics[key]:.4f}")
     if s := record.get("split"):
-        lines.append(
-            f"  split        test_size={s['test_size']} random_state={s['random_state']} "
-            f"stratify={s['stratify']} ({s['n_train']} train / {s['n_test']} test)"
-        )
+        lines.append(f"  split        {split_words(s)}")
     if d := record.get("dataset"):
         lines.append(f"  data         {d.get('source')} ({d.get('n_rows')} rows, {d.get('n_features')} features)")
         if d.get("fingerprint"):
             lines.append(f"  fingerprint  {d['fingerprint']}")
-    lines.append("  params       " + ", ".join(f"{k}={v!r}" for k, v in (record.get("params") or {}).items()))
+    lines.append("  params       " + params_text(record.get("params")))
     lines.append(f"  environment  {compatibility.status}: {compatibility.summary()}")
     lines += [f"  warning      {w}" for w in record.get("warnings") or []]
     if record.get("tags"):

@@ -6,7 +6,7 @@ import argparse
 
 from core.catalog import parse_param_args
 from core.catalog_tasks import ALL_KEYS, catalog_for, spec_for, tasks_of
-from core.cli.base import Output, data_args, store_of
+from core.cli.base import Output, data_args, duplicate_args, duplicate_line, store_of
 from core.formats import FORMATS
 from core.record import ref_of, score_text
 from core.shipped import BUILTIN_DATASETS, BUILTIN_PREFIX
@@ -30,6 +30,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compress", type=int, default=0, help="joblib compression level 0-9")
     p.add_argument("--tag", action="append", help="tag (repeatable)")
     p.add_argument("--note", help="free text kept with the version")
+    duplicate_args(p)
 
 
 def train_command(args: argparse.Namespace) -> Output:
@@ -49,8 +50,17 @@ def train_command(args: argparse.Namespace) -> Output:
         task=args.task,
     )
     record = store_of(args).save_trained(
-        result, args.name, format=args.format, compress=args.compress, tags=args.tag or [], note=args.note or ""
+        result,
+        args.name,
+        format=args.format,
+        compress=args.compress,
+        tags=args.tag or [],
+        note=args.note or "",
+        on_duplicate=args.on_duplicate,
     )
+    same = duplicate_line(record)
+    if record.get("stored") is False and same:
+        return same, record
     primary = result.metrics["primary"]
     lines = [
         f"Saved {ref_of(record)} ({record['format']}, {human_bytes(record['size_bytes'])}) to {record['uri']}",
@@ -60,6 +70,7 @@ def train_command(args: argparse.Namespace) -> Output:
         f"  score        {score_text(record)}",
     ]
     lines += [f"  warning: {w}" for w in result.warnings]
+    lines += [same] if same else []
     return "\n".join(lines), record
 
 

@@ -18,7 +18,9 @@ import ast
 import contextlib
 import importlib
 import re
+from collections.abc import Mapping
 from inspect import getsource
+from typing import Any
 
 from core.errors import InvalidParameterError
 from core.formats import EXTENSIONS
@@ -28,7 +30,16 @@ from core.record import VersionRecord, dataset_of, export_of, recorded_features
 
 #: Everything a version can be downloaded as.
 DOWNLOAD_FORMATS = ("pickle", "joblib", "skops", "onnx", "json", "bundle")
-_EXTENSIONS = {**EXTENSIONS, "onnx": "onnx", "json": "json", "bundle": "zip"}
+#: How each download's file name ends: every one distinct, so no download overwrites another in the
+#: user's Downloads folder (the metadata and the JSON parameters are both JSON).
+FILE_ENDINGS = {
+    **EXTENSIONS,
+    "onnx": "onnx",
+    "json": "params.json",
+    "bundle": "zip",
+    "metadata": "metadata.json",
+    "predictions": "predictions.csv",
+}
 
 
 PREDICTOR_FILENAME = "predict_params.py"
@@ -65,10 +76,15 @@ def check_download_format(fmt: str) -> str:
     return fmt
 
 
-def download_filename(record: VersionRecord, fmt: str) -> str:
-    """``pima-v3.joblib``, ``pima-v3.onnx``, ``pima-v3.zip``...: the name a download is given."""
-    check_download_format(fmt)
-    return f"{record['name']}-v{record['version']}.{_EXTENSIONS[fmt]}"
+def download_filename(record: Mapping[str, Any], kind: str) -> str:
+    """``pima-v3.joblib``, ``pima-v3.params.json``, ``pima-v3.metadata.json``...: the name a download is given.
+
+    ``kind``: a download format (``DOWNLOAD_FORMATS``), ``metadata`` or ``predictions``. The
+    dashboard's buttons, the CLI's ``export`` and the how-to-load snippets all name files here.
+    """
+    if kind not in FILE_ENDINGS:
+        check_download_format(kind)
+    return f"{record['name']}-v{record['version']}.{FILE_ENDINGS[kind]}"
 
 
 def _features(record: VersionRecord) -> list[str]:

@@ -40,6 +40,7 @@ def import_params(
     tags: Any = (),
     note: str = "",
     owner: str | None = None,
+    on_duplicate: str = "keep",
 ) -> VersionRecord:
     """Rebuild the model from its JSON with THIS scikit-learn and store it as a new version (joblib).
 
@@ -77,4 +78,5 @@ def import_params(
         dataset=dataset,
         owner=owner,
         extra={"origin": "imported", "imported": imported, "estimator_key": None},
+        on_duplicate=on_duplicate,
     )

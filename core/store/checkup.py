@@ -11,9 +11,10 @@ and a one-line detail:
 - ``size_mismatch`` (sizes compared) / ``hash_mismatch`` (``verify``: every file re-hashed).
 - ``metadata_missing``: a version without its ``version.json`` (repaired: rewritten from the index).
 - ``metadata_stale``: a ``version.json`` that says other than the index (e.g. a tag change a crash
-  cut short after the file was rewritten, before the commit; repaired: rewritten from the index,
-  so a later ``index rebuild`` brings back only what was committed). Compared on a local store
-  always, on an object store with ``verify`` (one read per version).
+  cut short after the file was rewritten, before the commit; on an object store, which rewrites
+  it after the commit, one cut short in between; repaired: rewritten from the index, so a later
+  ``index rebuild`` brings back only what was committed). Compared on a local store always, on
+  an object store with ``verify`` (one read per version).
 - ``files_without_row``: a version folder no row points at, e.g. a save killed before its commit
   (repaired when older than ``stale_after_s``).
 - ``stale_temp``: a ``.part`` file or a file in the old ``.tmp/`` folder (repaired when older).

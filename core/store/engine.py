@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from core.errors import IndexMissingError, ReadOnlyStoreError, StoreBusyError, StoreError
+from core.errors import IndexMissingError, ReadOnlyStoreError, StorageError, StoreBusyError, StoreError
 
 REBUILD_HINT = "run `python -m core index rebuild`"
 
@@ -132,36 +133,69 @@ def open_engine(url: str, busy_timeout_s: float, location: str) -> tuple[Engine,
         return _read_only_engine(path, busy_s, immutable=True), True, True
 
 
-def _meaning(exc: DBAPIError, location: str, where: str) -> StoreError | None:
-    reason = (str(exc.orig).strip().splitlines() or ["?"])[0]
+#: What SQLite says of a file that is not a sound database.
+_DAMAGED = ("not a database", "malformed", "file is encrypted", "no such table", "no such column")
+
+
+def database_error(exc: DBAPIError, location: str, where: str, done: str = "") -> StoreError | None:
+    """The one line a database error about the store itself stands for (None: not one of those).
+
+    The one table for both places that meet these errors: the index's own transactions
+    (``translated``) and every ``Store`` method (``core.store.failures``). ``done`` ends what a
+    failed change says (": nothing was saved"); a full disk says ": nothing was changed" without it.
+    """
+    orig = getattr(exc, "orig", None)  # the driver's own words, without SQLAlchemy's SQL and link
+    reason = (str(orig if orig is not None else exc).strip().splitlines() or ["?"])[0]
     message = reason.lower()
     if "locked" in message or "busy" in message:
         return busy(location)
     if "readonly" in message or "read-only" in message:
         return read_only(location)
-    if "full" in message:
-        return StoreError(f"the disk holding the store at {location} is full; nothing was changed")
+    if "is full" in message or "no space left" in message:
+        return StorageError(f"no space left on the device holding {where}{done or ': nothing was changed'}")
     if "disk i/o error" in message:
-        return StoreError(f"the disk holding the store at {location} reported an I/O error (full or failing)")
-    if any(
-        sign in message
-        for sign in ("not a database", "malformed", "unable to open database", "no such table", "no such column")
-    ):
-        if "unable to open database" in message and Path(where).is_dir():
-            return index_missing(where, "damaged: it is a folder, not a database")
+        return StorageError(f"could not read or write the index at {where} (disk I/O error; is the disk full?){done}")
+    if "unable to open database" in message and Path(where).is_dir():
+        return index_missing(where, "damaged: it is a folder, not a database")
+    if any(sign in message for sign in (*_DAMAGED, "unable to open database")):
         return index_missing(where, f"damaged: {reason}")
     return None
 
 
+#: What the outermost index transaction open in this thread runs once it has committed.
+_AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("modelshelf_after_commit", default=None)
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run ``action`` once the index transaction open in this thread has committed (at once when
+    none is open; never when it fails): object-store writes that must not wait under its locks."""
+    pending = _AFTER_COMMIT.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
+
+
 @contextmanager
 def translated(location: str, where: str) -> Iterator[None]:
-    """Turn the database errors that are about the store into one-line ``StoreError``s (cause chained)."""
+    """Turn the database errors that are about the store into one-line ``StoreError``s (cause chained).
+
+    It encloses each transaction, commit included, so the outermost one also runs what
+    ``after_commit`` deferred, once the block has succeeded.
+    """
+    pending: list[Callable[[], None]] = []
+    token = _AFTER_COMMIT.set(pending) if _AFTER_COMMIT.get() is None else None
     try:
         yield
     except IntegrityError:
         raise  # a rule of the data (a foreign key, a unique pair): the caller knows what it means
     except DBAPIError as exc:
-        meaning = _meaning(exc, location, where)
+        meaning = database_error(exc, location, where)
         if meaning is None:
             raise
         raise meaning from exc
+    finally:
+        if token is not None:
+            _AFTER_COMMIT.reset(token)
+    for action in pending:
+        action()

@@ -115,13 +115,14 @@ class Store:
         fit_warnings: Iterable[str] = (),
         extra: dict[str, Any] | None = None,
         owner: str | None = None,
+        on_duplicate: str = "keep",
     ) -> VersionRecord:
         """Save a fitted model as the next version of ``name``; returns its metadata record.
 
         Give ``X_test``/``y_test`` (the held-out rows) and the version keeps them, so it can be
         re-scored later without the original data; its metrics are computed from them when
         ``metrics`` is not given. ``format`` None: ``formats.default_format`` (a protocol-5 pickle,
-        joblib when ``compress`` is set).
+        joblib when ``compress`` is set). Bytes identical to a version of ``name``: see ``saving.add_version``.
         """
         format = format or formats.default_format(compress)
         check_name(name)
@@ -153,6 +154,7 @@ class Store:
             note=note,
             origin=fields.pop("origin", "trained"),
             owner=owner,
+            on_duplicate=on_duplicate,
         )
 
     def save_trained(
@@ -165,6 +167,7 @@ class Store:
         tags: Iterable[str] = (),
         note: str = "",
         owner: str | None = None,
+        on_duplicate: str = "keep",
     ) -> VersionRecord:
         """Save the output of ``core.training.train`` with everything it knows about itself."""
         return self.save(
@@ -182,6 +185,7 @@ class Store:
             fit_warnings=result.warnings,
             extra={"estimator_key": result.estimator_key, "scale": result.scale, "task": result.task},
             owner=owner,
+            on_duplicate=on_duplicate,
         )
 
     def import_model(
@@ -198,6 +202,7 @@ class Store:
         note: str = "",
         owner: str | None = None,
         limits: LoadLimits | None = None,
+        on_duplicate: str = "keep",
     ) -> VersionRecord:
         """Add a model file from outside as the next version of ``name`` (see ``core.importing``).
 
@@ -216,7 +221,9 @@ class Store:
         fields, eval_frame = imported_fields(
             loaded, filename=filename, dataset=dataset, test_size=test_size, seed=seed, stratify=stratify
         )
-        return self.add_imported(name, data, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner)
+        return self.add_imported(
+            name, data, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner, on_duplicate=on_duplicate
+        )
 
     def add_imported(
         self,
@@ -228,6 +235,7 @@ class Store:
         tags: builtins.list[str],
         note: str,
         owner: str | None,
+        on_duplicate: str = "keep",
     ) -> VersionRecord:
         """Keep model bytes from elsewhere exactly as they came (their sha256 stays the sender's).
 
@@ -245,6 +253,7 @@ class Store:
             note=note,
             origin="imported",
             owner=owner,
+            on_duplicate=on_duplicate,
         )
 
     # -- reading ------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import functools
 import inspect
 import pickle
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DatabaseError
@@ -27,8 +26,9 @@ from core.errors import (
     ModelShelfError,
     NotFoundError,
     StorageError,
+    StoreError,
 )
-from core.store.engine import index_where
+from core.store.engine import database_error, index_where
 
 C = TypeVar("C", bound=type)
 
@@ -39,7 +39,6 @@ CHANGES = frozenset(
     {"set_alias", "update_tags", "add_tag", "remove_tag", "set_note", "merge_exports", "attach_file", "delete"}
 )
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_DAMAGED = ("file is not a database", "malformed", "not a database", "file is encrypted")
 
 
 def first_line(exc: BaseException) -> str:
@@ -63,21 +62,11 @@ def _ref_text(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, A
     return str(bound.get(key, "?"))
 
 
-def _database(exc: DatabaseError, store: Any, done: str) -> StorageError:
+def _database(exc: DatabaseError, store: Any, done: str) -> StoreError:
+    """A database error met outside the index's own transactions: the same table as inside them."""
     where = index_label(store)
-    reason = first_line(exc)
-    lowered = reason.lower()
-    if any(word in lowered for word in _DAMAGED):
-        return StorageError(f"the index at {where} is damaged: {reason}{done}")
-    if "database or disk is full" in lowered:
-        return StorageError(f"no space left on the device holding {where}{done or ': nothing was changed'}")
-    if "disk i/o error" in lowered:
-        return StorageError(f"could not read or write the index at {where} (disk I/O error; is the disk full?){done}")
-    if "unable to open database file" in lowered and Path(where).is_dir():
-        return StorageError(f"the index at {where} is damaged: it is a folder, not a database")
-    if "unable to open database file" in lowered:
-        return StorageError(f"the index at {where} cannot be opened: {reason} (is it a file you may read?)")
-    return StorageError(f"the index at {where} failed: {reason}{done}")
+    found = database_error(exc, str(getattr(store, "location", "") or "."), where, done)
+    return found if found is not None else StorageError(f"the index at {where} failed: {first_line(exc)}{done}")
 
 
 def _saving(exc: Exception, name: str) -> ModelShelfError | None:

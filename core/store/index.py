@@ -25,6 +25,7 @@ from core.store.migrations import schema_newer, schema_older
 from core.store.schema import (
     SCHEMA_VERSION,
     aliases,
+    contains,
     info_value,
     names,
     schema_of,
@@ -206,6 +207,12 @@ class MetadataIndex:
         number = max(int(held or 1), int(top or 0) + 1)
         conn.execute(update(names).where(names.c.name == name).values(next_version=number + 1))
         return number
+
+    @staticmethod
+    def same_bytes(conn: Connection, name: str, sha256: str) -> int | None:
+        """The latest version of ``name`` whose file has this sha256 (asked in the saving transaction)."""
+        query = select(func.max(versions.c.version)).where(versions.c.name == name, versions.c.sha256 == sha256)
+        return conn.execute(query).scalar()
 
     @staticmethod
     def high_water(conn: Connection) -> dict[str, int]:
@@ -423,11 +430,10 @@ class MetadataIndex:
     def _filtered(self, query: Any, name: str | None, tag: str | None, owner: str | None, task: str | None) -> Any:
         if task:
             query = query.where(task_clause(task, self.schema))
-        if name:
-            escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(versions.c.name.ilike(f"%{escaped}%", escape="\\"))  # every dialect alike
+        if name:  # name and tag alike: partial and case-insensitive
+            query = query.where(contains(versions.c.name, name))
         if tag:
-            query = query.where(versions.c.id.in_(select(tags.c.version_id).where(tags.c.tag == tag)))
+            query = query.where(versions.c.id.in_(select(tags.c.version_id).where(contains(tags.c.tag, tag))))
         if owner:
             query = query.where(versions.c.owner == owner)
         return query

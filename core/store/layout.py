@@ -9,7 +9,8 @@
   silently recreated over existing versions, and a rebuilt index hands out no number twice.
 - ``NAME/<id>/version.json`` in each version's folder: the full record with its note, tags,
   aliases and owner, written in the transaction that claims its number and rewritten in each
-  transaction that changes them (an alias move rewrites both versions'). ``core.store.rebuild``
+  transaction that changes them (an alias move rewrites both versions'); on an object store
+  right after that transaction's commit instead, never under its locks. ``core.store.rebuild``
   makes a lost index again from these files.
 
 A version's folder has a random id (``new_folder``), not its number: no two versions, and no
@@ -32,7 +33,7 @@ from sqlalchemy import Connection, select
 
 from core.errors import StoreMismatchError
 from core.store.artifacts import ArtifactStore
-from core.store.engine import index_missing, index_where, read_only, sqlite_file
+from core.store.engine import after_commit, index_missing, index_where, read_only, sqlite_file
 from core.store.index import MetadataIndex, Row
 from core.store.migrations import schema_newer
 from core.store.schema import SCHEMA_VERSION, info_value, set_info, store_info, versions
@@ -208,31 +209,57 @@ class Layout:
         self.artifacts.write_json(MARKER, {"store_id": store_id, "format": FORMAT, "high_water": high_water})
 
     def rewrite(self, conn: Connection, ids: Sequence[int]) -> None:
-        """Rewrite the metadata files of these versions, as the transaction on ``conn`` leaves them."""
+        """Rewrite the metadata files of these versions, as the transaction on ``conn`` leaves them.
+
+        On a local disk before the commit (a synced rename each). On an object store after it
+        (``after_commit``), so no request waits under the transaction's row locks: a crash in
+        between leaves the files saying what was there before, which ``doctor --verify`` reports
+        (``metadata_stale``) and ``--repair`` rewrites from the index.
+        """
         store_id = info_value(conn, "store_id")
-        for row in self.index.rows_by_id(conn, ids):
-            path = f"{folder_of(row.path)}/{VERSION_FILE}"
+        docs = {
+            f"{folder_of(row.path)}/{VERSION_FILE}": version_doc(row, store_id)
+            for row in self.index.rows_by_id(conn, ids)
+        }
+        if not self.artifacts.is_local:
+            after_commit(lambda: self._put_late(docs))
+            return
+        for path, doc in docs.items():
             try:
-                self.artifacts.write_json(path, version_doc(row, store_id))
+                self.artifacts.write_json(path, doc)
             except FileNotFoundError:  # its folder is gone (``doctor`` reports it): nothing to keep it in
-                log.warning("%s: no folder to write %s in", row.ref, path)
+                log.warning("%s: no folder to write it in", path)
+
+    def _put_late(self, docs: dict[str, Any]) -> None:
+        """An object store's metadata files, after the commit: a failure is logged, the change stands."""
+        try:
+            self.artifacts.put_jsons(docs)
+        except Exception as exc:  # noqa: BLE001  # committed: never reported as "nothing was changed"
+            paths = ", ".join(self.artifacts.uri(p) for p in docs)
+            log.warning("%s could not be written (%s); `python -m core doctor --repair` rewrites it", paths, exc)
 
     def publish(self, conn: Connection, row_id: int, name: str, number: int) -> None:
         """A new version's metadata file and the marker's new high-water mark, before the commit."""
         self.rewrite(conn, [row_id])
         self.write_marker(conn, name, number)
 
-    def to_publish(self, conn: Connection, row_id: int) -> dict[str, Any]:
-        """What an object store's save writes after its commit: ``{relpath: doc}`` for version.json
-        and the marker, read from the index inside the transaction (no object-store request here).
+    def marks(self, conn: Connection) -> tuple[str | None, dict[str, int]]:
+        """The store id and every name's high-water mark, read by an object store's save in its
+        transaction BEFORE it locks its name: nothing the marker needs is read under that lock."""
+        return info_value(conn, "store_id"), self.index.high_water(conn)
 
-        The marker comes from the index's high-water marks alone (they never go down), not from a
-        read of the old marker: one request fewer, and a marker written late by a slower saver may
-        lag by the last versions, which ``index rebuild`` makes up from their ``version.json``.
+    @staticmethod
+    def to_publish(row: Row, store_id: str | None, high_water: dict[str, int]) -> dict[str, Any]:
+        """What an object store's save writes after its commit: ``{relpath: doc}`` for version.json
+        and the marker, built from the row the transaction inserted (no object-store request, no query).
+
+        The marker carries the high-water marks read before the name was locked, with this save's
+        number: one request fewer than reading the old marker, and a marker written late by a
+        slower saver may lag by the last versions, which ``index rebuild`` makes up from their
+        ``version.json``.
         """
-        store_id = info_value(conn, "store_id")
-        (row,) = self.index.rows_by_id(conn, [row_id])
-        marker = {"store_id": store_id, "format": FORMAT, "high_water": self.index.high_water(conn)}
+        marks = high_water | {row.name: max(high_water.get(row.name, 0), row.version)}
+        marker = {"store_id": store_id, "format": FORMAT, "high_water": marks}
         return {f"{folder_of(row.path)}/{VERSION_FILE}": version_doc(row, store_id), MARKER: marker}
 
     def upgrade(self, conn: Connection) -> None:

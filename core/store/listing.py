@@ -1,11 +1,13 @@
 """The registry table: one summary row per version, from index columns only (no record is parsed).
 
 Its ``score`` column reads ``r2 0.4526`` or ``accuracy 0.7559`` (the version's primary score with
-its name); ``score_value`` holds the number, ``accuracy`` stays for classifiers.
+its name); ``score_value`` holds the number, ``accuracy`` stays for classifiers; ``warnings``
+counts what the version recorded at training (a flag in the dashboard's list).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,7 @@ TABLE_COLUMNS = [
     "task",
     "score",
     "score_value",
+    "warnings",
     "accuracy",
     "format",
     "size_bytes",
@@ -47,6 +50,17 @@ def score_cell(row: Row) -> str:
     return "-" if name is None or value is None else f"{name} {value:.4f}"
 
 
+#: A record whose ``warnings`` list is not empty (the store writes ``json.dumps``' default separators).
+_SOME_WARNINGS = re.compile(r'"warnings": \[[^\]]')
+
+
+def warning_count(row: Row) -> int:
+    """How many warnings the version recorded; its record is parsed only when it holds some."""
+    if not _SOME_WARNINGS.search(row.record_json):
+        return 0
+    return len(row.record().get("warnings") or [])
+
+
 def summary_frame(rows: Sequence[Row]) -> pd.DataFrame:
     """What a registry table shows of each version."""
     import pandas as pd  # deferred: the CLI's list formats rows without it
@@ -64,6 +78,7 @@ def summary_frame(rows: Sequence[Row]) -> pd.DataFrame:
                 if r.score_name
                 else ("-" if r.accuracy is None else f"accuracy {r.accuracy:.4f}"),
                 "score_value": r.score if r.score_name else r.accuracy,
+                "warnings": warning_count(r),
                 "accuracy": r.accuracy,
                 "format": r.format,
                 "size_bytes": r.size_bytes,

@@ -47,6 +47,7 @@ from core import formats
 from core.datasets import Dataset, to_jsonable
 from core.describe import describe_model
 from core.environment import capture_environment
+from core.errors import InvalidParameterError, NotFoundError
 from core.frames import TARGET_COLUMN, evaluation_frame, model_input, split_evaluation_frame, write_evaluation_set
 from core.metrics import score_metrics
 from core.record import VersionRecord, recorded_accuracy, ref_of, stored_bytes
@@ -62,6 +63,17 @@ from core.tasks import task_of_estimator
 from core.text import human_bytes
 
 log = logging.getLogger(__name__)
+
+#: What a save does with bytes identical to a version of the same name: store them anyway, or not.
+ON_DUPLICATE = ("keep", "refuse")
+
+
+class _Refused(Exception):
+    """Raised inside the save transaction to roll it back: the bytes are already version ``version``."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
 
 
 class Trained(Protocol):
@@ -169,17 +181,15 @@ def _write_files(
 
 def _put_after_commit(artifacts: ArtifactStore, docs: dict[str, Any], ref: str) -> None:
     """Put an object store's version.json and marker at once; a failure is logged, the save stands."""
-    with ThreadPoolExecutor(max_workers=len(docs)) as pool:
-        futures = {path: pool.submit(artifacts.write_json, path, doc) for path, doc in docs.items()}
-    for path, future in futures.items():
-        exc = future.exception()
-        if exc is not None:
-            log.warning(
-                "%s is saved, but %s could not be written (%s); `python -m core doctor --repair` rewrites it",
-                ref,
-                artifacts.uri(path),
-                exc,
-            )
+    try:
+        artifacts.put_jsons(docs)
+    except Exception as exc:  # noqa: BLE001  # committed and loadable: never "nothing was changed"
+        log.warning(
+            "%s is saved, but %s could not be written (%s); `python -m core doctor --repair` rewrites them",
+            ref,
+            " and ".join(artifacts.uri(path) for path in docs),
+            exc,
+        )
 
 
 def add_version(
@@ -195,22 +205,43 @@ def add_version(
     note: str,
     origin: str,
     owner: str | None,
+    on_duplicate: str = "keep",
 ) -> VersionRecord:
-    """Write the files into a folder of their own, then number and index them in one transaction."""
+    """Write the files into a folder of their own, then number and index them in one transaction.
+
+    Everything that does not need the number is done before the name's row is locked (the
+    files, the environment, the marker's inputs), so concurrent savers of one name queue for
+    the number, the insert and the commit only.
+
+    The same transaction looks for a version of ``name`` with the same sha256 (under the name's
+    lock, so two savers of one file cannot both miss it): ``on_duplicate="keep"`` stores a new
+    version anyway and says so (``duplicate_of``); ``"refuse"`` stores nothing and returns that
+    version's record with ``stored: False``.
+    """
     if index.read_only:
         raise read_only(index.location)
+    if on_duplicate not in ON_DUPLICATE:
+        raise InvalidParameterError(f"Invalid value {on_duplicate!r} for on_duplicate: choose one of: keep, refuse")
     artifacts = layout.artifacts
     fmt = fields["format"]
     folder = new_folder(name)
     model_path = f"{folder}/model.{formats.EXTENSIONS[fmt]}"
     remote = not artifacts.is_local
+    tag_list = list(dict.fromkeys(tags))
     posted: dict[str, Any] = {}
     try:
         size, sha, evaluation_set = _write_files(artifacts, folder, model_path, write, eval_frame, remote)
         artifacts.sync_folder(name)  # the folder's own entry; its files' names are synced with version.json
+        environment = fields.get("environment") or capture_environment()
+        described = {k: v for k, v in fields.items() if k != "environment"}
         with index.writing(durable=True) as conn:
+            if remote:
+                store_id, high_water = layout.marks(conn)  # before the name's lock
             created_at = _utc_now()
             index.claim_name(conn, name, owner, created_at)
+            duplicate = index.same_bytes(conn, name, sha)
+            if duplicate is not None and on_duplicate == "refuse":
+                raise _Refused(duplicate)  # rolls the name's claim back: nothing changes
             version = index.claim_number(conn, name)
             record: dict[str, Any] = {
                 "name": name,
@@ -222,57 +253,63 @@ def add_version(
                 "size_bytes": size,
                 "sha256": sha,
                 "origin": origin,
-                "environment": fields.get("environment") or capture_environment(),
+                "environment": environment,
             }
-            record.update({k: v for k, v in fields.items() if k not in record})
+            record.update({k: v for k, v in described.items() if k not in record})
             record["evaluation_set"] = evaluation_set
-            columns = index_columns(record)  # an import's task comes from its estimator class
-            if columns["task"]:
-                record.setdefault("task", columns["task"])
+            task_columns = index_columns(record)  # an import's task comes from its estimator class
+            if task_columns["task"]:
+                record.setdefault("task", task_columns["task"])
             record_json = _dumps(record)
-            total = stored_bytes(record, record_json, note, list(dict.fromkeys(tags)))
+            total = stored_bytes(record, record_json, note, tag_list)
             check_room(index, quota, conn, owner, 1, total)
-            row_id = index.insert_version(
-                conn,
-                {
-                    "name": name,
-                    "version": version,
-                    "created_at": record["created_at"],
-                    "format": fmt,
-                    "path": model_path,
-                    "size_bytes": size,
-                    "sha256": sha,
-                    "estimator": record.get("estimator"),
-                    "accuracy": recorded_accuracy(record),
-                    "sklearn_version": record["environment"]["packages"].get("scikit-learn"),
-                    "origin": origin,
-                    "owner": owner,
-                    "note": note,
-                    "record": record_json,
-                    "stored_bytes": total,
-                    **columns,
-                },
-                tags,
-            )
+            columns = {
+                "name": name,
+                "version": version,
+                "created_at": created_at,
+                "format": fmt,
+                "path": model_path,
+                "size_bytes": size,
+                "sha256": sha,
+                "estimator": record.get("estimator"),
+                "accuracy": recorded_accuracy(record),
+                "sklearn_version": environment["packages"].get("scikit-learn"),
+                "origin": origin,
+                "owner": owner,
+                "note": note,
+                **task_columns,
+            }
+            row_id = index.insert_version(conn, {**columns, "record": record_json, "stored_bytes": total}, tag_list)
             stamp = saved_stamp(artifacts, model_path, size)  # as late as can be: the clock moves on
             if stamp is not None:  # the first load need not hash the file this save just hashed
                 record_saved(conn, row_id, sha, stamp)
             if remote:  # put after the commit (see the module docstring)
-                posted = layout.to_publish(conn, row_id)
+                row = Row(row_id, **columns, record_json=record_json, tags=sorted(tag_list), aliases=[])
+                row.stored_bytes = total
+                posted = layout.to_publish(row, store_id, high_water)
             else:
                 layout.publish(conn, row_id, name, version)
-    except BaseException:
+    except BaseException as exc:
         try:  # its own folder only: no other version ever uses it
             artifacts.delete_folder(folder)
             artifacts.remove_if_empty(name)
         except OSError:
             log.warning("could not remove %s after a failed save; `python -m core doctor --repair` will", folder)
-        raise
+        if not isinstance(exc, _Refused):
+            raise
+        existing = index.find(name, exc.version)
+        if existing is None:  # deleted since the transaction ended: nothing to point at any more
+            raise NotFoundError(f"{name!r} has no version {exc.version}") from exc
+        log.info("not stored: identical to %s", existing.ref)
+        same = existing.record() | {"duplicate_of": existing.ref, "stored": False}
+        return artifacts.public(cast(VersionRecord, same))
     if posted:
         _put_after_commit(artifacts, posted, ref_of(record))
     done = "imported" if origin == "imported" else "saved"
     log.info("%s %s (%s, %s)", done, ref_of(record), fmt, human_bytes(size))
-    full = record | {"note": note, "tags": list(dict.fromkeys(tags)), "aliases": []}
+    full = record | {"note": note, "tags": tag_list, "aliases": []}
+    if duplicate is not None:
+        full["duplicate_of"] = f"{name}:{duplicate}"
     return artifacts.public(cast(VersionRecord, full))
 
 

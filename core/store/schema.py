@@ -7,6 +7,8 @@ the Alembic revisions in ``core.store.migrations``, whose numbers are the ``sche
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -148,3 +150,9 @@ def schema_in(conn: Connection) -> int | None:
         return None
     found = info_value(conn, "schema") if inspect(conn).has_table("store_info") else None
     return int(found) if found is not None else 1
+
+
+def contains(column: Any, text: str) -> Any:
+    """``column`` holds ``text`` anywhere, in any case (its ``%``, ``_``, ``\\`` literal), in every dialect alike."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")

@@ -1,0 +1,107 @@
+"""Times, splits and hyperparameters written one way everywhere; charts and filters that read well."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from core.cli import main
+from core.plots import weights_figure
+from core.text import params_text, split_words, utc_minutes
+from core.views import params_table
+from tests.test_app import DETAIL, MODELS, app_store, fresh_app, ok, open_page  # noqa: F401
+
+
+@pytest.mark.parametrize(
+    ("stamp", "shown"),
+    [
+        ("2026-11-30T15:12:59.999999+00:00", "2026-11-30 15:12 UTC"),
+        ("2026-11-30T16:12:07+01:00", "2026-11-30 15:12 UTC"),  # another zone, converted
+        ("2026-11-30T15:12:07", "2026-11-30 15:12 UTC"),  # the store writes UTC only
+        (None, "-"),
+        ("yesterday", "yesterday"),
+    ],
+)
+def test_times_read_to_the_minute_in_utc(stamp, shown):
+    assert utc_minutes(stamp) == shown
+
+
+def test_the_split_reads_as_words():
+    split = {"test_size": 0.33, "random_state": 7, "stratify": True, "n_train": 514, "n_test": 254}
+    assert split_words(split) == "33% held out, seed 7, stratified (514 rows trained on, 254 held out)"
+    assert split_words({"test_size": 0.2, "random_state": None, "stratify": False}) == (
+        "20% held out, no seed, not stratified"
+    )
+    assert split_words(None) == "no held-out split recorded"
+
+
+def test_params_are_python_literals():
+    params = {"solver": "liblinear", "C": 1.0, "class_weight": None, "dual": False, "tol": 0.0001, "max_iter": 100}
+    text = "C=1.0, class_weight=None, dual=False, max_iter=100, solver='liblinear', tol=0.0001"
+    assert params_text(params) == text
+    table = params_table({"params": params})  # type: ignore[typeddict-item]
+    assert ", ".join(f"{p}={v}" for p, v in zip(table["parameter"], table["value"], strict=True)) == text
+
+
+def _weights(features, classes):
+    rows = [{"feature": f, "class": c, "weight": (i + 1) * (j + 1) * 0.1, "kind": "coefficient"}
+            for i, f in enumerate(features) for j, c in enumerate(classes)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_multiclass_coefficients_chart_groups_classes_and_keeps_numeric_names_apart():
+    figure = weights_figure(_weights([1, 2, 10], ["a", "b", "c"]))
+    assert figure.layout.barmode == "group"
+    assert [t.name for t in figure.data] == ["a", "b", "c"]
+    assert figure.layout.yaxis.type == "category"
+    assert all(list(t.y) == ["1", "2", "10"] for t in figure.data)  # strings: three bars, not one numeric axis
+    single = weights_figure(_weights(["x", "y"], ["pos"]))
+    assert len(single.data) == 1 and not single.layout.showlegend
+
+
+def _cli(capsys, *argv):
+    assert main(list(argv)) == 0, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def test_the_tag_filter_is_partial_and_any_case_in_the_store_and_the_cli(store, store_path, capsys):
+    from core import load_dataset, train
+
+    result = train(load_dataset("builtin:iris"), "naive_bayes")
+    store.save_trained(result, "iris", tags=["Candidate"])
+    store.save_trained(result, "iris", tags=["baseline"])
+    assert [r["version"] for r in store.list(tag="cand")] == [1] and store.count(tag="CAND") == 1
+    assert store.list(tag="ne") == [store.get("iris:2")] and store.list(tag="%") == []  # % is literal
+    listed = json.loads(_cli(capsys, "list", "--tag", "CANDI", "--json", "--store", str(store_path)))
+    assert [r["version"] for r in listed] == [1]
+    table = _cli(capsys, "list", "--store", str(store_path))
+    assert table.splitlines()[0].split()[-1] == "CREATED"
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC$", table.splitlines()[1])
+    shown = _cli(capsys, "show", "iris:1", "--store", str(store_path))
+    assert "  split        33% held out, seed 7, not stratified (100 rows trained on, 50 held out)" in shown
+    assert re.search(r"  created      \d{4}-\d\d-\d\d \d\d:\d\d UTC\n", shown)
+
+
+def test_the_models_list_flags_warnings_and_detail_reads_as_words(app_store):  # noqa: F811
+    from core import load_dataset, train
+
+    data = load_dataset("builtin:breast_cancer")
+    warned = train(data, "logistic_regression", {"max_iter": 5})
+    assert warned.warnings
+    app_store.save_trained(warned, "warned")
+    app_store.save_trained(train(data, "naive_bayes"), "clean")
+    at = open_page(MODELS)
+    ok(at)
+    table = at.dataframe[0].value.set_index("ref")
+    assert table.loc["warned:1", "warnings"] == f"⚠ {len(warned.warnings)}" and table.loc["clean:1", "warnings"] == ""
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", c) for c in table["created"])
+    at = open_page(DETAIL, model="warned:1")
+    ok(at)
+    facts = at.dataframe[-1].value.set_index("field")["value"]
+    assert facts["split"].startswith("33% held out, seed 7, not stratified")
+    params = at.dataframe[1].value.set_index("parameter")["value"]
+    assert params["solver"] == "'lbfgs'" and params["C"] == "1.0" and params["class_weight"] == "None"
+    assert any(re.fullmatch(r"Created \d{4}\\-\d\d\\-\d\d \d\d\\:\d\d UTC", c.value) for c in at.caption)
