@@ -7,7 +7,6 @@ from typing import Any, NoReturn
 
 import pandas as pd
 import streamlit as st
-from sklearn.utils import estimator_html_repr
 
 from app_pages import common
 from app_pages.feedback import toast_later
@@ -16,8 +15,6 @@ from core.datasets import load_frame
 from core.environment import compare_environment
 from core.errors import ModelShelfError, NotFoundError
 from core.frames import predict_table
-from core.plots import predicted_vs_actual, prediction_frame, residuals
-from core.portable.exports import export_status, export_version, predict_rows
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
     PREDICTOR_FILENAME,
@@ -130,6 +127,8 @@ def overview(record: VersionRecord, ref: str) -> None:
     if st.toggle("Show the pipeline diagram (loads the model)", key=f"diagram_{ref}"):
         loaded = common.attempt("loading the model", common.load_model, ref)
         if loaded is not None:
+            from sklearn.utils import estimator_html_repr  # deferred: only this toggle draws a diagram
+
             # A data: URL gives the iframe an opaque origin: the diagram cannot reach the app.
             st.iframe(html_data_url(estimator_html_repr(loaded.model)), height=420)
 
@@ -137,6 +136,8 @@ def overview(record: VersionRecord, ref: str) -> None:
 @st.cache_data(show_spinner="Predicting the kept rows...", max_entries=8)
 def kept_predictions(ref: str, sha256: str) -> pd.DataFrame:
     """``actual, predicted, residual`` on the version's kept held-out rows (cached by its hash)."""
+    from core.plots import prediction_frame  # deferred: plotly loads only when a plot is asked for
+
     X, y = common.get_store().evaluation_set(ref)
     loaded = common.load_model(ref)
     return prediction_frame(y, common.get_store().predict(ref, X, loaded=loaded)["prediction"])
@@ -148,6 +149,8 @@ def regression_plots(ref: str, sha256: str) -> None:
         return
     points = common.attempt("predicting the kept rows", kept_predictions, ref, sha256)
     if points is not None:
+        from core.plots import predicted_vs_actual, residuals  # deferred: see kept_predictions
+
         left, right = st.columns(2)
         left.plotly_chart(predicted_vs_actual(points), width="stretch")
         right.plotly_chart(residuals(points), width="stretch")
@@ -205,6 +208,8 @@ def batch_predictions(ref: str, sha256: str, csv: bytes) -> pd.DataFrame:
 
 
 def predict(record: VersionRecord, ref: str) -> None:
+    from core.portable.exports import predict_rows  # deferred: scikit-learn and ONNX load on the Predict tab
+
     dataset = dataset_of(record)
     names = dataset.get("feature_names") or []
     types = dataset.get("feature_types") or {}
@@ -278,6 +283,8 @@ def download_button(filename: str, what: str, data: Any, mime: str, key: str, **
 
 def downloads(record: VersionRecord, ref: str) -> None:
     """The format picker (on the version's own format), its file, and the snippet that loads that very file."""
+    from core.portable.exports import export_status, export_version  # deferred: see predict
+
     status = export_status(record)
 
     def describe(fmt: str) -> str:

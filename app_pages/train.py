@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from app_pages import common
@@ -19,13 +18,14 @@ from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import DEFAULT_FORMAT, FORMATS
 from core.metrics import TASK_METRICS, roc_points
-from core.plots import predicted_vs_actual, prediction_frame, residuals, weights_figure
 from core.record import ref_of
 from core.refs import suggest_name
 from core.tasks import TRAINABLE, infer_task
 from core.text import parse_tags
-from core.training import TrainResult, train
 from core.views import confusion_frame, feature_weights
+
+if TYPE_CHECKING:
+    from core.training import TrainResult
 
 STALE_HELP = "Train again first: this result is out of date"
 SOURCES = ("Built-in data set", "Upload a CSV", "CSV from a URL")
@@ -134,6 +134,10 @@ def inputs_of(data: tuple[Any, ...], target: str, task: str, estimator: str, par
 
 def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: dict, options: dict, inputs: str) -> None:
     """Train inside a status box; keep the result in the session so it survives page changes."""
+    # deferred: the page's first render (data, target, estimator widgets) needs no estimator or plot library
+    from core.plots import prediction_frame
+    from core.training import train
+
     spec = spec_for(estimator, options["task"])
     with st.status(f"Training {spec.label} on {common.plain(label)}...", expanded=False) as status:
         dataset = common.attempt("preparing the data", from_frame, frame, target, label)
@@ -157,6 +161,11 @@ def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: di
 
 
 def show_result(kept: dict, stale: bool) -> None:
+    # deferred: plotly loads when there is a result to draw, not on the page's first render
+    import plotly.express as px
+
+    from core.plots import predicted_vs_actual, residuals, weights_figure
+
     result: TrainResult = kept["result"]
     m = result.metrics
     st.subheader("Held-out results" + (" (out of date)" if stale else ""))

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 import fsspec
 import pandas as pd
-from sklearn import datasets
 
 from core import shipped
 from core.csvheader import HEADER_MODES, HeaderMode, generic_names, header_prompt, looks_like_data
@@ -39,6 +38,8 @@ PIMA_NAMES = ("preg", "plas", "pres", "skin", "test", "mass", "pedi", "age", "cl
 
 
 def _builtin_loaders() -> dict[str, Callable[..., Any]]:
+    from sklearn import datasets  # deferred: a CSV, a page or a listing never needs scikit-learn's loaders
+
     return {
         "breast_cancer": datasets.load_breast_cancer,
         "iris": datasets.load_iris,
