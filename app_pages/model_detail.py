@@ -24,6 +24,7 @@ from core.portable.how_to_load import (
     skops_types,
 )
 from core.record import (
+    MetricsRecord,
     VersionRecord,
     dataset_of,
     environment_of,
@@ -55,6 +56,17 @@ def html_data_url(html: str) -> str:
 
 def colour_status(frame: pd.DataFrame) -> Any:
     return frame.style.map(lambda s: f"background-color: {SEVERITY_COLOURS.get(s, '')}", subset=["status"])
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def confusion_chart(location: str, ref: str, sha256: str, _metrics: MetricsRecord) -> Any:
+    """A version's confusion matrix figure, built once for every visitor (plotly takes ~70 ms a figure).
+
+    Keyed by the store, the version and its file's sha256: a version deleted and saved again under
+    the same number gets its own figure. ``plotly_chart`` reads the figure and never changes it.
+    """
+    cm = confusion_frame(_metrics)
+    return None if cm is None else common.confusion_figure(cm)
 
 
 def overview(record: VersionRecord, ref: str) -> None:
@@ -102,9 +114,10 @@ def overview(record: VersionRecord, ref: str) -> None:
     if not claims.empty:
         left.markdown("**Metrics claimed by the sender, not measured here**")
         left.dataframe(claims, hide_index=True)
-    cm = confusion_frame(m)
-    if cm is not None:
-        right.plotly_chart(common.confusion_figure(cm), width="stretch")
+    store = common.get_store()
+    chart = confusion_chart(store.location, ref, record["sha256"], m)
+    if chart is not None:
+        right.plotly_chart(chart, width="stretch")
     if task == "regression" and record.get("evaluation_set"):
         regression_plots(ref, record["sha256"])
 
