@@ -13,6 +13,11 @@ one-heading Streamlit app served and visited the same way, in the same run.
   a server that has already served a page.
 - ``dash_detail_8_visitors``: 8 contexts of one browser open the deep link at once; the subject is
   the median of their settle times, the baseline one visitor alone, rounds interleaved.
+- ``dash_detail_after_upload`` (issue 15): on that server, fresh loads of the lightest page
+  (Upload) and of the deep link, interleaved; the figure is the deep link's median minus
+  Upload's (each sample is shown less Upload's median, so the median is that difference).
+- ``dash_detail_8_light``: the 8 visitors again, as light clients (``bench.dash_clients``: the
+  websocket protocol without a browser), so the clients cannot starve the server of CPU.
 
 Chromium is ``/usr/bin/chromium`` (``MODELSHELF_CHROMIUM``) with the tests' arguments; without it
 (or without Playwright) every figure says "skipped: <why>", which CI does not accept.
@@ -32,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.dash_clients import light_settle_times
 from bench.timing import Samples
 
 if TYPE_CHECKING:
@@ -133,7 +139,8 @@ def _why_not() -> str | None:
 
 
 def dash_figures(bench: Bench) -> None:
-    """``dash_train_cold``, ``dash_detail_cold``, ``dash_detail_fresh``, ``dash_detail_8_visitors``."""
+    """``dash_train_cold``, ``dash_detail_cold``, ``dash_detail_fresh``, ``dash_detail_8_visitors``,
+    ``dash_detail_after_upload``, ``dash_detail_8_light``."""
     from bench.figures import Figure, save_workload
 
     runs = {"full": 5, "quick": 3}.get(bench.scale.name, 1)
@@ -169,7 +176,25 @@ def dash_figures(bench: Bench) -> None:
         kind="at_most",
         target=2.0,
     )
-    figures = [*cold.values(), fresh, crowd]
+    after_upload = Figure(
+        "dash_detail_after_upload",
+        "Model detail deep link, fresh load, settled after Upload's (median of each, same server)",
+        "pima",
+        "detail minus Upload",
+        "",
+        "under",
+        0.5,
+    )
+    light = Figure(
+        "dash_detail_8_light",
+        f"Model detail deep link, {VISITORS} light clients at once (websocket protocol, no browser)",
+        "pima",
+        f"median settle of {VISITORS}",
+        "one light client alone",
+        kind="at_most",
+        target=2.0,
+    )
+    figures = [*cold.values(), fresh, crowd, after_upload, light]
     why = _why_not()
     if why is not None:
         for figure in figures:
@@ -189,7 +214,11 @@ def dash_figures(bench: Bench) -> None:
     finally:
         store.close()
     label = f"{bench.work('pima').label}, one version"
-    pages = {"train": ("/", "Train a model"), "detail": (f"/model_detail?model={ref}", "Model detail")}
+    pages = {
+        "train": ("/", "Train a model"),
+        "detail": (f"/model_detail?model={ref}", "Model detail"),
+        "upload": ("/upload", "Upload a model"),
+    }
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -226,16 +255,41 @@ def dash_figures(bench: Bench) -> None:
                     fig.baseline, fig.subject = Samples(alone), Samples(crowded)
                     fig.note = f"slowest of the {VISITORS} per round: " + ", ".join(f"{w:.2f} s" for w in worst)
 
+                def after(fig: Figure) -> None:
+                    fig.workload = label
+                    lightest, detail = [], []
+                    for _ in range(max(runs, 5)):  # issue 15 asks for 5 of each
+                        lightest.append(settle_times(browser, base + pages["upload"][0], pages["upload"][1])[0])
+                        detail.append(settle_times(browser, base + path, heading)[0])
+                    floor = statistics.median(lightest)
+                    fig.subject = Samples([d - floor for d in detail])
+                    fig.note = (
+                        f"Upload {floor:.2f} s, deep link {statistics.median(detail):.2f} s "
+                        f"(medians of {len(detail)} fresh contexts each, interleaved)"
+                    )
+
+                def light_crowd(fig: Figure) -> None:
+                    fig.workload = label
+                    alone, crowded = [], []
+                    for _ in range(max(runs, 3)):
+                        alone.append(light_settle_times(base, path, heading)[0])
+                        crowded.append(statistics.median(light_settle_times(base, path, heading, VISITORS)))
+                    fig.baseline, fig.subject = Samples(alone), Samples(crowded)
+
                 bench.add(fresh, warm)
                 bench.add(crowd, together)
+                bench.add(after_upload, after)
+                bench.add(light, light_crowd)
             floor_script = folder / "floor_app.py"
             floor_script.write_text(FLOOR_APP)
             with served(store_path, log, str(floor_script)) as base:
                 first = settle_times(browser, base + "/", "Floor")[0]  # its first load after start
-                alone, crowded = [], []
+                alone, crowded, light_alone, light_crowded = [], [], [], []
                 for _ in range(runs):
                     alone.append(settle_times(browser, base + "/", "Floor")[0])
                     crowded.append(statistics.median(settle_times(browser, base + "/", "Floor", VISITORS)))
+                    light_alone.append(light_settle_times(base, "/", "Floor")[0])
+                    light_crowded.append(statistics.median(light_settle_times(base, "/", "Floor", VISITORS)))
             floor = (
                 f"the floor, a one-heading Streamlit app in the same browser: alone {statistics.median(alone):.2f} s, "
                 f"{VISITORS} at once {statistics.median(crowded):.2f} s median "
@@ -245,6 +299,13 @@ def dash_figures(bench: Bench) -> None:
                 figure.note = "; ".join(x for x in (figure.note, floor) if x)
             for figure in cold.values():
                 figure.note += f"; the floor app's first load after its start: {first:.2f} s"
+            light_floor = (
+                f"the floor, a one-heading Streamlit app, light clients: alone {statistics.median(light_alone):.2f} s, "
+                f"{VISITORS} at once {statistics.median(light_crowded):.2f} s median "
+                f"({statistics.median(light_crowded) / statistics.median(light_alone):.1f}x)"
+            )
+            light.note = "; ".join(x for x in (light.note, light_floor) if x)
             bench.log(f"  {floor}")
+            bench.log(f"  {light_floor}")
         finally:
             browser.close()

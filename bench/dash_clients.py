@@ -12,6 +12,7 @@ server's: session, script run, and the messages it sends.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from urllib.parse import urlsplit
 
@@ -52,4 +53,6 @@ def light_settle_times(base: str, path: str, heading: str, visitors: int = 1) ->
     async def together() -> list[float]:
         return list(await asyncio.gather(*(_visit(base, path, heading) for _ in range(visitors))))
 
-    return asyncio.run(together())
+    # A thread of its own: Playwright's sync API keeps an event loop in the caller's thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, together()).result()

@@ -496,7 +496,6 @@ class Bench:
         for key in ("pima", "forest", "hgb"):
             if key not in self.scale.mlflow_models:
                 continue
-            target = 10.0 if key == "pima" else None
             fig = Figure(
                 f"mlflow_save_{key}",
                 "save a version vs MLflow",
@@ -504,7 +503,7 @@ class Bench:
                 "Store.save",
                 "mlflow.sklearn.save_model",
                 kind="faster",
-                target=target,
+                target=10.0,  # issue 16: >= 10x faster on all three workloads
             )
             self.add(fig, lambda f, key=key: self._measure_mlflow(f, key, "save"))
             fig = Figure(
@@ -513,7 +512,8 @@ class Bench:
                 key,
                 "Store.load",
                 "mlflow.sklearn.load_model",
-                kind="faster",
+                kind="at_most",
+                target=None if key == "hgb" else 1.1,  # issue 16: the forest and the tutorial model
             )
             self.add(fig, lambda f, key=key: self._measure_mlflow(f, key, "load"))
 

@@ -55,6 +55,8 @@ FIGURES = (
     "dash_detail_cold",
     "dash_detail_fresh",
     "dash_detail_8_visitors",
+    "dash_detail_after_upload",
+    "dash_detail_8_light",
 )
 
 
