@@ -26,6 +26,7 @@ from core.portable.how_to_load import (
 from core.record import (
     MetricsRecord,
     VersionRecord,
+    cv_text,
     dataset_of,
     environment_of,
     metrics_of,
@@ -110,6 +111,9 @@ def overview(record: VersionRecord, ref: str) -> None:
     left, right = st.columns(2)
     left.markdown("**Held-out metrics**")
     left.dataframe(scalar_metrics(record), hide_index=True)
+    if cv := record.get("cv"):
+        left.markdown(f"**Cross-validation on the training rows:** {cv_text(cv)}")
+        left.caption("Per fold: " + ", ".join(f"{v:.4f}" for v in cv["scores"]))
     claims = claimed_metrics(record)
     if not claims.empty:
         left.markdown("**Metrics claimed by the sender, not measured here**")

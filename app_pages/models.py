@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-import plotly.express as px
 import streamlit as st
 
 from app_pages import common
+from core.plots import metrics_figure
 from core.text import human_bytes, utc_minutes
-from core.views import metrics_long, metrics_table
+from core.views import METRIC_NAMES, compare_details, metrics_long, metrics_table, params_diff
 
 PAGE_SIZE = 50
 SORTS = {"Created": "created", "Score": "score", "Accuracy": "accuracy", "Name": "name"}
@@ -109,11 +109,23 @@ elif len(selected) > 1:
     records = common.attempt("reading the selected versions", lambda: [store.get(r) for r in selected])
     if records:
         wide = metrics_table(records)
+        unmeasured = [m for m in METRIC_NAMES if wide[m].isna().all()]  # e.g. accuracy when all are regressors
         st.dataframe(
-            wide.assign(size=wide["size_bytes"].map(human_bytes)).drop(columns=["size_bytes"]),
+            wide.assign(size=wide["size_bytes"].map(human_bytes)).drop(columns=["size_bytes", *unmeasured]),
             hide_index=True,
         )
-        long = metrics_long(records)
-        bounded = bool(long["value"].between(0, 1).all())  # scores in [0, 1]; errors (MAE...) in target units
-        fig = px.bar(long, x="metric", y="value", color="ref", barmode="group", range_y=[0, 1.05] if bounded else None)
-        st.plotly_chart(fig, width="stretch")
+        st.plotly_chart(metrics_figure(metrics_long(records)), width="stretch")
+        diff = params_diff(records)
+        st.markdown("**Hyperparameters that differ**")
+        if diff.empty:
+            st.caption("The selected versions have the same hyperparameters.")
+        else:
+            st.dataframe(diff, hide_index=True, key="compare_params")
+        details = compare_details(records)
+        fingerprints = set(details["fingerprint"])
+        st.markdown("**Data set and warnings**")
+        if len(fingerprints) == 1 and None not in fingerprints:
+            st.caption(f"All trained on the same data (fingerprint {str(next(iter(fingerprints)))[:12]}...).")
+        else:
+            st.caption("Not all trained on the same data (or some record none): their scores may not compare.")
+        st.dataframe(details, hide_index=True, key="compare_details")

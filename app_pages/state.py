@@ -34,6 +34,13 @@ UPLOADED = "uploaded"
 #: Upload page: a line about that import (a bundle's own message, or why JSON parameters are not scored).
 UPLOAD_MESSAGE = "upload_message"
 
+#: Train page, "Compare estimators" (``app_pages/workbench.py``): ``((data identity, target, task), board)``,
+#: the ``core.workbench.Leaderboard`` fitted for them, shown while those three stay chosen.
+COMPARE_RESULT = "compare_result"
+#: Train page, "Compare estimators": ``(ref, duplicate)`` of the last Save of a leaderboard row: the ref it was
+#: saved as, or (``duplicate`` true) the identical version found instead of storing a copy; its "Open" button.
+COMPARE_SAVED = "compare_saved"
+
 #: Formats page: ``(ref, table)`` of the last comparison, shown while that version stays picked.
 FORMAT_COMPARISON = "format_comparison"
 

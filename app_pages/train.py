@@ -12,6 +12,7 @@ from app_pages import common
 from app_pages.feedback import toast_later
 from app_pages.first_row import first_row_choice
 from app_pages.state import TRAIN_DUPLICATE, TRAIN_ESTIMATOR, TRAIN_RESULT, TRAIN_SAVED
+from app_pages.workbench import compare_section
 from core.catalog import Param
 from core.catalog_tasks import catalog_for, spec_for
 from core.csvheader import HeaderMode
@@ -202,7 +203,9 @@ def show_result(kept: dict, stale: bool) -> None:
         right.plotly_chart(fig, width="stretch")
     weights = kept["weights"]
     if weights is not None:
-        (right if kept["roc"] is None else st).plotly_chart(weights_figure(weights), width="stretch")
+        # Beside the confusion matrix, or under the ROC curve; a regressor's start the row below its plots.
+        slot = left if cm is None else (right if kept["roc"] is None else st)
+        slot.plotly_chart(weights_figure(weights), width="stretch")
 
 
 def save_form(kept: dict, stale: bool) -> None:
@@ -321,3 +324,6 @@ if kept is not None:
     out_of_date = kept.get("inputs") != current
     show_result(kept, out_of_date)
     save_form(kept, out_of_date)
+
+if chosen is not None:
+    compare_section(frame, label, data_id, target, task)

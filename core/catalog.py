@@ -162,17 +162,36 @@ LEARNING_RATE = Param("learning_rate", "float", 0.1, 1e-4, 10.0, log=True)
 REGULARISATION_C = Param("C", "float", 1.0, 1e-6, 1e6, log=True, help="Inverse regularisation strength.")
 
 
-def _trees(bootstrap: bool) -> tuple[Param, ...]:
+BOOSTING_PARAMS = (
+    Param("n_estimators", "int", 100, 1, 5000),
+    LEARNING_RATE,
+    Param("max_depth", "int", 3, 1, 100, nullable=True),
+    Param("subsample", "float", 1.0, 0.01, 1.0),
+    MIN_SAMPLES_LEAF,
+)
+KNN_PARAMS = (
+    Param("n_neighbors", "int", 5, 1, 1000),
+    Param("weights", "choice", "uniform", choices=("uniform", "distance")),
+    Param("p", "int", 2, 1, 10, help="Minkowski power: 1 Manhattan, 2 Euclidean."),
+)
+
+
+def forest_params(bootstrap: bool, max_features: Param, *by_task: Param) -> tuple[Param, ...]:
+    """A forest's knobs, the classifier's and the regressor's: ``by_task`` are the ones that differ."""
     return (
         Param("n_estimators", "int", 100, 1, 5000, help="Number of trees."),
         TREE_DEPTH,
         MIN_SAMPLES_SPLIT,
         MIN_SAMPLES_LEAF,
-        Param("max_features", "choice", "sqrt", choices=("sqrt", "log2", None)),
-        CRITERION,
-        CLASS_WEIGHT,
+        max_features,
+        *by_task,
         Param("bootstrap", "bool", bootstrap, help="Fit each tree on a bootstrap sample."),
     )
+
+
+def _trees(bootstrap: bool) -> tuple[Param, ...]:
+    features = Param("max_features", "choice", "sqrt", choices=("sqrt", "log2", None))
+    return forest_params(bootstrap, features, CRITERION, CLASS_WEIGHT)
 
 
 CATALOG: dict[str, EstimatorSpec] = {
@@ -218,13 +237,7 @@ CATALOG: dict[str, EstimatorSpec] = {
             "gradient_boosting",
             "Gradient boosting",
             "sklearn.ensemble.GradientBoostingClassifier",
-            (
-                Param("n_estimators", "int", 100, 1, 5000),
-                LEARNING_RATE,
-                Param("max_depth", "int", 3, 1, 100, nullable=True),
-                Param("subsample", "float", 1.0, 0.01, 1.0),
-                MIN_SAMPLES_LEAF,
-            ),
+            BOOSTING_PARAMS,
             seeded=True,
             description="Shallow trees fitted one after another on the previous errors.",
         ),
@@ -277,11 +290,7 @@ CATALOG: dict[str, EstimatorSpec] = {
             "knn",
             "k-nearest neighbours",
             "sklearn.neighbors.KNeighborsClassifier",
-            (
-                Param("n_neighbors", "int", 5, 1, 1000),
-                Param("weights", "choice", "uniform", choices=("uniform", "distance")),
-                Param("p", "int", 2, 1, 10, help="Minkowski power: 1 Manhattan, 2 Euclidean."),
-            ),
+            KNN_PARAMS,
             description="Votes of the nearest training rows; the model stores the training set.",
         ),
         EstimatorSpec(

@@ -9,7 +9,9 @@ regressor's hyperparameters follow the same schemas (``core.catalog.Param``) as 
 from __future__ import annotations
 
 from core.catalog import (
+    BOOSTING_PARAMS,
     CATALOG,
+    KNN_PARAMS,
     LEARNING_RATE,
     MIN_SAMPLES_LEAF,
     MIN_SAMPLES_SPLIT,
@@ -17,6 +19,7 @@ from core.catalog import (
     TREE_DEPTH,
     EstimatorSpec,
     Param,
+    forest_params,
 )
 from core.errors import InvalidParameterError
 
@@ -29,15 +32,8 @@ MAX_ITER = Param("max_iter", "int", 1000, 1, 1000000, help="Iterations before th
 
 
 def _trees(bootstrap: bool) -> tuple[Param, ...]:
-    return (
-        Param("n_estimators", "int", 100, 1, 5000, help="Number of trees."),
-        TREE_DEPTH,
-        MIN_SAMPLES_SPLIT,
-        MIN_SAMPLES_LEAF,
-        Param("max_features", "choice", 1.0, choices=(1.0, "sqrt", "log2", None)),
-        REGRESSION_CRITERION,
-        Param("bootstrap", "bool", bootstrap, help="Fit each tree on a bootstrap sample."),
-    )
+    features = Param("max_features", "choice", 1.0, choices=(1.0, "sqrt", "log2", None))
+    return forest_params(bootstrap, features, REGRESSION_CRITERION)
 
 
 REGRESSORS: dict[str, EstimatorSpec] = {
@@ -64,11 +60,7 @@ REGRESSORS: dict[str, EstimatorSpec] = {
             "Gradient boosting",
             "sklearn.ensemble.GradientBoostingRegressor",
             (
-                Param("n_estimators", "int", 100, 1, 5000),
-                LEARNING_RATE,
-                Param("max_depth", "int", 3, 1, 100, nullable=True),
-                Param("subsample", "float", 1.0, 0.01, 1.0),
-                MIN_SAMPLES_LEAF,
+                *BOOSTING_PARAMS,
                 Param("loss", "choice", "squared_error", choices=("squared_error", "absolute_error", "huber")),
             ),
             seeded=True,
@@ -103,11 +95,7 @@ REGRESSORS: dict[str, EstimatorSpec] = {
             "knn",
             "k-nearest neighbours",
             "sklearn.neighbors.KNeighborsRegressor",
-            (
-                Param("n_neighbors", "int", 5, 1, 1000),
-                Param("weights", "choice", "uniform", choices=("uniform", "distance")),
-                Param("p", "int", 2, 1, 10, help="Minkowski power: 1 Manhattan, 2 Euclidean."),
-            ),
+            KNN_PARAMS,
             description="The mean of the nearest training rows; the model stores the training set.",
         ),
         EstimatorSpec(

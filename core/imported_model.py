@@ -23,6 +23,7 @@ from core.errors import DatasetError
 from core.frames import evaluation_frame, model_input, select_columns
 from core.safety import LoadLimits, WorkerModel, load_in_worker, n_features_of, require_strong_sandbox
 from core.split import Split
+from core.tasks import check_classifier_target
 
 
 def load_upload(data: bytes, limits: LoadLimits | None = None) -> WorkerModel:
@@ -51,6 +52,7 @@ def _scored(
 ) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], dict[str, Any], dict[str, Any]]:
     X_train, X_test, _y_train, y_test = Split(test_size, seed, stratify).apply(dataset)
     X_test = model_columns(model, X_test)
+    check_classifier_target(y_test, getattr(model, "classes_", None), dataset.source)
     try:
         metrics = model.score_metrics(model_input(model, X_test), y_test)
     except (ValueError, TypeError, KeyError, IndexError) as exc:

@@ -74,3 +74,44 @@ def weights_figure(weights: pd.DataFrame, top: int = 30) -> go.Figure:
     )
     figure.update_yaxes(type="category", categoryorder="array", categoryarray=features[::-1])
     return figure
+
+
+def metrics_figure(long: pd.DataFrame) -> go.Figure:
+    """Several versions' metrics (``core.views.metrics_long``: ``ref, metric, value``) side by side.
+
+    Scores in [0, 1] (accuracy, F1...) share one axis. Otherwise the metrics live on different
+    scales (a regressor's R² beside its MAE in target units): each metric gets a panel with its
+    own axis, so a 0.47 R² is not a flat line under a 170 max error. A version keeps its colour
+    in every panel.
+    """
+    from plotly.colors import qualitative  # why: a palette, only when a comparison is drawn
+    from plotly.subplots import make_subplots  # why: likewise
+
+    refs = list(dict.fromkeys(long["ref"].astype(str)))
+    metrics = list(dict.fromkeys(long["metric"].astype(str)))
+    colour = {ref: qualitative.Plotly[i % len(qualitative.Plotly)] for i, ref in enumerate(refs)}
+    shared = bool(long["value"].between(0, 1).all())
+    panels = [metrics] if shared else [[metric] for metric in metrics]
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=None if shared else metrics)
+    for i, panel in enumerate(panels):
+        part = long[long["metric"].astype(str).isin(panel)]
+        for ref in refs:
+            mine = part[part["ref"].astype(str) == ref]
+            figure.add_trace(
+                go.Bar(
+                    x=mine["metric"].astype(str),
+                    y=mine["value"],
+                    name=ref,
+                    legendgroup=ref,
+                    showlegend=i == 0,
+                    marker_color=colour[ref],
+                ),
+                row=i // columns + 1,
+                col=i % columns + 1,
+            )
+    figure.update_layout(barmode="group", legend_title_text="ref", height=max(360, 260 * rows))
+    if shared:
+        figure.update_yaxes(range=[0, 1.05])
+    return figure

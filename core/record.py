@@ -50,6 +50,16 @@ class SplitRecord(TypedDict, total=False):
     n_test: int
 
 
+class CVRecord(TypedDict):
+    """k-fold cross-validation on the training part (``core.crossval``): the primary score per fold."""
+
+    k: int
+    metric: str  # accuracy (classifiers, stratified folds) or r2 (regressors)
+    mean: float
+    std: float
+    scores: list[float]
+
+
 class DatasetRecord(TypedDict, total=False):
     """The data a version was trained or scored on (``core.datasets.Dataset.describe``)."""
 
@@ -145,6 +155,7 @@ class VersionRecord(TypedDict):
     scale: NotRequired[bool | None]
     protocol: NotRequired[int | None]
     claimed_metrics: NotRequired[MetricsRecord]
+    cv: NotRequired[CVRecord]  # only when trained with cross-validation (``train --cv K``)
     imported: NotRequired[ImportedRecord]
     exports: NotRequired[dict[str, ExportRecord]]
     duplicate_of: NotRequired[str]  # a save's answer only: an earlier version of the name with the same bytes
@@ -203,6 +214,13 @@ def score_text(record: Mapping[str, Any]) -> str:
     """A version's primary score as one cell, ``r2 0.4526`` or ``accuracy 0.7559``; ``-`` when unscored."""
     name, value = recorded_score(record)
     return "-" if name is None or value is None else f"{name} {value:.4f}"
+
+
+def cv_text(cv: Mapping[str, Any] | None) -> str:
+    """A cross-validation as one cell, ``5-fold accuracy 0.7612 ± 0.0290``; ``-`` when none was run."""
+    if not cv:
+        return "-"
+    return f"{cv['k']}-fold {cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f}"
 
 
 def stored_bytes(record: Mapping[str, Any], record_json: str, note: str, tag_list: Sequence[str]) -> int:

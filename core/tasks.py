@@ -45,6 +45,33 @@ def infer_task(y: pd.Series) -> tuple[Task, str]:
     return "regression", f"the target has {distinct} distinct integer values (> {MAX_INTEGER_CLASSES})"
 
 
+def check_classifier_target(y: pd.Series, classes: Any, source: str) -> None:
+    """Refuse to score a classifier on a regression target: values it has no class for, judged as ``infer_task`` does.
+
+    A many-valued integer target whose values are all among ``classes`` is a classification with
+    many classes, and passes; so does anything when the classes are unknown (``None``).
+    """
+    if classes is None:
+        return
+    import numpy as np  # deferred: see infer_task
+    import pandas as pd
+
+    task, why = infer_task(y)
+    if task != "regression":
+        return
+    values = pd.unique(y.dropna())
+    known = np.asarray(classes)
+    unknown = [v for v in values if not np.isin(v, known)]
+    if not unknown:
+        return
+    shown = ", ".join(str(c) for c in known[:5]) + (", ..." if len(known) > 5 else "")
+    raise DatasetError(
+        f"The target {y.name!r} of {source} looks like a regression target ({why}), but the model is a "
+        f"classifier (classes {shown}) with no class for {len(unknown)} of its {len(values)} values: "
+        "score it on the column of classes it predicts"
+    )
+
+
 def choose_task(y: pd.Series, requested: str | None) -> tuple[Task, str, list[str]]:
     """The task to train for (``requested``, else inferred), why, and warnings about the choice.
 

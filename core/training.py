@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from core.catalog_tasks import spec_for
+from core.catalog_tasks import ALL_KEYS, catalog_for, spec_for
+from core.crossval import check_folds, cross_validate
 from core.datasets import Dataset, feature_types
-from core.errors import DatasetError
+from core.errors import DatasetError, InvalidParameterError
 from core.metrics import score_metrics
 from core.settings import load_settings
 from core.split import Split
@@ -48,6 +50,7 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
     task: str = "classification"
     task_reason: str = ""
+    cv: dict[str, Any] | None = None  # core.crossval.cross_validate's record, when asked for
 
 
 def check_categories(X: pd.DataFrame, categorical: list[str], max_categories: int | None = None) -> None:
@@ -125,6 +128,109 @@ def collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
     return lines
 
 
+@dataclass
+class Prepared:
+    """A data set cut once, with the task it is trained for: what every estimator of a comparison shares."""
+
+    dataset: Dataset
+    task: str
+    task_reason: str
+    task_notes: list[str]
+    split: Split
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+
+def prepare(
+    dataset: Dataset,
+    test_size: float = 0.33,
+    seed: int | None = 7,
+    stratify: bool = False,
+    task: str | None = None,
+    estimators: Sequence[str] = (),
+    cv: int | None = None,
+) -> Prepared:
+    """Choose the task, check the ``estimators`` keys for it, cut the held-out part, check the folds.
+
+    Everything that can be refused is refused here, before any fit.
+    """
+    chosen, reason, task_notes = choose_task(dataset.y, task)
+    for key in estimators:
+        if key not in ALL_KEYS:  # name the keys this task allows, not every key there is
+            raise InvalidParameterError(
+                f"Unknown estimator {key!r} for a {chosen} target; choose one of: " + ", ".join(catalog_for(chosen))
+            )
+        spec_for(key, chosen)
+    if chosen == "regression" and stratify:
+        raise DatasetError("Stratifying keeps class proportions in the split; a regression target has no classes")
+    split = Split(test_size=float(test_size), random_state=seed, stratify=stratify)
+    X_train, X_test, y_train, y_test = split.apply(dataset)
+    if chosen == "classification" and pd.unique(y_train).size < 2:
+        raise DatasetError("The training part has a single class; use a larger data set or --stratify")
+    if cv is not None:
+        check_folds(y_train, cv, chosen)
+    return Prepared(
+        dataset=dataset,
+        task=chosen,
+        task_reason=reason,
+        task_notes=task_notes,
+        split=Split(split.test_size, seed, stratify, n_train=len(X_train), n_test=len(X_test)),
+        X_train=X_train,
+        X_test=X_test.reset_index(drop=True),
+        y_train=y_train,
+        y_test=y_test.reset_index(drop=True),
+    )
+
+
+def fit_prepared(
+    prepared: Prepared,
+    estimator: str,
+    params: dict[str, Any] | None = None,
+    scale: bool = False,
+    cv: int | None = None,
+) -> TrainResult:
+    """Fit the catalog ``estimator`` on the prepared training part, score the held-out part, cross-validate.
+
+    The split's seed also seeds the estimator and the folds.
+    """
+    p = prepared
+    spec = spec_for(estimator, p.task)
+    resolved = spec.resolve(params)
+    seed = p.split.random_state
+    pipeline = build_pipeline(estimator, resolved, p.dataset.X, scale=scale, seed=seed, task=p.task)
+    cv_record: dict[str, Any] | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if cv is not None:
+                cv_record = cross_validate(pipeline, p.X_train, p.y_train, p.task, cv, seed)
+            started = time.perf_counter()
+            pipeline.fit(p.X_train, p.y_train)
+            fit_seconds = time.perf_counter() - started
+            metrics = score_metrics(pipeline, p.X_test, p.y_test, p.task)
+        except (ValueError, TypeError) as exc:
+            raise DatasetError(f"{spec.label} could not be trained on {p.dataset.source}: {exc}") from exc
+    metrics["fit_seconds"] = round(fit_seconds, 6)
+    return TrainResult(
+        model=pipeline,
+        estimator_key=estimator,
+        params=resolved,
+        scale=scale,
+        dataset=p.dataset,
+        split=p.split,
+        X_test=p.X_test,
+        y_test=p.y_test,
+        metrics=metrics,
+        fit_seconds=fit_seconds,
+        warnings=p.task_notes + collect_warnings(caught),
+        task=p.task,
+        task_reason=p.task_reason,
+        cv=cv_record,
+    )
+
+
 def train(
     dataset: Dataset,
     estimator: str,
@@ -134,46 +240,15 @@ def train(
     stratify: bool = False,
     scale: bool = False,
     task: str | None = None,
+    cv: int | None = None,
 ) -> TrainResult:
     """Split ``dataset``, fit the catalog ``estimator`` on the training part, score the rest.
 
     The defaults (a third held out, seed 7, no stratification) are the tutorial's, so its
     figures reproduce; ``seed`` also seeds estimators that take a ``random_state``. ``task``
     (classification or regression; None or "auto": inferred from the target, see ``core.tasks``)
-    picks which estimator a shared key such as ``random_forest`` means.
+    picks which estimator a shared key such as ``random_forest`` means. ``cv``: k-fold
+    cross-validation on the training part too (``core.crossval``), recorded beside the metrics.
     """
-    chosen, reason, task_notes = choose_task(dataset.y, task)
-    spec = spec_for(estimator, chosen)
-    resolved = spec.resolve(params)
-    if chosen == "regression" and stratify:
-        raise DatasetError("Stratifying keeps class proportions in the split; a regression target has no classes")
-    split = Split(test_size=float(test_size), random_state=seed, stratify=stratify)
-    X_train, X_test, y_train, y_test = split.apply(dataset)
-    if chosen == "classification" and pd.unique(y_train).size < 2:
-        raise DatasetError("The training part has a single class; use a larger data set or --stratify")
-    pipeline = build_pipeline(estimator, resolved, dataset.X, scale=scale, seed=seed, task=chosen)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        started = time.perf_counter()
-        try:
-            pipeline.fit(X_train, y_train)
-            fit_seconds = time.perf_counter() - started
-            metrics = score_metrics(pipeline, X_test, y_test, chosen)
-        except (ValueError, TypeError) as exc:
-            raise DatasetError(f"{spec.label} could not be trained on {dataset.source}: {exc}") from exc
-    metrics["fit_seconds"] = round(fit_seconds, 6)
-    return TrainResult(
-        model=pipeline,
-        estimator_key=estimator,
-        params=resolved,
-        scale=scale,
-        dataset=dataset,
-        split=Split(split.test_size, seed, stratify, n_train=len(X_train), n_test=len(X_test)),
-        X_test=X_test.reset_index(drop=True),
-        y_test=y_test.reset_index(drop=True),
-        metrics=metrics,
-        fit_seconds=fit_seconds,
-        warnings=task_notes + collect_warnings(caught),
-        task=chosen,
-        task_reason=reason,
-    )
+    prepared = prepare(dataset, test_size, seed, stratify, task, estimators=[estimator], cv=cv)
+    return fit_prepared(prepared, estimator, params, scale=scale, cv=cv)

@@ -18,7 +18,16 @@ from core.describe import final_estimator
 from core.environment import Compatibility
 from core.errors import DatasetError
 from core.metrics import TASK_METRICS
-from core.record import VersionRecord, environment_of, metrics_of, recorded_features, ref_of, score_text
+from core.record import (
+    VersionRecord,
+    cv_text,
+    dataset_of,
+    environment_of,
+    metrics_of,
+    recorded_features,
+    ref_of,
+    score_text,
+)
 from core.tasks import task_of_record
 from core.text import param_literal
 
@@ -116,6 +125,52 @@ def metrics_long(records: Sequence[VersionRecord]) -> pd.DataFrame:
     wide = metrics_table(records)
     long = wide.melt(id_vars=["ref"], value_vars=list(METRIC_NAMES), var_name="metric", value_name="value")
     return long.dropna(subset=["value"]).reset_index(drop=True)
+
+
+def _param_text(params: Mapping[str, Any], name: str) -> str:
+    if name not in params:
+        return "(absent)"
+    value = params[name]
+    return "None" if value is None else json.dumps(value, default=str)
+
+
+def params_diff(records: Sequence[VersionRecord]) -> pd.DataFrame:
+    """``parameter`` and one column per version, for the hyperparameters that differ between them only.
+
+    Equal values are left out (two random forests differing in ``max_depth`` show one row); a
+    parameter one version lacks (another estimator) reads ``(absent)``.
+    """
+    refs = [ref_of(r) for r in records]
+    params = [r.get("params") or {} for r in records]
+    names = sorted(set().union(*params)) if params else []
+    rows = []
+    for name in names:
+        cells = [_param_text(p, name) for p in params]
+        if len(set(cells)) > 1:
+            rows.append({"parameter": name, **dict(zip(refs, cells, strict=True))})
+    return pd.DataFrame(rows, columns=["parameter", *refs])
+
+
+def compare_details(records: Sequence[VersionRecord]) -> pd.DataFrame:
+    """One row per version: the data it was trained on (source, fingerprint, rows), its CV and its warnings.
+
+    Two scores are only comparable on the same data: the fingerprint says whether it was.
+    """
+    rows = []
+    for record in records:
+        dataset = dataset_of(record)
+        rows.append(
+            {
+                "ref": ref_of(record),
+                "data": dataset.get("source"),
+                "fingerprint": dataset.get("fingerprint"),
+                "rows": dataset.get("n_rows"),
+                "target": dataset.get("target"),
+                "cv": cv_text(record.get("cv")),
+                "warnings": "\n".join(record.get("warnings") or []) or "-",
+            }
+        )
+    return pd.DataFrame(rows, columns=["ref", "data", "fingerprint", "rows", "target", "cv", "warnings"])
 
 
 def params_table(record: VersionRecord) -> pd.DataFrame:

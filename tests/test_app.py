@@ -278,7 +278,7 @@ def test_models_page_never_opens_a_model_file(filled, monkeypatch):
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
     at.run()
     ok(at)
-    assert len(at.dataframe) == 2
+    assert len(at.dataframe) == 4  # the list, the metrics, the hyperparameter diff, data set and warnings
 
 
 def test_detail_deep_link_and_a_bad_link(filled):

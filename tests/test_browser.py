@@ -137,6 +137,13 @@ def screenshot(page, name: str, height: int) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
+def settled(page) -> None:
+    """Wait until the app has finished the rerun an input started (not running, nothing shown stale)."""
+    page.wait_for_timeout(700)  # the rerun may not have begun yet
+    page.locator('[data-testid="stStatusWidgetRunningIcon"]').wait_for(state="detached", timeout=WAIT)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=WAIT)
+
+
 def no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, "a traceback reached the page"
 
@@ -244,3 +251,63 @@ def test_bad_input_in_the_browser_shows_one_message_not_a_traceback(server, page
     page.locator('[data-testid="stAlertContentError"]').first.wait_for()
     assert "nothing-here" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
     no_exception(page)
+
+
+def test_regression_leaderboard_and_compare_diff(server, page):
+    """A regression trained and saved, the Compare estimators leaderboard with CV and a row saved from it,
+    then the two versions compared: the hyperparameters that differ, the same data set fingerprint."""
+    base = server["base"]
+    page.goto(base + "/")
+    page.get_by_role("button", name="Train").wait_for()
+    page.get_by_role("combobox", name="Data set").click()
+    page.get_by_role("option", name="diabetes").click()
+    page.get_by_text("Inferred task: regression").wait_for()
+    page.get_by_role("combobox", name="Estimator", exact=True).click()
+    page.get_by_role("option", name="Random forest").click()
+    page.get_by_role("spinbutton", name="n_estimators").fill("30")
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("Held-out results").wait_for()
+    page.get_by_text("Predicted vs actual").first.wait_for()
+    no_exception(page)
+    screenshot(page, "train_regression", 1800)
+    page.get_by_label("Name", exact=True).fill("diab-browser")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Saved as diab-browser:1").wait_for()
+
+    # Every regressor of the catalog (the default) on one split, 3-fold CV, with a progress bar.
+    page.get_by_role("spinbutton", name="Cross-validation folds (0: none)").fill("3")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    done = page.get_by_text("Compared 11 estimators: best")
+    done.wait_for(timeout=3 * WAIT)  # 44 fits on a shared 2-core machine
+    best = done.inner_text()
+    no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 4000})  # all of the page at once: no scrolling under the mouse
+    page.wait_for_timeout(1000)
+    box = page.locator('[data-testid="stDataFrame"]').last.bounding_box()
+    page.mouse.click(box["x"] + 15, box["y"] + 35 + 18 + 35)  # the second row's selection box
+    page.get_by_text("Save #2:").wait_for()
+    no_exception(page)
+    page.set_viewport_size({"width": 1400, "height": 1300})  # the shot's size first: a resize scrolls back up
+    page.get_by_role("heading", name="Compare estimators").evaluate("e => e.scrollIntoView({block: 'start'})")
+    screenshot(page, "compare_estimators", 1300)
+    page.locator('input[aria-label="Name"]').last.fill("diab-second")
+    page.locator('[data-testid="stFormSubmitButton"] button').filter(has_text="Save ").last.click()
+    page.get_by_text("Saved as diab-second:1").wait_for()
+    second = Store(server["store"]).get("diab-second:1")
+    assert second["task"] == "regression" and second["cv"]["k"] == 3 and len(second["cv"]["scores"]) == 3
+    assert f"best {second['estimator_key']} " not in best  # the second row, not the best
+
+    # The two compared on the Models page.
+    page.goto(base + "/models")
+    page.get_by_label("Name contains").fill("diab")
+    page.get_by_label("Name contains").press("Enter")
+    page.get_by_text("Versions 1 to 2 of 2").wait_for()
+    settled(page)  # the filtered table has replaced the unfiltered one: a click now is not lost
+    grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    for row in (0, 1):
+        page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 18 + 35 * row)
+        settled(page)
+    page.get_by_text("Hyperparameters that differ").wait_for()
+    page.get_by_text("All trained on the same data").wait_for()
+    no_exception(page)
+    screenshot(page, "models_compare_diff", 1500)

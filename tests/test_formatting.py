@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-from core.plots import weights_figure
+from core.plots import metrics_figure, weights_figure
 from core.text import params_text, split_words, utc_minutes
 from core.views import params_table
 from tests.test_app import DETAIL, MODELS, app_store, fresh_app, ok, open_page  # noqa: F401
@@ -105,3 +105,35 @@ def test_the_models_list_flags_warnings_and_detail_reads_as_words(app_store):  #
     params = at.dataframe[1].value.set_index("parameter")["value"]
     assert params["solver"] == "'lbfgs'" and params["C"] == "1.0" and params["class_weight"] == "None"
     assert any(re.fullmatch(r"Created \d{4}\\-\d\d\\-\d\d \d\d\\:\d\d UTC", c.value) for c in at.caption)
+
+
+def _long(rows):
+    return pd.DataFrame(rows, columns=["ref", "metric", "value"])
+
+
+def test_compared_scores_in_0_1_share_one_axis_and_a_version_keeps_its_colour():
+    figure = metrics_figure(
+        _long([("a:1", "accuracy", 0.75), ("a:1", "f1", 0.6), ("a:2", "accuracy", 0.7), ("a:2", "f1", 0.5)])
+    )
+    assert len(figure.data) == 2 and {t.xaxis for t in figure.data} == {"x"}
+    assert list(figure.layout.yaxis.range) == [0, 1.05]
+    assert figure.data[0].marker.color != figure.data[1].marker.color
+
+
+def test_compared_regression_metrics_each_get_their_own_axis():
+    """R² 0.47 beside a max error of 170 on one axis reads as a flat line: one panel per metric."""
+    rows = [
+        (ref, m, v)
+        for ref, r2 in (("d:1", 0.47), ("d:2", 0.49))
+        for m, v in (("r2", r2), ("mae", 44.6), ("max_error", 170.0))
+    ]
+    figure = metrics_figure(_long(rows))
+    panels = {t.xaxis for t in figure.data}
+    assert len(panels) == 3  # r2, mae, max_error apart
+    assert [a.text for a in figure.layout.annotations] == ["r2", "mae", "max_error"]
+    assert figure.layout.yaxis.matches is None and figure.layout.yaxis.range is None
+    colours = {t.name: set() for t in figure.data}
+    for trace in figure.data:
+        colours[trace.name].add(trace.marker.color)
+    assert all(len(c) == 1 for c in colours.values()) and len({c.pop() for c in colours.values()}) == 2
+    assert sum(bool(t.showlegend) for t in figure.data) == 2  # one legend entry per version

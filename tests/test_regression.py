@@ -244,3 +244,23 @@ def test_estimators_filters_by_task(capsys):
     assert main(["estimators", "svr", "--task", "classification"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "svr is a regression estimator" in err and "logistic_regression" in err
+
+
+def test_the_issues_ridge_pipeline_imports_with_a_csv_and_is_scored_with_r2(capsys, store_path, diabetes, tmp_path):
+    """The issue's report: ``import ridge.joblib --name ridge --data diab.csv --target target`` failed
+    with "Classification metrics can't handle a mix of multiclass and continuous targets"."""
+    import joblib
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    diabetes.X.assign(target=diabetes.y).to_csv(tmp_path / "diab.csv", index=False)
+    joblib.dump(make_pipeline(StandardScaler(), Ridge()).fit(diabetes.X, diabetes.y), tmp_path / "ridge.joblib")
+    argv = ["--store", str(store_path), "import", str(tmp_path / "ridge.joblib"), "--name", "ridge"]
+    assert main([*argv, "--data", str(tmp_path / "diab.csv"), "--target", "target"]) == 0
+    out = capsys.readouterr().out
+    assert "ridge.joblib as ridge:1" in out and "held-out rows of" in out
+    assert main(["--store", str(store_path), "show", "ridge", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["task"] == "regression" and record["metrics"]["primary"] == "r2"
+    assert 0.3 < record["metrics"]["r2"] < 0.7  # held-out rows of a model that saw them all: a real R², not accuracy

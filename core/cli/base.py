@@ -39,6 +39,11 @@ COMMANDS: dict[str, Command] = {
         "core.cli.train:train_command",
         "core.cli.train:train_args",
     ),
+    "compare-estimators": Command(
+        "train several catalog estimators on one split: a leaderboard; --save one of them",
+        "core.cli.workbench:compare_command",
+        "core.cli.workbench:compare_args",
+    ),
     "list": Command("one row per version, newest first", "core.cli.models:list_command", "core.cli.models:list_args"),
     "show": Command(
         "a version's metadata and environment check", "core.cli.models:show_command", "core.cli.base:ref_arg"

@@ -8,7 +8,7 @@ from typing import Any
 from core.cli.base import Output, ref_arg, store_of
 from core.environment import compare_environment
 from core.errors import InvalidParameterError
-from core.record import MetricsRecord, VersionRecord, metrics_of, ref_of, score_text
+from core.record import MetricsRecord, VersionRecord, cv_text, metrics_of, ref_of, score_text
 from core.refs import parse_ref
 from core.store.index import SORTS
 from core.text import human_bytes, params_text, split_words, utc_minutes
@@ -111,6 +111,8 @@ def show_command(args: argparse.Namespace) -> Output:
     for key in ("precision", "recall", "f1", "roc_auc", "mae", "rmse", "mape", "max_error"):
         if metrics.get(key) is not None:
             lines.append(f"  {key:<12} {metrics[key]:.4f}")
+    if cv := record.get("cv"):
+        lines.append(f"  cv           {cv_text(cv)}: " + ", ".join(f"{v:.4f}" for v in cv["scores"]))
     if s := record.get("split"):
         lines.append(f"  split        {split_words(s)}")
     if d := record.get("dataset"):

@@ -8,7 +8,7 @@ from core.catalog import parse_param_args
 from core.catalog_tasks import ALL_KEYS, catalog_for, spec_for, tasks_of
 from core.cli.base import Output, data_args, duplicate_args, duplicate_line, store_of
 from core.formats import FORMATS
-from core.record import ref_of, score_text
+from core.record import cv_text, ref_of, score_text
 from core.shipped import BUILTIN_DATASETS, BUILTIN_PREFIX
 from core.tasks import TRAINABLE
 from core.text import human_bytes
@@ -25,6 +25,9 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="random_state of the split and the estimator (default 7)")
     p.add_argument("--stratify", action="store_true", help="keep class proportions in the split")
     p.add_argument("--scale", action="store_true", help="standardise numeric features")
+    p.add_argument(
+        "--cv", type=int, metavar="K", help="k-fold cross-validation on the training part (stratified for classes)"
+    )
     p.add_argument("--name", required=True, help="model name")
     p.add_argument("--format", choices=FORMATS, help="model file format (default: pickle, or joblib with --compress)")
     p.add_argument("--compress", type=int, default=0, help="joblib compression level 0-9")
@@ -48,6 +51,7 @@ def train_command(args: argparse.Namespace) -> Output:
         stratify=args.stratify,
         scale=args.scale,
         task=args.task,
+        cv=args.cv,
     )
     record = store_of(args).save_trained(
         result,
@@ -69,6 +73,8 @@ def train_command(args: argparse.Namespace) -> Output:
         f"{primary} {result.metrics[primary]!r} ({result.split.n_test} rows), fit in {result.fit_seconds:.3f}s",
         f"  score        {score_text(record)}",
     ]
+    if result.cv:
+        lines.append(f"  cv           {cv_text(result.cv)}: " + ", ".join(f"{s:.4f}" for s in result.cv["scores"]))
     lines += [f"  warning: {w}" for w in result.warnings]
     lines += [same] if same else []
     return "\n".join(lines), record

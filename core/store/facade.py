@@ -183,7 +183,8 @@ class Store:
             dataset=result.dataset.describe(),
             split=result.split.to_dict(),
             fit_warnings=result.warnings,
-            extra={"estimator_key": result.estimator_key, "scale": result.scale, "task": result.task},
+            extra={"estimator_key": result.estimator_key, "scale": result.scale, "task": result.task}
+            | ({"cv": result.cv} if result.cv else {}),
             owner=owner,
             on_duplicate=on_duplicate,
         )

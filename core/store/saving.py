@@ -89,6 +89,7 @@ class Trained(Protocol):
     metrics: dict[str, Any]
     warnings: list[str]
     task: str
+    cv: dict[str, Any] | None
 
 
 def _utc_now() -> str:

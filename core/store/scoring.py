@@ -26,7 +26,7 @@ from core.metrics import TASK_METRICS, score_metrics
 from core.record import dataset_of, recorded_accuracy, recorded_score
 from core.split import held_out
 from core.store.loading import LoadedModel
-from core.tasks import task_of_record
+from core.tasks import check_classifier_target, task_of_record
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -109,6 +109,8 @@ def evaluate(
         dataset = load_dataset(data, names=names, target=target or recorded_target, header=header)
         X, y = held_out(dataset, record.get("split"))
         source = dataset.source
+        if task == "classification":  # other data than its own: it may be a regression target
+            check_classifier_target(y, getattr(loaded.model, "classes_", None), source)
         recorded_fp = dataset_of(record).get("fingerprint")
         fingerprint_match = None if not recorded_fp else recorded_fp == dataset.fingerprint
     X = align_features(X, record)
