@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypedDict, TypeVar
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from app_pages.state import OWNER, VISITOR_TOKEN, picker_link, picker_name, picker_version
@@ -278,6 +277,8 @@ def table_height(rows: int, cap: int = 20) -> int:
 
 def confusion_figure(cm: pd.DataFrame) -> Any:
     """A confusion matrix as a heat map with its counts written in, classes as categories."""
+    import plotly.express as px  # deferred: a page loads plotly when it first draws a chart
+
     fig = px.imshow(cm, text_auto=True, color_continuous_scale="Greens", title="Confusion matrix")
     fig.update_xaxes(type="category", title="predicted")
     fig.update_yaxes(type="category", title="true")

@@ -7,7 +7,6 @@ from typing import Any, NoReturn
 
 import pandas as pd
 import streamlit as st
-from sklearn.utils import estimator_html_repr
 
 from app_pages import common
 from app_pages.feedback import toast_later
@@ -16,8 +15,6 @@ from core.datasets import load_frame
 from core.environment import compare_environment
 from core.errors import ModelShelfError, NotFoundError
 from core.frames import predict_table
-from core.plots import predicted_vs_actual, prediction_frame, residuals
-from core.portable.exports import export_status, export_version, predict_rows
 from core.portable.how_to_load import (
     DOWNLOAD_FORMATS,
     PREDICTOR_FILENAME,
@@ -27,6 +24,7 @@ from core.portable.how_to_load import (
     skops_types,
 )
 from core.record import (
+    MetricsRecord,
     VersionRecord,
     cv_text,
     dataset_of,
@@ -60,6 +58,17 @@ def html_data_url(html: str) -> str:
 
 def colour_status(frame: pd.DataFrame) -> Any:
     return frame.style.map(lambda s: f"background-color: {SEVERITY_COLOURS.get(s, '')}", subset=["status"])
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def confusion_chart(location: str, ref: str, sha256: str, _metrics: MetricsRecord) -> Any:
+    """A version's confusion matrix figure, built once for every visitor (plotly takes ~70 ms a figure).
+
+    Keyed by the store, the version and its file's sha256: a version deleted and saved again under
+    the same number gets its own figure. ``plotly_chart`` reads the figure and never changes it.
+    """
+    cm = confusion_frame(_metrics)
+    return None if cm is None else common.confusion_figure(cm)
 
 
 def overview(record: VersionRecord, ref: str) -> None:
@@ -110,9 +119,10 @@ def overview(record: VersionRecord, ref: str) -> None:
     if not claims.empty:
         left.markdown("**Metrics claimed by the sender, not measured here**")
         left.dataframe(metrics_shown(claims), hide_index=True)
-    cm = confusion_frame(m)
-    if cm is not None:
-        right.plotly_chart(common.confusion_figure(cm), width="stretch")
+    store = common.get_store()
+    chart = confusion_chart(store.location, ref, record["sha256"], m)
+    if chart is not None:
+        right.plotly_chart(chart, width="stretch")
     if task == "regression" and record.get("evaluation_set"):
         regression_plots(ref, record["sha256"])
 
@@ -135,6 +145,8 @@ def overview(record: VersionRecord, ref: str) -> None:
     if st.toggle("Show the pipeline diagram (loads the model)", key=f"diagram_{ref}"):
         loaded = common.attempt("loading the model", common.load_model, ref)
         if loaded is not None:
+            from sklearn.utils import estimator_html_repr  # deferred: only this toggle draws a diagram
+
             # A data: URL gives the iframe an opaque origin: the diagram cannot reach the app.
             st.iframe(html_data_url(estimator_html_repr(loaded.model)), height=420)
 
@@ -142,6 +154,8 @@ def overview(record: VersionRecord, ref: str) -> None:
 @st.cache_data(show_spinner="Predicting the kept rows...", max_entries=8)
 def kept_predictions(ref: str, sha256: str) -> pd.DataFrame:
     """``actual, predicted, residual`` on the version's kept held-out rows (cached by its hash)."""
+    from core.plots import prediction_frame  # deferred: plotly loads only when a plot is asked for
+
     X, y = common.get_store().evaluation_set(ref)
     loaded = common.load_model(ref)
     return prediction_frame(y, common.get_store().predict(ref, X, loaded=loaded)["prediction"])
@@ -153,6 +167,8 @@ def regression_plots(ref: str, sha256: str) -> None:
         return
     points = common.attempt("predicting the kept rows", kept_predictions, ref, sha256)
     if points is not None:
+        from core.plots import predicted_vs_actual, residuals  # deferred: see kept_predictions
+
         left, right = st.columns(2)
         left.plotly_chart(predicted_vs_actual(points), width="stretch")
         right.plotly_chart(residuals(points), width="stretch")
@@ -210,6 +226,8 @@ def batch_predictions(ref: str, sha256: str, csv: bytes) -> pd.DataFrame:
 
 
 def predict(record: VersionRecord, ref: str) -> None:
+    from core.portable.exports import predict_rows  # deferred: scikit-learn and ONNX load on the Predict tab
+
     dataset = dataset_of(record)
     names = dataset.get("feature_names") or []
     types = dataset.get("feature_types") or {}
@@ -283,6 +301,8 @@ def download_button(filename: str, what: str, data: Any, mime: str, key: str, **
 
 def downloads(record: VersionRecord, ref: str) -> None:
     """The format picker (on the version's own format), its file, and the snippet that loads that very file."""
+    from core.portable.exports import export_status, export_version  # deferred: see predict
+
     status = export_status(record)
 
     def describe(fmt: str) -> str:

@@ -7,7 +7,6 @@ import math
 import streamlit as st
 
 from app_pages import common
-from core.plots import metrics_figure
 from core.text import human_bytes, utc_minutes
 from core.views import METRIC_NAMES, compare_details, metrics_long, metrics_table, params_diff
 
@@ -116,6 +115,8 @@ elif len(selected) > 1:
             # Every score to 4 decimals (0.9200 beside 0.9259, not 0.92), still sortable as numbers.
             column_config={m: st.column_config.NumberColumn(format="%.4f") for m in METRIC_NAMES},
         )
+        from core.plots import metrics_figure  # deferred: plotly loads only when versions are compared
+
         st.plotly_chart(metrics_figure(metrics_long(records)), width="stretch")
         diff = params_diff(records)
         st.markdown("**Hyperparameters that differ**")

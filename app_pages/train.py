@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from app_pages import common
@@ -18,15 +17,16 @@ from core.catalog import Param
 from core.catalog_tasks import catalog_for, spec_for
 from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
-from core.formats import FORMATS
+from core.formats import DEFAULT_FORMAT, FORMATS
 from core.metrics import TASK_METRICS, roc_points
-from core.plots import predicted_vs_actual, prediction_frame, residuals, weights_figure
 from core.record import ref_of
 from core.refs import suggest_name
 from core.tasks import TRAINABLE, infer_task
 from core.text import parse_tags
-from core.training import TrainResult, train
 from core.views import confusion_frame, feature_weights
+
+if TYPE_CHECKING:
+    from core.training import TrainResult
 
 STALE_HELP = "Train again first: this result is out of date"
 SOURCES = ("Built-in data set", "Upload a CSV", "CSV from a URL")
@@ -135,6 +135,10 @@ def inputs_of(data: tuple[Any, ...], target: str, task: str, estimator: str, par
 
 def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: dict, options: dict, inputs: str) -> None:
     """Train inside a status box; keep the result in the session so it survives page changes."""
+    # deferred: the page's first render (data, target, estimator widgets) needs no estimator or plot library
+    from core.plots import prediction_frame
+    from core.training import train
+
     spec = spec_for(estimator, options["task"])
     with st.status(f"Training {spec.label} on {common.plain(label)}...", expanded=False) as status:
         dataset = common.attempt("preparing the data", from_frame, frame, target, label)
@@ -158,6 +162,11 @@ def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: di
 
 
 def show_result(kept: dict, stale: bool) -> None:
+    # deferred: plotly loads when there is a result to draw, not on the page's first render
+    import plotly.express as px
+
+    from core.plots import predicted_vs_actual, residuals, weights_figure
+
     result: TrainResult = kept["result"]
     m = result.metrics
     st.subheader("Held-out results" + (" (out of date)" if stale else ""))
@@ -208,7 +217,7 @@ def save_form(kept: dict, stale: bool) -> None:
         a, b, c = st.columns([2, 1, 1])
         suggested = suggest_name(kept["label"], result.estimator_key.replace("_", "-"))
         name = a.text_input("Name", value=suggested, key=f"save_name_{key}")
-        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index("joblib"), key=f"save_format_{key}")
+        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index(DEFAULT_FORMAT), key=f"save_format_{key}")
         compress = c.number_input(
             "Compression (joblib only)", min_value=0, max_value=9, value=0, step=1, key=f"save_compress_{key}"
         )

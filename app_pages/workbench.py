@@ -6,7 +6,7 @@ chosen above it, and calls ``core.workbench.compare_estimators`` with a progress
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -16,11 +16,13 @@ from app_pages.feedback import toast_later
 from app_pages.state import COMPARE_RESULT, COMPARE_SAVED
 from core.catalog_tasks import catalog_for
 from core.datasets import from_frame
-from core.formats import FORMATS
+from core.formats import DEFAULT_FORMAT, FORMATS
 from core.record import ref_of
 from core.refs import suggest_name
 from core.text import human_bytes
-from core.workbench import Leaderboard, compare_estimators
+
+if TYPE_CHECKING:
+    from core.workbench import Leaderboard
 
 
 def run_comparison(
@@ -28,6 +30,8 @@ def run_comparison(
 ) -> None:
     """Fit ``keys`` inside a status box whose progress bar names the estimator being fitted; keep the
     leaderboard with ``made_of``, what it was made for."""
+    from core.workbench import compare_estimators  # deferred: scikit-learn loads when estimators are fitted
+
     with st.status(f"Comparing {len(keys)} estimators on {common.plain(label)}...", expanded=True) as status:
         bar = st.progress(0.0, text="Preparing the data...")
 
@@ -94,7 +98,7 @@ def save_row(board: Leaderboard, index: int, label: str) -> None:
         a, b = st.columns([3, 1])
         suggested = suggest_name(label, entry.key.replace("_", "-"))  # as the Train form suggests it
         name = a.text_input("Name", value=suggested, key=f"compare_name_{entry.key}")
-        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index("joblib"), key="compare_format")
+        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index(DEFAULT_FORMAT), key="compare_format")
         submitted = st.form_submit_button(f"Save {entry.key}", type="primary")
     if submitted:
         record = common.attempt(

@@ -21,7 +21,23 @@ from bench import report
 from bench.machine import describe_machine, package_versions
 from bench.workloads import ROOT, SCALES
 
-GROUPS = ("save", "load", "safe", "worker", "mlflow", "list", "mmap", "onnx", "import", "page", "remote", "cli")
+GROUPS = (
+    "save",
+    "load",
+    "safe",
+    "worker",
+    "mlflow",
+    "list",
+    "mmap",
+    "onnx",
+    "import",
+    "page",
+    "remote",
+    "cli",
+    "format",
+    "durable",
+    "dash",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,15 +24,13 @@ from urllib.parse import urlsplit
 
 import fsspec
 import pandas as pd
-from sklearn import datasets
 
 from core import shipped
 from core.csvheader import HEADER_MODES, HeaderMode, generic_names, header_prompt, looks_like_data
 from core.errors import DatasetError, HeaderError, InvalidParameterError
 from core.fetch import Fetcher, demo_policy, display_url, trusted_policy
 from core.settings import Settings, load_settings
-
-BUILTIN_PREFIX = "builtin:"
+from core.shipped import BUILTIN_DATASETS, BUILTIN_PREFIX
 
 #: The tutorial's data set, also shipped as ``builtin:pima``; its URL is the page's example of a URL.
 PIMA_URL = "https://raw.githubusercontent.com/jbrownlee/Datasets/master/pima-indians-diabetes.data.csv"
@@ -40,6 +38,8 @@ PIMA_NAMES = ("preg", "plas", "pres", "skin", "test", "mass", "pedi", "age", "cl
 
 
 def _builtin_loaders() -> dict[str, Callable[..., Any]]:
+    from sklearn import datasets  # deferred: a CSV, a page or a listing never needs scikit-learn's loaders
+
     return {
         "breast_cancer": datasets.load_breast_cancer,
         "iris": datasets.load_iris,
@@ -47,9 +47,6 @@ def _builtin_loaders() -> dict[str, Callable[..., Any]]:
         "digits": datasets.load_digits,
         "diabetes": datasets.load_diabetes,  # a regression target: disease progression after a year
     }
-
-
-BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "iris", "wine", "digits", "diabetes", "pima")
 
 
 @dataclass(frozen=True)
@@ -338,10 +335,38 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+#: ``load_iris().feature_names``: the names scikit-learn gives the columns of its iris CSV.
+IRIS_FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+def _iris_as_shipped() -> pd.DataFrame | None:
+    """``load_iris(as_frame=True).frame`` without importing scikit-learn (0.7 s here): the CSV that
+    ships inside the package, parsed as its ``load_csv_data`` does. Train's default data set, so a
+    cold dashboard draws its first page sooner. None when the file is not the one expected."""
+    import importlib.util  # deferred: only this one data set reads a file out of scikit-learn
+
+    import numpy as np  # deferred with it: a CSV's frame needs no direct numpy
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without running its __init__
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = Path(folders[0], "datasets", "data", "iris.csv") if folders else None
+    if path is None or not path.is_file():
+        return None
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    if len(rows) < 2 or rows[0][:2] != [str(len(rows) - 1), str(len(IRIS_FEATURES))]:
+        return None
+    features = np.asarray([row[:-1] for row in rows[1:]], dtype=np.float64)
+    target = np.asarray([row[-1] for row in rows[1:]], dtype=int)
+    return pd.concat([pd.DataFrame(features, columns=IRIS_FEATURES), pd.Series(target, name="target")], axis=1)
+
+
 def load_builtin(name: str) -> pd.DataFrame:
     """A built-in data set as a frame whose last column is the label: scikit-learn's (``target``) or shipped here."""
     if name in shipped.SHIPPED:
         return shipped.load_shipped(name)
+    if name == "iris" and (frame := _iris_as_shipped()) is not None:
+        return frame
     loaders = _builtin_loaders()
     if name not in loaders:
         raise DatasetError(

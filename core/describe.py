@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
 from core.datasets import to_jsonable
 
@@ -30,6 +29,8 @@ def describe_model(model: Any) -> dict[str, Any]:
 
 def final_estimator(model: Any) -> Any:
     """The last step of a pipeline (or the model itself): what the user thinks of as "the model"."""
+    from sklearn.pipeline import Pipeline  # deferred: a model in hand has scikit-learn loaded already
+
     while isinstance(model, Pipeline):
         model = model.steps[-1][1]
     return model

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from core.datasets import to_jsonable
 from core.tasks import PRIMARY_METRIC, task_of_estimator
@@ -39,6 +38,8 @@ def class_scores(model: Any, X: pd.DataFrame) -> np.ndarray | None:
 
 def roc_points(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, list[float]] | None:
     """The ROC curve of a binary classifier (false and true positive rates), else None."""
+    from sklearn import metrics as skm  # deferred: reading TASK_METRICS needs no scikit-learn
+
     classes = list(getattr(model, "classes_", []))
     scores = class_scores(model, X)
     if len(classes) != 2 or scores is None:
@@ -49,6 +50,8 @@ def roc_points(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, list[floa
 
 def classification_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
     """accuracy, balanced accuracy, precision, recall, F1, ROC AUC and the confusion matrix."""
+    from sklearn import metrics as skm  # deferred: reading TASK_METRICS needs no scikit-learn
+
     y_true = np.asarray(y)
     y_pred = np.asarray(model.predict(X))
     classes = list(getattr(model, "classes_", np.unique(np.concatenate([y_true, y_pred]))))
@@ -87,6 +90,8 @@ def classification_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[st
 
 def regression_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
     """R², MAE, RMSE, MAPE (None when a target is 0: it would divide by zero) and the largest error."""
+    from sklearn import metrics as skm  # deferred: reading TASK_METRICS needs no scikit-learn
+
     y_true = np.asarray(y, dtype=float)
     y_pred = np.asarray(model.predict(X), dtype=float).ravel()
     return {

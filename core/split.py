@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from core.datasets import Dataset
 from core.errors import DatasetError, InvalidParameterError
@@ -38,6 +37,8 @@ class Split:
 
     def apply(self, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
         """``X_train, X_test, y_train, y_test`` exactly as ``train_test_split`` gives them."""
+        from sklearn.model_selection import train_test_split  # deferred: reading a version needs no splitter
+
         if not 0.0 < self.test_size < 1.0:
             raise InvalidParameterError(f"Invalid value {self.test_size!r} for test_size: expected a number in (0, 1)")
         try:

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from core.datasets import to_jsonable
 from core.describe import final_estimator
@@ -38,6 +37,8 @@ METRIC_NAMES = (*TASK_METRICS["classification"], *TASK_METRICS["regression"])
 
 def _model_feature_names(model: Any, n: int) -> list[str]:
     """Names of the columns the final estimator sees (after one-hot encoding), else ``x0..``."""
+    from sklearn.pipeline import Pipeline  # deferred: a version's page draws its record without scikit-learn
+
     if isinstance(model, Pipeline) and len(model.steps) > 1:
         try:
             names = [str(c) for c in model[:-1].get_feature_names_out()]

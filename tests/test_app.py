@@ -331,7 +331,7 @@ def test_detail_offers_model_and_metadata_downloads(filled):
     at = open_tab(open_page(DETAIL, model="iris:1"), "Download")
     ok(at)
     assert {d.label.split(" (")[0] for d in at.download_button} == {
-        "Download iris-v1.joblib",
+        "Download iris-v1.pkl",  # the stored file: saved in the default format, a pickle
         "Download iris-v1.metadata.json",
     }
 

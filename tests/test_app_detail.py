@@ -128,3 +128,26 @@ def test_the_one_row_form_draws_the_features_in_their_own_order(app_store):  # n
     ok(at)
     drawn = [n.label for n in at.number_input if n.key and n.key.startswith("f_cancer:1_")]
     assert drawn == list(app_store.get("cancer:1")["dataset"]["feature_names"])  # stacked on a phone: same order
+
+
+def test_the_confusion_chart_is_built_once_for_every_visitor(app_store, iris_results, monkeypatch):  # noqa: F811
+    """The Overview's chart is kept between sessions (st.cache_resource; no cache is cleared between
+    the visitors here), one per version: another version gets its own, the first is not rebuilt."""
+    from app_pages import common
+
+    built: list[str] = []
+    original = common.confusion_figure
+
+    def counting(cm):
+        built.append(cm.to_json())
+        return original(cm)
+
+    monkeypatch.setattr(common, "confusion_figure", counting)
+    for result in iris_results:
+        app_store.save_trained(result, "iris")
+    for _ in range(2):  # two visitors, one after the other, each a new session
+        ok(open_page(DETAIL, model="iris:1"))
+    assert len(built) == 1
+    ok(open_page(DETAIL, model="iris:2"))
+    ok(open_page(DETAIL, model="iris:1"))
+    assert len(built) == 2 and built[0] != built[1]  # iris:2's own matrix, iris:1's kept

@@ -49,6 +49,14 @@ FIGURES = (
     "remote_list",
     "remote_list_page",
     "remote_save_8_writers",
+    *(f"format_{what}_{key}" for what in ("save", "load", "size", "memory") for key in ("pima", "forest", "hgb")),
+    *(f"durable_save_{key}{tail}" for key in ("pima", "forest", "hgb") for tail in ("", "_no_fsync")),
+    "dash_train_cold",
+    "dash_detail_cold",
+    "dash_detail_fresh",
+    "dash_detail_8_visitors",
+    "dash_detail_after_upload",
+    "dash_detail_8_light",
 )
 
 
@@ -79,8 +87,8 @@ def test_a_tiny_run_reports_every_figure(tmp_path, without_mlflow, capsys):
     for key in set(FIGURES) - {"mlflow_save_pima", "mlflow_load_pima"}:
         figure = measured[key]
         skipped = (figure["unavailable"] or "").startswith("skipped:")
-        if key.startswith("remote_") and skipped and not os.environ.get("CI"):
-            continue  # no PostgreSQL or S3 server on this machine (under CI they must run)
+        if key.startswith(("remote_", "dash_")) and skipped and not os.environ.get("CI"):
+            continue  # no PostgreSQL, S3 server or Chromium on this machine (under CI they must run)
         assert figure["unavailable"] is None, (key, figure["unavailable"])
         assert figure["status"] in (("PASS", "MISS") if figure["target"] != "report" else ("report",))
         assert figure["subject"]["min"] <= figure["subject"]["median"] <= figure["subject"]["max"]
@@ -202,3 +210,16 @@ def test_the_remote_group_says_why_it_is_skipped_without_postgresql(tmp_path, mo
     shown = {f["key"]: f["unavailable"] for f in results["figures"]}
     assert {key for key in FIGURES if key.startswith("remote_")} == set(shown)
     assert set(shown.values()) == {"skipped: PostgreSQL is not installed (test)"}
+
+
+def test_the_dash_group_says_why_it_is_skipped_without_chromium(tmp_path, monkeypatch):
+    """Where Chromium is missing every dash figure is there, marked "skipped: <why>"; none fails."""
+    import bench.dash
+    from bench.__main__ import main
+
+    monkeypatch.setattr(bench.dash, "CHROMIUM", tmp_path / "no-chromium")
+    assert main(["--tiny", "--only", "dash", "--output", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "benchmarks" / "results.json").read_text())
+    shown = {f["key"]: f["unavailable"] for f in results["figures"]}
+    assert {key for key in FIGURES if key.startswith("dash_")} == set(shown)
+    assert all(why.startswith("skipped: Chromium is not installed at ") for why in shown.values())

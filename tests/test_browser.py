@@ -197,11 +197,11 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     # Download the model file and load the bytes back.
     page.get_by_role("tab", name="Download").click()
     with page.expect_download() as waiting:
-        page.get_by_role("button", name="Download iris-browser-v1.joblib").click()
+        page.get_by_role("button", name="Download iris-browser-v1.pkl").click()
     downloaded = Path(waiting.value.path()).read_bytes()
-    assert waiting.value.suggested_filename == "iris-browser-v1.joblib"
+    assert waiting.value.suggested_filename == "iris-browser-v1.pkl"  # the default format
     assert sha256_bytes(downloaded) == record["sha256"]
-    assert detect_format(downloaded).format == "joblib"
+    assert detect_format(downloaded).format == "pickle"
     model = load_untrusted(downloaded).model  # the one load path for bytes from outside the store
     data = load_dataset("builtin:iris")
     assert list(model.predict(data.X.head(5))) == list(

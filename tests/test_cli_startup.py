@@ -62,6 +62,9 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("tag", "tiny:1", "baseline"),
         ("note", "tiny:1", "the first one"),
         ("delete", "tiny:2"),
+        ("estimators",),
+        ("estimators", "random_forest", "--task", "regression"),
+        ("datasets",),
     ],
     ids=lambda argv: " ".join(argv),
 )
@@ -75,3 +78,11 @@ def test_the_probe_sees_a_heavy_import(store_path: Path) -> None:
     found = _heavy_modules("--store", str(store_path), "evaluate", "tiny:1")
     assert found["code"] == 0
     assert {"sklearn", "pandas"} <= set(found["heavy"])  # type: ignore[arg-type]
+
+
+def test_the_static_table_names_every_loadable_data_set() -> None:
+    """``datasets`` lists a static table (no scikit-learn): it must name exactly what ``load_dataset`` loads."""
+    from core.datasets import _builtin_loaders
+    from core.shipped import BUILTIN_DATASETS, SHIPPED
+
+    assert sorted(BUILTIN_DATASETS) == sorted({*_builtin_loaders(), *SHIPPED})

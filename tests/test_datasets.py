@@ -69,3 +69,23 @@ def test_missing_file():
 def test_bytes_source_for_uploads():
     ds = load_dataset(b"a,b,c\n1,2,0\n3,4,1\n5,6,0\n", label="upload.csv")
     assert ds.source == "upload.csv" and isinstance(ds.X, pd.DataFrame)
+
+
+def test_iris_read_without_scikit_learn_is_exactly_its_loader(monkeypatch):
+    """builtin:iris comes from the CSV inside scikit-learn without importing it (the dashboard's
+    default data set): the same frame, dtypes and fingerprint as ``load_iris``; in a fresh process
+    scikit-learn stays unimported."""
+    import subprocess
+    import sys
+
+    from core import datasets
+    from tests.conftest import ROOT
+
+    fast = datasets.load_builtin("iris")
+    fast_dataset = load_dataset("builtin:iris")
+    monkeypatch.setattr(datasets, "_iris_as_shipped", lambda: None)
+    pd.testing.assert_frame_equal(fast, datasets.load_builtin("iris"), check_exact=True)
+    assert fast_dataset.fingerprint == load_dataset("builtin:iris").fingerprint
+    code = "import sys; from core.datasets import load_builtin; load_builtin('iris'); print('sklearn' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

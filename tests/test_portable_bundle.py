@@ -29,7 +29,7 @@ def other_store(tmp_path):
 
 
 def _bundle(store, source="builtin:iris", estimator="random_forest", name="iris") -> bytes:
-    store.save_trained(trained(source, estimator), name)
+    store.save_trained(trained(source, estimator), name, format="joblib")  # the tests below edit model.joblib
     return export_version(store, name, "bundle").data
 
 

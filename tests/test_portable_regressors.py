@@ -95,7 +95,7 @@ def test_a_regressor_bundle_holds_its_card_scores_and_what_was_left_out(store, f
     assert task_of(record) == "regression"
     exported = export_version(store, "diab", "bundle")
     files = set(zipfile.ZipFile(io.BytesIO(exported.data)).namelist())
-    assert {"model.joblib", "metadata.json", "README.md", "evaluation.parquet"} <= files
+    assert {"model.pkl", "metadata.json", "README.md", "evaluation.parquet"} <= files
     assert ("model.onnx" in files) == (name not in ONNX_REFUSED)
     assert "params.json" not in files and "json" in exported.info["omitted"]
     card = zipfile.ZipFile(io.BytesIO(exported.data)).read("README.md").decode()

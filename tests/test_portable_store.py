@@ -131,11 +131,11 @@ def test_attach_file_refuses_to_replace_the_model_or_escape_the_folder(saved):
 
 def test_pickle_joblib_skops_downloads(saved):
     store, record = saved
-    same = export_version(store, "iris", "joblib")
+    same = export_version(store, "iris", "pickle")  # the default format: the stored file itself
     assert same.info["same_file"] and same.data == store.read_artifact("iris")
-    assert same.filename == "iris-v1.joblib"
+    assert same.filename == "iris-v1.pkl"
     X, _ = store.evaluation_set("iris")
-    for fmt in ("pickle", "skops"):
+    for fmt in ("joblib", "skops"):
         exported = export_version(store, "iris", fmt)
         assert exported.info["same_file"] is False and exported.filename == download_filename(record, fmt)
         from core.formats import load_trusted
@@ -253,7 +253,7 @@ def test_bundle_contents_and_determinism(saved):
     names = set(archive.namelist())
     assert names == {
         "manifest.json",
-        "model.joblib",
+        "model.pkl",
         "metadata.json",
         "requirements.txt",
         "evaluation.parquet",

@@ -7,12 +7,11 @@ import argparse
 from core.catalog import parse_param_args
 from core.catalog_tasks import ALL_KEYS, catalog_for, spec_for, tasks_of
 from core.cli.base import Output, data_args, duplicate_args, duplicate_line, store_of
-from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, load_dataset
 from core.formats import FORMATS
 from core.record import cv_text, ref_of, score_text
+from core.shipped import BUILTIN_DATASETS, BUILTIN_PREFIX
 from core.tasks import TRAINABLE
 from core.text import human_bytes
-from core.training import train
 
 
 def train_args(p: argparse.ArgumentParser) -> None:
@@ -30,7 +29,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
         "--cv", type=int, metavar="K", help="k-fold cross-validation on the training part (stratified for classes)"
     )
     p.add_argument("--name", required=True, help="model name")
-    p.add_argument("--format", choices=FORMATS, default="joblib")
+    p.add_argument("--format", choices=FORMATS, help="model file format (default: pickle, or joblib with --compress)")
     p.add_argument("--compress", type=int, default=0, help="joblib compression level 0-9")
     p.add_argument("--tag", action="append", help="tag (repeatable)")
     p.add_argument("--note", help="free text kept with the version")
@@ -38,6 +37,10 @@ def train_args(p: argparse.ArgumentParser) -> None:
 
 
 def train_command(args: argparse.Namespace) -> Output:
+    # pandas and scikit-learn load here, not with the module: ``estimators`` and ``datasets`` need neither
+    from core.datasets import load_dataset
+    from core.training import train
+
     dataset = load_dataset(args.data, names=args.names, target=args.target, header=args.header)
     result = train(
         dataset,

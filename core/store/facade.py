@@ -105,7 +105,7 @@ class Store:
         *,
         X_test: Any = None,
         y_test: Any = None,
-        format: str = "joblib",
+        format: str | None = None,
         compress: int = 0,
         tags: Iterable[str] = (),
         note: str = "",
@@ -121,8 +121,10 @@ class Store:
 
         Give ``X_test``/``y_test`` (the held-out rows) and the version keeps them, so it can be
         re-scored later without the original data; its metrics are computed from them when
-        ``metrics`` is not given. Bytes identical to a version of ``name``: see ``saving.add_version``.
+        ``metrics`` is not given. ``format`` None: ``formats.default_format`` (a protocol-5 pickle,
+        joblib when ``compress`` is set). Bytes identical to a version of ``name``: see ``saving.add_version``.
         """
+        format = format or formats.default_format(compress)
         check_name(name)
         check_note(note)
         require_fitted(model)
@@ -160,7 +162,7 @@ class Store:
         result: saving.Trained,
         name: str,
         *,
-        format: str = "joblib",
+        format: str | None = None,
         compress: int = 0,
         tags: Iterable[str] = (),
         note: str = "",

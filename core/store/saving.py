@@ -57,6 +57,7 @@ from core.store.engine import read_only
 from core.store.index import MetadataIndex, Row, gone
 from core.store.layout import Layout, folder_of, new_folder
 from core.store.schema_tasks import index_columns
+from core.store.verified import record_saved, saved_stamp
 from core.store.visitors import Quota, check_room
 from core.tasks import task_of_estimator
 from core.text import human_bytes
@@ -280,6 +281,9 @@ def add_version(
                 **task_columns,
             }
             row_id = index.insert_version(conn, {**columns, "record": record_json, "stored_bytes": total}, tag_list)
+            stamp = saved_stamp(artifacts, model_path, size)  # as late as can be: the clock moves on
+            if stamp is not None:  # the first load need not hash the file this save just hashed
+                record_saved(conn, row_id, sha, stamp)
             if remote:  # put after the commit (see the module docstring)
                 row = Row(row_id, **columns, record_json=record_json, tags=sorted(tag_list), aliases=[])
                 row.stored_bytes = total
