@@ -167,8 +167,10 @@ def load_trusted(source: bytes | str, fmt: str, mmap: bool = False) -> Any:
     ``source`` is the file's bytes or, for a memory-mapped joblib load, its local path.
     """
     if fmt == "pickle":
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        return pickle.loads(data)
+        if isinstance(source, bytes):
+            return pickle.loads(source)
+        with open(source, "rb") as handle:  # read straight into the arrays: no copy of the whole file first
+            return pickle.load(handle)
     if fmt == "joblib":
         import joblib  # deferred: the store's light modules import formats; joblib brings numpy
 
