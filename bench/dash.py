@@ -76,12 +76,19 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(store: Path, log: Path, script: str = "streamlit_app.py") -> Iterator[str]:
-    """``streamlit run SCRIPT`` over ``store`` until its health endpoint answers; its base URL."""
+def served(
+    store: Path | None, log: Path, script: str = "streamlit_app.py", env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``streamlit run SCRIPT`` over ``store`` until its health endpoint answers; its base URL.
+
+    The one way the benchmark and the browser tests start a server; ``env`` adds to (or, with
+    ``store=None``, replaces the store of) the inherited environment, e.g. a demo flag or the
+    index and artifacts URLs of a shared store.
+    """
     port = _free_port()
     command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true"]
     command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    env = {**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "0"}
+    env = {**os.environ, "MODELSHELF_DEMO": "0", **({"MODEL_STORE": str(store)} if store else {}), **(env or {})}
     base = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

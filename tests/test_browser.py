@@ -15,12 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +23,7 @@ from typing import Any
 import joblib
 import pytest
 
+from bench.dash import served
 from core import Store, load_dataset, train
 from core.formats import detect_format, sha256_bytes
 from core.safety.loader import _load_untrusted as load_untrusted
@@ -47,12 +43,6 @@ ARGS = [
 WAIT = 60_000  # ms: first renders import scikit-learn and plotly on a shared 2-core machine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     if not CHROMIUM.exists():
@@ -66,36 +56,9 @@ def chromium() -> Path:
 @contextlib.contextmanager
 def streamlit_server(store: Path, demo: bool = False) -> Iterator[dict[str, Any]]:
     """``streamlit run streamlit_app.py`` on a free port over ``store``; stopped on exit."""
-    port = _free_port()
-    log = (store.parent / "streamlit.log").open("wb")
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    env = {**os.environ, "MODEL_STORE": str(store), "MODELSHELF_DEMO": "1" if demo else "0"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {process.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not become healthy in 90 s; see {log.name}")
-            time.sleep(0.5)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with served(store, store.parent / "streamlit.log", env={"MODELSHELF_DEMO": "1" if demo else "0"}) as base:
         yield {"base": base, "store": store}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bench.dash import served
 from core import Store
-from tests.backends import Bucket, free_port
+from tests.backends import Bucket
 from tests.test_browser import ARGS, WAIT, chromium, no_exception  # noqa: F401  # chromium: a fixture
 
 pytestmark = [pytest.mark.remote, pytest.mark.browser]
@@ -30,29 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @contextlib.contextmanager
 def replica(env: dict[str, str], log: Path) -> Iterator[str]:
     """``streamlit run streamlit_app.py`` on a free port with the store in ``env``; its base URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert process.poll() is None, log.read_text()[-2000:]
-                with contextlib.suppress(OSError), urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as ok:
-                    if ok.read().strip() == b"ok":
-                        break
-                assert time.monotonic() < deadline, log.read_text()[-2000:]
-                time.sleep(0.5)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+    with served(None, log, env=env) as base:
+        yield base
 
 
 def trained(page, base: str, name: str, seed: int | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -60,8 +36,9 @@ def trained(page, base: str, name: str, seed: int | None = None) -> None:  # typ
     page.goto(base + "/")
     page.get_by_role("button", name="Train").wait_for()
     if seed is not None:
-        page.get_by_role("spinbutton", name="Seed").fill(str(seed))
-        page.get_by_role("spinbutton", name="Seed").press("Enter")
+        seed_box = page.get_by_role("spinbutton", name="Seed").first  # Train's; Compare estimators has its own below
+        seed_box.fill(str(seed))
+        seed_box.press("Enter")
     page.get_by_role("button", name="Train").click()
     page.get_by_text("Held-out results").wait_for()
     page.get_by_label("Name", exact=True).fill(name)
