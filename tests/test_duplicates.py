@@ -31,7 +31,9 @@ def test_refuse_stores_nothing_and_returns_the_existing_version(store, trained):
     assert refused["stored"] is False and refused["duplicate_of"] == "iris:1" and refused["version"] == 1
     assert store.versions("iris") == [1] and store.get("iris:1")["tags"] == ["a"]
     assert sorted(p.name for p in (Path(store.artifacts.root) / "iris").iterdir()) == before  # no folder left
-    assert store.save_trained(trained, "iris", format="pickle", on_duplicate="refuse")["version"] == 2  # other bytes
+    assert (
+        store.save_trained(trained, "iris", format="joblib", on_duplicate="refuse")["version"] == 2
+    )  # other bytes (the default is pickle)
 
 
 def test_the_same_bytes_under_another_name_are_not_a_duplicate(store, trained):

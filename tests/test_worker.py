@@ -522,7 +522,7 @@ def test_the_dashboard_predicts_and_rescores_an_imported_version_through_its_wor
 
     import core.safety.loader
     from core import Store, load_dataset, train
-    from tests.test_app import DETAIL, labels, metric, ok, open_page
+    from tests.test_app import DETAIL, labels, metric, ok, open_page, open_tab
 
     dataset = load_dataset("builtin:iris")
     model = train(dataset, "random_forest", {"n_estimators": 10}, seed=3).model
@@ -539,10 +539,11 @@ def test_the_dashboard_predicts_and_rescores_an_imported_version_through_its_wor
     st.cache_resource.clear()
     st.cache_data.clear()
     try:
-        at = open_page(DETAIL, model="upload:1")
+        at = open_tab(open_page(DETAIL, model="upload:1"), "Re-score")  # only the open tab is drawn
         at.button(key="rescore").click().run()
         ok(at)
         assert metric(at, "Reproduced") == "yes"
+        at = open_tab(at, "Predict")
         at.button[labels(at.button).index("Predict")].click().run()
         ok(at)
         assert metric(at, "Prediction") in {"0", "1", "2"}
