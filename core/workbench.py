@@ -19,7 +19,7 @@ import pandas as pd
 from core.catalog_tasks import catalog_for
 from core.datasets import Dataset
 from core.errors import InvalidParameterError, ModelShelfError
-from core.formats import HashingWriter, write_model
+from core.formats import DEFAULT_FORMAT, HashingWriter, write_model
 from core.metrics import TASK_METRICS
 from core.training import TrainResult, fit_prepared, prepare
 
@@ -117,11 +117,11 @@ class Leaderboard:
 
 
 def model_size(model: Any) -> int:
-    """The bytes the model takes as an uncompressed joblib file (what ``train`` saves by default)."""
+    """The bytes the model takes in the default format (what ``train`` and ``--save`` write by default)."""
     with open(os.devnull, "wb") as sink:  # counted on the way, never held: a forest can take megabytes
         counter = HashingWriter(sink)
         # A binary file at runtime; typeshed's RawIOBase just is not declared an IO[bytes].
-        write_model(model, cast("IO[bytes]", counter), "joblib", 0)
+        write_model(model, cast("IO[bytes]", counter), DEFAULT_FORMAT, 0)
     return counter.size
 
 

@@ -145,8 +145,9 @@ def test_cli_table_json_and_save(capsys, store_path):
         *store,
     )
     trained = json.loads(out)
-    for key in ("params", "split", "dataset", "cv", "warnings", "estimator"):
+    for key in ("params", "split", "dataset", "cv", "warnings", "estimator", "format"):
         assert saved[key] == trained[key], key
+    assert ridge["size_bytes"] == saved["size_bytes"]  # the leaderboard's size is the file --save writes
     drop = {"fit_seconds"}
     assert {k: v for k, v in saved["metrics"].items() if k not in drop} == {
         k: v for k, v in trained["metrics"].items() if k not in drop

@@ -33,7 +33,7 @@ def compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", action="store_true", help="standardise numeric features")
     p.add_argument("--save", metavar="KEY", help="save this estimator of the comparison (with --name)")
     p.add_argument("--name", help="model name for --save")
-    p.add_argument("--format", choices=FORMATS, default="joblib")
+    p.add_argument("--format", choices=FORMATS, help="model file format of --save (default: the store's, a pickle)")
     p.add_argument("--tag", action="append", help="tag of the saved version (repeatable)")
     p.add_argument("--note", help="free text kept with the saved version")
 
