@@ -550,7 +550,7 @@ def test_upload_imports_json_parameters(app_store, iris_results, tmp_path):
     record = app_store.get("tree:1")
     assert record["origin"] == "imported" and record["imported"]["from"] == "json"
     assert record["estimator"].endswith("DecisionTreeClassifier")
-    assert metric(at, "Format") == "joblib" and metric(at, "Accuracy") == "not scored"
+    assert metric(at, "Format") == record["format"] == "pickle" and metric(at, "Accuracy") == "not scored"
     assert any("Rebuilt from its JSON parameters" in c.value for c in at.caption)
 
 

@@ -72,7 +72,6 @@ def import_params(
     return store.save(
         model,
         name,
-        format="joblib",
         tags=tags,
         note=note,
         dataset=dataset,
