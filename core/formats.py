@@ -13,6 +13,8 @@ import io
 import mmap
 import pickle
 import pickletools
+import queue
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +51,24 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 
 class HashingWriter(io.RawIOBase):
-    """A write-only file that hashes and counts what passes through it on the way to ``target``."""
+    """A write-only file that hashes and counts what passes through it on the way to ``target``.
+
+    Past the first megabyte the hashing moves to a thread of its own: ``hashlib`` lets go of the
+    GIL while it hashes, so a large model is hashed while it is pickled, written and fsynced,
+    instead of adding a SHA-256 pass (about 24 ms for 43 MB here) to every save. The thread only
+    keeps objects nobody can change under it: ``bytes`` and the pickler's ``PickleBuffer`` views of
+    the model's own arrays; any other buffer is copied first (a caller may reuse it after
+    ``write`` returns). Order is kept: once the thread runs, everything goes through its queue.
+    """
+
+    _THREAD_AFTER = 1 << 20
 
     def __init__(self, target: IO[bytes]) -> None:
         super().__init__()
         self._target = target
         self._sha = hashlib.sha256()
+        self._queue: queue.SimpleQueue[Any] | None = None
+        self._thread: threading.Thread | None = None
         self.size = 0
 
     def writable(self) -> bool:
@@ -62,16 +76,43 @@ class HashingWriter(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        self._sha.update(view)
+        if self._queue is None and self.size + view.nbytes > self._THREAD_AFTER:
+            self._start()
+        if self._queue is None:
+            self._sha.update(view)
+        else:
+            self._queue.put(view if isinstance(data, bytes | pickle.PickleBuffer) else bytes(view))
         self._target.write(view)
         self.size += view.nbytes
         return view.nbytes
+
+    def _start(self) -> None:
+        self._queue = pending = queue.SimpleQueue[Any]()
+
+        def hash_all() -> None:
+            while (item := pending.get()) is not None:
+                self._sha.update(item)
+
+        self._thread = threading.Thread(target=hash_all, name="modelshelf-sha256", daemon=True)
+        self._thread.start()
+
+    def _finish(self) -> None:
+        """Wait for the hashing thread to take in everything written (a no-op without one)."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = self._thread = None
+
+    def close(self) -> None:
+        self._finish()  # never leaves the thread waiting on its queue
+        super().close()
 
     def tell(self) -> int:
         return self.size
 
     @property
     def sha256(self) -> str:
+        self._finish()
         return self._sha.hexdigest()
 
 

@@ -130,14 +130,13 @@ class ArtifactStore:
 
     def _write_synced(self, path: str, write: Callable[[IO[bytes]], object]) -> tuple[int, str]:
         """Run ``write`` on a new file at ``path``, hashing as it goes; on disk (fsync) before it returns."""
-        with self._open_new(path) as raw:
-            writer = HashingWriter(raw)
+        with self._open_new(path) as raw, HashingWriter(raw) as writer:
             # A binary file at runtime; typeshed's RawIOBase just is not declared an IO[bytes].
             write(cast("IO[bytes]", writer))
             if self.is_local:
                 raw.flush()
-                os.fsync(raw.fileno())
-        return writer.size, writer.sha256
+                os.fsync(raw.fileno())  # while the writer's thread hashes the last buffers
+            return writer.size, writer.sha256
 
     def write_new(self, relpath: str, write: Callable[[IO[bytes]], object]) -> tuple[int, str]:
         """Write a file that must not exist yet; returns ``(size, sha256)``, hashed while written.

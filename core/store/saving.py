@@ -151,31 +151,25 @@ def _write_files(
     model_path: str,
     write: Callable[[IO[bytes]], object],
     eval_frame: pd.DataFrame | None,
-    concurrent: bool,
 ) -> tuple[int, str, dict[str, Any] | None]:
-    """The model file and the evaluation set: one after the other on a disk, at once on an object store."""
+    """The model file and the evaluation set, written at once: on a disk the set's parquet and
+    fsync overlap the model's pickling and fsync, on an object store their puts."""
     eval_path = f"{folder}/evaluation.parquet"
 
     def write_model() -> tuple[int, str]:
         return artifacts.write_new(model_path, write)
 
-    def write_eval() -> tuple[int, str] | None:
-        if eval_frame is None:
-            return None
-        return artifacts.write_new(eval_path, lambda handle: write_evaluation_set(eval_frame, handle))
+    def write_eval(frame: pd.DataFrame) -> tuple[int, str]:
+        return artifacts.write_new(eval_path, lambda handle: write_evaluation_set(frame, handle))
 
-    if concurrent and eval_frame is not None:
-        with ThreadPoolExecutor(max_workers=1) as pool:  # the evaluation set beside; the model here
-            pending = pool.submit(write_eval)
-            try:
-                size, sha = write_model()
-            finally:
-                evaluated = pending.result()  # waits for it either way: never leaves a put running
-    else:
-        size, sha = write_model()
-        evaluated = write_eval()
-    if evaluated is None or eval_frame is None:
-        return size, sha, None
+    if eval_frame is None:
+        return (*write_model(), None)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the evaluation set beside; the model here
+        pending = pool.submit(write_eval, eval_frame)
+        try:
+            size, sha = write_model()
+        finally:
+            evaluated = pending.result()  # waits for it either way: never leaves a write running
     eval_size, eval_sha = evaluated
     return size, sha, {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
 
@@ -231,7 +225,7 @@ def add_version(
     tag_list = list(dict.fromkeys(tags))
     posted: dict[str, Any] = {}
     try:
-        size, sha, evaluation_set = _write_files(artifacts, folder, model_path, write, eval_frame, remote)
+        size, sha, evaluation_set = _write_files(artifacts, folder, model_path, write, eval_frame)
         artifacts.sync_folder(name)  # the folder's own entry; its files' names are synced with version.json
         environment = fields.get("environment") or capture_environment()
         described = {k: v for k, v in fields.items() if k != "environment"}
