@@ -22,6 +22,7 @@ from core.errors import ModelShelfError
 from core.settings import Settings, load_settings
 from core.store import LoadedModel, Quota, StoreSettings, resolve_store
 from core.text import escape_markdown
+from core.turns import TurnGate
 
 T = TypeVar("T")
 log = logging.getLogger("modelshelf.dashboard")
@@ -32,6 +33,9 @@ MODELS = "app_pages/models.py"
 DETAIL = "app_pages/model_detail.py"
 UPLOAD = "app_pages/upload.py"
 FORMATS = "app_pages/formats.py"
+
+#: Every session's page run takes its turn here (one per server process: this module is imported once).
+PAGE_TURNS = TurnGate()
 
 
 #: The cookie that keeps a demo visitor's random token across reloads (never in the URL: a shared

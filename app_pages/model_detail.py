@@ -6,11 +6,13 @@ import base64
 from typing import Any, NoReturn
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from app_pages import common
 from app_pages.feedback import toast_later
 from app_pages.state import DELETE_PENDING, DELETED, DETAIL_PICKER, EXPORTS, PREDICTIONS, RESCORES
+from core import views
 from core.datasets import load_frame
 from core.environment import compare_environment
 from core.errors import ModelShelfError, NotFoundError
@@ -35,29 +37,32 @@ from core.record import (
     ref_of,
 )
 from core.tasks import PRIMARY_METRIC, task_of_record
-from core.text import human_bytes, parse_tags, split_words, utc_minutes
+from core.text import human_bytes, parse_tags, utc_minutes
 from core.views import (
-    claimed_metrics,
     confusion_frame,
-    environment_table,
     feature_row,
-    metrics_shown,
-    params_table,
     record_json,
-    scalar_metrics,
 )
 
 #: Short labels: all five fit a 390-pixel phone screen without scrolling the tab bar.
 TABS = ("Overview", "Re-score", "Predict", "Download", "Manage")
-SEVERITY_COLOURS = {"ok": "#d8f0dc", "warning": "#fff3c4", "error": "#f8d0d0"}
 
 
 def html_data_url(html: str) -> str:
     return "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode("utf-8")).decode("ascii")
 
 
-def colour_status(frame: pd.DataFrame) -> Any:
-    return frame.style.map(lambda s: f"background-color: {SEVERITY_COLOURS.get(s, '')}", subset=["status"])
+@st.cache_resource(max_entries=64, show_spinner=False)
+def overview_tables(location: str, ref: str, sha256: str, _record: VersionRecord) -> dict[str, Any]:
+    """A version's Overview tables as Arrow tables, built once for every visitor, with the
+    environment's status: a table given as Arrow is sent as it is, where a pandas frame is
+    converted on every run of every session. Keyed like ``confusion_chart``; these parts of a
+    record never change after the save."""
+    compatibility = compare_environment(dict(environment_of(_record)))
+    frames = views.overview_tables(_record, compatibility)
+    return {"status": compatibility.status} | {
+        key: pa.Table.from_pandas(frame, preserve_index=False) for key, frame in frames.items()
+    }
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -100,25 +105,23 @@ def overview(record: VersionRecord, ref: str) -> None:
         st.text("Note: " + record["note"])
     st.text("sha256: " + record["sha256"])
 
+    tables = overview_tables(common.get_store().location, ref, record["sha256"], record)
     left, right = st.columns(2)
-    compatibility = compare_environment(dict(environment_of(record)))
-    left.markdown(f"**Environment: saved vs now** (status: {compatibility.status})")
-    environment = environment_table(compatibility)
-    left.dataframe(colour_status(environment), hide_index=True, height=common.table_height(len(environment)))
+    left.markdown(f"**Environment: saved vs now** (status: {tables['status']})")
+    environment = tables["environment"]
+    left.dataframe(environment, hide_index=True, height=common.table_height(environment.num_rows))
     right.markdown("**Hyperparameters**")
-    params = params_table(record)
-    right.dataframe(params, hide_index=True, height=common.table_height(len(params)))
+    right.dataframe(tables["params"], hide_index=True, height=common.table_height(tables["params"].num_rows))
 
     left, right = st.columns(2)
     left.markdown("**Held-out metrics**")
-    left.dataframe(metrics_shown(scalar_metrics(record)), hide_index=True)
+    left.dataframe(tables["metrics"], hide_index=True)
     if cv := record.get("cv"):
         left.markdown(f"**Cross-validation on the training rows:** {cv_text(cv)}")
         left.caption("Per fold: " + ", ".join(f"{v:.4f}" for v in cv["scores"]))
-    claims = claimed_metrics(record)
-    if not claims.empty:
+    if tables["claimed"].num_rows:
         left.markdown("**Metrics claimed by the sender, not measured here**")
-        left.dataframe(metrics_shown(claims), hide_index=True)
+        left.dataframe(tables["claimed"], hide_index=True)
     store = common.get_store()
     chart = confusion_chart(store.location, ref, record["sha256"], m)
     if chart is not None:
@@ -126,22 +129,8 @@ def overview(record: VersionRecord, ref: str) -> None:
     if task == "regression" and record.get("evaluation_set"):
         regression_plots(ref, record["sha256"])
 
-    dataset = dataset_of(record)
     st.markdown("**Data set**")
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {"field": "source", "value": str(dataset.get("source"))},
-                {"field": "fingerprint (sha256)", "value": str(dataset.get("fingerprint"))},
-                {"field": "rows", "value": str(dataset.get("n_rows"))},
-                {"field": "features", "value": str(dataset.get("n_features"))},
-                {"field": "target", "value": str(dataset.get("target"))},
-                {"field": "classes", "value": ", ".join(map(str, dataset.get("classes") or []))},
-                {"field": "split", "value": split_words(record.get("split"))},
-            ]
-        ),
-        hide_index=True,
-    )
+    st.dataframe(tables["dataset"], hide_index=True)
     if st.toggle("Show the pipeline diagram (loads the model)", key=f"diagram_{ref}"):
         loaded = common.attempt("loading the model", common.load_model, ref)
         if loaded is not None:

@@ -29,7 +29,7 @@ from core.record import (
     score_text,
 )
 from core.tasks import task_of_record
-from core.text import metric_text, param_literal
+from core.text import metric_text, param_literal, split_words
 
 #: The scalar metrics a comparison shows, in display order (a classifier's, then a regressor's).
 METRIC_NAMES = (*TASK_METRICS["classification"], *TASK_METRICS["regression"])
@@ -212,6 +212,38 @@ def environment_table(compatibility: Compatibility) -> pd.DataFrame:
         ],
         columns=["package", "saved", "current", "status"],
     )
+
+
+#: How a package's status reads in the environment table: a mark the eye finds without colour.
+STATUS_MARKS = {"ok": "🟢 ok", "warning": "🟠 warning", "error": "🔴 error"}
+
+
+def dataset_table(record: VersionRecord) -> pd.DataFrame:
+    """Where the training data came from and how it was split, as ``field, value`` rows."""
+    dataset = dataset_of(record)
+    rows = [
+        ("source", str(dataset.get("source"))),
+        ("fingerprint (sha256)", str(dataset.get("fingerprint"))),
+        ("rows", str(dataset.get("n_rows"))),
+        ("features", str(dataset.get("n_features"))),
+        ("target", str(dataset.get("target"))),
+        ("classes", ", ".join(map(str, dataset.get("classes") or []))),
+        ("split", split_words(record.get("split"))),
+    ]
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+def overview_tables(record: VersionRecord, compatibility: Compatibility) -> dict[str, pd.DataFrame]:
+    """Every table of a version's Overview, built once: ``environment`` (status marked), ``params``,
+    ``metrics``, ``claimed`` (empty when nothing is claimed) and ``dataset``."""
+    environment = environment_table(compatibility)
+    return {
+        "environment": environment.assign(status=environment["status"].map(lambda s: STATUS_MARKS.get(s, s))),
+        "params": params_table(record),
+        "metrics": metrics_shown(scalar_metrics(record)),
+        "claimed": metrics_shown(claimed_metrics(record)),
+        "dataset": dataset_table(record),
+    }
 
 
 def confusion_frame(metrics: Mapping[str, Any]) -> pd.DataFrame | None:

@@ -53,7 +53,7 @@ def test_every_download_is_named_alike_in_the_button_the_snippet_and_the_cli(she
 #: One core function each tab calls while it is drawn (patched where the page imports it from);
 #: Predict reads the kept rows (``Store.evaluation_set``) for its example row. Re-score and Manage
 #: compute nothing until a button is clicked: choosing them must call none of these.
-TAB_PROBES = {"Overview": ("core.views", "params_table"), "Download": ("core.portable.how_to_load", "how_to_load")}
+TAB_PROBES = {"Overview": ("core.record", "recorded_score"), "Download": ("core.portable.how_to_load", "how_to_load")}
 
 
 def test_opening_the_page_computes_only_the_overview_and_a_tab_only_itself(shelf, monkeypatch):
@@ -82,6 +82,28 @@ def test_opening_the_page_computes_only_the_overview_and_a_tab_only_itself(shelf
         open_tab(at, tab)
         ok(at)
         assert set(calls) == ({tab} if tab in (*TAB_PROBES, "Predict") else set()), tab
+
+
+def test_the_overview_tables_are_built_once_per_version_for_every_visitor(shelf, monkeypatch):
+    """Two sessions opening one version build its tables once (kept as Arrow tables, keyed by the
+    file's sha256); another version gets its own. The environment's status reads with a mark."""
+    import core.views
+
+    built: list[str] = []
+    original = core.views.overview_tables
+
+    def counting(record, compatibility):
+        built.append(f"{record['name']}:{record['version']}")
+        return original(record, compatibility)
+
+    monkeypatch.setattr(core.views, "overview_tables", counting)
+    for _ in range(2):
+        at = open_page(DETAIL, model="iris:1")
+        ok(at)
+    environment = at.dataframe[0].value
+    assert set(environment["status"]) == {"🟢 ok"} and "scikit-learn" in set(environment["package"])
+    ok(open_page(DETAIL, model="iris:2"))
+    assert built == ["iris:1", "iris:2"]
 
 
 def test_a_link_to_a_missing_version_says_so_and_stays(shelf):
@@ -151,3 +173,23 @@ def test_the_confusion_chart_is_built_once_for_every_visitor(app_store, iris_res
     ok(open_page(DETAIL, model="iris:2"))
     ok(open_page(DETAIL, model="iris:1"))
     assert len(built) == 2 and built[0] != built[1]  # iris:2's own matrix, iris:1's kept
+
+
+def test_every_page_run_takes_its_turn(shelf, monkeypatch):
+    """The whole run of a page (sidebar included) happens inside the process's turn gate."""
+    from app_pages import common
+    from core.turns import TurnGate
+
+    seen: list[str] = []
+
+    class Recording(TurnGate):
+        def turn(self):
+            seen.append("turn")
+            return super().turn()
+
+    monkeypatch.setattr(common, "PAGE_TURNS", Recording())
+    at = open_page(DETAIL, model="iris:1")
+    ok(at)
+    open_tab(at, "Manage")
+    ok(at)
+    assert len(seen) >= 2 and at.header
