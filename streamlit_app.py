@@ -12,6 +12,7 @@ from app_pages import common
 from app_pages.feedback import show_toasts
 from core.text import human_bytes
 
+common.new_run()
 st.set_page_config(page_title="ModelShelf", page_icon=":material/shelves:", layout="wide")
 
 pages = [

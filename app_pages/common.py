@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict, TypeVar
 
@@ -34,6 +35,9 @@ DETAIL = "app_pages/model_detail.py"
 UPLOAD = "app_pages/upload.py"
 FORMATS = "app_pages/formats.py"
 
+#: What the current script run has read already (a session's runs share a ScriptRunner thread:
+#: ``new_run`` clears it at the start of each).
+_this_run = threading.local()
 #: Every session's page run takes its turn here (one per server process: this module is imported once).
 PAGE_TURNS = TurnGate()
 
@@ -85,11 +89,21 @@ def get_store() -> Store:
     A store that cannot be opened (a damaged index, a folder that cannot be read) stops the page
     with core's one line instead of a traceback.
     """
+    kept: Store | None = getattr(_this_run, "store", None)
+    if kept is not None:
+        return kept
     try:
-        return _store(store_settings().key(), _quota())
+        _this_run.store = _store(store_settings().key(), _quota())
     except ModelShelfError as exc:
         show_error(exc, "opening the store")
         st.stop()
+    return _this_run.store
+
+
+def new_run() -> None:
+    """Forget what the previous run of this session read (streamlit_app.py calls it first): within
+    one run the settings and the store are read once, not at every ``get_store()``."""
+    _this_run.__dict__.clear()
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the model (sha256 checked first)...")
@@ -109,8 +123,12 @@ def settings() -> Settings:
 
     A broken setting stops the app with one message: guessing could expose a public demo.
     """
+    kept: Settings | None = getattr(_this_run, "settings", None)
+    if kept is not None:
+        return kept
     try:
-        return load_settings()
+        _this_run.settings = load_settings()
+        return _this_run.settings
     except ModelShelfError as exc:
         st.error("ModelShelf is misconfigured: " + escape_markdown(exc), icon=":material/error:")
         st.stop()
@@ -246,8 +264,11 @@ def open_version(ref: str) -> None:
     st.switch_page(DETAIL, query_params={"model": ref})
 
 
-def version_picker(key: str, current: str | None = None) -> str | None:
-    """Choose a version by name, then number (cheap at any store size: two index queries)."""
+def version_picker(key: str, current: str | None = None, resolved: Mapping[str, Any] | None = None) -> str | None:
+    """Choose a version by name, then number (cheap at any store size: two index queries).
+
+    ``current`` is a link's reference; ``resolved``, the record it names when the caller has read
+    it already (one lookup fewer per run)."""
     store = get_store()
     names = store.names()
     if not names:
@@ -258,10 +279,10 @@ def version_picker(key: str, current: str | None = None) -> str | None:
     if current and current != state.get(picker_link(key)):
         # A new link (?model=NAME:VERSION or NAME@ALIAS) wins over what the pickers held before.
         state[picker_link(key)] = current
-        linked = attempt("opening the link", store.row, current)
+        linked = resolved or attempt("opening the link", store.get, current)
         if linked is not None:
-            state[name_key] = linked.name
-            state[picker_version(key, linked.name)] = linked.version
+            state[name_key] = linked["name"]
+            state[picker_version(key, linked["name"])] = linked["version"]
     if state.get(name_key) not in names:
         state[name_key] = names[0]
     left, right = st.columns([3, 1])
@@ -294,8 +315,6 @@ def _sandbox_probe() -> dict[str, Any]:
     """Started once per server: a background thread asks a model worker which sandbox layers it
     really has (starting a worker takes seconds: no page waits for it, and the pool is warm for
     the first upload)."""
-    import threading
-
     from core import sandbox_layers
 
     box: dict[str, Any] = {}

@@ -441,10 +441,11 @@ if deleted:
     st.success(f"Deleted {common.plain(deleted[0])}: {human_bytes(deleted[1])} freed.", icon=":material/delete:")
 
 
-def missing_link(linked: str) -> bool:
-    """A link to a version that is not there says so and stays (no other version shown, the URL kept)."""
+def follow_link(linked: str) -> VersionRecord | None:
+    """The version a link names; a link to a version that is not there says so and stays (no
+    other version shown, the URL kept); any other trouble is for the picker to report, once."""
     try:
-        common.get_store().row(linked)
+        return common.get_store().get(linked)
     except NotFoundError as exc:
         st.error(
             f"{common.plain(linked)} is not in the store: {common.plain(exc)} (deleted, or never saved).",
@@ -453,18 +454,19 @@ def missing_link(linked: str) -> bool:
         if st.button("Choose another version", key="leave_missing_link"):
             st.query_params.pop("model", None)
             st.rerun()
-        return True
+        st.stop()
     except ModelShelfError:
-        return False  # any other trouble is for the picker to report, once
-    return False
+        return None
 
 
 linked = st.query_params.get("model")  # NAME, NAME@ALIAS or NAME:VERSION; the picker resolves it
-picked = None if linked and missing_link(linked) else common.version_picker(DETAIL_PICKER, current=linked)
+shown = follow_link(linked) if linked else None
+picked = common.version_picker(DETAIL_PICKER, current=linked, resolved=shown)
 if picked is not None:
     if picked != linked:
         st.query_params["model"] = picked
-    record = common.attempt("reading the version", common.get_store().get, picked)
+    same = shown is not None and ref_of(shown) == picked
+    record = shown if same else common.attempt("reading the version", common.get_store().get, picked)
     if record is not None:
         ref = ref_of(record)
         st.header(common.plain(ref), anchor=False)
