@@ -67,13 +67,13 @@ def overview_tables(location: str, ref: str, sha256: str, _record: VersionRecord
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def confusion_chart(location: str, ref: str, sha256: str, _metrics: MetricsRecord) -> Any:
-    """A version's confusion matrix figure, built once for every visitor (plotly takes ~70 ms a figure).
+    """A version's confusion matrix chart (counts and spec), built once for every visitor.
 
     Keyed by the store, the version and its file's sha256: a version deleted and saved again under
-    the same number gets its own figure. ``plotly_chart`` reads the figure and never changes it.
+    the same number gets its own chart. ``vega_lite_chart`` reads both and never changes them.
     """
     cm = confusion_frame(_metrics)
-    return None if cm is None else common.confusion_figure(cm)
+    return None if cm is None else common.confusion_chart_spec(cm)
 
 
 def overview(record: VersionRecord, ref: str) -> None:
@@ -125,7 +125,7 @@ def overview(record: VersionRecord, ref: str) -> None:
     store = common.get_store()
     chart = confusion_chart(store.location, ref, record["sha256"], m)
     if chart is not None:
-        right.plotly_chart(chart, width="stretch")
+        right.vega_lite_chart(*chart, width="stretch")
     if task == "regression" and record.get("evaluation_set"):
         regression_plots(ref, record["sha256"])
 

@@ -193,7 +193,7 @@ def show_result(kept: dict, stale: bool) -> None:
         left, right = st.columns(2)
     cm = confusion_frame(m)
     if cm is not None:
-        left.plotly_chart(common.confusion_figure(cm), width="stretch")
+        left.vega_lite_chart(*common.confusion_chart_spec(cm), width="stretch")
     if kept["roc"] is not None:
         roc = pd.DataFrame(kept["roc"])
         fig = px.area(

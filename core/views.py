@@ -215,7 +215,7 @@ def environment_table(compatibility: Compatibility) -> pd.DataFrame:
 
 
 #: How a package's status reads in the environment table: a mark the eye finds without colour.
-STATUS_MARKS = {"ok": "🟢 ok", "warning": "🟠 warning", "error": "🔴 error"}
+STATUS_MARKS = {"ok": "✓ ok", "warning": "⚠ warning", "error": "✗ error"}
 
 
 def dataset_table(record: VersionRecord) -> pd.DataFrame:

@@ -288,7 +288,7 @@ def test_detail_deep_link_and_a_bad_link(filled):
     assert at.selectbox(key="detail_version_iris").value == 1
     assert metric(at, "Accuracy") == f"{filled.get('iris:1')['metrics']['accuracy']:.4f}"
     environment = at.dataframe[0].value
-    assert set(environment["status"]) == {"🟢 ok"} and "scikit-learn" in set(environment["package"])
+    assert set(environment["status"]) == {"✓ ok"} and "scikit-learn" in set(environment["package"])
 
     at = open_page(DETAIL, model="iris:9")
     assert not at.exception
@@ -493,7 +493,7 @@ def test_upload_a_file_from_an_older_scikit_learn_shows_its_version(app_store):
     at.switch_page(DETAIL).run()
     environment = at.dataframe[0].value.set_index("package")
     assert environment.loc["scikit-learn", "saved"] == "1.5.2"
-    assert environment.loc["scikit-learn", "status"] == "🟠 warning"
+    assert environment.loc["scikit-learn", "status"] == "⚠ warning"
     assert app_store.get(ref)["origin"] == "imported"
 
 

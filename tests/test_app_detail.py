@@ -101,7 +101,7 @@ def test_the_overview_tables_are_built_once_per_version_for_every_visitor(shelf,
         at = open_page(DETAIL, model="iris:1")
         ok(at)
     environment = at.dataframe[0].value
-    assert set(environment["status"]) == {"🟢 ok"} and "scikit-learn" in set(environment["package"])
+    assert set(environment["status"]) == {"✓ ok"} and "scikit-learn" in set(environment["package"])
     ok(open_page(DETAIL, model="iris:2"))
     assert built == ["iris:1", "iris:2"]
 
@@ -158,13 +158,13 @@ def test_the_confusion_chart_is_built_once_for_every_visitor(app_store, iris_res
     from app_pages import common
 
     built: list[str] = []
-    original = common.confusion_figure
+    original = common.confusion_chart_spec
 
     def counting(cm):
         built.append(cm.to_json())
         return original(cm)
 
-    monkeypatch.setattr(common, "confusion_figure", counting)
+    monkeypatch.setattr(common, "confusion_chart_spec", counting)
     for result in iris_results:
         app_store.save_trained(result, "iris")
     for _ in range(2):  # two visitors, one after the other, each a new session
