@@ -20,7 +20,7 @@ def human_bytes(size: int | None) -> str:
     return f"{value:.1f} TB"
 
 
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:=^&\"'")
+_MARKDOWN_ESCAPES = str.maketrans({ch: "\\" + ch for ch in "\\`*_{}[]()<>#+-.!|~$:=^&\"'"})
 
 
 def escape_markdown(text: object) -> str:
@@ -29,7 +29,7 @@ def escape_markdown(text: object) -> str:
     Every ASCII punctuation mark is backslash-escaped (CommonMark allows it for all of them), so
     a note cannot become a link, an image, HTML, a heading, a formula or a coloured directive.
     """
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text)).replace("\n", "  \n")
+    return str(text).translate(_MARKDOWN_ESCAPES).replace("\n", "  \n")
 
 
 def parse_tags(text: str) -> list[str]:
