@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import metadata
 from typing import Any, Literal
 
 Severity = Literal["ok", "warning", "error"]
@@ -34,6 +33,8 @@ _ORDER = {"ok": 0, "warning": 1, "error": 2}
 
 
 def package_version(name: str) -> str | None:
+    from importlib import metadata  # deferred: 13 ms of imports that `list` and `show` never need
+
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
