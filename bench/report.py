@@ -33,7 +33,7 @@ HEADLINES = (
     ("dash_train_cold", "dashboard cold start, Train page in Chromium"),
     ("dash_detail_cold", "dashboard cold start, a Model detail link in Chromium"),
     ("dash_detail_after_upload", "a fresh Model detail link after the Upload page"),
-    ("dash_detail_8_light", "8 visitors opening Model detail at once vs one"),
+    ("dash_detail_8_visitors", "8 visitors opening Model detail at once vs one"),
 )
 
 

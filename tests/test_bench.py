@@ -54,9 +54,9 @@ FIGURES = (
     "dash_train_cold",
     "dash_detail_cold",
     "dash_detail_fresh",
-    "dash_detail_8_visitors",
+    "dash_detail_8_browser",
     "dash_detail_after_upload",
-    "dash_detail_8_light",
+    "dash_detail_8_visitors",
 )
 
 
