@@ -178,6 +178,8 @@ def _serve(
         if not config.get("probes"):
             raise InvalidParameterError("This worker runs no probes")
         return _probe(request["name"], (request.get("args") or {}) | {"data_fd": config["data_fd"]})
+    if op == "fit":  # a demo visitor's training (the operations module): no model held, the rows sent along
+        return _operations()["fit"](request)
     entry = models.get(request["sha256"])
     if entry is None:
         raise _NotLoaded
