@@ -12,7 +12,8 @@ server's thread waits on a pipe without the GIL. The limits:
 * ``demo_train_max_rows``: a longer data set is refused before any fit;
 * ``demo_trainings``: requests at once in this server process; one more is refused at once, not
   queued (a queued run would leave its visitor's page waiting with no answer);
-* ``demo_train_memory_mb``: the worker's address space; past it the fit fails and is reported.
+* ``demo_train_memory_mb``: the worker's address space; past it the fit fails and is reported;
+* ``demo_session_max_bytes``: a fitted model larger than a visitor may store is not sent back.
 
 Past a limit the request ends with one :class:`TrainingStoppedError` line. Nothing is stored:
 saving is the visitor's separate, later step, and there is no result to save.
@@ -157,6 +158,7 @@ def fit_in_worker(
     # The worker reads the default settings: the deployment's cap on text columns is applied here.
     check_categories(X, [c for c, t in feature_types(X).items() if t == "category"], settings.max_categories)
     request = {"prepared": prepared, "estimator": estimator, "params": params, "scale": scale, "cv": cv}
+    request["max_model_bytes"] = settings.demo_session_max_bytes  # a bigger model could never be saved here
     try:
         reply = pool.task("fit", timeout_s, outputs=outputs, **request)
         model = _model(reply["model"], settings)

@@ -19,7 +19,7 @@ from typing import Any
 
 from core import formats
 from core.describe import describe_model
-from core.errors import InvalidParameterError
+from core.errors import InvalidParameterError, TrainingStoppedError
 from core.metrics import score_metrics
 from core.portable.params_export import export_params
 from core.training import fit_prepared, held_out_outputs
@@ -51,14 +51,21 @@ def _fit(request: dict[str, Any]) -> dict[str, Any]:
 
     The pipeline goes back pickled (base64 in the JSON reply; the server reads it with the
     restricted loader, see ``core.demo_training``), with the metrics, warnings, cross-validation
-    and, if asked, what the page draws of the held-out rows: every ``predict`` happens here.
+    and, if asked, what the page draws of the held-out rows: every ``predict`` happens here. A
+    pipeline over ``max_model_bytes`` is refused here, before its bytes cross to the server.
     """
     prepared = request["prepared"]
     result = fit_prepared(prepared, request["estimator"], request["params"], scale=request["scale"], cv=request["cv"])
+    data = formats.dumps(result.model, "pickle")
+    if len(data) > request["max_model_bytes"]:
+        raise TrainingStoppedError(
+            f"Training stopped: the fitted model takes {len(data) / 1e6:.1f} MB, more than a visitor may store here "
+            f"({request['max_model_bytes'] / 1e6:g} MB); nothing was stored (try fewer trees, rows or columns)"
+        )
     asked = request.get("outputs")
     outputs = held_out_outputs(result.model, prepared.X_test, prepared.y_test, prepared.task) if asked else None
     return {
-        "model": base64.b64encode(formats.dumps(result.model, "pickle")).decode("ascii"),
+        "model": base64.b64encode(data).decode("ascii"),
         "metrics": result.metrics,
         "fit_seconds": result.fit_seconds,
         "warnings": result.warnings,

@@ -188,6 +188,14 @@ def test_a_memory_hungry_fit_is_refused_by_the_address_space_limit():
     assert result.metrics["accuracy"] == train(iris, "naive_bayes").metrics["accuracy"]
 
 
+def test_a_model_larger_than_a_visitor_may_store_is_not_sent_back():
+    settings = _settings(demo_session_max_bytes=20_000)
+    iris = load_dataset("builtin:iris")
+    with pytest.raises(TrainingStoppedError, match=r"^Training stopped: the fitted model takes 0\.\d MB, more than"):
+        demo_training.train(iris, "random_forest", settings=settings)
+    assert demo_training.train(iris, "naive_bayes", settings=settings).model is not None  # a small one is
+
+
 def test_a_data_set_over_the_row_cap_is_refused_before_any_fit(monkeypatch):
     def no_fit(*args, **kwargs):
         raise AssertionError("a worker was asked to fit")
