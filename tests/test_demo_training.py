@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import demo_training
+from core import Store, demo_training
 from core.catalog_tasks import catalog_for
 from core.datasets import from_frame, load_dataset
 from core.errors import TrainingStoppedError
@@ -168,6 +168,51 @@ def test_one_training_more_than_the_cap_is_refused_at_once(monkeypatch):
     second.button[labels(second.button).index("Train")].click().run()  # the slot is free again
     ok(second)
     assert metric(second, "Accuracy") == _iris_accuracy()
+
+
+@pytest.mark.browser
+def test_a_served_demo_answers_and_trains_for_another_visitor_while_a_fit_runs(tmp_path):
+    """A real ``streamlit run`` (tests/test_browser.py's server and Chromium): while one visitor's
+    SVC fit runs (40,000 rows of noise: minutes in one process), another visitor's pages answer
+    and their own fit completes; the first ends at the limit with one line."""
+    from playwright.sync_api import sync_playwright  # the browser tests' dependency, only for this test
+
+    from tests.test_browser import ARGS, CHROMIUM, WAIT, no_exception, streamlit_server
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    env = {"MODELSHELF_DEMO_TRAIN_TIMEOUT_S": "30", "MODELSHELF_DEMO_TRAININGS": "2"}
+    with streamlit_server(tmp_path / "store", demo=True, env=env) as running, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        first, second = (browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2))
+        slow, other = first.new_page(), second.new_page()
+        for page in (slow, other):
+            page.set_default_timeout(WAIT)
+        slow.goto(running["base"] + "/")
+        slow.locator('[data-testid="stRadio"]').get_by_text("Upload a CSV").click()
+        slow.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+            {"name": "visitor.csv", "mimeType": "text/csv", "buffer": _csv(_slow_frame(40_000))}
+        )
+        slow.get_by_text("Preview: 40000 rows, 11 columns").wait_for()
+        slow.get_by_role("combobox", name="Estimator").click()
+        slow.get_by_role("option", name="Support vector classifier").click()
+        slow.get_by_role("button", name="Train", exact=True).click()
+        slow.get_by_text("Training Support vector classifier on visitor.csv...").wait_for()
+
+        other.goto(running["base"] + "/models")
+        other.get_by_role("heading", name="Models").wait_for()
+        other.goto(running["base"] + "/")
+        other.get_by_role("combobox", name="Estimator").click()
+        other.get_by_role("option", name="Gaussian naive Bayes").click()
+        other.get_by_role("button", name="Train", exact=True).click()
+        other.get_by_role("heading", name="Held-out results").wait_for()
+        assert slow.get_by_text("Training stopped").count() == 0, "the slow fit ended before the other visitor's"
+
+        slow.get_by_text("Training stopped: it ran past the demo's 30 s limit").wait_for(timeout=3 * WAIT)
+        for page in (slow, other):
+            no_exception(page)
+        assert Store(running["store"]).count() == 0
+        browser.close()
 
 
 # -- through core --------------------------------------------------------------------------------
