@@ -47,7 +47,7 @@ from sklearn.pipeline import Pipeline
 from core import training, workbench
 from core.catalog_tasks import spec_for
 from core.datasets import Dataset, feature_types
-from core.errors import LimitError, TrainingStoppedError, UnsafeModelError
+from core.errors import FormatError, LimitError, TrainingStoppedError, UnsafeModelError
 from core.safety import LoadLimits, WorkerPool
 from core.safety.loader import _load_untrusted
 from core.settings import Settings, load_settings
@@ -108,8 +108,8 @@ def _check_rows(dataset: Dataset, settings: Settings) -> None:
         )
 
 
-def _stopped(exc: UnsafeModelError, settings: Settings) -> TrainingStoppedError:
-    """The one line for a fit its worker's limits ended."""
+def _stopped(exc: UnsafeModelError | FormatError, settings: Settings) -> TrainingStoppedError:
+    """The one line for a fit its worker's limits ended (or whose reply could not be taken)."""
     limit = exc.limit if isinstance(exc, LimitError) else ""
     if limit in ("time", "cpu"):
         why = f"it ran past the demo's {settings.demo_train_timeout_s:g} s limit"
@@ -117,9 +117,10 @@ def _stopped(exc: UnsafeModelError, settings: Settings) -> TrainingStoppedError:
     elif limit == "memory":
         why = f"it needed more than the demo's {settings.demo_train_memory_mb} MB of memory"
         hint = "fewer rows or columns"
-    else:
-        why = f"its worker failed ({str(exc).removeprefix('The model ')})"
-        hint = "other settings"
+    elif limit == "crash":
+        why, hint = "its worker process died", "other settings"
+    else:  # the worker did not start, or what it sent back was refused by the restricted loader
+        why, hint = f"the worker's reply was refused ({exc})", "other settings"
     return TrainingStoppedError(f"Training stopped: {why}; nothing was stored (try {hint})")
 
 
@@ -162,7 +163,7 @@ def fit_in_worker(
     try:
         reply = pool.task("fit", timeout_s, outputs=outputs, **request)
         model = _model(reply["model"], settings)
-    except UnsafeModelError as exc:
+    except (UnsafeModelError, FormatError) as exc:  # a limit, a crash, or bytes the loader refused
         raise _stopped(exc, settings) from exc
     return TrainResult(
         model=model,

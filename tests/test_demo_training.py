@@ -302,6 +302,6 @@ def test_the_workers_model_bytes_go_through_the_restricted_loader(monkeypatch, t
         return reply | {"model": base64.b64encode(pickle.dumps(_RunsCode())).decode()}
 
     monkeypatch.setattr(WorkerPool, "task", subverted)
-    with pytest.raises(TrainingStoppedError, match=r"^Training stopped: its worker failed"):
+    with pytest.raises(TrainingStoppedError, match=r"^Training stopped: the worker's reply was refused"):
         demo_training.train(load_dataset("builtin:iris"), "naive_bayes", settings=_settings())
     assert not marker.exists()
