@@ -7,8 +7,9 @@ loads strangers' model files (one BLAS/OpenMP thread, ``RLIMIT_CPU``, ``RLIMIT_A
 ``demo_train_memory_mb``, killed at the wall deadline, a fresh worker afterwards), while the
 server's thread waits on a pipe without the GIL. The limits:
 
-* ``demo_train_timeout_s``: the wall and CPU seconds of one request: a Train fit, or a whole
-  comparison (its estimators share them; one the time did not reach is a row with the error);
+* ``demo_train_timeout_s``: the wall and CPU seconds of one request: a Train fit (from when its
+  worker has the request), or a whole comparison (its estimators share them, a worker's start of
+  about 1.5 s included; one the time did not reach is a row with the error);
 * ``demo_train_max_rows``: a longer data set is refused before any fit;
 * ``demo_trainings``: requests at once in this server process; one more is refused at once, not
   queued (a queued run would leave its visitor's page waiting with no answer);
