@@ -18,7 +18,7 @@ from core.catalog_tasks import catalog_for, spec_for
 from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
 from core.formats import DEFAULT_FORMAT, FORMATS
-from core.metrics import TASK_METRICS, roc_points
+from core.metrics import TASK_METRICS
 from core.record import ref_of
 from core.refs import suggest_name
 from core.tasks import TRAINABLE, infer_task
@@ -136,8 +136,8 @@ def inputs_of(data: tuple[Any, ...], target: str, task: str, estimator: str, par
 def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: dict, options: dict, inputs: str) -> None:
     """Train inside a status box; keep the result in the session so it survives page changes."""
     # deferred: the page's first render (data, target, estimator widgets) needs no estimator or plot library
+    from core.demo_training import train  # in demo mode: in a worker, under the demo's limits
     from core.plots import prediction_frame
-    from core.training import train
 
     spec = spec_for(estimator, options["task"])
     with st.status(f"Training {spec.label} on {common.plain(label)}...", expanded=False) as status:
@@ -152,8 +152,9 @@ def fit(frame: pd.DataFrame, label: str, target: str, estimator: str, params: di
         "id": uuid.uuid4().hex[:12],  # the Save form's widgets are keyed by it: each result starts fresh
         "inputs": inputs,
         "result": result,
-        "roc": None if regression else roc_points(result.model, result.X_test, result.y_test),
-        "points": prediction_frame(result.y_test, result.model.predict(result.X_test)) if regression else None,
+        # Computed where the model was fitted (in demo mode a worker: a slow predict stays under its limits).
+        "roc": None if regression else result.held_out()["roc"],
+        "points": prediction_frame(result.y_test, result.held_out()["predicted"]) if regression else None,
         "weights": feature_weights(result.model),
         "label": label,
     }

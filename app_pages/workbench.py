@@ -30,7 +30,8 @@ def run_comparison(
 ) -> None:
     """Fit ``keys`` inside a status box whose progress bar names the estimator being fitted; keep the
     leaderboard with ``made_of``, what it was made for."""
-    from core.workbench import compare_estimators  # deferred: scikit-learn loads when estimators are fitted
+    # deferred: scikit-learn loads when estimators are fitted; in demo mode each fit runs in a worker, under limits
+    from core.demo_training import compare_estimators
 
     with st.status(f"Comparing {len(keys)} estimators on {common.plain(label)}...", expanded=True) as status:
         bar = st.progress(0.0, text="Preparing the data...")

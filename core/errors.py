@@ -39,6 +39,18 @@ class UnsafeModelError(ModelShelfError):
     """A model file asks for something the safe loader will not do (a global outside the allowlist...)."""
 
 
+class LimitError(UnsafeModelError):
+    """A worker's request ran past a limit or ended its worker: ``limit`` is "time", "cpu", "memory" or "crash"."""
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class TrainingStoppedError(ModelShelfError):
+    """A demo training request was stopped or refused by the demo's limits (time, memory, rows, busy slots)."""
+
+
 class ConflictError(ModelShelfError):
     """The request would break a rule of the store (delete an aliased version without force...)."""
 

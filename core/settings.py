@@ -13,6 +13,14 @@ Environment variable       secrets.toml key            Default    Meaning
 ``MODELSHELF_DEMO_MAX_BYTES``  ``demo_max_bytes``      200000000  demo quota: bytes kept in the whole store
 ``MODELSHELF_DEMO_SESSION_MAX_VERSIONS``  ``demo_session_max_versions``  10  demo quota: versions per visitor
 ``MODELSHELF_DEMO_SESSION_MAX_BYTES``  ``demo_session_max_bytes``  50000000  demo quota: bytes per visitor
+``MODELSHELF_DEMO_TRAIN_TIMEOUT_S``  ``demo_train_timeout_s``  60  demo: wall and CPU seconds of one training
+                                                                  request (a fit, or a whole comparison)
+``MODELSHELF_DEMO_TRAIN_MAX_ROWS``  ``demo_train_max_rows``  100000  demo: most rows a data set may have to
+                                                                  be trained on
+``MODELSHELF_DEMO_TRAININGS``  ``demo_trainings``      1          demo: most training requests at once in
+                                                                  one server process (more are refused)
+``MODELSHELF_DEMO_TRAIN_MEMORY_MB``  ``demo_train_memory_mb``  2048  demo: address space of a training
+                                                                  worker, in MB
 ``MODELSHELF_LOAD_TIMEOUT_S``  ``load_timeout_s``      30         longest a model file may take to load
 ``MODELSHELF_MAX_DECOMPRESSED_MB``  ``max_decompressed_mb``  1000  largest a compressed file may expand to
 ``MODELSHELF_URL_MAX_MB``  ``url_max_mb``              50         largest body a data URL may send, in MB
@@ -59,6 +67,10 @@ class Settings:
     demo_max_bytes: int = 200_000_000
     demo_session_max_versions: int = 10
     demo_session_max_bytes: int = 50_000_000
+    demo_train_timeout_s: float = 60.0
+    demo_train_max_rows: int = 100_000
+    demo_trainings: int = 1
+    demo_train_memory_mb: int = 2048
     load_timeout_s: float = 30.0
     max_decompressed_mb: int = 1000
     url_max_mb: int = 50

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -23,7 +24,7 @@ from core.catalog_tasks import ALL_KEYS, catalog_for, spec_for
 from core.crossval import check_folds, cross_validate
 from core.datasets import Dataset, feature_types
 from core.errors import DatasetError, InvalidParameterError
-from core.metrics import score_metrics
+from core.metrics import roc_points, score_metrics
 from core.settings import load_settings
 from core.split import Split
 from core.tasks import choose_task
@@ -51,6 +52,24 @@ class TrainResult:
     task: str = "classification"
     task_reason: str = ""
     cv: dict[str, Any] | None = None  # core.crossval.cross_validate's record, when asked for
+    #: ``held_out_outputs`` computed where the model was fitted (a demo's worker), else None.
+    outputs: dict[str, Any] | None = None
+
+    def held_out(self) -> dict[str, Any]:
+        """What a front end draws of the held-out rows: ``{"roc": ...}`` or ``{"predicted": ...}``."""
+        if self.outputs is None:
+            self.outputs = held_out_outputs(self.model, self.X_test, self.y_test, self.task)
+        return self.outputs
+
+
+def held_out_outputs(model: Any, X_test: pd.DataFrame, y_test: pd.Series, task: str) -> dict[str, Any]:
+    """A classifier's ROC curve (None unless binary), or a regressor's predictions on the held-out rows.
+
+    Computed next to the fit in demo mode, so a slow ``predict`` (k-NN on many rows) runs under its limits.
+    """
+    if task == "regression":
+        return {"predicted": np.asarray(model.predict(X_test), dtype=float).ravel()}
+    return {"roc": roc_points(model, X_test, y_test)}
 
 
 def check_categories(X: pd.DataFrame, categorical: list[str], max_categories: int | None = None) -> None:

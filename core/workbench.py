@@ -21,10 +21,12 @@ from core.datasets import Dataset
 from core.errors import InvalidParameterError, ModelShelfError
 from core.formats import DEFAULT_FORMAT, HashingWriter, write_model
 from core.metrics import TASK_METRICS
-from core.training import TrainResult, fit_prepared, prepare
+from core.training import Prepared, TrainResult, fit_prepared, prepare
 
 #: ``progress(done, total, key)``: called before each estimator is fitted (``key``) and once at the end ("").
 Progress = Callable[[int, int, str], None]
+#: ``fit(prepared, key, params, scale, cv)``: how each estimator is fitted (``fit_prepared``, or in a worker).
+Fitter = Callable[[Prepared, str, "dict[str, Any] | None", bool, "int | None"], TrainResult]
 
 
 @dataclass
@@ -143,14 +145,17 @@ def compare_estimators(
     stratify: bool = False,
     scale: bool = False,
     progress: Progress | None = None,
+    fit: Fitter | None = None,
 ) -> Leaderboard:
     """Fit each of ``estimators`` (default: every catalog key of the task) with its default
     hyperparameters on one split of ``dataset``; rank them by the task's primary score.
 
     ``cv``: k-fold cross-validation on the training part for each. Unknown keys, a key of the
-    other task and too few rows for the folds are refused before the first fit.
+    other task and too few rows for the folds are refused before the first fit. ``fit``: how
+    each is fitted (default ``fit_prepared``; ``core.demo_training`` fits them in a worker, under limits).
     """
     prepared = prepare(dataset, test_size, seed, stratify, task, estimators=estimators or (), cv=cv)
+    fit = fit or fit_prepared
     catalog = catalog_for(prepared.task)
     keys = list(estimators) if estimators else list(catalog)
     board = Leaderboard(
@@ -166,7 +171,7 @@ def compare_estimators(
             progress(done, len(keys), key)
         entry = Entry(key=key, label=catalog[key].label)
         try:
-            entry.result = fit_prepared(prepared, key, None, scale=scale, cv=cv)
+            entry.result = fit(prepared, key, None, scale, cv)
             entry.size_bytes = model_size(entry.result.model)
         except ModelShelfError as exc:
             entry.error = str(exc)

@@ -3,7 +3,8 @@
 The sandboxed worker (``core.safety``) loads, checks and calls models; it does not know what the
 application needs of them. This module does: describe a model for its record
 (``core.describe``), score it (``core.metrics``), convert it to ONNX, JSON parameters or another
-file format (``core.portable``). The worker child imports it by name
+file format (``core.portable``); and, needing no model held, fit one for a public demo's
+visitor (``core.training``, asked by ``core.demo_training``). The worker child imports it by name
 (``core.safety.worker_child.OPERATIONS_MODULE``) and runs :data:`OPERATIONS` next to the model it
 holds, so the server process never holds a stranger's model object, and the safety package
 depends on none of these modules. Runs inside the sandbox: nothing here may write files or open
@@ -18,9 +19,10 @@ from typing import Any
 
 from core import formats
 from core.describe import describe_model
-from core.errors import InvalidParameterError
+from core.errors import InvalidParameterError, TrainingStoppedError
 from core.metrics import score_metrics
 from core.portable.params_export import export_params
+from core.training import fit_prepared, held_out_outputs
 
 
 def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -44,10 +46,39 @@ def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
     raise InvalidParameterError(f"Unknown conversion {to!r}")
 
 
+def _fit(request: dict[str, Any]) -> dict[str, Any]:
+    """Fit a catalog estimator on the prepared rows the server sent (``core.training.fit_prepared``).
+
+    The pipeline goes back pickled (base64 in the JSON reply; the server reads it with the
+    restricted loader, see ``core.demo_training``), with the metrics, warnings, cross-validation
+    and, if asked, what the page draws of the held-out rows: every ``predict`` happens here. A
+    pipeline over ``max_model_bytes`` is refused here, before its bytes cross to the server.
+    """
+    prepared = request["prepared"]
+    result = fit_prepared(prepared, request["estimator"], request["params"], scale=request["scale"], cv=request["cv"])
+    data = formats.dumps(result.model, "pickle")
+    if len(data) > request["max_model_bytes"]:
+        raise TrainingStoppedError(
+            f"Training stopped: the fitted model takes {len(data) / 1e6:.1f} MB, more than a visitor may store here "
+            f"({request['max_model_bytes'] / 1e6:g} MB); nothing was stored (try fewer trees, rows or columns)"
+        )
+    asked = request.get("outputs")
+    outputs = held_out_outputs(result.model, prepared.X_test, prepared.y_test, prepared.task) if asked else None
+    return {
+        "model": base64.b64encode(data).decode("ascii"),
+        "metrics": result.metrics,
+        "fit_seconds": result.fit_seconds,
+        "warnings": result.warnings,
+        "cv": result.cv,
+        "outputs": outputs,
+    }
+
+
 #: ``name -> operation``, looked up by the worker child: ``describe(model)``, ``score(model, X, y)``
-#: (the rows already as the model expects them), ``convert(model, request)``.
+#: (the rows already as the model expects them), ``convert(model, request)``; ``fit(request)`` holds none.
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "describe": describe_model,
     "score": score_metrics,
     "convert": _convert,
+    "fit": _fit,
 }

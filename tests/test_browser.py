@@ -54,10 +54,11 @@ def chromium() -> Path:
 
 
 @contextlib.contextmanager
-def streamlit_server(store: Path, demo: bool = False) -> Iterator[dict[str, Any]]:
-    """``streamlit run streamlit_app.py`` on a free port over ``store``; stopped on exit."""
+def streamlit_server(store: Path, demo: bool = False, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """``streamlit run streamlit_app.py`` on a free port over ``store`` (``env``: settings to add); stopped on exit."""
     store.parent.mkdir(parents=True, exist_ok=True)
-    with served(store, store.parent / "streamlit.log", env={"MODELSHELF_DEMO": "1" if demo else "0"}) as base:
+    env = {"MODELSHELF_DEMO": "1" if demo else "0", **(env or {})}
+    with served(store, store.parent / "streamlit.log", env=env) as base:
         yield {"base": base, "store": store}
 
 

@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import DatasetError, FormatError, InvalidParameterError, ModelShelfError, UnsafeModelError
+from core.errors import (
+    DatasetError,
+    FormatError,
+    InvalidParameterError,
+    ModelShelfError,
+    TrainingStoppedError,
+    UnsafeModelError,
+)
 
 METHODS = ("predict", "predict_proba", "decision_function")
 _LENGTH = struct.Struct(">Q")
@@ -136,4 +143,5 @@ _ERRORS: dict[str, type[ModelShelfError]] = {
     "UnsafeModelError": UnsafeModelError,
     "DatasetError": DatasetError,
     "InvalidParameterError": InvalidParameterError,
+    "TrainingStoppedError": TrainingStoppedError,  # a demo's fit over a limit the worker itself checks
 }

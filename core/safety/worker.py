@@ -21,6 +21,7 @@ next call. No import of the store, the CLI or ``core.portable`` here.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import hashlib
@@ -37,14 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import core.safety.sandbox as sandbox
-from core.errors import DatasetError, FormatError, InvalidParameterError, UnsafeModelError
+from core.errors import DatasetError, FormatError, InvalidParameterError, LimitError, UnsafeModelError
 from core.safety.limits import LoadLimits
 from core.safety.protocol import _ERRORS, _MAX_REPLY, _decode_hook, _read_message, _widen_pipe, _write_message
 from core.settings import load_settings
 
 #: Every layer a worker can apply; a pool may turn some off (the tests check them one at a time).
 ALL_LAYERS = frozenset({"no_new_privs", "capabilities", "threads", "rlimits", "landlock", "seccomp", "memory", "cpu"})
-
 
 _START_TIMEOUT_S = 120.0
 _LoadKey = Callable[[], str | None]  # a load's key, sent after its request
@@ -309,20 +309,20 @@ class WorkerPool:
         try:
             reply = worker.request(message, timeout_s + _GRACE_S, key)
         except TimeoutError as exc:
-            raise UnsafeModelError(f"The model took longer than {timeout_s:g} s: stopped") from exc
+            raise LimitError(f"The model took longer than {timeout_s:g} s: stopped", "time") from exc
         except _WorkerDied as exc:
             if str(exc).startswith("malformed"):
                 raise UnsafeModelError("The model worker sent a malformed reply: refused") from exc
             code = worker.process.returncode
             if code == -signal.SIGXCPU:
-                raise UnsafeModelError(f"The model took longer than {timeout_s:g} s of CPU time: stopped") from exc
-            raise UnsafeModelError(f"The model crashed the loader ({_signal_name(code)}): refused") from exc
+                raise LimitError(f"The model took longer than {timeout_s:g} s of CPU time: stopped", "cpu") from exc
+            raise LimitError(f"The model crashed the loader ({_signal_name(code)}): refused", "crash") from exc
         if reply.get("ok") is True:
             return reply.get("result")
         kind, text = reply.get("kind"), str(reply.get("message", ""))[:500]
         if kind == "memory":
             worker.kill()  # an allocation failed half-way: start clean next time
-            raise UnsafeModelError(f"The model needed more than {self.memory_mb} MB: refused")
+            raise LimitError(f"The model needed more than {self.memory_mb} MB: refused", "memory")
         if kind == "missing":
             raise LookupError(message.get("sha256"))
         if kind == "data" or kind in _ERRORS:
@@ -429,16 +429,20 @@ class WorkerPool:
         """Load, check and describe model bytes in a worker; the facts as JSON-able data."""
         return self.load_new(bytes(data), limits)[1]
 
-    def probe(self, name: str, timeout_s: float = 30.0, **args: Any) -> Any:
-        """Run a test-only attempt in a worker (only for pools made with ``probes=True``)."""
+    def task(self, op: str, timeout_s: float, **args: Any) -> Any:
+        """Run ``op``, which needs no model held (a fit: ``core.worker_ops``), in an idle or a new worker."""
         worker = self._acquire(None)
-        keep = False
+        worker.answered_error = keep = False
         try:
-            result = self._call(worker, {"op": "probe", "name": name, "args": args}, timeout_s)
+            result = self._call(worker, {"op": op, **args}, timeout_s)
             keep = True
             return result
         finally:
             self._release(worker, (keep or worker.answered_error) and worker.alive)
+
+    def probe(self, name: str, timeout_s: float = 30.0, **args: Any) -> Any:
+        """Run a test-only attempt in a worker (only for pools made with ``probes=True``)."""
+        return self.task("probe", timeout_s, name=name, args=args)
 
     def report(self) -> dict[str, dict[str, Any]]:
         """Which sandbox layers a worker of this pool has, each ``{"active": bool, "reason": str}``."""
@@ -465,14 +469,10 @@ def default_pool() -> WorkerPool:
         return _POOL
 
 
+@atexit.register
 def _close_default_pool() -> None:
     if _POOL is not None:
         _POOL.close()
-
-
-import atexit  # noqa: E402
-
-atexit.register(_close_default_pool)
 
 
 def sandbox_layers(pool: WorkerPool | None = None) -> dict[str, dict[str, Any]]:

@@ -47,7 +47,8 @@ from core.safety.protocol import _ERRORS, METHODS, _encode_array, _jsonable, _re
 
 #: The module whose ``OPERATIONS`` table holds what the worker does with a held model besides
 #: calling it: ``describe(model) -> dict``, ``score(model, X, y) -> dict``, ``convert(model,
-#: request) -> dict``. Named, never imported, by the safety package (see the module docstring).
+#: request) -> dict``; and ``fit(request) -> dict``, a demo visitor's training, which needs no model
+#: held. Named, never imported, by the safety package (see the module docstring).
 OPERATIONS_MODULE = "core.worker_ops"
 
 
@@ -178,6 +179,8 @@ def _serve(
         if not config.get("probes"):
             raise InvalidParameterError("This worker runs no probes")
         return _probe(request["name"], (request.get("args") or {}) | {"data_fd": config["data_fd"]})
+    if op == "fit":  # a demo visitor's training (the operations module): no model held, the rows sent along
+        return _operations()["fit"](request)
     entry = models.get(request["sha256"])
     if entry is None:
         raise _NotLoaded
