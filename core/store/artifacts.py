@@ -128,17 +128,26 @@ class ArtifactStore:
             return open(path, "xb" if exclusive else "wb")
         return cast("IO[bytes]", self.fs.open(path, "wb", block_size=SINGLE_PUT_MAX))
 
-    def _write_synced(self, path: str, write: Callable[[IO[bytes]], object]) -> tuple[int, str]:
-        """Run ``write`` on a new file at ``path``, hashing as it goes; on disk (fsync) before it returns."""
+    def _write_synced(
+        self, path: str, write: Callable[[IO[bytes]], object], written: Callable[[], object] | None = None
+    ) -> tuple[int, str]:
+        """Run ``write`` on a new file at ``path``, hashing as it goes; on disk (fsync) before it returns.
+
+        ``written`` is called once the bytes are handed over, before the wait for the disk (or the
+        upload's end): other work started there runs while the file is made durable."""
         with self._open_new(path) as raw, HashingWriter(raw) as writer:
             # A binary file at runtime; typeshed's RawIOBase just is not declared an IO[bytes].
             write(cast("IO[bytes]", writer))
+            if written is not None:
+                written()
             if self.is_local:
                 raw.flush()
                 os.fsync(raw.fileno())  # while the writer's thread hashes the last buffers
             return writer.size, writer.sha256
 
-    def write_new(self, relpath: str, write: Callable[[IO[bytes]], object]) -> tuple[int, str]:
+    def write_new(
+        self, relpath: str, write: Callable[[IO[bytes]], object], written: Callable[[], object] | None = None
+    ) -> tuple[int, str]:
         """Write a file that must not exist yet; returns ``(size, sha256)``, hashed while written.
 
         On a local disk it is written as ``.NAME.part`` beside its final name, fsynced, then
@@ -150,7 +159,7 @@ class ArtifactStore:
         final = self.full_path(relpath)
         if not self.is_local:
             try:
-                return self._write_synced(final, write)
+                return self._write_synced(final, write, written)
             except BaseException:
                 self.discard(final)
                 raise
@@ -164,7 +173,7 @@ class ArtifactStore:
                     raise
         part = f"{folder}/.{base}.part"
         try:
-            size, sha = self._write_synced(part, write)
+            size, sha = self._write_synced(part, write, written)
             _publish(part, final, relpath)
         except BaseException:
             self.discard(part)

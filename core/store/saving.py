@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol, cast
 
@@ -152,25 +152,22 @@ def _write_files(
     write: Callable[[IO[bytes]], object],
     eval_frame: pd.DataFrame | None,
 ) -> tuple[int, str, dict[str, Any] | None]:
-    """The model file and the evaluation set, written at once: on a disk the set's parquet and
-    fsync overlap the model's pickling and fsync, on an object store their puts."""
+    """The model file and the evaluation set: the set is written (and fsynced) while the model
+    file is fsynced, or uploaded: after the model's pickling, which it would slow down."""
     eval_path = f"{folder}/evaluation.parquet"
-
-    def write_model() -> tuple[int, str]:
-        return artifacts.write_new(model_path, write)
-
-    def write_eval(frame: pd.DataFrame) -> tuple[int, str]:
-        return artifacts.write_new(eval_path, lambda handle: write_evaluation_set(frame, handle))
-
     if eval_frame is None:
-        return (*write_model(), None)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the evaluation set beside; the model here
-        pending = pool.submit(write_eval, eval_frame)
+        return (*artifacts.write_new(model_path, write), None)
+
+    def write_eval() -> tuple[int, str]:
+        return artifacts.write_new(eval_path, lambda handle: write_evaluation_set(eval_frame, handle))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started: list[Future[tuple[int, str]]] = []
         try:
-            size, sha = write_model()
+            size, sha = artifacts.write_new(model_path, write, written=lambda: started.append(pool.submit(write_eval)))
         finally:
-            evaluated = pending.result()  # waits for it either way: never leaves a write running
-    eval_size, eval_sha = evaluated
+            evaluated = [job.result() for job in started]  # waits either way: never leaves a write running
+    eval_size, eval_sha = evaluated[0]  # started once the model's bytes were written, as they were
     return size, sha, {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
 
 
