@@ -112,8 +112,7 @@ def overview(record: VersionRecord, ref: str) -> None:
     left.dataframe(environment, hide_index=True, height=common.table_height(environment.num_rows))
     right.markdown("**Hyperparameters**")
     right.dataframe(tables["params"], hide_index=True, height=common.table_height(tables["params"].num_rows))
-
-    left, right = st.columns(2)
+    # One pair of columns for the four tables and the chart: every block is a message per visit.
     left.markdown("**Held-out metrics**")
     left.dataframe(tables["metrics"], hide_index=True)
     if cv := record.get("cv"):

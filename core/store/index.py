@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, String, delete, func, insert, literal, select, union_all, update
 
 from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreMismatchError
 from core.record import VersionRecord
@@ -389,18 +389,16 @@ class MetadataIndex:
         ids = [r.id for r in rows]
         tag_map: dict[int, list[str]] = {i: [] for i in ids}
         alias_map: dict[int, list[str]] = {i: [] for i in ids}
+        kinds = {"tag": tag_map, "alias": alias_map}
+        tagged = select(tags.c.version_id, literal("tag", String).label("kind"), tags.c.tag.label("label"))
+        aliased = select(aliases.c.version_id, literal("alias", String).label("kind"), aliases.c.alias.label("label"))
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            for link in conn.execute(
-                select(tags.c.version_id, tags.c.tag).where(tags.c.version_id.in_(chunk)).order_by(tags.c.tag)
-            ):
-                tag_map[link.version_id].append(link.tag)
-            for link in conn.execute(
-                select(aliases.c.version_id, aliases.c.alias)
-                .where(aliases.c.version_id.in_(chunk))
-                .order_by(aliases.c.alias)
-            ):
-                alias_map[link.version_id].append(link.alias)
+            links = union_all(  # tags and aliases in one query: one round trip fewer per page drawn
+                tagged.where(tags.c.version_id.in_(chunk)), aliased.where(aliases.c.version_id.in_(chunk))
+            ).order_by("label")
+            for link in conn.execute(links):
+                kinds[link.kind][link.version_id].append(link.label)
         return [
             Row(
                 **{k: v for k, v in r._mapping.items() if k not in ("record", "stored_bytes")},  # Row's own names
