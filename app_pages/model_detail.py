@@ -81,20 +81,22 @@ def overview(record: VersionRecord, ref: str) -> None:
     claimed = recorded_accuracy(record, "claimed_metrics")
     task = task_of_record(record)
     primary, score = recorded_score(record)
-    cols = st.columns(4)
+    # One row that wraps on a phone (a block, where four columns are five: each a message per visit).
+    row = st.container(horizontal=True, gap="large")
+    first = row.container(width="content") if task not in PRIMARY_METRIC or claimed is not None else row
     if m.get("accuracy") is None and isinstance(claimed, float):
-        cols[0].metric("Accuracy (claimed)", f"{claimed:.4f}")
-        cols[0].caption("Claimed by the sender, not measured here.")
+        first.metric("Accuracy (claimed)", f"{claimed:.4f}")
+        first.caption("Claimed by the sender, not measured here.")
     elif task == "regression":
-        cols[0].metric("R²", "n/a" if score is None or primary != "r2" else f"{score:.4f}")
+        first.metric("R²", "n/a" if score is None or primary != "r2" else f"{score:.4f}")
     else:
-        cols[0].metric("Accuracy", "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.4f}")
+        first.metric("Accuracy", "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.4f}")
     if task not in PRIMARY_METRIC:
-        cols[0].caption(f"A {task or 'unknown'} model: stored and listed, not scored.")
+        first.caption(f"A {task or 'unknown'} model: stored and listed, not scored.")
     compression = f" ({record['compression']})" if record.get("compression") else ""
-    cols[1].metric("Format", common.plain(str(record["format"]) + compression))
-    cols[2].metric("Size", human_bytes(record.get("size_bytes")))
-    cols[3].metric("Origin", common.plain(record.get("origin") or "trained"))
+    row.metric("Format", common.plain(str(record["format"]) + compression))
+    row.metric("Size", human_bytes(record.get("size_bytes")))
+    row.metric("Origin", common.plain(record.get("origin") or "trained"))
     st.text(f"Estimator: {record.get('estimator') or 'unknown'} ({task or 'unknown task'})")
     st.caption("Created " + common.plain(utc_minutes(record.get("created_at"))))
     if record.get("aliases"):
