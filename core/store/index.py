@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, delete, func, insert, literal, select, union_all, update
+from sqlalchemy import Connection, Integer, String, bindparam, delete, func, insert, literal, select, union_all, update
 
 from core.errors import ConflictError, InvalidParameterError, NotFoundError, StoreMismatchError
 from core.record import VersionRecord
@@ -33,13 +33,24 @@ from core.store.schema import (
     verified_files,
     versions,
 )
-from core.store.schema_tasks import select_versions, sort_column, task_clause
+from core.store.schema_tasks import find_version, select_versions, sort_column, task_clause
 
 SORTS = ("created", "accuracy", "name", "score")
 #: ``(conn, version ids)``: rewrite those versions' metadata files in the transaction that changed them.
 ChangeHook = Callable[[Connection, Sequence[int]], None]
 #: ``(conn)``: bring the artifact files up to date with an index being upgraded (marker, metadata files).
 UpgradeHook = Callable[[Connection], None]
+
+
+#: Tags and aliases of some versions in one query (one round trip fewer per page drawn), built
+#: once: SQLAlchemy builds and keys a statement in about as long as SQLite runs this one.
+_IDS = bindparam("ids", type_=Integer, expanding=True)
+_TAGGED = select(tags.c.version_id, literal("tag", String).label("kind"), tags.c.tag.label("label"))
+_ALIASED = select(aliases.c.version_id, literal("alias", String).label("kind"), aliases.c.alias.label("label"))
+_STAMP = select(verified_files.c.stamp).where(
+    verified_files.c.version_id == bindparam("id"), verified_files.c.sha256 == bindparam("sha256")
+)
+_LINKS = union_all(_TAGGED.where(tags.c.version_id.in_(_IDS)), _ALIASED.where(aliases.c.version_id.in_(_IDS)))
 
 
 @dataclass
@@ -379,25 +390,16 @@ class MetadataIndex:
 
     def verified_stamp(self, row: Row) -> str | None:
         """The stat recorded when the file of ``row`` last hashed to its sha256 (None if never)."""
-        query = select(verified_files.c.stamp).where(
-            verified_files.c.version_id == row.id, verified_files.c.sha256 == row.sha256
-        )
         with self.reading() as conn:
-            return conn.execute(query).scalar()
+            return conn.execute(_STAMP, {"id": row.id, "sha256": row.sha256}).scalar()
 
     def _attach(self, conn: Connection, rows: Sequence[Any]) -> list[Row]:
         ids = [r.id for r in rows]
         tag_map: dict[int, list[str]] = {i: [] for i in ids}
         alias_map: dict[int, list[str]] = {i: [] for i in ids}
         kinds = {"tag": tag_map, "alias": alias_map}
-        tagged = select(tags.c.version_id, literal("tag", String).label("kind"), tags.c.tag.label("label"))
-        aliased = select(aliases.c.version_id, literal("alias", String).label("kind"), aliases.c.alias.label("label"))
         for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            links = union_all(  # tags and aliases in one query: one round trip fewer per page drawn
-                tagged.where(tags.c.version_id.in_(chunk)), aliased.where(aliases.c.version_id.in_(chunk))
-            ).order_by("label")
-            for link in conn.execute(links):
+            for link in conn.execute(_LINKS.order_by("label"), {"ids": ids[start : start + 500]}):
                 kinds[link.kind][link.version_id].append(link.label)
         return [
             Row(
@@ -412,17 +414,10 @@ class MetadataIndex:
 
     def find(self, name: str, version: int | None = None, alias: str | None = None) -> Row | None:
         """One version by number, by alias, or the latest of a name."""
-        query = select_versions(self.schema)
-        if alias is not None:
-            query = query.join(aliases, aliases.c.version_id == versions.c.id).where(
-                aliases.c.name == name, aliases.c.alias == alias
-            )
-        elif version is not None:
-            query = query.where(versions.c.name == name, versions.c.version == version)
-        else:
-            query = query.where(versions.c.name == name).order_by(versions.c.version.desc()).limit(1)
+        by = "alias" if alias is not None else "version" if version is not None else "latest"
+        values = {"name": name, "version": version, "alias": alias}
         with self.reading() as conn:
-            found = conn.execute(query).first()
+            found = conn.execute(find_version(self.schema, by), values).first()
             return self._attach(conn, [found])[0] if found else None
 
     def _filtered(self, query: Any, name: str | None, tag: str | None, owner: str | None, task: str | None) -> Any:

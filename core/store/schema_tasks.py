@@ -10,12 +10,13 @@ each row with :func:`index_columns`; until then it is read as it is (the helpers
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import String, bindparam, false, select
 
 from core.record import recorded_score
-from core.store.schema import versions
+from core.store.schema import aliases, versions
 
 #: The columns schema 5 adds to ``versions``.
 TASK_COLUMNS = ("task", "score", "score_name")
@@ -40,6 +41,19 @@ def _older(schema: int | None) -> bool:
 def select_versions(schema: int | None) -> Any:
     """``SELECT`` of a version's columns; an index before schema 5 is read as it is, without the new ones."""
     return select(*[c for c in versions.c if c.name not in TASK_COLUMNS]) if _older(schema) else select(versions)
+
+
+@lru_cache(maxsize=16)
+def find_version(schema: int | None, by: str) -> Any:
+    """One version of ``:name`` by ``:version`` number (``by="version"``), by ``:alias``, or the
+    ``latest``: built once per schema, as building a statement takes about as long as running it."""
+    query, name = select_versions(schema), bindparam("name", type_=String)
+    if by == "alias":
+        linked = (aliases.c.version_id == versions.c.id) & (aliases.c.name == name)
+        return query.join(aliases, linked).where(aliases.c.alias == bindparam("alias"))
+    if by == "version":
+        return query.where(versions.c.name == name, versions.c.version == bindparam("version"))
+    return query.where(versions.c.name == name).order_by(versions.c.version.desc()).limit(1)
 
 
 def task_clause(task: str, schema: int | None) -> Any:
