@@ -573,7 +573,7 @@ class Bench:
                 fig.baseline, fig.subject = time_pair(
                     lambda: mlflow_sklearn.load_model(str(target)),
                     lambda: store.load(ref),
-                    max(repeats, 3),
+                    max(repeats, self.scale.repeats),  # a load is cheap: as many repeats as the other loads
                 )
         finally:
             _NETWORK["on"] = False
