@@ -142,11 +142,12 @@ def test_the_models_list_flags_warnings_and_detail_reads_as_words(app_store):  #
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", c) for c in table["created"])
     at = open_page(DETAIL, model="warned:1")
     ok(at)
-    metrics = at.dataframe[2].value.set_index("metric")["value"]
+    tables = {tuple(d.value.columns): d.value for d in at.dataframe}  # found by their columns, not their place
+    metrics = tables[("metric", "value")].set_index("metric")["value"]
     assert all(re.fullmatch(r"\d\.\d{4}", metrics[m]) for m in ("accuracy", "precision", "recall", "f1")), metrics
-    facts = at.dataframe[-1].value.set_index("field")["value"]
+    facts = tables[("field", "value")].set_index("field")["value"]
     assert facts["split"].startswith("33% held out, seed 7, not stratified")
-    params = at.dataframe[1].value.set_index("parameter")["value"]
+    params = tables[("parameter", "value")].set_index("parameter")["value"]
     assert params["solver"] == "'lbfgs'" and params["C"] == "1.0" and params["class_weight"] == "None"
     assert any(re.fullmatch(r"Created \d{4}\\-\d\d\\-\d\d \d\d\\:\d\d UTC", c.value) for c in at.caption)
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol, cast
 
@@ -165,9 +165,10 @@ def _write_files(
         started: list[Future[tuple[int, str]]] = []
         try:
             size, sha = artifacts.write_new(model_path, write, written=lambda: started.append(pool.submit(write_eval)))
-        finally:
-            evaluated = [job.result() for job in started]  # waits either way: never leaves a write running
-    eval_size, eval_sha = evaluated[0]  # started once the model's bytes were written, as they were
+        except BaseException:
+            wait(started)  # never leaves a write running; the model's error is the one to report
+            raise
+    eval_size, eval_sha = started[0].result()  # started once the model's bytes were written, as they were
     return size, sha, {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
 
 
