@@ -238,10 +238,12 @@ class Layout:
             paths = ", ".join(self.artifacts.uri(p) for p in docs)
             log.warning("%s could not be written (%s); `python -m core doctor --repair` rewrites it", paths, exc)
 
-    def publish(self, conn: Connection, row_id: int, name: str, number: int) -> None:
-        """A new version's metadata file and the marker's new high-water mark, before the commit."""
-        self.rewrite(conn, [row_id])
-        self.write_marker(conn, name, number)
+    def publish(self, conn: Connection, row: Row) -> None:
+        """A new version's metadata file (from the row just inserted, not read back) and the marker's
+        new high-water mark, before the commit."""
+        doc = version_doc(row, info_value(conn, "store_id"))
+        self.artifacts.write_json(f"{folder_of(row.path)}/{VERSION_FILE}", doc)
+        self.write_marker(conn, row.name, row.version)
 
     def marks(self, conn: Connection) -> tuple[str | None, dict[str, int]]:
         """The store id and every name's high-water mark, read by an object store's save in its

@@ -276,12 +276,12 @@ def add_version(
             stamp = saved_stamp(artifacts, model_path, size)  # as late as can be: the clock moves on
             if stamp is not None:  # the first load need not hash the file this save just hashed
                 record_saved(conn, row_id, sha, stamp)
+            row = Row(row_id, **columns, record_json=record_json, tags=sorted(tag_list), aliases=[])
+            row.stored_bytes = total  # the row as inserted: version.json is written from it, not re-read
             if remote:  # put after the commit (see the module docstring)
-                row = Row(row_id, **columns, record_json=record_json, tags=sorted(tag_list), aliases=[])
-                row.stored_bytes = total
                 posted = layout.to_publish(row, store_id, high_water)
             else:
-                layout.publish(conn, row_id, name, version)
+                layout.publish(conn, row)
     except BaseException as exc:
         try:  # its own folder only: no other version ever uses it
             artifacts.delete_folder(folder)
