@@ -306,8 +306,8 @@ def confusion_chart_spec(cm: pd.DataFrame) -> tuple[pa.Table, dict[str, Any]]:
     own order: the counts as an Arrow table and a Vega-Lite spec for ``st.vega_lite_chart``.
 
     Vega-Lite, which Streamlit draws natively, not plotly: a plotly figure is copied and turned
-    into JSON on every run of every session (about 1 ms a chart here, under the GIL every other
-    visitor waits on); a spec and an Arrow table are sent as they are.
+    into JSON on every run of every session, under the GIL every other visitor waits on; a spec
+    and an Arrow table are sent as they are.
     """
     labels = [str(label) for label in cm.columns]
     cells: list[dict[str, Any]] = [
