@@ -52,7 +52,7 @@ from core.errors import FormatError, LimitError, TrainingStoppedError, UnsafeMod
 from core.safety import LoadLimits, WorkerPool
 from core.safety.loader import _load_untrusted
 from core.settings import Settings, load_settings
-from core.training import Prepared, TrainResult, check_categories, prepare
+from core.training import Prepared, TrainResult, check_categories
 
 _LOCK = threading.Lock()
 #: ``(demo_trainings, demo_train_memory_mb)`` -> the pool and its free slots (made again when they change).
@@ -203,11 +203,13 @@ def train(
     if not settings.demo:
         return training.train(dataset, estimator, params, test_size, seed, stratify, scale, task, cv)
     _check_rows(dataset, settings)
-    prepared = prepare(dataset, test_size, seed, stratify, task, estimators=[estimator], cv=cv)
     with _slot(settings) as pool:
-        return fit_in_worker(
-            pool, prepared, estimator, params, scale, cv, timeout_s=settings.demo_train_timeout_s, settings=settings
-        )
+
+        def fit(prep: Prepared, key: str, params: dict[str, Any] | None, scale: bool, cv: int | None) -> TrainResult:
+            limit = settings.demo_train_timeout_s
+            return fit_in_worker(pool, prep, key, params, scale, cv, timeout_s=limit, settings=settings)
+
+        return training.train(dataset, estimator, params, test_size, seed, stratify, scale, task, cv, fit=fit)
 
 
 def compare_estimators(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,6 +260,7 @@ def train(
     scale: bool = False,
     task: str | None = None,
     cv: int | None = None,
+    fit: Fitter | None = None,
 ) -> TrainResult:
     """Split ``dataset``, fit the catalog ``estimator`` on the training part, score the rest.
 
@@ -268,6 +269,11 @@ def train(
     (classification or regression; None or "auto": inferred from the target, see ``core.tasks``)
     picks which estimator a shared key such as ``random_forest`` means. ``cv``: k-fold
     cross-validation on the training part too (``core.crossval``), recorded beside the metrics.
+    ``fit``: how the model is fitted (default ``fit_prepared``; ``core.demo_training``: in a worker).
     """
     prepared = prepare(dataset, test_size, seed, stratify, task, estimators=[estimator], cv=cv)
-    return fit_prepared(prepared, estimator, params, scale=scale, cv=cv)
+    return (fit or fit_prepared)(prepared, estimator, params, scale, cv)
+
+
+#: ``fit(prepared, key, params, scale, cv)``: how an estimator is fitted (``fit_prepared``, or in a worker).
+Fitter = Callable[[Prepared, str, "dict[str, Any] | None", bool, "int | None"], TrainResult]

@@ -21,12 +21,10 @@ from core.datasets import Dataset
 from core.errors import InvalidParameterError, ModelShelfError
 from core.formats import DEFAULT_FORMAT, HashingWriter, write_model
 from core.metrics import TASK_METRICS
-from core.training import Prepared, TrainResult, fit_prepared, prepare
+from core.training import Fitter, TrainResult, fit_prepared, prepare
 
 #: ``progress(done, total, key)``: called before each estimator is fitted (``key``) and once at the end ("").
 Progress = Callable[[int, int, str], None]
-#: ``fit(prepared, key, params, scale, cv)``: how each estimator is fitted (``fit_prepared``, or in a worker).
-Fitter = Callable[[Prepared, str, "dict[str, Any] | None", bool, "int | None"], TrainResult]
 
 
 @dataclass
