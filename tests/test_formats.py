@@ -1,4 +1,5 @@
 import io
+import os
 import pickle
 import threading
 
@@ -110,6 +111,36 @@ def test_hashing_writer_hashes_a_large_pickle_in_its_thread_like_one_pass():
     expected = pickle.dumps(model, protocol=5) + b"tail"
     assert target.getvalue() == expected
     assert writer.size == len(expected) and writer.sha256 == sha256_bytes(expected)
+
+
+def test_hashing_writer_reads_a_local_file_back_behind_the_writer(tmp_path):
+    """A file the store writes (readable, unbuffered): the thread hashes the file's own bytes,
+    whatever the caller does with its buffers after each write, small files included."""
+    for size in (10, 300_000, 11_000_000):
+        path = tmp_path / f"model-{size}"
+        expected = bytearray()
+        with open(path, "x+b", buffering=0) as raw, HashingWriter(raw) as writer:
+            buffer = bytearray(b"y" * min(size, 700_000))
+            while len(expected) < size:
+                buffer[:1] = bytes([len(expected) % 251])  # reused after each write
+                writer.write(buffer)
+                expected += buffer
+            writer.flush()
+            assert writer.sha256 == sha256_bytes(bytes(expected)) and writer.size == len(expected)
+        assert path.read_bytes() == bytes(expected)
+    assert not [t for t in threading.enumerate() if t.name == "modelshelf-sha256"]
+
+
+def test_a_file_cut_short_under_the_writer_fails_its_hash(tmp_path):
+    """The hash is of what the file holds, not of what the writer was handed: a file truncated
+    by someone else before the hash reads it back does not get the sha256 of the bytes written."""
+    path = tmp_path / "model.pkl"
+    with open(path, "x+b", buffering=0) as raw, HashingWriter(raw) as writer:
+        writer.write(bytes(600_000))  # past the point where a thread takes over
+        writer.write(bytes(200_000))  # less than wakes a waiting thread: not read back yet
+        os.truncate(path, 1000)
+        with pytest.raises(OSError, match="shorter than the 800000 bytes written"):
+            writer.sha256  # noqa: B018  # the property is the call under test
 
 
 def test_hashing_writer_leaves_no_thread_behind_when_closed_unread():

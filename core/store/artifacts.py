@@ -124,8 +124,9 @@ class ArtifactStore:
 
     def _open_new(self, path: str, exclusive: bool = True) -> IO[bytes]:
         # A local file is opened directly: fsspec's wrapper would add a Python call to each write.
+        # Unbuffered and readable: the hashing writer reads it back behind the writer (HashingWriter).
         if self.is_local:
-            return open(path, "xb" if exclusive else "wb")
+            return open(path, "x+b" if exclusive else "w+b", buffering=0)
         return cast("IO[bytes]", self.fs.open(path, "wb", block_size=SINGLE_PUT_MAX))
 
     def _write_synced(
@@ -141,8 +142,8 @@ class ArtifactStore:
             if written is not None:
                 written()
             if self.is_local:
-                raw.flush()
-                os.fsync(raw.fileno())  # while the writer's thread hashes the last buffers
+                writer.flush()  # the writer's thread hashes the last piece while the disk works
+                os.fsync(raw.fileno())
             return writer.size, writer.sha256
 
     def write_new(

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -145,6 +147,23 @@ def model_fields(
     return fields, eval_frame
 
 
+_BESIDE: dict[int, ThreadPoolExecutor] = {}
+_BESIDE_LOCK = threading.Lock()
+
+
+def _beside() -> ThreadPoolExecutor:
+    """This process's threads for the writes a save makes while its model file is fsynced.
+
+    Kept for the process: a thread started for each save held the fsync up by a few ms (the new
+    thread's start waits for the GIL). Keyed by process id: a forked child gets threads of its own.
+    """
+    with _BESIDE_LOCK:
+        pool = _BESIDE.get(os.getpid())
+        if pool is None:
+            pool = _BESIDE[os.getpid()] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelshelf-save")
+        return pool
+
+
 def _write_files(
     artifacts: ArtifactStore,
     folder: str,
@@ -161,13 +180,13 @@ def _write_files(
     def write_eval() -> tuple[int, str]:
         return artifacts.write_new(eval_path, lambda handle: write_evaluation_set(eval_frame, handle))
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        started: list[Future[tuple[int, str]]] = []
-        try:
-            size, sha = artifacts.write_new(model_path, write, written=lambda: started.append(pool.submit(write_eval)))
-        except BaseException:
-            wait(started)  # never leaves a write running; the model's error is the one to report
-            raise
+    pool = _beside()
+    started: list[Future[tuple[int, str]]] = []
+    try:
+        size, sha = artifacts.write_new(model_path, write, written=lambda: started.append(pool.submit(write_eval)))
+    except BaseException:
+        wait(started)  # never leaves a write running; the model's error is the one to report
+        raise
     eval_size, eval_sha = started[0].result()  # started once the model's bytes were written, as they were
     return size, sha, {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
 
