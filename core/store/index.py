@@ -51,6 +51,16 @@ _STAMP = select(verified_files.c.stamp).where(
     verified_files.c.version_id == bindparam("id"), verified_files.c.sha256 == bindparam("sha256")
 )
 _LINKS = union_all(_TAGGED.where(tags.c.version_id.in_(_IDS)), _ALIASED.where(aliases.c.version_id.in_(_IDS)))
+#: A save's statements, built once too (bound names other than the columns' for INSERT/UPDATE).
+_NAME = bindparam("b_name", type_=String)
+_HELD = (  # the name's next number, locked, and its highest version: one round trip
+    select(names.c.next_version, select(func.max(versions.c.version)).where(versions.c.name == _NAME).scalar_subquery())
+    .where(names.c.name == _NAME)
+    .with_for_update(of=names)
+)
+_NEXT = update(names).where(names.c.name == _NAME).values(next_version=bindparam("b_next"))
+_SAME = select(func.max(versions.c.version)).where(versions.c.name == _NAME, versions.c.sha256 == bindparam("b_sha"))
+_INSERT_VERSION = insert(versions)
 
 
 @dataclass
@@ -213,17 +223,15 @@ class MetadataIndex:
 
         Numbers continue after the highest version too, for versions written around the store.
         """
-        held = conn.execute(select(names.c.next_version).where(names.c.name == name).with_for_update()).scalar()
-        top = conn.execute(select(func.max(versions.c.version)).where(versions.c.name == name)).scalar()
-        number = max(int(held or 1), int(top or 0) + 1)
-        conn.execute(update(names).where(names.c.name == name).values(next_version=number + 1))
+        held = conn.execute(_HELD, {"b_name": name}).one()  # indexed: unpacked, mypy types the columns object
+        number = max(int(held[0] or 1), int(held[1] or 0) + 1)
+        conn.execute(_NEXT, {"b_name": name, "b_next": number + 1})
         return number
 
     @staticmethod
     def same_bytes(conn: Connection, name: str, sha256: str) -> int | None:
         """The latest version of ``name`` whose file has this sha256 (asked in the saving transaction)."""
-        query = select(func.max(versions.c.version)).where(versions.c.name == name, versions.c.sha256 == sha256)
-        return conn.execute(query).scalar()
+        return conn.execute(_SAME, {"b_name": name, "b_sha": sha256}).scalar()
 
     @staticmethod
     def high_water(conn: Connection) -> dict[str, int]:
@@ -277,7 +285,7 @@ class MetadataIndex:
 
     @staticmethod
     def insert_version(conn: Connection, values: dict[str, Any], tag_list: Sequence[str]) -> int:
-        key = conn.execute(insert(versions).values(**values)).inserted_primary_key
+        key = conn.execute(_INSERT_VERSION, values).inserted_primary_key
         assert key is not None  # an INSERT's result always has one
         if tag_list:
             conn.execute(insert(tags), [{"version_id": key[0], "tag": t} for t in dict.fromkeys(tag_list)])

@@ -36,7 +36,7 @@ from core.store.artifacts import ArtifactStore
 from core.store.engine import after_commit, index_missing, index_where, read_only, sqlite_file
 from core.store.index import MetadataIndex, Row
 from core.store.migrations import schema_newer
-from core.store.schema import SCHEMA_VERSION, info_value, set_info, store_info, versions
+from core.store.schema import SCHEMA_VERSION, info_value, set_info, versions
 from core.store.urls import redact_url
 
 log = logging.getLogger(__name__)
@@ -190,14 +190,16 @@ class Layout:
 
     # -- writing (inside the index's write transactions) --------------------------------------
 
-    def write_marker(self, conn: Connection, name: str | None = None, number: int | None = None) -> None:
+    def write_marker(
+        self, conn: Connection, name: str | None = None, number: int | None = None, *, locked: str | None = None
+    ) -> None:
         """Rewrite the marker before the transaction commits (never behind the index).
 
         The store-id row is locked first, so on a server database two savers of different names
         do not interleave their read-modify-write of the marker (on SQLite the write lock does that).
+        ``locked``: the store id, as this transaction already read it with that lock.
         """
-        conn.execute(select(store_info.c.value).where(store_info.c.key == "store_id").with_for_update())
-        store_id = info_value(conn, "store_id")
+        store_id = locked if locked is not None else info_value(conn, "store_id", lock=True)
         marker = self.read_marker()
         kept = marker.get("high_water") if marker is not None and marker.get("store_id") == store_id else None
         high_water = {str(k): int(v) for k, v in kept.items()} if isinstance(kept, dict) else {}
@@ -241,9 +243,9 @@ class Layout:
     def publish(self, conn: Connection, row: Row) -> None:
         """A new version's metadata file (from the row just inserted, not read back) and the marker's
         new high-water mark, before the commit."""
-        doc = version_doc(row, info_value(conn, "store_id"))
-        self.artifacts.write_json(f"{folder_of(row.path)}/{VERSION_FILE}", doc)
-        self.write_marker(conn, row.name, row.version)
+        store_id = info_value(conn, "store_id", lock=True)  # locked for the marker (see write_marker)
+        self.artifacts.write_json(f"{folder_of(row.path)}/{VERSION_FILE}", version_doc(row, store_id))
+        self.write_marker(conn, row.name, row.version, locked=store_id)
 
     def marks(self, conn: Connection) -> tuple[str | None, dict[str, int]]:
         """The store id and every name's high-water mark, read by an object store's save in its

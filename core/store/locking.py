@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, text
+from sqlalchemy import Connection, String, Table, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from core.store.schema import names
+
+#: Built once: SQLAlchemy takes about as long to build and key a statement as SQLite takes to run it.
+_LOCK_NAME = select(names.c.owner).where(names.c.name == bindparam("name", type_=String)).with_for_update()
 
 
 def lock_name(conn: Connection, name: str) -> Any:
@@ -20,7 +23,7 @@ def lock_name(conn: Connection, name: str) -> Any:
 
     SQLite has no row locks and needs none: its writers are serialized by ``BEGIN IMMEDIATE``.
     """
-    return conn.execute(select(names.c.owner).where(names.c.name == name).with_for_update()).first()
+    return conn.execute(_LOCK_NAME, {"name": name}).first()
 
 
 def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     inspect,
     select,
@@ -116,9 +117,15 @@ store_info = Table(
 )
 
 
-def info_value(conn: Connection, key: str) -> str | None:
-    """One ``store_info`` value (``schema``, ``store_id``), or None."""
-    found = conn.execute(select(store_info.c.value).where(store_info.c.key == key)).scalar()
+#: Built once: SQLAlchemy takes about as long to build and key a statement as SQLite takes to run it.
+_INFO = select(store_info.c.value).where(store_info.c.key == bindparam("info_key", type_=String))
+_INFO_LOCKED = _INFO.with_for_update()
+
+
+def info_value(conn: Connection, key: str, *, lock: bool = False) -> str | None:
+    """One ``store_info`` value (``schema``, ``store_id``), or None; ``lock``: its row stays locked
+    until the commit (``FOR UPDATE``: writers of a server database that rewrite the marker queue)."""
+    found = conn.execute(_INFO_LOCKED if lock else _INFO, {"info_key": key}).scalar()
     return None if found is None else str(found)
 
 

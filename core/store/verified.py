@@ -22,6 +22,8 @@ from core.store.artifacts import SETTLE_NS, ArtifactStore, settled, stamp_of
 from core.store.index import MetadataIndex, Row
 from core.store.schema import verified_files
 
+_SAVED = insert(verified_files)  # built once, as the index's hot statements are
+
 VERIFY_MODES = ("cached", "full")
 _CLOCK_REALTIME_COARSE = 5  # Linux's clock id; the time module names only the fine clocks
 
@@ -107,7 +109,7 @@ def remember_verified(index: MetadataIndex, artifacts: ArtifactStore, row: Row, 
 def saved_stamp(artifacts: ArtifactStore, relpath: str, size: int) -> str | None:
     """The stamp a save may record for the model file it has just written, hashed and published.
 
-    Why it is safe: the sha256 is of the bytes written, through the save's own descriptor, into a
+    Why it is safe: the sha256 is of the file's bytes, read back through the save's own descriptor, of a
     file it created exclusively (``.NAME.part``) in a new folder of a random name, fsynced, then
     published; the version is not in the index yet, so nothing of ModelShelf reads or writes it.
     The clock is read before the stat: when it is already a full tick of the file clock past the
@@ -131,4 +133,4 @@ def saved_stamp(artifacts: ArtifactStore, relpath: str, size: int) -> str | None
 
 def record_saved(conn: Connection, version_id: int, sha256: str, stamp: str) -> None:
     """Record a save's stamp in the save's own transaction: it stands or falls with the version."""
-    conn.execute(insert(verified_files).values(version_id=version_id, sha256=sha256, stamp=stamp))
+    conn.execute(_SAVED, {"version_id": version_id, "sha256": sha256, "stamp": stamp})
