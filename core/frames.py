@@ -51,17 +51,28 @@ def write_evaluation_set(frame: pd.DataFrame, handle: IO[bytes]) -> None:
     handle.write(sink.getvalue())
 
 
+def _n_rows(data: Any) -> int:
+    shape = getattr(data, "shape", None)
+    return int(shape[0]) if shape else len(data)
+
+
+def check_evaluation_rows(X_test: Any, y_test: Any) -> None:
+    """Both held-out parts or neither, with as many rows each (a save checks before it writes)."""
+    if (X_test is None) != (y_test is None):
+        raise InvalidParameterError("Give both X_test and y_test, or neither")
+    if X_test is not None and _n_rows(X_test) != _n_rows(y_test):
+        raise InvalidParameterError(f"X_test has {_n_rows(X_test)} rows but y_test has {_n_rows(y_test)}")
+
+
 def evaluation_frame(model: Any, X_test: Any, y_test: Any) -> pd.DataFrame | None:
     """The held-out rows as one table (features + ``__target__``), as a version keeps them."""
-    if X_test is None and y_test is None:
+    check_evaluation_rows(X_test, y_test)
+    if X_test is None:
         return None
-    if X_test is None or y_test is None:
-        raise InvalidParameterError("Give both X_test and y_test, or neither")
     names = getattr(model, "feature_names_in_", None)
     frame = as_frame(X_test, names if names is not None and not isinstance(X_test, pd.DataFrame) else None)
     target = np.asarray(y_test)
-    if len(target) != len(frame):
-        raise InvalidParameterError(f"X_test has {len(frame)} rows but y_test has {len(target)}")
+    check_evaluation_rows(frame, target)  # as the frame has them
     if TARGET_COLUMN in frame.columns:
         raise InvalidParameterError(f"A feature may not be called {TARGET_COLUMN!r}")
     frame[TARGET_COLUMN] = target

@@ -532,7 +532,7 @@ def test_an_import_onto_a_full_disk_is_one_line_and_keeps_nothing(store, monkeyp
     buffer = io.BytesIO()
     joblib.dump(small_model()[0], buffer)
 
-    def no_space(self, relpath, write):
+    def no_space(self, relpath, write, written=None):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(type(store.artifacts), "write_new", no_space)

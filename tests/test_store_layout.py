@@ -22,7 +22,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from core import Store
-from core.errors import IndexMissingError, StoreError, StoreMismatchError
+from core.errors import IndexMissingError, InvalidParameterError, ModelShelfError, StoreError, StoreMismatchError
+from core.store import saving
 from core.store.layout import MARKER, VERSION_FILE
 from core.store.schema import SCHEMA_VERSION
 from tests.conftest import ROOT
@@ -136,6 +137,42 @@ def test_a_failed_save_removes_its_own_folder_and_nothing_else(store, store_path
     assert after == before and (store_path / kept["path"]).exists()
     monkeypatch.undo()
     assert store.save(model, "f", format="pickle")["version"] == 2  # the failed claim was rolled back
+
+
+def test_held_out_rows_that_do_not_match_are_refused_before_anything_is_written(store, iris, monkeypatch):
+    """The rows are described while the model file is fsynced, but a save whose X_test and y_test
+    cannot go together is refused before it writes a byte."""
+    model, X, y = iris
+    written: list[str] = []
+    monkeypatch.setattr(type(store.artifacts), "write_new", lambda self, relpath, *a, **k: written.append(relpath))
+    for X_test, y_test, message in ((X[:10], y[:9], "X_test has 10 rows but y_test has 9"), (X[:10], None, "both")):
+        with pytest.raises(InvalidParameterError, match=message):
+            store.save(model, "rows", X_test=X_test, y_test=y_test)
+    assert written == [] and store.count() == 0
+
+
+def test_a_description_that_fails_after_the_write_leaves_nothing(store, store_path, iris, monkeypatch):
+    """What is described beside the fsync can still fail (here the evaluation set): nothing is kept."""
+    model, X, y = iris
+
+    def broken(frame, handle):
+        raise ValueError("no parquet today")
+
+    monkeypatch.setattr(saving, "write_evaluation_set", broken)
+    with pytest.raises(ModelShelfError, match="late was not saved: no parquet today"):
+        store.save(model, "late", X_test=X, y_test=y)
+    assert store.count() == 0 and not list((store_path / "late").rglob("*") if (store_path / "late").exists() else [])
+
+
+def test_json_files_written_side_by_side_all_land_or_the_error_is_raised(store, store_path):
+    """``write_jsons`` on a local disk: each file whole (a synced rename); a file that cannot be
+    written raises once every write has ended, and does not stop the others."""
+    (store_path / "a").mkdir()
+    store.artifacts.write_jsons({"a/one.json": {"n": 1}, "a/two.json": {"n": 2}})
+    assert _json(store_path / "a/one.json") == {"n": 1} and _json(store_path / "a/two.json") == {"n": 2}
+    with pytest.raises(FileNotFoundError):
+        store.artifacts.write_jsons({"missing/one.json": {"n": 3}, "a/three.json": {"n": 3}})
+    assert _json(store_path / "a/three.json") == {"n": 3} and not list(store_path.rglob("*.part"))
 
 
 def test_a_file_is_never_published_over_an_existing_one(store, store_path, iris):

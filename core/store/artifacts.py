@@ -12,9 +12,11 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
@@ -82,6 +84,24 @@ def _unhashed_bodies(url: str, options: dict[str, Any]) -> dict[str, Any]:
         return options  # no checksum header on every put: keep the signed body
     config["s3"] = {"payload_signing_enabled": False, **(config.get("s3") or {})}
     return {**options, "config_kwargs": config}
+
+
+_IO_THREADS: dict[int, ThreadPoolExecutor] = {}
+_IO_THREADS_LOCK = threading.Lock()
+
+
+def io_threads() -> ThreadPoolExecutor:
+    """This process's threads for the store's writes that run beside others (a save's evaluation
+    set while its model file is fsynced, its version.json beside the marker).
+
+    Kept for the process: a thread started for each save held its fsync up by a few ms (the new
+    thread's start waits for the GIL). Keyed by process id: a forked child gets threads of its own.
+    """
+    with _IO_THREADS_LOCK:
+        pool = _IO_THREADS.get(os.getpid())
+        if pool is None:
+            pool = _IO_THREADS[os.getpid()] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelshelf-io")
+        return pool
 
 
 def settled(stat: os.stat_result) -> bool:
@@ -216,11 +236,26 @@ class ArtifactStore:
             self.discard(part)
             raise
 
-    def put_jsons(self, docs: dict[str, Any]) -> None:
-        """Put small JSON files on an object store at once: one call, the puts concurrent in fsspec's
-        event loop (no thread to start). An error names the first file that failed."""
-        data = {self.full_path(p): json.dumps(doc, indent=1, allow_nan=True).encode() for p, doc in docs.items()}
-        self.fs.pipe(data)
+    def write_jsons(self, docs: dict[str, Any]) -> None:
+        """Write (or replace) small JSON files at once, each as ``write_json`` would.
+
+        An object store gets one call, the puts concurrent in fsspec's event loop. A local disk
+        writes all but the last on ``io_threads()`` and the last here: their fsyncs overlap. Every
+        write is waited for before an error is raised.
+        """
+        if not self.is_local:
+            self.fs.pipe(
+                {self.full_path(p): json.dumps(doc, indent=1, allow_nan=True).encode() for p, doc in docs.items()}
+            )
+            return
+        *beside, (last, last_doc) = docs.items()
+        started = [io_threads().submit(self.write_json, path, doc) for path, doc in beside]
+        try:
+            self.write_json(last, last_doc)
+        finally:
+            wait(started)
+        for future in started:
+            future.result()
 
     def read_json(self, relpath: str) -> Any:
         """A JSON file of the store, parsed (FileNotFoundError when it is not there)."""

@@ -130,29 +130,29 @@ class Store:
         require_fitted(model)
         formats.check_format(format, compress)
         tag_list = [check_label(t, "tag") for t in tags]
-        fields, eval_frame = saving.model_fields(
-            model,
-            X_test,
-            y_test,
-            format=format,
-            compress=compress,
-            metrics=metrics,
-            dataset=dataset,
-            split=split,
-            fit_warnings=fit_warnings,
-            extra=extra,
-        )
+        frames.check_evaluation_rows(X_test, y_test)  # before anything is written; the rows are kept beside the write
         return saving.add_version(
             self.index,
             self.layout,
             self.quota,
             name,
             lambda handle: formats.write_model(model, handle, format, compress),
-            fields,
-            eval_frame=eval_frame,
+            format,
+            lambda: saving.model_fields(
+                model,
+                X_test,
+                y_test,
+                format=format,
+                compress=compress,
+                metrics=metrics,
+                dataset=dataset,
+                split=split,
+                fit_warnings=fit_warnings,
+                extra=extra,
+            ),
             tags=tag_list,
             note=note,
-            origin=fields.pop("origin", "trained"),
+            origin="trained",
             owner=owner,
             on_duplicate=on_duplicate,
         )
@@ -248,8 +248,8 @@ class Store:
             self.quota,
             name,
             lambda handle: handle.write(bytes(data)),
-            fields,
-            eval_frame=eval_frame,
+            fields["format"],
+            lambda: (fields, eval_frame),
             tags=tags,
             note=note,
             origin="imported",

@@ -190,15 +190,19 @@ class Layout:
 
     # -- writing (inside the index's write transactions) --------------------------------------
 
-    def write_marker(
-        self, conn: Connection, name: str | None = None, number: int | None = None, *, locked: str | None = None
-    ) -> None:
+    def write_marker(self, conn: Connection, name: str | None = None, number: int | None = None) -> None:
         """Rewrite the marker before the transaction commits (never behind the index).
 
         The store-id row is locked first, so on a server database two savers of different names
         do not interleave their read-modify-write of the marker (on SQLite the write lock does that).
-        ``locked``: the store id, as this transaction already read it with that lock.
         """
+        self.artifacts.write_json(MARKER, self.marker_doc(conn, name, number))
+
+    def marker_doc(
+        self, conn: Connection, name: str | None = None, number: int | None = None, *, locked: str | None = None
+    ) -> dict[str, Any]:
+        """The marker as ``write_marker`` writes it. ``locked``: the store id, as this transaction
+        already read it with the store-id row locked."""
         store_id = locked if locked is not None else info_value(conn, "store_id", lock=True)
         marker = self.read_marker()
         kept = marker.get("high_water") if marker is not None and marker.get("store_id") == store_id else None
@@ -208,7 +212,7 @@ class Layout:
                 high_water[each] = max(high_water.get(each, 0), last)
         if name is not None and number is not None:
             high_water[name] = max(high_water.get(name, 0), number)
-        self.artifacts.write_json(MARKER, {"store_id": store_id, "format": FORMAT, "high_water": high_water})
+        return {"store_id": store_id, "format": FORMAT, "high_water": high_water}
 
     def rewrite(self, conn: Connection, ids: Sequence[int]) -> None:
         """Rewrite the metadata files of these versions, as the transaction on ``conn`` leaves them.
@@ -235,7 +239,7 @@ class Layout:
     def _put_late(self, docs: dict[str, Any]) -> None:
         """An object store's metadata files, after the commit: a failure is logged, the change stands."""
         try:
-            self.artifacts.put_jsons(docs)
+            self.artifacts.write_jsons(docs)
         except Exception as exc:  # noqa: BLE001  # committed: never reported as "nothing was changed"
             paths = ", ".join(self.artifacts.uri(p) for p in docs)
             log.warning("%s could not be written (%s); `python -m core doctor --repair` rewrites it", paths, exc)
@@ -244,8 +248,10 @@ class Layout:
         """A new version's metadata file (from the row just inserted, not read back) and the marker's
         new high-water mark, before the commit."""
         store_id = info_value(conn, "store_id", lock=True)  # locked for the marker (see write_marker)
-        self.artifacts.write_json(f"{folder_of(row.path)}/{VERSION_FILE}", version_doc(row, store_id))
-        self.write_marker(conn, row.name, row.version, locked=store_id)
+        marker = self.marker_doc(conn, row.name, row.version, locked=store_id)
+        self.artifacts.write_jsons(
+            {f"{folder_of(row.path)}/{VERSION_FILE}": version_doc(row, store_id), MARKER: marker}
+        )
 
     def marks(self, conn: Connection) -> tuple[str | None, dict[str, int]]:
         """The store id and every name's high-water mark, read by an object store's save in its

@@ -10,9 +10,9 @@ concurrent savers never share a number or a folder.
 
 Where ``version.json`` and the marker are written differs by back end:
 
-- **A local folder** writes both inside the transaction, before its commit (each a synced rename),
-  so the marker is never behind the index: a local save costs microseconds per file, and the
-  SQLite writer lock is held anyway.
+- **A local folder** writes both inside the transaction, before its commit (each a synced rename,
+  the two side by side), so the marker is never behind the index: a local write costs a fraction
+  of a millisecond per file, and the SQLite writer lock is held anyway.
 - **An object store** does no object-store I/O while the transaction is open: on a shared index
   (PostgreSQL) that would make every saver of the store wait behind S3 latency. The model file and
   the evaluation set upload concurrently (one put each, no existence check: the folder is a new
@@ -36,10 +36,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol, cast
 
@@ -54,7 +52,7 @@ from core.frames import TARGET_COLUMN, evaluation_frame, model_input, split_eval
 from core.metrics import score_metrics
 from core.record import VersionRecord, recorded_accuracy, ref_of, stored_bytes
 from core.split import Split
-from core.store.artifacts import ArtifactStore
+from core.store.artifacts import ArtifactStore, io_threads
 from core.store.engine import read_only
 from core.store.index import MetadataIndex, Row, gone
 from core.store.layout import Layout, folder_of, new_folder
@@ -147,21 +145,8 @@ def model_fields(
     return fields, eval_frame
 
 
-_BESIDE: dict[int, ThreadPoolExecutor] = {}
-_BESIDE_LOCK = threading.Lock()
-
-
-def _beside() -> ThreadPoolExecutor:
-    """This process's threads for the writes a save makes while its model file is fsynced.
-
-    Kept for the process: a thread started for each save held the fsync up by a few ms (the new
-    thread's start waits for the GIL). Keyed by process id: a forked child gets threads of its own.
-    """
-    with _BESIDE_LOCK:
-        pool = _BESIDE.get(os.getpid())
-        if pool is None:
-            pool = _BESIDE[os.getpid()] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelshelf-save")
-        return pool
+#: What a save describes of its model: the record's descriptive fields and the evaluation rows (if any).
+Describe = Callable[[], tuple[dict[str, Any], pd.DataFrame | None]]
 
 
 def _write_files(
@@ -169,32 +154,36 @@ def _write_files(
     folder: str,
     model_path: str,
     write: Callable[[IO[bytes]], object],
-    eval_frame: pd.DataFrame | None,
-) -> tuple[int, str, dict[str, Any] | None]:
-    """The model file and the evaluation set: the set is written (and fsynced) while the model
-    file is fsynced, or uploaded: after the model's pickling, which it would slow down."""
-    eval_path = f"{folder}/evaluation.parquet"
-    if eval_frame is None:
-        return (*artifacts.write_new(model_path, write), None)
+    describe: Describe,
+) -> tuple[int, str, dict[str, Any], dict[str, Any] | None]:
+    """The model file; beside it, once its bytes are handed over (while it is fsynced or
+    uploaded), the model's description and the evaluation set, written and fsynced too, and the
+    name's folder synced. Done beside the pickling, they slowed the pickler by the GIL they took;
+    done before or after it, they added to the save what the disk's wait can hide."""
 
-    def write_eval() -> tuple[int, str]:
-        return artifacts.write_new(eval_path, lambda handle: write_evaluation_set(eval_frame, handle))
+    def beside() -> tuple[dict[str, Any], dict[str, Any] | None]:
+        fields, eval_frame = describe()
+        evaluation_set = None
+        if eval_frame is not None:
+            path = f"{folder}/evaluation.parquet"
+            size, sha = artifacts.write_new(path, lambda handle: write_evaluation_set(eval_frame, handle))
+            evaluation_set = {"sha256": sha, "size_bytes": size, "n_rows": len(eval_frame), "path": path}
+        artifacts.sync_folder(folder.rsplit("/", 1)[0])  # the version folder's entry in the name's
+        return fields, evaluation_set
 
-    pool = _beside()
-    started: list[Future[tuple[int, str]]] = []
+    started: list[Future[tuple[dict[str, Any], dict[str, Any] | None]]] = []
     try:
-        size, sha = artifacts.write_new(model_path, write, written=lambda: started.append(pool.submit(write_eval)))
+        size, sha = artifacts.write_new(model_path, write, written=lambda: started.append(io_threads().submit(beside)))
     except BaseException:
         wait(started)  # never leaves a write running; the model's error is the one to report
         raise
-    eval_size, eval_sha = started[0].result()  # started once the model's bytes were written, as they were
-    return size, sha, {"sha256": eval_sha, "size_bytes": eval_size, "n_rows": len(eval_frame), "path": eval_path}
+    return size, sha, *started[0].result()  # started once the model's bytes were written, as they were
 
 
 def _put_after_commit(artifacts: ArtifactStore, docs: dict[str, Any], ref: str) -> None:
     """Put an object store's version.json and marker at once; a failure is logged, the save stands."""
     try:
-        artifacts.put_jsons(docs)
+        artifacts.write_jsons(docs)
     except Exception as exc:  # noqa: BLE001  # committed and loadable: never "nothing was changed"
         log.warning(
             "%s is saved, but %s could not be written (%s); `python -m core doctor --repair` rewrites them",
@@ -210,9 +199,9 @@ def add_version(
     quota: Quota | None,
     name: str,
     write: Callable[[IO[bytes]], object],
-    fields: dict[str, Any],
+    fmt: str,
+    describe: Describe,
     *,
-    eval_frame: pd.DataFrame | None,
     tags: list[str],
     note: str,
     origin: str,
@@ -225,6 +214,9 @@ def add_version(
     files, the environment, the marker's inputs), so concurrent savers of one name queue for
     the number, the insert and the commit only.
 
+    ``describe`` gives the record's descriptive fields (``origin`` among them overrides the
+    argument) and the evaluation rows; it runs while the model file is made durable.
+
     The same transaction looks for a version of ``name`` with the same sha256 (under the name's
     lock, so two savers of one file cannot both miss it): ``on_duplicate="keep"`` stores a new
     version anyway and says so (``duplicate_of``); ``"refuse"`` stores nothing and returns that
@@ -235,15 +227,14 @@ def add_version(
     if on_duplicate not in ON_DUPLICATE:
         raise InvalidParameterError(f"Invalid value {on_duplicate!r} for on_duplicate: choose one of: keep, refuse")
     artifacts = layout.artifacts
-    fmt = fields["format"]
     folder = new_folder(name)
     model_path = f"{folder}/model.{formats.EXTENSIONS[fmt]}"
     remote = not artifacts.is_local
     tag_list = list(dict.fromkeys(tags))
     posted: dict[str, Any] = {}
     try:
-        size, sha, evaluation_set = _write_files(artifacts, folder, model_path, write, eval_frame)
-        artifacts.sync_folder(name)  # the folder's own entry; its files' names are synced with version.json
+        size, sha, fields, evaluation_set = _write_files(artifacts, folder, model_path, write, describe)
+        origin = fields.pop("origin", origin)
         environment = fields.get("environment") or capture_environment()
         described = {k: v for k, v in fields.items() if k != "environment"}
         with index.writing(durable=True) as conn:
