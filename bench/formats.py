@@ -167,6 +167,9 @@ def durable_figures(bench: Bench) -> None:
             _fsync_path(raw)
             return path
 
+        # Earlier groups leave hundreds of MB of files to write back: flushed now, so that the
+        # writeback does not land in this pair's fsyncs (a journal commit waits for it).
+        os.sync()
         try:
             synced = _count_fsyncs(lambda: store.delete(f"bench:{save_workload(store, work, 'bench')['version']}"))
             fig.note = f"Store.save made {synced} os.fsync calls per save, plus SQLite's durable commit; the dump 2"
