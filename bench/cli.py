@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.machine import cached_bytecode_env
 from bench.timing import Samples
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ print(json.dumps({"seconds": took, "peak": usage.ru_maxrss * 1024, "code": code,
 
 def run_process(argv: list[str]) -> tuple[float, int]:
     """(wall seconds, peak resident bytes) of one process running ``argv`` to its end (Linux: KiB)."""
-    out = subprocess.run([sys.executable, "-c", _LAUNCHER, *argv], cwd=ROOT, capture_output=True, text=True)
+    launch = [sys.executable, "-c", _LAUNCHER, *argv]
+    out = subprocess.run(launch, cwd=ROOT, capture_output=True, text=True, env=cached_bytecode_env())
     result = json.loads(out.stdout)
     if result["code"] != 0:
         raise RuntimeError(f"{' '.join(argv[2:])} exited {result['code']}: {result['errors'].strip()}")

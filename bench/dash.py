@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.dash_clients import light_settle_times
+from bench.machine import cached_bytecode_env
 from bench.timing import Samples
 
 if TYPE_CHECKING:
@@ -89,7 +90,8 @@ def served(
     port = _free_port()
     command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true"]
     command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    env = {**os.environ, "MODELSHELF_DEMO": "0", **({"MODEL_STORE": str(store)} if store else {}), **(env or {})}
+    stored = {"MODEL_STORE": str(store)} if store else {}
+    env = {**cached_bytecode_env(), "MODELSHELF_DEMO": "0", **stored, **(env or {})}
     base = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

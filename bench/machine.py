@@ -65,3 +65,11 @@ def describe_machine() -> dict[str, Any]:
 
 def package_versions() -> dict[str, str | None]:
     return {name: package_version(name) for name in PACKAGES}
+
+
+def cached_bytecode_env() -> dict[str, str]:
+    """The environment for the Python processes the benchmark times: as inherited, with bytecode
+    caching on, as an installed Python has it (pip compiles what it installs; a checkout writes
+    its caches on its first run). With ``PYTHONDONTWRITEBYTECODE`` set where the benchmark runs,
+    every process would compile ModelShelf's modules afresh, which no installation does."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
