@@ -27,10 +27,10 @@ print("HEAVY=" + json.dumps({"code": code, "heavy": heavy}))
 """
 
 
-def _heavy_modules(*argv: str) -> dict[str, object]:
+def _heavy_modules(*argv: str, watched: tuple[str, ...] = HEAVY) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *argv],
-        input=json.dumps(HEAVY),
+        input=json.dumps(watched),
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -70,6 +70,14 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 )
 def test_an_index_command_imports_nothing_heavy(store_path: Path, argv: tuple[str, ...]) -> None:
     found = _heavy_modules("--store", str(store_path), *argv)
+    assert found == {"code": 0, "heavy": []}
+
+
+@pytest.mark.parametrize("argv", [("list",), ("show", "tiny:1")], ids=lambda argv: " ".join(argv))
+def test_reading_a_local_store_imports_no_fsspec(store_path: Path, argv: tuple[str, ...]) -> None:
+    """A local store's files are read directly: fsspec (and the asyncio it brings) loads for
+    object stores, or when a local store first removes or lists files."""
+    found = _heavy_modules("--store", str(store_path), *argv, watched=("fsspec", "s3fs"))
     assert found == {"code": 0, "heavy": []}
 
 

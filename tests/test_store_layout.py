@@ -161,7 +161,7 @@ def test_a_description_that_fails_after_the_write_leaves_nothing(store, store_pa
     monkeypatch.setattr(saving, "write_evaluation_set", broken)
     with pytest.raises(ModelShelfError, match="late was not saved: no parquet today"):
         store.save(model, "late", X_test=X, y_test=y)
-    assert store.count() == 0 and not list((store_path / "late").rglob("*") if (store_path / "late").exists() else [])
+    assert store.count() == 0 and not (store_path / "late").exists()
 
 
 def test_json_files_written_side_by_side_all_land_or_the_error_is_raised(store, store_path):
@@ -173,6 +173,19 @@ def test_json_files_written_side_by_side_all_land_or_the_error_is_raised(store, 
     with pytest.raises(FileNotFoundError):
         store.artifacts.write_jsons({"missing/one.json": {"n": 3}, "a/three.json": {"n": 3}})
     assert _json(store_path / "a/three.json") == {"n": 3} and not list(store_path.rglob("*.part"))
+
+
+@pytest.mark.parametrize("url", ["rel/x", "./rel/y/", ".", "/abs/x/", "~/y", "file:///tmp/z", "local:///w", "/a/../b"])
+def test_a_local_root_is_spelled_as_fsspec_spells_it(url):
+    """A local store opens without fsspec (``local_root``), under the very root fsspec would give:
+    the index records its root and refuses another, so the two must never disagree."""
+    import fsspec
+
+    from core.store.artifacts import local_root
+
+    fs, root = fsspec.core.url_to_fs(url)
+    assert type(fs).__name__ == "LocalFileSystem" and local_root(url) == root.rstrip("/")
+    assert local_root("s3://bucket/prefix") is None and local_root("memory://x") is None
 
 
 def test_a_file_is_never_published_over_an_existing_one(store, store_path, iris):

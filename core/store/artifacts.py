@@ -20,12 +20,11 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-
 from core.errors import StoreError
 
 if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
     from core.record import VersionRecord
 from core.formats import HashingWriter
 
@@ -109,23 +108,60 @@ def settled(stat: os.stat_result) -> bool:
     return time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > SETTLE_NS
 
 
+def local_root(url: str) -> str | None:
+    """The folder a local store URL names, as fsspec's local file system spells it (POSIX), or None
+    for any other URL. A local store needs no fsspec to be opened and read: ``python -m core list``
+    answers without importing it (tests/test_store_layout.py checks this against fsspec's own)."""
+    for scheme in ("file://", "local://"):
+        if url.startswith(scheme):
+            url = url[len(scheme) :]
+            break
+    else:
+        if "://" in url or "::" in url:
+            return None
+    if url.startswith("~"):
+        url = os.path.expanduser(url)
+    elif not url.startswith("/"):
+        url = f"{os.getcwd()}/{'' if url == '.' else url.removeprefix('./')}"
+    return url.rstrip("/") or "/"
+
+
 class ArtifactStore:
     """Files addressed by a path relative to one root folder or URL."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
-        self.fs, self.root = fsspec.core.url_to_fs(url, **_unhashed_bodies(url, storage_options or {}))
-        self.root = self.root.rstrip("/")
-        self.fs.makedirs(self.root, exist_ok=True)
+        root = None if storage_options else local_root(url)
+        self.is_local = root is not None
+        self._fs: AbstractFileSystem | None = None
+        if root is None:
+            import fsspec  # deferred: a local store reads its files directly (see local_root)
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs, root = fsspec.core.url_to_fs(url, **_unhashed_bodies(url, storage_options or {}))
+            self.is_local = isinstance(self._fs, LocalFileSystem)
+            root = root.rstrip("/")
+        self.root = root
+        if self.is_local:
+            os.makedirs(self.root, exist_ok=True)
+        else:
+            self.fs.makedirs(self.root, exist_ok=True)
 
     @property
-    def is_local(self) -> bool:
-        return isinstance(self.fs, LocalFileSystem)
+    def fs(self) -> AbstractFileSystem:
+        """The fsspec file system (a local store makes its own on first use: most reads need none)."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem  # deferred: see local_root
+
+            self._fs = LocalFileSystem()
+        return self._fs
 
     def full_path(self, relpath: str) -> str:
         return f"{self.root}/{relpath}"
 
     def uri(self, relpath: str) -> str:
         """A URL for the file that fsspec (and people) can open."""
+        if self.is_local:
+            return f"file://{self.full_path(relpath)}"
         return self.fs.unstrip_protocol(self.full_path(relpath))
 
     def public(self, record: VersionRecord) -> VersionRecord:
@@ -286,7 +322,7 @@ class ArtifactStore:
             # ETag would make the read fail (S3 "PreconditionFailed"), so ask afresh, in one GET.
             self.fs.invalidate_cache(path)
             return bytes(self.fs.cat_file(path))
-        with self.fs.open(path, "rb") as handle:
+        with open(path, "rb") as handle:
             return handle.read()
 
     def read_hashed(self, relpath: str) -> tuple[bytes, str]:
