@@ -426,6 +426,27 @@ def test_every_catalog_estimator_loads(catalog_models, key: str, how: str) -> No
     assert loaded.warnings == []
 
 
+def test_a_resource_warning_during_a_load_is_not_the_models(catalog_models, monkeypatch) -> None:
+    """Warnings are recorded process-wide while a file loads: a ResourceWarning (a connection or
+    file of this process collected meanwhile, from any thread) is not reported as the model's;
+    a warning raised by the load itself still is."""
+    import warnings
+
+    from core.safety import loader
+
+    checked = loader.check_fitted_estimator
+
+    def noisy(model) -> None:
+        warnings.warn("<psycopg.Connection> was deleted while still open", ResourceWarning, stacklevel=1)
+        warnings.warn("the model's own warning", UserWarning, stacklevel=1)
+        checked(model)
+
+    monkeypatch.setattr(loader, "check_fitted_estimator", noisy)
+    loaded = load_untrusted(_serialised(catalog_models["logistic_regression"], "pickle"), limits=LIMITS)
+    assert [w for w in loaded.warnings if "deleted while still open" in w] == []
+    assert any("the model's own warning" in w for w in loaded.warnings)
+
+
 def test_pipeline_with_scaler_and_one_hot_loads(iris) -> None:
     X, y = iris
     mixed = X.assign(size=np.where(X["petal length (cm)"] > 4, "large", "small"))

@@ -113,7 +113,9 @@ def _load(data: bytes | mmap.mmap, detected: Detected, guard: _Guard) -> tuple[A
         check_model_policy(model, guard.tick)
         validate_model(model, guard.tick)
         check_fitted_estimator(model)
-    return model, list(caught)
+    # A ResourceWarning is about this process's own files and connections (one collected while the
+    # load ran, from any thread: the record is process-wide), never about the model: not reported.
+    return model, [w for w in caught if not issubclass(w.category, ResourceWarning)]
 
 
 def _run_with_deadline(guard: _Guard, work: Callable[[], Any]) -> Any:
