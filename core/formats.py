@@ -197,6 +197,23 @@ class HashingWriter(io.RawIOBase):
         return self._sha.hexdigest()
 
 
+class CountingWriter(io.RawIOBase):
+    """Counts what is written and keeps none of it: the size a model takes in a format, with no
+    file and no hash (``HashingWriter`` would hash what nobody reads)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        n = memoryview(data).nbytes
+        self.size += n
+        return n
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

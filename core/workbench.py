@@ -9,7 +9,6 @@ first fit; an estimator that fails to fit is kept as a row with its error, and t
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
@@ -19,7 +18,7 @@ import pandas as pd
 from core.catalog_tasks import catalog_for
 from core.datasets import Dataset
 from core.errors import InvalidParameterError, ModelShelfError
-from core.formats import DEFAULT_FORMAT, HashingWriter, write_model
+from core.formats import DEFAULT_FORMAT, CountingWriter, write_model
 from core.metrics import TASK_METRICS
 from core.training import Fitter, TrainResult, fit_prepared, prepare
 
@@ -118,10 +117,9 @@ class Leaderboard:
 
 def model_size(model: Any) -> int:
     """The bytes the model takes in the default format (what ``train`` and ``--save`` write by default)."""
-    with open(os.devnull, "wb") as sink:  # counted on the way, never held: a forest can take megabytes
-        counter = HashingWriter(sink)
-        # A binary file at runtime; typeshed's RawIOBase just is not declared an IO[bytes].
-        write_model(model, cast("IO[bytes]", counter), DEFAULT_FORMAT, 0)
+    counter = CountingWriter()  # counted on the way, never held: a forest can take megabytes
+    # A binary file at runtime; typeshed's RawIOBase just is not declared an IO[bytes].
+    write_model(model, cast("IO[bytes]", counter), DEFAULT_FORMAT, 0)
     return counter.size
 
 

@@ -116,6 +116,7 @@ def test_hashing_writer_hashes_a_large_pickle_in_its_thread_like_one_pass():
 def test_hashing_writer_reads_a_local_file_back_behind_the_writer(tmp_path):
     """A file the store writes (readable, unbuffered): the thread hashes the file's own bytes,
     whatever the caller does with its buffers after each write, small files included."""
+    before = {t.ident for t in threading.enumerate()}
     for size in (10, 300_000, 11_000_000):
         path = tmp_path / f"model-{size}"
         expected = bytearray()
@@ -128,7 +129,18 @@ def test_hashing_writer_reads_a_local_file_back_behind_the_writer(tmp_path):
             writer.flush()
             assert writer.sha256 == sha256_bytes(bytes(expected)) and writer.size == len(expected)
         assert path.read_bytes() == bytes(expected)
-    assert not [t for t in threading.enumerate() if t.name == "modelshelf-sha256"]
+    assert not [t for t in threading.enumerate() if t.ident not in before]
+
+
+def test_a_model_size_is_counted_with_no_thread_left_behind():
+    """The workbench sizes every model it compares (``model_size``): counted, not hashed, so no
+    hashing thread is started, and none waits forever on a writer nobody closes."""
+    from core.workbench import model_size
+
+    model = {"weights": np.arange(400_000, dtype=np.float64)}  # past the point a hashing thread starts
+    before = {t.ident for t in threading.enumerate()}
+    assert model_size(model) == len(pickle.dumps(model, protocol=5))
+    assert not [t for t in threading.enumerate() if t.ident not in before]
 
 
 def test_a_file_cut_short_under_the_writer_fails_its_hash(tmp_path):
