@@ -279,6 +279,8 @@ class ArtifactStore:
         writes all but the last on ``io_threads()`` and the last here: their fsyncs overlap. Every
         write is waited for before an error is raised.
         """
+        if not docs:
+            return
         if not self.is_local:
             self.fs.pipe(
                 {self.full_path(p): json.dumps(doc, indent=1, allow_nan=True).encode() for p, doc in docs.items()}
