@@ -134,11 +134,10 @@ def overview(record: VersionRecord, ref: str) -> None:
     st.dataframe(tables["dataset"], hide_index=True)
     if st.toggle("Show the pipeline diagram (loads the model)", key=f"diagram_{ref}"):
         loaded = common.attempt("loading the model", common.load_model, ref)
-        if loaded is not None:
-            from sklearn.utils import estimator_html_repr  # deferred: only this toggle draws a diagram
-
+        html = None if loaded is None else common.attempt("drawing the diagram", views.diagram_html, loaded.model)
+        if html is not None:
             # A data: URL gives the iframe an opaque origin: the diagram cannot reach the app.
-            st.iframe(html_data_url(estimator_html_repr(loaded.model)), height=420)
+            st.iframe(html_data_url(html), height=420)
 
 
 @st.cache_data(show_spinner="Predicting the kept rows...", max_entries=8)

@@ -21,7 +21,8 @@ Environment variable       secrets.toml key            Default    Meaning
                                                                   one server process (more are refused)
 ``MODELSHELF_DEMO_TRAIN_MEMORY_MB``  ``demo_train_memory_mb``  2048  demo: address space of a training
                                                                   worker, in MB
-``MODELSHELF_LOAD_TIMEOUT_S``  ``load_timeout_s``      30         longest a model file may take to load
+``MODELSHELF_LOAD_TIMEOUT_S``  ``load_timeout_s``      30         longest a model file may take to load,
+                                                                  and one call of a model in a worker
 ``MODELSHELF_MAX_DECOMPRESSED_MB``  ``max_decompressed_mb``  1000  largest a compressed file may expand to
 ``MODELSHELF_URL_MAX_MB``  ``url_max_mb``              50         largest body a data URL may send, in MB
 ``MODELSHELF_URL_TIMEOUT_S``  ``url_timeout_s``        20         longest a data URL may take, redirects included

@@ -271,3 +271,14 @@ def record_json(record: VersionRecord, drop: tuple[str, ...] = ()) -> str:
     """
     kept = {k: v for k, v in record.items() if k not in drop}
     return json.dumps(kept, indent=2, default=to_jsonable, sort_keys=True)
+
+
+def diagram_html(model: Any) -> str:
+    """scikit-learn's HTML diagram of a model; one held by a worker is drawn there, under its time limit."""
+    from core.safety import WorkerModel  # deferred with scikit-learn: only the diagram toggle needs them
+
+    if isinstance(model, WorkerModel):
+        return model.diagram()
+    from sklearn.utils import estimator_html_repr  # deferred: see above
+
+    return estimator_html_repr(model)

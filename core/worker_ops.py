@@ -1,9 +1,10 @@
-"""What the model worker does with a stranger's model besides calling it: the application's operations.
+"""What the model worker does with a model besides calling it: the application's operations.
 
-The sandboxed worker (``core.safety``) loads, checks and calls models; it does not know what the
-application needs of them. This module does: describe a model for its record
-(``core.describe``), score it (``core.metrics``), convert it to ONNX, JSON parameters or another
-file format (``core.portable``); and, needing no model held, fit one for a public demo's
+The sandboxed worker (``core.safety``) loads, checks and calls models (a stranger's, or any in a
+public demo); it does not know what the application needs of them. This module does: describe a
+model for its record (``core.describe``), score it (``core.metrics``), convert it to ONNX, JSON
+parameters or another file format (``core.portable``), measure its formats for the Formats page,
+draw its diagram; and, needing no model held, fit one for a public demo's
 visitor (``core.training``, asked by ``core.demo_training``). The worker child imports it by name
 (``core.safety.worker_child.OPERATIONS_MODULE``) and runs :data:`OPERATIONS` next to the model it
 holds, so the server process never holds a stranger's model object, and the safety package
@@ -46,6 +47,21 @@ def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
     raise InvalidParameterError(f"Unknown conversion {to!r}")
 
 
+def _formats(model: Any, request: dict[str, Any]) -> list[list[float]]:
+    """``[size, save_s, load_s]`` per requested ``(format, compress)``: the Formats page's figures, measured here."""
+    from core.format_comparison import measure_format  # pandas: only when comparing
+
+    timings = [measure_format(model, fmt, int(level), int(request["repeats"])) for fmt, level in request["variants"]]
+    return [[t.size_bytes, t.save_seconds, t.load_seconds] for t in timings]
+
+
+def _diagram(model: Any, request: dict[str, Any]) -> str:
+    """scikit-learn's HTML diagram of the model (``core.views.diagram_html``), drawn next to the model."""
+    from core.views import diagram_html  # deferred: the page tables' module, only for a diagram
+
+    return diagram_html(model)
+
+
 def _fit(request: dict[str, Any]) -> dict[str, Any]:
     """Fit a catalog estimator on the prepared rows the server sent (``core.training.fit_prepared``).
 
@@ -75,10 +91,13 @@ def _fit(request: dict[str, Any]) -> dict[str, Any]:
 
 
 #: ``name -> operation``, looked up by the worker child: ``describe(model)``, ``score(model, X, y)``
-#: (the rows already as the model expects them), ``convert(model, request)``; ``fit(request)`` holds none.
+#: (the rows already as the model expects them), the ``HELD`` ones as ``op(model, request)``;
+#: ``fit(request)`` holds none.
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "describe": describe_model,
     "score": score_metrics,
     "convert": _convert,
+    "formats": _formats,
+    "diagram": _diagram,
     "fit": _fit,
 }

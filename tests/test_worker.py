@@ -468,7 +468,7 @@ def test_trust_true_loads_in_process_and_is_refused_in_demo_mode(store, monkeypa
     loaded = store.load("trusted:1", trust=True)
     assert type(loaded.model).__name__ == "LogisticRegression"
     monkeypatch.setenv("MODELSHELF_DEMO", "1")
-    with pytest.raises(ModelShelfError, match="only used through its worker"):
+    with pytest.raises(ModelShelfError, match="only used through its sandboxed worker"):
         store.load("trusted:1", trust=True)
 
 

@@ -32,6 +32,8 @@ from core.errors import (
 )
 
 METHODS = ("predict", "predict_proba", "decision_function")
+#: Operations of the operations table (``core.worker_ops``) on a held model, called as ``op(model, request)``.
+HELD_OPERATIONS = ("convert", "formats", "diagram")
 _LENGTH = struct.Struct(">Q")
 _MAX_REPLY = 1 << 29
 

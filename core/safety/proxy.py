@@ -20,7 +20,7 @@ from core.safety.worker import WorkerPool, default_pool
 
 
 class WorkerModel:
-    """A stranger's model, held by a worker: the calls of a fitted classifier, run over there.
+    """A model held by a worker (a stranger's, or any in a public demo): its calls, run over there.
 
     ``predict``, ``predict_proba`` and ``decision_function`` (those the model has: ``hasattr``
     answers as for the model itself) return numpy arrays; ``classes_``, ``n_features_in_``,
@@ -69,19 +69,43 @@ class WorkerModel:
         """The parameters as JSON-safe values (nested estimators as their descriptions)."""
         return dict(self.facts.get("params") or {})
 
+    def _held(self, op: str, shape: type, what: str, **args: Any) -> Any:
+        """``op`` of ``HELD_OPERATIONS`` on the model over there; a reply of another type is refused."""
+        reply = self._pool.run(op, sha256=self._sha256, fetch=self._fetch, limits=self._limits, **args)
+        if not isinstance(reply, shape):
+            raise UnsafeModelError(f"The model worker sent a malformed {what}: refused")
+        return reply
+
     def convert(self, to: str, X: Any = None, feature_names: list[str] | None = None) -> dict[str, Any]:
         """The model converted by the worker (``onnx``, ``json`` or a file format): see ``core.worker_ops._convert``."""
-        reply = self._pool.run(
-            "convert", sha256=self._sha256, fetch=self._fetch, limits=self._limits, to=to, X=X, names=feature_names
+        return self._held("convert", dict, "conversion", to=to, X=X, names=feature_names)
+
+    def measure_formats(self, variants: list[tuple[str, int]], repeats: int) -> list[list[float]]:
+        """``[size, save_s, load_s]`` per ``(format, compress)``, measured by the worker (the Formats page)."""
+        rows = self._held("formats", list, "format comparison", variants=[list(v) for v in variants], repeats=repeats)
+        numbers = (int, float)
+        ok = len(rows) == len(variants) and all(
+            isinstance(r, list) and len(r) == 3 and all(isinstance(x, numbers) and 0 <= x < 1e12 for x in r)
+            for r in rows
         )
-        if not isinstance(reply, dict):
-            raise UnsafeModelError("The model worker sent a malformed conversion: refused")
-        return reply
+        if not ok:
+            raise UnsafeModelError("The model worker sent malformed format figures: refused")
+        return rows
+
+    def diagram(self) -> str:
+        """scikit-learn's HTML diagram of the model, drawn by the worker (at most ``_MAX_DIAGRAM`` characters)."""
+        html = self._held("diagram", str, "diagram")
+        if len(html) > _MAX_DIAGRAM:
+            raise UnsafeModelError(f"The model's diagram is over {_MAX_DIAGRAM:,} characters: not drawn")
+        return html
 
     def score_metrics(self, X: Any, y: Any) -> dict[str, Any]:
         """``classification_metrics(model, X, y)``, computed by the worker."""
         return self._pool.run("score", sha256=self._sha256, fetch=self._fetch, limits=self._limits, X=X, y=y)
 
+
+#: The longest diagram shown, in characters (each tree of a forest adds a few hundred).
+_MAX_DIAGRAM = 5_000_000
 
 _FACT_TYPES: dict[str, tuple[type, ...]] = {
     "estimator": (str,),

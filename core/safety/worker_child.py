@@ -43,12 +43,22 @@ from core.errors import ModelShelfError as ShelfError
 from core.safety.checks import n_features_of
 from core.safety.limits import LoadLimits
 from core.safety.loader import _load_untrusted
-from core.safety.protocol import _ERRORS, METHODS, _encode_array, _jsonable, _read_message, _write_message, map_shared
+from core.safety.protocol import (
+    _ERRORS,
+    HELD_OPERATIONS,
+    METHODS,
+    _encode_array,
+    _jsonable,
+    _read_message,
+    _write_message,
+    map_shared,
+)
 
 #: The module whose ``OPERATIONS`` table holds what the worker does with a held model besides
-#: calling it: ``describe(model) -> dict``, ``score(model, X, y) -> dict``, ``convert(model,
-#: request) -> dict``; and ``fit(request) -> dict``, a demo visitor's training, which needs no model
-#: held. Named, never imported, by the safety package (see the module docstring).
+#: calling it: ``describe(model) -> dict``, ``score(model, X, y) -> dict``, the ``HELD_OPERATIONS``
+#: (``convert``, ``formats``, ``diagram``) as ``op(model, request)``; and ``fit(request) -> dict``, a
+#: demo visitor's training, which needs no model held. Named, never imported, by the safety package
+#: (see the module docstring).
 OPERATIONS_MODULE = "core.worker_ops"
 
 
@@ -186,8 +196,8 @@ def _serve(
         raise _NotLoaded
     models.move_to_end(request["sha256"])
     model = entry[0]
-    if op == "convert":
-        return _operations()["convert"](model, request)
+    if op in HELD_OPERATIONS:
+        return _operations()[op](model, request)
     X = request["X"]
     if hasattr(X, "to_numpy") and not hasattr(model, "feature_names_in_"):
         X = X.to_numpy()  # as the store's model_input: bare arrays for models fitted on arrays

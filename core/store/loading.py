@@ -2,7 +2,9 @@
 
 A trained version is loaded here by its format's loader. An imported one (a stranger's bytes) never
 is: it goes to a sandboxed worker, or, with ``trust=True`` outside demo mode, to the restricted
-loader in this process.
+loader in this process. In demo mode every version goes to the worker: a visitor chooses the rows a
+model is called on and the model (a k-NN fitted in a moment predicts for minutes), so each call is
+bounded there by ``load_timeout_s``, off the server's cores and out of its memory.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from core import formats
 from core.environment import Compatibility, compare_environment, fold_version_warnings
 from core.errors import InvalidParameterError
 from core.record import VersionRecord, environment_of, ref_of
+from core.settings import load_settings
 from core.store.artifacts import ArtifactStore
 from core.store.index import MetadataIndex, Row
 from core.store.verified import verified_bytes, verified_model
@@ -55,19 +58,18 @@ def load_version(
     local = artifacts.local_path(row.path)
     use_mmap = mmap and row.format == "joblib" and not record.get("compression") and local is not None
     source = verified_model(index, artifacts, row, verify=verify, use_mmap=use_mmap)
-    if row.origin == "imported":  # a stranger's bytes: the worker (or the restricted loader), every time
-        # Deferred: the safe loader and the worker are needed only for imported versions.
+    settings = load_settings()
+    if row.origin == "imported" or settings.demo:  # the worker (or the restricted loader), every time
+        # Deferred: the safe loader and the worker are needed only for imported versions and demos.
         from core.safety import LoadLimits, load_in_worker
         from core.safety.loader import _load_untrusted as load_untrusted  # trust=True only: in this process
-        from core.settings import load_settings
 
+        if trust and settings.demo:
+            raise InvalidParameterError(f"{row.ref}: in demo mode a model is only used through its sandboxed worker")
         data = source if isinstance(source, bytes) else artifacts.read_bytes(row.path)
-        settings = load_settings()
         # The upload size limit applied when it came in; lowering it later must not lock it out.
         limits = dataclasses.replace(LoadLimits.from_settings(settings), max_bytes=max(len(data), 1))
         if trust:
-            if settings.demo:
-                raise InvalidParameterError(f"{row.ref} was imported; in demo mode it is only used through its worker")
             untrusted = load_untrusted(data, limits=limits)
             model, folded = untrusted.model, untrusted.warnings
         else:

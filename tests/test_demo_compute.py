@@ -1,0 +1,179 @@
+"""A public demo's visitors cannot make the server compute without bounds through a saved model.
+
+Training in demo mode runs in a worker under limits (``tests/test_demo_training.py``), but what a
+visitor does with a model afterwards used to run in the server process: a batch prediction or a
+re-score on their own CSV, the Formats page, a conversion. A k-NN model is cheap to fit and costly
+to call (every prediction measures the distance to every training row), so one upload of rows to
+predict kept a server core busy for as long as the visitor liked. In demo mode every version's model
+now lives in a sandboxed worker (imported ones always did), and each call there is stopped at
+``load_timeout_s``. The slow model and rows are made here; the time limit is lowered to 1 s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from core import Store, formats
+from core.errors import InvalidParameterError, LimitError
+from core.format_comparison import DEFAULT_VARIANTS, compare_formats
+from core.portable.exports import export_version
+from core.safety import WorkerModel
+
+#: A bound no stopped call comes near (the in-process prediction below takes several seconds).
+GENEROUS_S = 30
+COLUMNS = [f"f{i}" for i in range(20)]
+
+
+def _noise(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, len(COLUMNS))), columns=COLUMNS)
+    frame["label"] = rng.integers(0, 2, rows)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def slow_knn() -> tuple[KNeighborsClassifier, pd.DataFrame]:
+    """Fitted in a moment on 80,000 rows; predicting 20,000 rows takes seconds of CPU (9 s seen)."""
+    train = _noise(80_000, 0)
+    model = KNeighborsClassifier(algorithm="brute").fit(train[COLUMNS], train["label"])
+    return model, _noise(20_000, 1)
+
+
+@pytest.fixture
+def demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MODELSHELF_DEMO", "1")
+    monkeypatch.setenv("MODELSHELF_LOAD_TIMEOUT_S", "1")
+    yield
+
+
+def _saved(store: Store, model: KNeighborsClassifier, rows: pd.DataFrame) -> str:
+    kept = rows.head(50)
+    record = store.save(model, "knn", X_test=kept[COLUMNS], y_test=kept["label"], owner="visitor")
+    return f"{record['name']}:{record['version']}"
+
+
+def _stopped_here(call, what: str, cpu_s: float = 1.0) -> None:
+    """``call`` ends with the time limit's LimitError, and the model's work was not done in this
+    process: it used less than ``cpu_s`` of CPU here (reading a CSV is this process's share)."""
+    cpu, wall = time.process_time(), time.monotonic()
+    with pytest.raises(LimitError, match=r"longer than 1 s"):
+        call()
+    assert time.monotonic() - wall < GENEROUS_S, what
+    assert time.process_time() - cpu < cpu_s, f"{what}: the server process did the work itself"
+
+
+def test_a_batch_prediction_on_a_visitors_rows_is_stopped_at_the_limit(store: Store, slow_knn, demo) -> None:
+    model, rows = slow_knn
+    ref = _saved(store, model, rows)
+    loaded = store.load(ref)
+    assert isinstance(loaded.model, WorkerModel), "a demo's model object must not live in the server process"
+    _stopped_here(lambda: store.predict(ref, rows[COLUMNS], loaded=loaded), "batch prediction")
+    # The limit stops one call, not the model: a small batch is answered next.
+    assert len(store.predict(ref, rows[COLUMNS].head(5), loaded=loaded)) == 5
+
+
+def test_a_rescore_on_a_visitors_csv_is_stopped_at_the_limit(store: Store, slow_knn, demo) -> None:
+    model, rows = slow_knn
+    ref = _saved(store, model, rows)
+    csv = rows.to_csv(index=False).encode()
+    _stopped_here(lambda: store.evaluate(ref, data=csv, target="label"), "re-score on a CSV", cpu_s=2.0)
+
+
+def test_nothing_a_visitor_asks_of_a_model_unpickles_it_in_the_server(
+    store: Store, slow_knn, demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-score, predict, compare formats, convert, diagram: all answered, none by loading the file here."""
+    rows = slow_knn[1]
+    small = KNeighborsClassifier().fit(rows[COLUMNS].head(300), rows["label"].head(300))
+    ref = _saved(store, small, rows)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model file was loaded in the server process in demo mode")
+
+    monkeypatch.setattr(formats, "load_trusted", refuse)
+    loaded = store.load(ref)
+    assert isinstance(loaded.model, WorkerModel)
+    assert store.evaluate(ref, loaded=loaded).reproduced is True
+    assert list(store.predict(ref, rows[COLUMNS].head(3), loaded=loaded)["prediction"]) == list(
+        small.predict(rows[COLUMNS].head(3))
+    )
+    table = compare_formats(loaded.model, repeats=2)  # measured in the worker
+    assert list(table["label"]) == [f"{f} (compress {c})" if f == "joblib" else f for f, c in DEFAULT_VARIANTS]
+    assert (table["size_bytes"] > 0).all() and (table["load_seconds"] > 0).all()
+    assert table["safe_for_strangers"].tolist() == [False, False, False, False, True]
+    diagram = loaded.model.diagram()
+    assert "KNeighborsClassifier" in diagram and diagram.lstrip().startswith("<style>")
+    for fmt in ("joblib", "skops", "json"):
+        assert export_version(store, ref, fmt).data
+    with pytest.raises(InvalidParameterError, match="in demo mode"):
+        store.load(ref, trust=True)
+
+
+def test_a_format_comparison_is_stopped_at_the_limit(store: Store, demo) -> None:
+    """Compression 9 and skops of a large model, five times over: over the limit, stopped in the worker."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    frame = _noise(5_000, 2)
+    forest = RandomForestClassifier(n_estimators=150, random_state=0).fit(frame[COLUMNS], frame["label"])
+    ref = _saved(store, forest, frame)
+    loaded = store.load(ref)
+    _stopped_here(lambda: compare_formats(loaded.model, repeats=5), "format comparison")
+
+
+def test_outside_demo_mode_a_trained_model_is_the_object_itself(store: Store, slow_knn) -> None:
+    rows = slow_knn[1]
+    ref = _saved(store, KNeighborsClassifier().fit(rows[COLUMNS].head(100), rows["label"].head(100)), rows)
+    loaded = store.load(ref)
+    assert isinstance(loaded.model, KNeighborsClassifier)
+    assert store.load(ref, trust=True).model.n_neighbors == 5
+
+
+def test_the_dashboard_stops_a_slow_batch_with_one_line_and_keeps_serving(
+    slow_knn, demo, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the pages: the slow CSV gets one error line; the diagram and Formats still answer."""
+    import base64
+
+    import streamlit as st
+
+    from tests.test_app import DETAIL, FORMATS, _iframes, open_page, open_tab
+
+    monkeypatch.setenv("MODEL_STORE", str(tmp_path / "app"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    model, rows = slow_knn
+    store = Store(tmp_path / "app")
+    ref = _saved(store, model, rows)
+    small = KNeighborsClassifier().fit(rows[COLUMNS].head(300), rows["label"].head(300))
+    small_ref = f"small:{store.save(small, 'small', owner='visitor')['version']}"
+    store.close()
+    try:
+        at = open_tab(open_page(DETAIL, model=ref), "Predict")
+        at.file_uploader(key=f"batch_{ref}").upload("rows.csv", rows[COLUMNS].to_csv(index=False).encode(), "text/csv")
+        at.run()
+        assert not at.exception
+        assert [e.value.count("\n") for e in at.error] == [0], [e.value for e in at.error]
+        assert "longer than 1 s" in at.error[0].value
+        at.file_uploader(key=f"batch_{ref}").upload(
+            "rows.csv", rows[COLUMNS].head(4).to_csv(index=False).encode(), "text/csv"
+        )
+        at.run()
+        assert not at.exception and not at.error and len(at.dataframe[-1].value) == 4
+        at = open_page(DETAIL, model=small_ref)
+        at.toggle(key=f"diagram_{small_ref}").set_value(True).run()
+        (src,) = _iframes(at)
+        assert "KNeighborsClassifier" in base64.b64decode(src.split(",", 1)[1]).decode()
+
+        at = open_page(FORMATS, model=small_ref)
+        at.button(key="compare_formats").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert len(at.dataframe[0].value) == 5
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
