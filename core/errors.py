@@ -40,7 +40,8 @@ class UnsafeModelError(ModelShelfError):
 
 
 class LimitError(UnsafeModelError):
-    """A worker's request ran past a limit or ended its worker: ``limit`` is "time", "cpu", "memory" or "crash"."""
+    """A worker's request ran past a limit, ended its worker or found every worker busy: ``limit`` is
+    "time", "cpu", "memory", "crash" or "busy"."""
 
     def __init__(self, message: str, limit: str) -> None:
         super().__init__(message)

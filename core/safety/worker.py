@@ -241,7 +241,10 @@ class WorkerPool:
         layers: frozenset[str] | set[str] = ALL_LAYERS,
         max_models: int = 4,
         probes: bool = False,
+        wait_s: float | None = None,
     ) -> None:
+        """``wait_s``: the longest a request waits for a busy pool's worker before it is refused
+        (None: as long as it takes; a public demo's visitors get an answer instead of a queue)."""
         unknown = set(layers) - ALL_LAYERS
         if unknown:
             raise InvalidParameterError(f"Unknown sandbox layer(s): {', '.join(sorted(unknown))}")
@@ -250,6 +253,7 @@ class WorkerPool:
         self.layers = frozenset(layers)
         self.max_models = max_models
         self.probes = probes
+        self.wait_s = wait_s
         self._idle: list[Worker] = []
         self._running = 0
         self._cond = threading.Condition()
@@ -260,6 +264,7 @@ class WorkerPool:
     # -- workers --------------------------------------------------------------------------------
 
     def _acquire(self, sha256: str | None) -> Worker:
+        give_up = None if self.wait_s is None else time.monotonic() + self.wait_s
         with self._cond:
             while True:
                 dead = [w for w in self._idle if not w.alive]
@@ -274,7 +279,13 @@ class WorkerPool:
                 if self._running < self.size:
                     self._running += 1
                     break
-                self._cond.wait()
+                left = None if give_up is None else give_up - time.monotonic()
+                if left is not None and left <= 0:
+                    raise LimitError(
+                        f"All {self.size} model workers stayed busy for {self.wait_s:g} s: try again in a minute",
+                        "busy",
+                    )
+                self._cond.wait(left)
         try:
             worker = Worker(self.layers, self.memory_mb, self.max_models, self.probes)
         except BaseException:
@@ -458,7 +469,7 @@ _POOL_LOCK = threading.Lock()
 
 
 def default_pool() -> WorkerPool:
-    """The process's pool, sized by the settings (``workers``, ``worker_memory_mb``)."""
+    """The process's pool, sized by the settings (``workers``, ``worker_memory_mb``; ``wait_s`` in a demo)."""
     global _POOL
     settings = load_settings()
     with _POOL_LOCK:
@@ -466,6 +477,8 @@ def default_pool() -> WorkerPool:
             if _POOL is not None:
                 _POOL.close()
             _POOL = WorkerPool(size=settings.workers, memory_mb=settings.worker_memory_mb)
+        # A demo's visitor waits at most one call's time limit for a worker, then gets an answer.
+        _POOL.wait_s = settings.load_timeout_s if settings.demo else None
         return _POOL
 
 
