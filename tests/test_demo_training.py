@@ -9,7 +9,6 @@ rows one-hot encodes to 400 MB (the address-space limit is lowered under it). Th
 from __future__ import annotations
 
 import base64
-import math
 import os
 import pickle
 import re
@@ -29,6 +28,7 @@ from core.safety import WorkerPool
 from core.settings import Settings
 from core.training import train
 from tests import test_app
+from tests.numbers import same
 from tests.test_app import MODELS, TRAIN, labels, metric, ok, open_page
 
 # test_app's fixtures: a fresh store and caches per test (autouse), the store the pages use.
@@ -267,41 +267,29 @@ def test_outside_demo_mode_the_fit_stays_in_this_process(monkeypatch):
     assert [e.error for e in board.entries] == [None, None]
 
 
-def _same(a, b) -> bool:
-    """Equal, floats to 12 significant digits (numbers, lists, dicts and arrays, nested)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple, np.ndarray)) and isinstance(b, (list, tuple, np.ndarray)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) or isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
-    return bool(a == b)
-
-
 @pytest.mark.parametrize(("source", "task"), [("builtin:iris", "classification"), ("builtin:diabetes", "regression")])
 def test_every_estimator_fitted_in_a_worker_matches_the_one_fitted_here(source, task):
-    """The same fit, to the last digits: a float may differ in its last bit or two, as a
-    least-squares solve on the worker's one BLAS thread rounds differently on some CPUs (the
-    diabetes regression's r2 did on an AMD EPYC: ...311 against ...31)."""
+    """The same fit, to the last digits (``tests.numbers.same``: the diabetes regression's r2 came
+    out ...311 in the worker and ...31 here on an AMD EPYC)."""
     data = load_dataset(source)
     settings = _settings(demo_train_timeout_s=GENEROUS_S)
     for key in catalog_for(task):
         there = demo_training.train(data, key, settings=settings, cv=2)
         here = train(data, key, cv=2)
         drop = ("fit_seconds",)
-        assert _same(
+        assert same(
             {k: v for k, v in there.metrics.items() if k not in drop},
             {k: v for k, v in here.metrics.items() if k not in drop},
         ), key
-        assert _same(there.cv, here.cv), key
+        assert same(there.cv, here.cv), key
         assert (there.warnings, there.params) == (here.warnings, here.params), key
-        assert _same(there.model.predict(here.X_test), here.model.predict(here.X_test)), key
+        assert same(there.model.predict(here.X_test), here.model.predict(here.X_test)), key
         shown, expected = there.outputs, here.held_out()  # what the page draws, computed in the worker
         assert shown is not None and shown.keys() == expected.keys(), key
         if task == "regression":
-            assert _same(shown["predicted"], expected["predicted"]), key
+            assert same(shown["predicted"], expected["predicted"]), key
         else:
-            assert _same(shown["roc"], expected["roc"]), key
+            assert same(shown["roc"], expected["roc"]), key
 
 
 class _RunsCode:
