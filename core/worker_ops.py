@@ -62,6 +62,17 @@ def _diagram(model: Any, request: dict[str, Any]) -> str:
     return diagram_html(model)
 
 
+def _rebuild(request: dict[str, Any]) -> dict[str, Any]:
+    """A JSON parameter file's model rebuilt with this scikit-learn (``core.portable.params_rebuild``),
+    sent back as a joblib file: the rebuild's set-up fit grows with the classes and features the
+    file names, so it runs here, under the worker's limits (see ``core.portable.params_json``)."""
+    from core.portable.params_checks import read_params  # deferred: only a parameter file needs them
+    from core.portable.params_rebuild import to_sklearn
+
+    model = to_sklearn(read_params(bytes(request["data"])))  # the bytes arrive as a shared-memory map
+    return {"model": base64.b64encode(formats.dumps(model, "joblib")).decode("ascii")}
+
+
 def _fit(request: dict[str, Any]) -> dict[str, Any]:
     """Fit a catalog estimator on the prepared rows the server sent (``core.training.fit_prepared``).
 
@@ -91,8 +102,8 @@ def _fit(request: dict[str, Any]) -> dict[str, Any]:
 
 
 #: ``name -> operation``, looked up by the worker child: ``describe(model)``, ``score(model, X, y)``
-#: (the rows already as the model expects them), the ``HELD`` ones as ``op(model, request)``;
-#: ``fit(request)`` holds none.
+#: (the rows already as the model expects them), the ``HELD_OPERATIONS`` as ``op(model, request)``,
+#: the ``FREE_OPERATIONS`` (``fit``, ``rebuild``) as ``op(request)``: they hold no model.
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "describe": describe_model,
     "score": score_metrics,
@@ -100,4 +111,5 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "formats": _formats,
     "diagram": _diagram,
     "fit": _fit,
+    "rebuild": _rebuild,
 }

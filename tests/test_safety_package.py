@@ -36,16 +36,16 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_the_worker_operations_are_named_not_imported() -> None:
-    """The worker child finds describe, score, the held-model operations (and a demo's fit) in
-    core.worker_ops by name, at run time."""
+    """The worker child finds describe, score, the held-model operations and those holding none
+    (a demo's fit, a parameter file's rebuild) in core.worker_ops by name, at run time."""
     from core.safety import worker_child
-    from core.safety.protocol import HELD_OPERATIONS
+    from core.safety.protocol import FREE_OPERATIONS, HELD_OPERATIONS
     from core.worker_ops import OPERATIONS
 
     assert worker_child.OPERATIONS_MODULE == "core.worker_ops"
     assert worker_child._operations() is OPERATIONS
-    assert set(OPERATIONS) == {"describe", "score", "fit", *HELD_OPERATIONS}
-    assert set(HELD_OPERATIONS) == {"convert", "formats", "diagram"}
+    assert set(OPERATIONS) == {"describe", "score", *FREE_OPERATIONS, *HELD_OPERATIONS}
+    assert set(HELD_OPERATIONS) == {"convert", "formats", "diagram"} and set(FREE_OPERATIONS) == {"fit", "rebuild"}
     assert not any("worker_ops" in m for p in SAFETY.glob("*.py") for m in _imported_modules(p))
 
 

@@ -181,7 +181,7 @@ def test_demo_mode_refuses_uploads_when_the_sandbox_is_weak() -> None:
     pool = SimpleNamespace(report=lambda: weak)
     settings = SimpleNamespace(demo=True, allow_weak_sandbox=False)
     with pytest.raises(UnsafeModelError, match=r"Uploads are refused here: the model worker has neither"):
-        worker.require_strong_sandbox(settings, pool)  # type: ignore[arg-type]
+        proxy.require_strong_sandbox(settings, pool)  # type: ignore[arg-type]
 
 
 def test_a_worker_description_of_the_wrong_shape_is_refused() -> None:

@@ -25,7 +25,7 @@ def doctor_args(p: argparse.ArgumentParser) -> None:
 
 def _sandbox() -> tuple[list[str], dict[str, Any], bool]:
     # Looked up when the command runs (tests replace them on core.safety.worker).
-    from core.safety.worker import sandbox_is_weak, sandbox_layers
+    from core.safety.proxy import sandbox_is_weak, sandbox_layers
     from core.settings import load_settings
 
     settings = load_settings()

@@ -7,13 +7,19 @@ predicted from by ``params_predict`` (numpy alone), rebuilt into scikit-learn by
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
+from core.errors import FormatError
 from core.formats import sha256_bytes
+from core.imported_model import imported_fields, load_upload
 from core.portable.params_checks import read_params
 from core.portable.params_predict import FORMAT
-from core.portable.params_rebuild import to_sklearn
+from core.refs import check_label, check_name, check_note
+from core.safety import LoadLimits, default_pool, require_strong_sandbox
 
 if TYPE_CHECKING:
     from core.record import VersionRecord
@@ -41,17 +47,33 @@ def import_params(
     note: str = "",
     owner: str | None = None,
     on_duplicate: str = "keep",
+    limits: LoadLimits | None = None,
 ) -> VersionRecord:
     """Rebuild the model from its JSON with THIS scikit-learn and store it as a new version (joblib).
 
     The way back when a pickle no longer loads: nothing in the JSON is executed, only numbers
-    and names are read. The version records where it came from; it has no evaluation set (the
-    JSON carries none), so score it with ``Store.evaluate(ref, data=...)``.
+    and names are read. The document is checked here (``read_params``), then rebuilt in a
+    sandboxed worker under ``limits`` (the rebuild fits scikit-learn's private state first, at a
+    cost the file's classes and features set), which sends back a joblib file; that file is kept
+    as it came, like any upload, so this process never holds the model. The version records
+    where it came from; it has no evaluation set (the JSON carries none), so score it with
+    ``Store.evaluate(ref, data=...)``.
     """
+    check_name(name)
+    check_note(note)
+    tag_list = [check_label(t, "tag") for t in tags]
     params = read_params(data)
-    model = to_sklearn(params)
+    limits = limits or LoadLimits.from_settings()
+    require_strong_sandbox()
+    reply = default_pool().task("rebuild", limits.timeout_s, data=bytes(data))
+    try:
+        model_file = base64.b64decode(str(reply["model"]), validate=True)
+    except (KeyError, TypeError, binascii.Error, ValueError) as exc:
+        raise FormatError("The model worker sent a malformed rebuild") from exc
+    loaded = load_upload(model_file, dataclasses.replace(limits, max_bytes=max(limits.max_bytes, len(model_file))))
+    fields, _ = imported_fields(loaded, filename=filename, dataset=None, test_size=0.0, seed=None, stratify=False)
     features = params["features"]
-    dataset = {
+    fields["dataset"] = {
         "source": filename or "params.json",
         "fingerprint": None,
         "n_rows": None,
@@ -61,7 +83,7 @@ def import_params(
         "target": None,
         "classes": params["classes"],
     }
-    imported = {
+    fields["imported"] |= {
         "filename": filename,
         "sha256": sha256_bytes(data),
         "size_bytes": len(data),
@@ -69,13 +91,6 @@ def import_params(
         "schema_version": params["schema_version"],
         "estimator": params["estimator"],
     }
-    return store.save(
-        model,
-        name,
-        tags=tags,
-        note=note,
-        dataset=dataset,
-        owner=owner,
-        extra={"origin": "imported", "imported": imported, "estimator_key": None},
-        on_duplicate=on_duplicate,
+    return store.add_imported(
+        name, model_file, fields, eval_frame=None, tags=tag_list, note=note, owner=owner, on_duplicate=on_duplicate
     )

@@ -2,8 +2,9 @@
 
 Everything that reads a model file ModelShelf did not save itself goes through here:
 
-- ``worker`` (the pool, the process, the sandbox report), ``protocol`` (what crosses the pipe),
-  ``proxy`` (:class:`WorkerModel`, :func:`load_untrusted`), ``sandbox`` (the OS layers);
+- ``worker`` (the pool, the process), ``protocol`` (what crosses the pipe), ``proxy``
+  (:class:`WorkerModel`, :func:`load_untrusted`, whether the sandbox is strong enough), ``sandbox``
+  (the OS layers);
 - inside the worker process only: ``worker_child`` (its request loop) and ``loader`` (the
   in-process loader), which reads with ``unpickler`` (and ``arrays``), ``archives``
   (decompression and zip limits) and ``skops_load``, under ``limits``;
@@ -18,15 +19,15 @@ besides loading and calling it lives in ``core.worker_ops`` (see ``worker_child`
 from core.safety.archives import check_zip
 from core.safety.checks import n_features_of
 from core.safety.limits import LoadLimits
-from core.safety.proxy import WorkerModel, load_in_worker, load_untrusted
-from core.safety.worker import (
-    ALL_LAYERS,
-    WorkerPool,
-    default_pool,
+from core.safety.proxy import (
+    WorkerModel,
+    load_in_worker,
+    load_untrusted,
     require_strong_sandbox,
     sandbox_is_weak,
     sandbox_layers,
 )
+from core.safety.worker import ALL_LAYERS, WorkerPool, default_pool
 
 __all__ = [
     "ALL_LAYERS",

@@ -34,6 +34,8 @@ from core.errors import (
 METHODS = ("predict", "predict_proba", "decision_function")
 #: Operations of the operations table (``core.worker_ops``) on a held model, called as ``op(model, request)``.
 HELD_OPERATIONS = ("convert", "formats", "diagram")
+#: Operations that hold no model, called as ``op(request)``: a demo's fit, a JSON parameter file's rebuild.
+FREE_OPERATIONS = ("fit", "rebuild")
 _LENGTH = struct.Struct(">Q")
 _MAX_REPLY = 1 << 29
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+import core.safety.sandbox as sandbox
 from core.errors import InvalidParameterError, UnsafeModelError
 from core.safety.limits import LoadLimits
 from core.safety.protocol import METHODS
 from core.safety.worker import WorkerPool, default_pool
+from core.settings import load_settings
 
 
 class WorkerModel:
@@ -169,3 +171,30 @@ def load_untrusted(
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidParameterError(f"load_untrusted takes the file's bytes, not a {type(data).__name__}")
     return load_in_worker(data, limits or LoadLimits.from_settings(), fetch=fetch, pool=pool)
+
+
+# -- whether the worker's sandbox is strong enough for strangers' uploads --------------------------
+
+
+def sandbox_layers(pool: WorkerPool | None = None) -> dict[str, dict[str, Any]]:
+    """The layers a worker really has on this machine (asked of a running worker, not guessed)."""
+    return (pool or default_pool()).report()
+
+
+def sandbox_is_weak(layers: dict[str, dict[str, Any]]) -> bool:
+    """Neither a filesystem layer nor a network layer is active."""
+    fs = any(layers.get(name, {}).get("active") for name in sandbox.FILESYSTEM_LAYERS)
+    net = any(layers.get(name, {}).get("active") for name in sandbox.NETWORK_LAYERS)
+    return not fs and not net
+
+
+def require_strong_sandbox(settings: Any = None, pool: WorkerPool | None = None) -> None:
+    """In demo mode, refuse uploads when the worker has neither its filesystem nor its network layer."""
+    settings = settings or load_settings()
+    if not settings.demo or settings.allow_weak_sandbox:
+        return
+    if sandbox_is_weak(sandbox_layers(pool)):
+        raise UnsafeModelError(
+            "Uploads are refused here: the model worker has neither its filesystem nor its network sandbox "
+            "on this machine (see python -m core doctor; MODELSHELF_ALLOW_WEAK_SANDBOX=1 accepts it)"
+        )

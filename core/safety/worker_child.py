@@ -45,6 +45,7 @@ from core.safety.limits import LoadLimits
 from core.safety.loader import _load_untrusted
 from core.safety.protocol import (
     _ERRORS,
+    FREE_OPERATIONS,
     HELD_OPERATIONS,
     METHODS,
     _encode_array,
@@ -56,8 +57,9 @@ from core.safety.protocol import (
 
 #: The module whose ``OPERATIONS`` table holds what the worker does with a held model besides
 #: calling it: ``describe(model) -> dict``, ``score(model, X, y) -> dict``, the ``HELD_OPERATIONS``
-#: (``convert``, ``formats``, ``diagram``) as ``op(model, request)``; and ``fit(request) -> dict``, a
-#: demo visitor's training, which needs no model held. Named, never imported, by the safety package
+#: (``convert``, ``formats``, ``diagram``) as ``op(model, request)``; and the ``FREE_OPERATIONS``,
+#: which need no model held: ``fit(request)``, a demo visitor's training, ``rebuild(request)``, a
+#: JSON parameter file's. Named, never imported, by the safety package
 #: (see the module docstring).
 OPERATIONS_MODULE = "core.worker_ops"
 
@@ -189,8 +191,8 @@ def _serve(
         if not config.get("probes"):
             raise InvalidParameterError("This worker runs no probes")
         return _probe(request["name"], (request.get("args") or {}) | {"data_fd": config["data_fd"]})
-    if op == "fit":  # a demo visitor's training (the operations module): no model held, the rows sent along
-        return _operations()["fit"](request)
+    if op in FREE_OPERATIONS:  # a demo visitor's training, a parameter file's rebuild: no model held
+        return _operations()[op](request)
     entry = models.get(request["sha256"])
     if entry is None:
         raise _NotLoaded
