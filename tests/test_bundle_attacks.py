@@ -569,3 +569,28 @@ def test_an_evaluation_parquet_that_expands_past_the_limit_is_refused_before_it_
     with pytest.raises(ModelShelfError, match=r"evaluation\.parquet decodes to"):
         import_bundle(other, bundle, limits=limits)
     assert other.count() == 0
+
+
+def test_an_evaluation_parquet_whose_text_dictionary_expands_is_refused(real, tmp_path, monkeypatch):
+    """Before: a text column dictionary-encoded as one long value repeated on every row passed the
+    footer's sizes (the dictionary page counts once) and decoded to 500 MB in the serving process
+    from a file of a few kB; now its decoded size is counted from the dictionary before decoding."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, data = real
+    rows = pd.read_parquet(io.BytesIO(member(data, "evaluation.parquet")))
+    n = 100_000
+    table = pa.Table.from_pandas(rows.iloc[np.arange(n) % len(rows)].reset_index(drop=True), preserve_index=False)
+    note = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["x" * 5000]))
+    sink = io.BytesIO()
+    # Without the Arrow schema, a reader decodes the column to plain strings: 5,000 bytes a row.
+    pq.write_table(table.append_column("note", note), sink, compression="zstd", store_schema=False)
+    assert len(sink.getvalue()) < 200_000
+    monkeypatch.setenv("MODELSHELF_MAX_DECOMPRESSED_MB", "100")
+    done, peak_mb, store = run_import(tmp_path, forge(data, {"evaluation.parquet": sink.getvalue()}))
+    assert done.returncode != 0
+    lines = error_lines(done)
+    assert len(lines) == 1 and "evaluation.parquet decodes to about" in lines[0], lines
+    assert peak_mb < 450, f"peak {peak_mb} MB"
+    assert Store(store).count() == 0
