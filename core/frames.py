@@ -125,3 +125,35 @@ def predict_table(model: Any, data: pd.DataFrame, record: Mapping[str, Any]) -> 
             for i, label in enumerate(getattr(model, "classes_", range(proba.shape[1]))):
                 out[f"proba_{label}"] = proba[:, i]
     return out
+
+
+def parquet_decoded_bytes(blob: bytes, limit: int | None = None) -> int:
+    """About what a Parquet file decodes to, read from its footer and its text dictionaries only.
+
+    Every column's uncompressed size, and at least rows x columns x 8 bytes (the footer is the
+    sender's word, but pyarrow refuses pages that decode to other sizes than it states). The
+    footer counts a dictionary page once, however many rows repeat its values: one value of 5,000
+    characters on 100,000 rows is a few kB stored and 500 MB decoded. So text columns are read
+    with their dictionaries kept (the values once, the indices per row) and each value's length
+    is taken by its indices. Past ``limit`` already from the footer, the dictionaries are not read.
+    """
+    meta = pq.read_metadata(io.BytesIO(blob))
+    groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+    stored = sum(g.column(c).total_uncompressed_size for g in groups for c in range(g.num_columns))
+    decoded = max(stored, meta.num_rows * max(meta.num_columns, 1) * 8)
+    if limit is not None and decoded > limit:
+        return decoded
+    import pyarrow.compute as pc  # deferred: only a file with text columns is measured this way
+
+    text_types = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+    schema = pq.ParquetFile(io.BytesIO(blob)).schema_arrow
+    text = [f.name for f in schema if any(is_type(f.type) for is_type in text_types)]
+    if not text:
+        return decoded
+    table = pq.read_table(io.BytesIO(blob), columns=text, read_dictionary=text)
+    lengths = (
+        pc.sum(pc.take(pc.binary_length(chunk.dictionary), chunk.indices)).as_py() or 0
+        for column in table.columns
+        for chunk in column.chunks
+    )
+    return max(decoded, stored + int(sum(lengths)))

@@ -355,25 +355,17 @@ def _rebuild_exports(store: Store, ref: str, loaded: LoadedModel) -> list[str]:
 
 
 def _check_parquet_size(blob: bytes, limits: Any) -> None:
-    """What the evaluation set decodes to, from its footer, before any page is decompressed.
-
-    The zip bound only sees the compressed file: a few kB of zstd can hold millions of repeated
-    rows. Every column's uncompressed size and rows x columns x 8 bytes must fit the configured
-    decompression limit (the footer is the sender's word, but pyarrow refuses pages that decode
-    to other sizes than it states), and so must what its text columns decode to (``_text_bytes``).
-    """
+    """What the evaluation set decodes to (``frames.parquet_decoded_bytes``), before any page is
+    decompressed: the zip bound only sees the compressed file, and a few kB of zstd can hold
+    millions of repeated rows. It must fit the configured decompression limit."""
     # pyarrow is heavy: loaded when a bundle with an evaluation set is imported, not with this module.
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from core.frames import parquet_decoded_bytes  # deferred: pyarrow, as above
 
     limit = (limits or LoadLimits.from_settings()).max_decompressed_bytes
     try:
-        meta = pq.read_metadata(io.BytesIO(blob))
-        groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
-        stored = sum(g.column(c).total_uncompressed_size for g in groups for c in range(g.num_columns))
-        decoded = max(stored, meta.num_rows * max(meta.num_columns, 1) * 8)
-        if decoded <= limit:
-            decoded = max(decoded, stored + _text_bytes(blob))
+        decoded = parquet_decoded_bytes(blob, limit)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FormatError(f"The bundle's evaluation.parquet cannot be read: {exc}") from exc
     if decoded > limit:
@@ -381,32 +373,6 @@ def _check_parquet_size(blob: bytes, limits: Any) -> None:
             f"The bundle's evaluation.parquet decodes to about {decoded:,} bytes, over the {limit:,}-byte "
             "limit; nothing imported"
         )
-
-
-def _text_bytes(blob: bytes) -> int:
-    """What the text columns decode to, counted without decoding them.
-
-    The footer counts a dictionary page once, however many rows repeat its values: one value of
-    5,000 characters on 100,000 rows is a few kB stored and 500 MB decoded. Read with their
-    dictionaries kept (the values once, the indices per row), the decoded size is each value's
-    length taken by its indices.
-    """
-    import pyarrow as pa  # deferred with _check_parquet_size: only an evaluation set needs them
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    text_types = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
-    schema = pq.ParquetFile(io.BytesIO(blob)).schema_arrow
-    text = [f.name for f in schema if any(is_type(f.type) for is_type in text_types)]
-    if not text:
-        return 0
-    table = pq.read_table(io.BytesIO(blob), columns=text, read_dictionary=text)
-    total = 0
-    for column in table.columns:
-        for chunk in column.chunks:
-            lengths = pc.binary_length(chunk.dictionary)
-            total += pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
-    return int(total)
 
 
 def _saved_environment(metadata: dict[str, Any], sklearn_version: str | None) -> dict[str, Any]:
