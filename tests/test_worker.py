@@ -403,7 +403,7 @@ def test_doctor_exits_1_and_says_why_when_a_layer_is_missing(monkeypatch, capsys
     import core.safety.worker
     from core.cli import main
 
-    monkeypatch.setattr(core.safety.worker, "sandbox_layers", lambda pool=None: {k: dict(v) for k, v in WEAK.items()})
+    monkeypatch.setattr(core.safety.proxy, "sandbox_layers", lambda pool=None: {k: dict(v) for k, v in WEAK.items()})
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "landlock      INACTIVE  not on this kernel" in out
@@ -414,7 +414,7 @@ def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, 
     import core.safety.worker
 
     model = _iris_model()[0]
-    monkeypatch.setattr(core.safety.worker, "sandbox_layers", lambda pool=None: WEAK)
+    monkeypatch.setattr(core.safety.proxy, "sandbox_layers", lambda pool=None: WEAK)
     monkeypatch.setenv("MODELSHELF_DEMO", "1")
     with pytest.raises(UnsafeModelError, match="neither its filesystem nor its network sandbox"):
         store.import_model(pickle.dumps(model), "weak", limits=LIMITS)
@@ -423,7 +423,7 @@ def test_demo_mode_refuses_uploads_without_filesystem_and_network_layers(store, 
     assert store.import_model(pickle.dumps(model), "weak", limits=LIMITS)["version"] == 1
     monkeypatch.delenv("MODELSHELF_ALLOW_WEAK_SANDBOX")
     only_seccomp = WEAK | {"seccomp": {"active": True, "reason": "on"}}
-    monkeypatch.setattr(core.safety.worker, "sandbox_layers", lambda pool=None: only_seccomp)
+    monkeypatch.setattr(core.safety.proxy, "sandbox_layers", lambda pool=None: only_seccomp)
     assert store.import_model(pickle.dumps(model), "weak", limits=LIMITS)["version"] == 2
 
 

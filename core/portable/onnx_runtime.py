@@ -21,7 +21,7 @@ import pandas as pd
 
 from core.errors import DatasetError, FormatError
 from core.formats import sha256_bytes
-from core.frames import align_features, as_frame, select_columns
+from core.frames import align_features, as_frame, select_columns, with_probabilities
 from core.portable.onnx_meta import INPUT_TENSOR, META_FEATURES, META_LAYOUT, read_onnx
 
 _CACHE_SIZE = 16
@@ -150,6 +150,5 @@ def onnx_predict_table(
     out["prediction"] = labels
     if proba is not None:
         names = classes if classes is not None and len(classes) == proba.shape[1] else range(proba.shape[1])
-        for i, label in enumerate(names):
-            out[f"proba_{label}"] = proba[:, i].astype(np.float64)
+        out = with_probabilities(out, proba, names)
     return out
