@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import streamlit as st
@@ -310,14 +311,16 @@ def confusion_chart_spec(cm: pd.DataFrame) -> tuple[pa.Table, dict[str, Any]]:
     and an Arrow table are sent as they are.
     """
     labels = [str(label) for label in cm.columns]
-    cells: list[dict[str, Any]] = [
-        {"true": str(true), "predicted": str(predicted), "count": int(cm.loc[true, predicted])}
-        for true in cm.index
-        for predicted in cm.columns
-    ]
-    schema = pa.schema([("true", pa.string()), ("predicted", pa.string()), ("count", pa.int64())])
-    table = pa.Table.from_pylist(cells, schema=schema)
-    half = max((int(cell["count"]) for cell in cells), default=0) / 2
+    counts = np.asarray(cm, dtype=np.int64)
+    rows = [str(true) for true in cm.index]
+    table = pa.table(
+        {
+            "true": pa.array(np.repeat(rows, len(labels)), pa.string()),
+            "predicted": pa.array(np.tile(labels, len(rows)), pa.string()),
+            "count": pa.array(counts.reshape(-1), pa.int64()),
+        }
+    )
+    half = int(counts.max(initial=0)) / 2
     axis = {"type": "nominal", "sort": labels}
     greens = {"scheme": "greens"}
     spec = {

@@ -48,8 +48,14 @@ def roc_points(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, list[floa
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
 
 
+#: More classes than this: no confusion matrix is recorded (it grows with their square: a
+#: 1,000-class target would put a million numbers in the version's record).
+MAX_CONFUSION_CLASSES = 100
+
+
 def classification_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
-    """accuracy, balanced accuracy, precision, recall, F1, ROC AUC and the confusion matrix."""
+    """accuracy, balanced accuracy, precision, recall, F1, ROC AUC and the confusion matrix
+    (``None`` past ``MAX_CONFUSION_CLASSES``)."""
     from sklearn import metrics as skm  # deferred: reading TASK_METRICS needs no scikit-learn
 
     y_true = np.asarray(y)
@@ -66,7 +72,9 @@ def classification_metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[st
         "f1": float(skm.f1_score(y_true, y_pred, average=average, zero_division=0, **pos)),
         "average": average,
         "roc_auc": None,
-        "confusion_matrix": {
+        "confusion_matrix": None
+        if len(classes) > MAX_CONFUSION_CLASSES
+        else {
             "labels": [to_jsonable(c) for c in classes],
             "matrix": skm.confusion_matrix(y_true, y_pred, labels=classes).tolist(),
         },

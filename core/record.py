@@ -29,7 +29,7 @@ class MetricsRecord(TypedDict, total=False):
     f1: float
     average: str
     roc_auc: float | None
-    confusion_matrix: ConfusionMatrix
+    confusion_matrix: ConfusionMatrix | None  # None past core.metrics.MAX_CONFUSION_CLASSES
     n_samples: int
     fit_seconds: float
     primary: str  # the name of the leading score: accuracy (classifiers), r2 (regressors)

@@ -246,10 +246,15 @@ def overview_tables(record: VersionRecord, compatibility: Compatibility) -> dict
     }
 
 
+#: The most classes a confusion-matrix chart shows (a cell per pair, a row and a column per class).
+CHART_CLASSES = 30
+
+
 def confusion_frame(metrics: Mapping[str, Any]) -> pd.DataFrame | None:
-    """The confusion matrix as a labelled table (rows: true class, columns: predicted class)."""
+    """The confusion matrix as a labelled table (rows: true class, columns: predicted class), for a
+    chart: None when none was recorded or it has more than ``CHART_CLASSES`` classes."""
     cm = metrics.get("confusion_matrix")
-    if not cm:
+    if not cm or len(cm["labels"]) > CHART_CLASSES:
         return None
     labels = [str(label) for label in cm["labels"]]
     return pd.DataFrame(cm["matrix"], index=pd.Index(labels, name="true"), columns=pd.Index(labels, name="predicted"))

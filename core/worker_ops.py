@@ -64,13 +64,13 @@ def _diagram(model: Any, request: dict[str, Any]) -> str:
 
 def _rebuild(request: dict[str, Any]) -> dict[str, Any]:
     """A JSON parameter file's model rebuilt with this scikit-learn (``core.portable.params_rebuild``),
-    sent back as a joblib file: the rebuild's set-up fit grows with the classes and features the
+    sent back as a file in the store's default format: the rebuild's set-up fit grows with the classes and features the
     file names, so it runs here, under the worker's limits (see ``core.portable.params_json``)."""
     from core.portable.params_checks import read_params  # deferred: only a parameter file needs them
     from core.portable.params_rebuild import to_sklearn
 
     model = to_sklearn(read_params(bytes(request["data"])))  # the bytes arrive as a shared-memory map
-    return {"model": base64.b64encode(formats.dumps(model, "joblib")).decode("ascii")}
+    return {"model": base64.b64encode(formats.dumps(model, formats.default_format(0))).decode("ascii")}
 
 
 def _fit(request: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ now lives in a sandboxed worker (imported ones always did), and each call there 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -236,3 +237,33 @@ def test_a_model_with_thousands_of_classes_predicts_without_quadratic_work() -> 
     assert time.process_time() - cpu < 5, "the probability columns cost quadratic time"
     assert table.shape == (5, 2 + 1 + classes) and list(table.columns[3:6]) == ["proba_0", "proba_1", "proba_2"]
     assert table["prediction"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_target_with_thousands_of_classes_records_and_draws_no_quadratic_matrix() -> None:
+    """Before: a visitor's CSV with a text target of 1,000 labels made a 1,000 x 1,000 confusion
+    matrix: a million numbers in the version's record, and a chart built cell by cell on every run
+    of the Train page (12.5 s of the server's CPU each). Past 100 classes no matrix is recorded,
+    and past 30 none is drawn; below, the chart's cells are built at once."""
+    from sklearn.naive_bayes import GaussianNB
+
+    from app_pages.common import confusion_chart_spec
+    from core.metrics import classification_metrics
+    from core.views import confusion_frame
+
+    def metrics_of(classes: int) -> dict:
+        X = np.arange(classes * 2, dtype=np.float64).reshape(classes, 2)
+        y = np.array([f"label {i}" for i in range(classes)])
+        return classification_metrics(GaussianNB().fit(X, y), X, y)
+
+    many = metrics_of(1_000)
+    assert many["confusion_matrix"] is None and many["accuracy"] == 1.0
+    assert len(json.dumps(many)) < 2_000
+    assert confusion_frame(metrics_of(31)) is None  # recorded, not drawn
+    cm = confusion_frame(metrics_of(30))
+    assert cm is not None and cm.shape == (30, 30)
+    table, spec = confusion_chart_spec(cm)
+    cells = table.to_pandas()
+    assert len(cells) == 900 and cells["count"].sum() == 30
+    diagonal = cells[cells["true"] == cells["predicted"]]
+    assert diagonal["count"].tolist() == [1] * 30 and diagonal["true"].iloc[0] == "label 0"
+    assert spec["encoding"]["x"]["sort"][:2] == ["label 0", "label 1"]

@@ -49,12 +49,13 @@ def import_params(
     on_duplicate: str = "keep",
     limits: LoadLimits | None = None,
 ) -> VersionRecord:
-    """Rebuild the model from its JSON with THIS scikit-learn and store it as a new version (joblib).
+    """Rebuild the model from its JSON with THIS scikit-learn and store it as a new version.
 
     The way back when a pickle no longer loads: nothing in the JSON is executed, only numbers
     and names are read. The document is checked here (``read_params``), then rebuilt in a
     sandboxed worker under ``limits`` (the rebuild fits scikit-learn's private state first, at a
-    cost the file's classes and features set), which sends back a joblib file; that file is kept
+    cost the file's classes and features set), which sends back a model file in the store's default
+    format (``formats.default_format``); that file is kept
     as it came, like any upload, so this process never holds the model. The version records
     where it came from; it has no evaluation set (the JSON carries none), so score it with
     ``Store.evaluate(ref, data=...)``.
