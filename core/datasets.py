@@ -193,14 +193,40 @@ _SAMPLE_BYTES = 64 * 1024
 _SAMPLE_ROWS = 100
 
 
-def _sample(data: bytes, label: str) -> str:
-    """The first lines of a CSV as text (whole lines, at least the first), to judge its separator by."""
+#: The longest field a first line is allowed per column when it does not fit the sample.
+_FIELD_BYTES = 256
+
+
+def _sample(data: bytes, label: str, max_columns: int) -> str:
+    """The first lines of a CSV as text (whole lines, at least the first), to judge its separator by.
+
+    A first line longer than ``max_columns`` fields of ``_FIELD_BYTES`` could not be read anyway, and
+    splitting it costs the server about 30 bytes per byte: it is refused before it is decoded.
+    """
     end = data.rfind(b"\n", 0, _SAMPLE_BYTES)
-    end = data.find(b"\n") if end < 0 else end
+    if end < 0:
+        end = data.find(b"\n")
+        length = len(data) if end < 0 else end
+        most = max(_SAMPLE_BYTES, max_columns * _FIELD_BYTES)
+        if length > most:
+            raise DatasetError(
+                f"{label} cannot be read: its first line is {length:,} bytes, more than {max_columns:,} columns "
+                f"(MODELSHELF_CSV_MAX_COLUMNS) of up to {_FIELD_BYTES} bytes each ({most:,})"
+            )
     try:
         return data[: len(data) if end < 0 else end].decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"Could not read {label}: it is not UTF-8 text ({_first_line(exc)})") from exc
+
+
+def _sampled_rows(data: bytes, label: str, max_columns: int) -> tuple[str, list[list[str]]]:
+    """The separator and the sampled rows it splits; a line the csv module cannot split is one clear line."""
+    sample = _sample(data, label, max_columns)
+    try:
+        delimiter = sniff_delimiter(sample)
+        return delimiter, _rows(sample, delimiter)
+    except csv.Error as exc:
+        raise DatasetError(f"{label} cannot be read: {exc}") from exc
 
 
 def _rows(sample: str, delimiter: str) -> list[list[str]]:
@@ -281,9 +307,7 @@ def read_table(
     access = access if access is not None else SourceAccess.from_settings()
     data, label = _read_source(source, access)
     limits = access.limits
-    sample = _sample(data, label)
-    delimiter = sniff_delimiter(sample)
-    rows = _rows(sample, delimiter)
+    delimiter, rows = _sampled_rows(data, label, limits.max_columns)
     first = next(iter(rows), [])
     if len(first) > limits.max_columns:
         raise DatasetError(
@@ -326,8 +350,7 @@ def detect_header(source: str | Path | bytes | io.IOBase, access: SourceAccess |
     """What a page preselects: ``"none"`` when the first row looks like data, else ``"first-row"``."""
     access = access if access is not None else SourceAccess.from_settings()
     data, label = _read_source(source, access)
-    sample = _sample(data, label)
-    return "none" if looks_like_data(_rows(sample, sniff_delimiter(sample))) else "first-row"
+    return "none" if looks_like_data(_sampled_rows(data, label, access.limits.max_columns)[1]) else "first-row"
 
 
 def _first_line(exc: BaseException) -> str:

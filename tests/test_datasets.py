@@ -89,3 +89,36 @@ def test_iris_read_without_scikit_learn_is_exactly_its_loader(monkeypatch):
     code = "import sys; from core.datasets import load_builtin; load_builtin('iris'); print('sklearn' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_csv_whose_first_line_is_huge_is_refused_before_it_is_split():
+    """Before: a 30 MB first line of ``12,12,...`` was split into ten million Python strings to
+    judge its separator (the 64 kB sample keeps at least the first line), in one C call under the
+    GIL: about 1 GB of the server's memory, then an unexpected csv.Error. Now a first line longer
+    than the column limit allows is refused with one line, before it is decoded or split; a field
+    past the csv module's limit is one line too."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "from core.datasets import detect_header, read_table\n"
+        "from core.errors import DatasetError\n"
+        "data = b'12,' * 10_000_000 + b'\\n1,2\\n'\n"
+        "for read in (detect_header, read_table):\n"
+        "    try:\n"
+        "        read(data)\n"
+        "    except DatasetError as exc:\n"
+        "        print('refused:', exc)\n"
+        "peak = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        "print('peak_mb', int(peak) // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    refusals = [line for line in lines if line.startswith("refused:")]
+    assert len(refusals) == 2 and all("first line is" in line and "columns" in line for line in refusals), lines
+    assert int(lines[-1].split()[1]) < 400, lines[-1]
+    with pytest.raises(DatasetError, match=r"cannot be read: field larger than field limit"):
+        load_dataset(b'"' + b"x" * 200_000 + b'",b\n1,2\n', label="upload.csv")
