@@ -20,7 +20,7 @@ import pyarrow as pa
 import streamlit as st
 
 from app_pages.state import OWNER, VISITOR_TOKEN, picker_link, picker_name, picker_version
-from core import Store
+from core import Store, formats
 from core.errors import ModelShelfError
 from core.settings import Settings, load_settings
 from core.store import LoadedModel, Quota, StoreSettings, resolve_store
@@ -139,6 +139,11 @@ def settings() -> Settings:
 def demo_mode() -> bool:
     """A public demo: changes are scoped to this browser session, paths and tracebacks stay hidden."""
     return settings().demo
+
+
+def save_formats() -> tuple[str, ...]:
+    """The formats a save form offers: a demo's visitors save as pickle or joblib (``VISITOR_FORMATS``)."""
+    return formats.VISITOR_FORMATS if demo_mode() else formats.FORMATS
 
 
 def _digest(text: str) -> str:

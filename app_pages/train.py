@@ -17,7 +17,7 @@ from core.catalog import Param
 from core.catalog_tasks import catalog_for, spec_for
 from core.csvheader import HeaderMode
 from core.datasets import BUILTIN_DATASETS, BUILTIN_PREFIX, PIMA_NAMES, PIMA_URL, from_frame, load_frame
-from core.formats import DEFAULT_FORMAT, FORMATS
+from core.formats import DEFAULT_FORMAT
 from core.metrics import TASK_METRICS
 from core.record import ref_of
 from core.refs import suggest_name
@@ -218,7 +218,13 @@ def save_form(kept: dict, stale: bool) -> None:
         a, b, c = st.columns([2, 1, 1])
         suggested = suggest_name(kept["label"], result.estimator_key.replace("_", "-"))
         name = a.text_input("Name", value=suggested, key=f"save_name_{key}")
-        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index(DEFAULT_FORMAT), key=f"save_format_{key}")
+        offered = common.save_formats()
+        fmt = b.selectbox(
+            "Format",
+            offered,
+            index=offered.index(DEFAULT_FORMAT),
+            key=f"save_format_{key}",
+        )
         compress = c.number_input(
             "Compression (joblib only)", min_value=0, max_value=9, value=0, step=1, key=f"save_compress_{key}"
         )

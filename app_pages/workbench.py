@@ -16,7 +16,7 @@ from app_pages.feedback import toast_later
 from app_pages.state import COMPARE_RESULT, COMPARE_SAVED
 from core.catalog_tasks import catalog_for
 from core.datasets import from_frame
-from core.formats import DEFAULT_FORMAT, FORMATS
+from core.formats import DEFAULT_FORMAT
 from core.record import ref_of
 from core.refs import suggest_name
 from core.text import human_bytes
@@ -99,7 +99,13 @@ def save_row(board: Leaderboard, index: int, label: str) -> None:
         a, b = st.columns([3, 1])
         suggested = suggest_name(label, entry.key.replace("_", "-"))  # as the Train form suggests it
         name = a.text_input("Name", value=suggested, key=f"compare_name_{entry.key}")
-        fmt = b.selectbox("Format", FORMATS, index=FORMATS.index(DEFAULT_FORMAT), key="compare_format")
+        offered = common.save_formats()
+        fmt = b.selectbox(
+            "Format",
+            offered,
+            index=offered.index(DEFAULT_FORMAT),
+            key="compare_format",
+        )
         submitted = st.form_submit_button(f"Save {entry.key}", type="primary")
     if submitted:
         record = common.attempt(

@@ -25,6 +25,10 @@ from core.errors import FormatError, InvalidParameterError
 
 Format = Literal["pickle", "joblib", "skops"]
 FORMATS: tuple[str, ...] = ("pickle", "joblib", "skops")
+#: What a public demo's visitor may save as: both are written as they go, while skops builds the
+#: whole file in memory at a cost that grows with the model's objects (a 2 MB pickle of a boosted
+#: model can be a 157 MB skops file). Visitors download skops, converted in the model worker.
+VISITOR_FORMATS: tuple[str, ...] = ("pickle", "joblib")
 EXTENSIONS = {"pickle": "pkl", "joblib": "joblib", "skops": "skops"}
 PICKLE_PROTOCOL = 5
 #: What a save writes unless told: a protocol-5 pickle. Measured beside joblib on the bench

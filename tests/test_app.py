@@ -589,6 +589,8 @@ def test_demo_mode_scopes_changes_to_the_session_and_hides_paths(monkeypatch, fi
     assert not at.sidebar.code, "a public demo must not show where the store is"
     at.selectbox(key="train_estimator").set_value("naive_bayes").run()
     at.button[labels(at.button).index("Train")].click().run()
+    # A visitor saves as pickle or joblib; skops is built in memory, so it is a download only.
+    assert [s.options for s in at.selectbox if s.label == "Format"] == [["pickle", "joblib"]]
     at.text_input[labels(at.text_input).index("Name")].set_value("mine")
     at.button[labels(at.button).index("Save")].click().run()
     ok(at)

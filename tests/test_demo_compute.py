@@ -267,3 +267,32 @@ def test_a_target_with_thousands_of_classes_records_and_draws_no_quadratic_matri
     diagonal = cells[cells["true"] == cells["predicted"]]
     assert diagonal["count"].tolist() == [1] * 30 and diagonal["true"].iloc[0] == "label 0"
     assert spec["encoding"]["x"]["sort"][:2] == ["label 0", "label 1"]
+
+
+def test_a_visitors_version_is_not_serialised_as_skops_in_the_server(tmp_path) -> None:
+    """Before: saving a demo visitor's trained model as skops built the whole file in the server's
+    memory (skops has no streaming writer), at a cost that grows with the model's objects: a 2 MB
+    pickle of a 500-stage, 10-class boosting model became 157 MB and 13.6 s of the server's CPU,
+    and only then met the quota. A visitor's versions are saved as pickle or joblib (both written
+    as they go, their size bounded by the quota); skops stays a download, made in the worker."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from core.formats import FORMATS, VISITOR_FORMATS
+    from core.store import Quota
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(300, 4)), rng.integers(0, 10, 300)
+    model = GradientBoostingClassifier(n_estimators=50, max_depth=1, random_state=0).fit(X, y)
+    quota = Quota(max_versions=100, max_bytes=10**9, visitor_max_versions=10, visitor_max_bytes=10**8)
+    store = Store(tmp_path / "demo", quota=quota)
+    try:
+        cpu = time.process_time()
+        with pytest.raises(InvalidParameterError, match="saved as pickle or joblib"):
+            store.save(model, "boosted", format="skops", owner="visitor")
+        assert time.process_time() - cpu < 0.5 and store.count() == 0
+        assert VISITOR_FORMATS == ("pickle", "joblib") and set(VISITOR_FORMATS) < set(FORMATS)
+        for fmt in VISITOR_FORMATS:
+            assert store.save(model, "boosted", format=fmt, owner="visitor")["format"] == fmt
+        assert store.save(model, "operator", format="skops")["format"] == "skops"  # the operator: no quota
+    finally:
+        store.close()

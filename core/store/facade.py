@@ -129,6 +129,11 @@ class Store:
         check_note(note)
         require_fitted(model)
         formats.check_format(format, compress)
+        if self.quota is not None and owner is not None and format not in formats.VISITOR_FORMATS:
+            raise InvalidParameterError(
+                f"A demo visitor's version is saved as pickle or joblib, not {format}: download it as {format} "
+                "from Model detail"
+            )
         tag_list = [check_label(t, "tag") for t in tags]
         frames.check_evaluation_rows(X_test, y_test)  # before anything is written; the rows are kept beside the write
         return saving.add_version(
