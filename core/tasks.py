@@ -61,13 +61,14 @@ def check_classifier_target(y: pd.Series, classes: Any, source: str) -> None:
         return
     values = pd.unique(y.dropna())
     known = np.asarray(classes)
-    unknown = [v for v in values if not np.isin(v, known)]
+    classes_here = set(known.tolist())  # one hashed lookup a value: np.isin per value cost a pass over the classes
+    unknown = sum(1 for v in values.tolist() if v not in classes_here)
     if not unknown:
         return
     shown = ", ".join(str(c) for c in known[:5]) + (", ..." if len(known) > 5 else "")
     raise DatasetError(
         f"The target {y.name!r} of {source} looks like a regression target ({why}), but the model is a "
-        f"classifier (classes {shown}) with no class for {len(unknown)} of its {len(values)} values: "
+        f"classifier (classes {shown}) with no class for {unknown} of its {len(values)} values: "
         "score it on the column of classes it predicts"
     )
 
