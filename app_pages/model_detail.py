@@ -315,12 +315,11 @@ def downloads(record: VersionRecord, ref: str) -> None:
         )
         st.caption("The file's sha256 is checked against the index before it is sent.")
     else:
-        prepared = st.session_state.setdefault(EXPORTS, {})
         if st.button(f"Prepare {download_filename(record, fmt)}", key=f"export_{ref}_{fmt}"):
             exported = common.attempt(f"exporting as {fmt}", export_version, common.get_store(), ref, fmt)
-            if exported is not None:
-                prepared[(ref, fmt)] = exported
-        exported = prepared.get((ref, fmt))
+            if exported is not None:  # the last one only: a session that prepared every export kept them all
+                st.session_state[EXPORTS] = {(ref, fmt): exported}
+        exported = st.session_state.get(EXPORTS, {}).get((ref, fmt))
         if exported is not None:
             download_button(
                 exported.filename,  # download_filename's: NAME-vN.ext, safe characters

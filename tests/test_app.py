@@ -20,7 +20,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app_pages.first_row import NAMES_LABEL
-from app_pages.state import OWNER
+from app_pages.state import EXPORTS, OWNER
 from core import Store, load_dataset, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -344,6 +344,12 @@ def test_detail_exports_onnx_and_shows_how_to_load_it(filled):
     ok(at)
     assert any(d.label.startswith("Download iris-v1.onnx") for d in at.download_button)
     assert filled.get("iris:1")["exports"]["onnx"]["status"] == "ok"
+    # A session keeps the one file it prepared last: before, every export stayed in its state.
+    at.selectbox(key="export_fmt_iris:1").set_value("skops").run()
+    at.button(key="export_iris:1_skops").click().run()
+    ok(at)
+    assert list(at.session_state[EXPORTS]) == [("iris:1", "skops")]
+    assert any(d.label.startswith("Download iris-v1.skops") for d in at.download_button)
 
 
 def test_a_bundle_goes_out_of_one_store_and_into_another(filled, tmp_path, monkeypatch):
