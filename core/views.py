@@ -85,12 +85,13 @@ def feature_weights(model: Any) -> pd.DataFrame | None:
             labels = [str(to_jsonable(classes[-1]))]
         else:
             labels = [str(to_jsonable(c)) for c in classes[: coef.shape[0]]]
-        frame = pd.DataFrame(
-            [
-                {"feature": name, "class": label, "weight": float(w), "kind": "coefficient"}
-                for label, row in zip(labels, coef, strict=True)
-                for name, w in zip(names, row, strict=True)
-            ]
+        frame = pd.DataFrame(  # a row per (class, feature), classes in order: built at once, not row by row
+            {
+                "feature": list(names) * len(labels),
+                "class": [label for label in labels for _ in names],
+                "weight": coef.reshape(-1),
+                "kind": "coefficient",
+            }
         )
     order = frame["weight"].abs().sort_values(ascending=False, kind="stable").index
     return frame.loc[order].reset_index(drop=True)
