@@ -195,7 +195,10 @@ def rescore(ref: str) -> None:
             hide_index=True,
         )
     elif done["reproduced"]:
-        st.success(f"Reloaded and re-scored: the recorded {primary} is reproduced exactly, and every other score too.")
+        st.success(
+            f"Reloaded and re-scored: the recorded {primary} is reproduced to 12 significant digits, "
+            "and every other score too."
+        )
     for warning in done["warnings"]:
         st.warning(common.plain(warning), icon=":material/warning:")
 

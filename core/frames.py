@@ -133,6 +133,11 @@ def with_probabilities(out: pd.DataFrame, proba: Any, labels: Iterable[Any]) -> 
     return pd.concat([out.reset_index(drop=True), columns], axis=1)
 
 
+#: The column types of an evaluation set: flat numbers, booleans, nothing, and text.
+_FLAT = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_null)
+_TEXT = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+
+
 def parquet_decoded_bytes(blob: bytes, limit: int | None = None) -> int:
     """About what a Parquet file decodes to, read from its footer and its text dictionaries only.
 
@@ -142,8 +147,15 @@ def parquet_decoded_bytes(blob: bytes, limit: int | None = None) -> int:
     characters on 100,000 rows is a few kB stored and 500 MB decoded. So text columns are read
     with their dictionaries kept (the values once, the indices per row) and each value's length
     is taken by its indices. Past ``limit`` already from the footer, the dictionaries are not read.
+    A column of any other type (a list, a struct, fixed-size binary) is a ValueError: its rows do
+    not bound its values, and an evaluation set never holds one.
     """
-    meta = pq.read_metadata(io.BytesIO(blob))
+    parquet = pq.ParquetFile(io.BytesIO(blob))
+    meta, schema = parquet.metadata, parquet.schema_arrow
+    for column in schema:  # a list or a struct holds any number of values a row: no bound from the rows
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if not any(is_type(kind) for is_type in (*_FLAT, *_TEXT)):
+            raise ValueError(f"its column {column.name!r} holds {column.type}, not numbers, booleans or text")
     groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
     stored = sum(g.column(c).total_uncompressed_size for g in groups for c in range(g.num_columns))
     decoded = max(stored, meta.num_rows * max(meta.num_columns, 1) * 8)
@@ -151,9 +163,7 @@ def parquet_decoded_bytes(blob: bytes, limit: int | None = None) -> int:
         return decoded
     import pyarrow.compute as pc  # deferred: only a file with text columns is measured this way
 
-    text_types = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
-    schema = pq.ParquetFile(io.BytesIO(blob)).schema_arrow
-    text = [f.name for f in schema if any(is_type(f.type) for is_type in text_types)]
+    text = [f.name for f in schema if any(is_type(f.type) for is_type in _TEXT)]
     if not text:
         return decoded
     table = pq.read_table(io.BytesIO(blob), columns=text, read_dictionary=text)

@@ -97,7 +97,15 @@ def import_file(
         return ImportedFile(kind, result.record, result)
     if kind == "params":
         record = import_params(
-            store, data, name or "", filename=filename, tags=tags, note=note, owner=owner, on_duplicate=on_duplicate
+            store,
+            data,
+            name or "",
+            filename=filename,
+            tags=tags,
+            note=note,
+            owner=owner,
+            on_duplicate=on_duplicate,
+            limits=limits,
         )
         return ImportedFile(kind, record)
     record = store.import_model(

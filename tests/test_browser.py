@@ -155,7 +155,7 @@ def test_train_save_find_open_rescore_download_upload(server, page):
     # Reload and re-score: the recorded accuracy comes back exactly.
     page.get_by_role("tab", name="Re-score").click()
     page.get_by_role("button", name="Reload and re-score").click()
-    page.get_by_text("the recorded accuracy is reproduced exactly").wait_for()
+    page.get_by_text("the recorded accuracy is reproduced to 12 significant digits").wait_for()
     screenshot(page, "model_detail_rescore", 1000)
 
     # Download the model file and load the bytes back.

@@ -299,7 +299,7 @@ def test_the_tutorials_journey(journey):
     rescore = page.get_by_role("button", name="Reload and re-score")
     fits(page, journey, rescore, "Model detail")
     rescore.click()
-    page.get_by_text("the recorded accuracy is reproduced exactly").wait_for()
+    page.get_by_text("the recorded accuracy is reproduced to 12 significant digits").wait_for()
 
     # Download every format the version allows, each under its own name; the model file as stored.
     page.get_by_role("tab", name="Download").click()

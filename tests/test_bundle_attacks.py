@@ -594,3 +594,29 @@ def test_an_evaluation_parquet_whose_text_dictionary_expands_is_refused(real, tm
     assert len(lines) == 1 and "evaluation.parquet decodes to about" in lines[0], lines
     assert peak_mb < 450, f"peak {peak_mb} MB"
     assert Store(store).count() == 0
+
+
+@pytest.mark.parametrize("kind", ["list", "fixed_size_binary"])
+def test_an_evaluation_parquet_with_a_column_its_rows_do_not_bound_is_refused(real, other, kind):
+    """Before: a list column (any number of values a row) or a dictionary of fixed-size binary
+    slipped past the size estimate, which counts rows and text dictionaries: a 646-byte list
+    column decoded to 32.5 MB. An evaluation set holds numbers, booleans and text; anything else
+    is refused before it is decoded."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, data = real
+    rows = pd.read_parquet(io.BytesIO(member(data, "evaluation.parquet")))
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    n = len(rows)
+    if kind == "list":
+        extra = pa.array([list(range(1000))] * n, pa.list_(pa.int64()))
+    else:
+        extra = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, dtype=np.int32)), pa.array([b"x" * 2000], pa.binary(2000))
+        )
+    sink = io.BytesIO()
+    pq.write_table(table.append_column("extra", extra), sink, compression="zstd")
+    with pytest.raises(FormatError, match=r"evaluation\.parquet cannot be read: its column 'extra' holds"):
+        import_bundle(other, forge(data, {"evaluation.parquet": sink.getvalue()}))
+    assert other.count() == 0

@@ -23,7 +23,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from core import Store, formats
 from core.errors import InvalidParameterError, LimitError
 from core.format_comparison import DEFAULT_VARIANTS, compare_formats
-from core.portable.exports import export_version
+from core.portable.exports import export_version, predict_rows
 from core.safety import WorkerModel
 
 #: A bound no stopped call comes near (the in-process prediction below takes several seconds).
@@ -110,6 +110,9 @@ def test_nothing_a_visitor_asks_of_a_model_unpickles_it_in_the_server(
     assert table["safe_for_strangers"].tolist() == [False, False, False, False, True]
     diagram = loaded.model.diagram()
     assert "KNeighborsClassifier" in diagram and diagram.lstrip().startswith("<style>")
+    # The one-row form's engine: the worker, not onnxruntime in this process (nor a conversion for it).
+    assert predict_rows(store, ref, rows[COLUMNS].head(1))[1] == "sklearn"
+    assert "onnx" not in (store.get(ref).get("exports") or {})
     for fmt in ("joblib", "skops", "json"):
         assert export_version(store, ref, fmt).data
     with pytest.raises(InvalidParameterError, match="in demo mode"):

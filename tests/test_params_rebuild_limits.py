@@ -17,6 +17,7 @@ import time
 import pytest
 
 from core import Store
+from core.environment import capture_environment
 from core.errors import LimitError
 from core.importing import import_file
 from core.safety import WorkerModel
@@ -73,6 +74,8 @@ def test_a_rebuilt_version_is_the_workers_file_kept_as_it_came(store: Store, mon
     assert record["origin"] == "imported" and record["imported"]["from"] == "json"
     assert record["estimator"] == "sklearn.ensemble.GradientBoostingClassifier"
     assert record["dataset"]["n_features"] == 4 and record["imported"]["classes"] == [0, 1, 2]
+    # Rebuilt here (in a worker of this interpreter): the whole environment, so it reads as current.
+    assert record["environment"] == capture_environment() and store.load("boosted:1").compatibility.status == "ok"
     loaded = store.load("boosted:1")
     assert isinstance(loaded.model, WorkerModel)
     assert list(loaded.model.predict(X[:30])) == list(model.predict(X[:30]))

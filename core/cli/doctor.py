@@ -24,7 +24,7 @@ def doctor_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sandbox() -> tuple[list[str], dict[str, Any], bool]:
-    # Looked up when the command runs (tests replace them on core.safety.worker).
+    # Looked up when the command runs (tests replace them on core.safety.proxy).
     from core.safety.proxy import sandbox_is_weak, sandbox_layers
     from core.settings import load_settings
 

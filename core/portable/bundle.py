@@ -51,7 +51,7 @@ from core.portable.how_to_load import (
 from core.portable.requirements import requirements_txt
 from core.record import VersionRecord, dataset_of, environment_of, metrics_of, ref_of
 from core.refs import MAX_VERSION, check_label, check_name, check_note
-from core.safety import LoadLimits, check_zip, load_in_worker, require_strong_sandbox
+from core.safety import LoadLimits, WorkerModel, check_zip, load_in_worker, require_strong_sandbox
 from core.store import LoadedModel, Store
 from core.text import escape_markdown
 
@@ -126,7 +126,7 @@ def model_card(
     task = task_of(record)
     classes = "" if task == "regression" else f", classes {e(dataset.get('classes', '?'))}"
     description = [
-        f"{e(record['name'])}:{record['version']} from a ModelShelf store: a {e(type(estimator).__name__)} "
+        f"{e(record['name'])}:{record['version']} from a ModelShelf store: a {e(_class_name(estimator, record))} "
         f"({e(record.get('estimator'))}) saved on {e(str(record.get('created_at', '?'))[:19])} UTC as "
         f"{e(record.get('format'))} (sha256 {e(record.get('sha256'))}).",
         "",
@@ -352,6 +352,13 @@ def _rebuild_exports(store: Store, ref: str, loaded: LoadedModel) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - the version is stored; an export is optional and made again later
             notes.append(f"no {key} form: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
     return notes
+
+
+def _class_name(estimator: Any, record: VersionRecord) -> str:
+    """The estimator's class name; a model held by a worker is named by its record, not as a proxy."""
+    if isinstance(estimator, WorkerModel):
+        return str(record.get("estimator") or estimator.estimator).rsplit(".", 1)[-1]
+    return type(estimator).__name__
 
 
 def _check_parquet_size(blob: bytes, limits: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from core.catalog import CATALOG
 from core.errors import FormatError
+from core.metrics import MAX_CONFUSION_CLASSES
 from core.portable.requirements import is_package_name, is_version
 from core.text import human_bytes
 
@@ -138,9 +139,13 @@ def _metrics(value: Any) -> dict[str, Any]:
         if metrics["average"] not in ("binary", "macro"):
             raise _Bad(f"metrics.average is not 'binary' or 'macro' ({_shown(metrics['average'])})")
         out["average"] = metrics["average"]
-    if metrics.get("confusion_matrix") is not None:
-        cm = _dict(metrics["confusion_matrix"], "metrics.confusion_matrix")
-        labels = [_label(v, "metrics.confusion_matrix.labels") for v in _list(cm.get("labels"), "labels", 1000)]
+    claimed = metrics.get("confusion_matrix")
+    labels_given = claimed.get("labels") if isinstance(claimed, dict) else None
+    # Past MAX_CONFUSION_CLASSES it is dropped, as this store would not record it (it grows with the square).
+    if claimed is not None and not (isinstance(labels_given, list) and len(labels_given) > MAX_CONFUSION_CLASSES):
+        cm = _dict(claimed, "metrics.confusion_matrix")
+        given = _list(cm.get("labels"), "labels", MAX_CONFUSION_CLASSES)
+        labels = [_label(v, "metrics.confusion_matrix.labels") for v in given]
         matrix = _list(cm.get("matrix"), "metrics.confusion_matrix.matrix", len(labels))
         rows = [_list(row, "metrics.confusion_matrix.matrix", len(labels)) for row in matrix]
         if len(rows) != len(labels) or any(len(row) != len(labels) for row in rows):

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from core.environment import package_version
-from core.errors import FormatError, ModelShelfError
+from core.errors import FormatError, LimitError, ModelShelfError
 from core.portable.conversions import onnx_of, params_of
 from core.portable.onnx_export import PROBA_TOLERANCE, NotConvertibleError
 from core.record import ref_of
@@ -72,6 +72,8 @@ def ensure_onnx(store: Store, ref: str, loaded: LoadedModel | None = None) -> tu
     base["packages"] = {p: package_version(p) for p in ("skl2onnx", "onnx", "onnxruntime")}
     try:
         result = onnx_of(loaded.model, X, _feature_names(record))
+    except LimitError:  # the worker was busy, slow or crashed: nothing is known of the model yet
+        raise
     except ModelShelfError as exc:  # skl2onnx refused, or onnxruntime could not run what it made
         reason = str(exc) if isinstance(exc, NotConvertibleError) else f"not convertible: {exc}"
         store.merge_exports(ref_of(record), {"onnx": base | {"status": "refused", "reason": reason}})

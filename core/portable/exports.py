@@ -25,6 +25,7 @@ from core.portable.how_to_load import DOWNLOAD_FORMATS, check_download_format, d
 from core.portable.onnx_export import NotConvertibleError
 from core.portable.onnx_runtime import is_cached, onnx_predict_table
 from core.record import ref_of
+from core.settings import load_settings
 from core.store import Store
 
 MEDIA_TYPES = {
@@ -108,18 +109,18 @@ def predict_rows(store: Store, ref: str, frame: pd.DataFrame, engine: str = "aut
     """Predictions and the engine that made them: ``sklearn``, ``onnx``, or ``auto``.
 
     ``auto`` (the dashboard's single-row form) uses ONNX when the version converts faithfully and
-    scikit-learn otherwise; a refusal is recorded on first try, so later calls go straight to
-    scikit-learn.
+    scikit-learn otherwise (always scikit-learn in demo mode: the model in its worker); a refusal is
+    recorded on first try, so later calls go straight to scikit-learn.
     """
     if engine not in ("auto", "sklearn", "onnx"):
         raise InvalidParameterError(f"Unknown engine {engine!r}; choose one of: auto, sklearn, onnx")
     if engine == "onnx":
         return predict_with_onnx(store, ref, frame), "onnx"
-    if engine == "auto":
+    if engine == "auto" and not load_settings().demo:  # a demo runs every model in its worker, ONNX too
         record = store.get(ref)
         status = export_status(record)["onnx"]["status"]
-        # Converting an imported version would load it in this process: auto uses its worker instead
-        # (or an ONNX file it already has).
+        # An imported version is not converted on its own: auto uses its worker instead (or an ONNX
+        # file it already has).
         if status == "ok" or (status != "refused" and record.get("origin") != "imported"):
             try:
                 return predict_with_onnx(store, ref_of(record), frame), "onnx"

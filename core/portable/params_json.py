@@ -13,6 +13,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
+from core.environment import capture_environment
 from core.errors import FormatError
 from core.formats import sha256_bytes
 from core.imported_model import imported_fields, load_upload
@@ -73,6 +74,8 @@ def import_params(
         raise FormatError("The model worker sent a malformed rebuild") from exc
     loaded = load_upload(model_file, dataclasses.replace(limits, max_bytes=max(limits.max_bytes, len(model_file))))
     fields, _ = imported_fields(loaded, filename=filename, dataset=None, test_size=0.0, seed=None, stratify=False)
+    # Rebuilt by this scikit-learn, in a worker running this interpreter and these packages.
+    fields["environment"] = capture_environment()
     features = params["features"]
     fields["dataset"] = {
         "source": filename or "params.json",

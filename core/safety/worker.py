@@ -9,10 +9,10 @@ secrets, ``/`` as its working directory) that applies ``core.safety.sandbox``'s 
 imports numpy, then runs ``core.safety.worker_child`` (the in-process loader and the checks) and
 keeps the model warm, keyed by the bytes' sha256.
 
-This is the parent side: the process handle (:class:`Worker`), the pool that starts and reuses
-workers (:class:`WorkerPool`), and what the sandbox really has on this machine
-(:func:`sandbox_layers`, :func:`require_strong_sandbox`). The frames and the JSON that cross the
-pipe are ``core.safety.protocol``; the proxy callers hold is ``core.safety.proxy``.
+This is the parent side: the process handle (:class:`Worker`) and the pool that starts and reuses
+workers (:class:`WorkerPool`). The frames and the JSON that cross the pipe are
+``core.safety.protocol``; the proxy callers hold, and what the sandbox really has on this machine
+(:func:`sandbox_layers`, :func:`require_strong_sandbox`), are ``core.safety.proxy``.
 
 A worker that segfaults, runs past the wall deadline (it is killed) or past its memory budget
 ends the request with one clear ``UnsafeModelError``; the pool starts a fresh worker for the

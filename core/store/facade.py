@@ -338,11 +338,11 @@ class Store:
     ) -> loading.LoadedModel:
         """Read a version back: integrity first (nothing is unpickled on a mismatch), then the model.
 
-        An imported version (origin "imported": a stranger's bytes) is never unpickled in this
-        process: it is loaded in a sandboxed worker (``core.safety``) and ``.model`` is a
-        ``WorkerModel`` proxy with the calls of a fitted classifier (``predict``,
-        ``predict_proba``, ``decision_function``, ``classes_``, ``get_params``,
-        ``n_features_in_``, ``feature_names_in_``), run in the warm worker. ``trust=True``
+        An imported version (origin "imported": a stranger's bytes), and in demo mode every
+        version, is never unpickled in this process: it is loaded in a sandboxed worker
+        (``core.safety``) and ``.model`` is a ``WorkerModel`` proxy with the calls of a fitted
+        model (``predict``, ``predict_proba``, ``decision_function``, ``classes_``,
+        ``get_params``, ``n_features_in_``, ``feature_names_in_``), run in the warm worker. ``trust=True``
         returns the real object, loaded HERE by the restricted loader, for callers that need it
         (exports to other formats): a crafted file can then crash or stall this process, so it
         is refused in demo mode.
