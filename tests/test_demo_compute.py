@@ -11,8 +11,10 @@ now lives in a sandboxed worker (imported ones always did), and each call there 
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from collections.abc import Iterator
 
 import numpy as np
@@ -115,6 +117,10 @@ def test_nothing_a_visitor_asks_of_a_model_unpickles_it_in_the_server(
     assert "onnx" not in (store.get(ref).get("exports") or {})
     for fmt in ("joblib", "skops", "json"):
         assert export_version(store, ref, fmt).data
+    bundle = export_version(store, ref, "bundle").data
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        card = archive.read("README.md").decode()
+    assert "a KNeighborsClassifier (" in card and "WorkerModel" not in card  # named by its class, not the proxy
     with pytest.raises(InvalidParameterError, match="in demo mode"):
         store.load(ref, trust=True)
 
@@ -313,3 +319,36 @@ def test_scoring_a_classifier_on_a_regression_target_is_refused_in_linear_time()
     with pytest.raises(DatasetError, match=r"with no class for 200,?000 of its 200,?000 values"):
         check_classifier_target(y, np.arange(5_000), "prices.csv")
     assert time.process_time() - cpu < 2
+
+
+def test_a_busy_or_stopped_worker_is_not_recorded_as_a_refused_conversion(store: Store, monkeypatch) -> None:
+    """A LimitError says nothing about the model: the ONNX export is tried again next time, where a
+    refusal would be kept for good (and the one-row form and bundles would skip ONNX from then on)."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from core.portable import derived
+
+    X, y = load_iris(return_X_y=True)
+    ref = f"iris:{store.save(LogisticRegression(max_iter=500).fit(X, y), 'iris')['version']}"
+
+    def busy(*args, **kwargs):
+        raise LimitError("All 2 model workers stayed busy for 30 s: try again in a minute", "busy")
+
+    monkeypatch.setattr(derived, "onnx_of", busy)
+    with pytest.raises(LimitError, match="busy"):
+        derived.ensure_onnx(store, ref)
+    assert "onnx" not in (store.get(ref).get("exports") or {})
+    monkeypatch.undo()
+    assert derived.ensure_onnx(store, ref)[1]["status"] == "ok"
+
+
+def test_a_rescore_is_reproduced_to_twelve_significant_digits() -> None:
+    """The worker's one BLAS thread can move a score's last bit (seen on an AMD EPYC): the same
+    model, reproduced. A difference in the eleventh digit is a difference."""
+    from core.store.scoring import differences
+
+    recorded = {"r2": 0.5104686407809311, "mae": 42.15}
+    assert differences(recorded, {"r2": 0.510468640780931, "mae": 42.15}, "regression") == {}
+    moved = differences(recorded, {"r2": 0.5104686407909311, "mae": 42.15}, "regression")
+    assert list(moved) == ["r2"] and moved["r2"] == pytest.approx(1e-11)
