@@ -38,13 +38,26 @@ def _convert(model: Any, request: dict[str, Any]) -> dict[str, Any]:
 
         made = export_onnx(model, X, names)
         parity = made.parity.to_dict() if made.parity is not None else None
-        return {"data": base64.b64encode(made.data).decode("ascii"), "layout": made.layout, "parity": parity}
+        data = _within(made.data, to, request.get("max_bytes"))
+        return {"data": base64.b64encode(data).decode("ascii"), "layout": made.layout, "parity": parity}
     if to == "json":
         exported = export_params(model, X, names)
+        _within(exported.text.encode("utf-8"), to, request.get("max_bytes"))
         return {"text": exported.text, "rows_checked": exported.rows_checked, "exact": exported.exact}
     if to in ("pickle", "joblib", "skops"):
-        return {"data": base64.b64encode(formats.dumps(model, to)).decode("ascii")}
+        data = _within(formats.dumps(model, to), to, request.get("max_bytes"))
+        return {"data": base64.b64encode(data).decode("ascii")}
     raise InvalidParameterError(f"Unknown conversion {to!r}")
+
+
+def _within(data: bytes, to: str, max_bytes: int | None) -> bytes:
+    """``data``, unless it is over ``max_bytes``: then refused here, before it crosses to the server."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise InvalidParameterError(
+            f"The {to} form of this model takes {len(data) / 1e6:.1f} MB, more than the {max_bytes / 1e6:g} MB "
+            "a conversion may take here"
+        )
+    return data
 
 
 def _formats(model: Any, request: dict[str, Any]) -> list[list[float]]:

@@ -352,3 +352,22 @@ def test_a_rescore_is_reproduced_to_twelve_significant_digits() -> None:
     assert differences(recorded, {"r2": 0.510468640780931, "mae": 42.15}, "regression") == {}
     moved = differences(recorded, {"r2": 0.5104686407909311, "mae": 42.15}, "regression")
     assert list(moved) == ["r2"] and moved["r2"] == pytest.approx(1e-11)
+
+
+def test_a_conversion_larger_than_a_visitor_may_keep_is_refused_in_the_worker(store: Store, demo, monkeypatch) -> None:
+    """Before: a conversion came back whole (base64 in the worker's JSON reply, up to 512 MB) and
+    was decoded and kept in the server's memory for the download; a skops file can be many times
+    its pickle. In demo mode a conversion may take what a visitor may keep."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    frame = _noise(2_000, 5)
+    forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(frame[COLUMNS], frame["label"])
+    ref = f"forest:{store.save(forest, 'forest')['version']}"  # the operator's: no quota on its size
+    monkeypatch.setenv("MODELSHELF_LOAD_TIMEOUT_S", "30")
+    monkeypatch.setenv("MODELSHELF_DEMO_SESSION_MAX_BYTES", "100000")
+    size = store.get(ref)["size_bytes"]
+    assert size > 100_000
+    with pytest.raises(InvalidParameterError, match=r"The skops form of this model takes .* MB, more than the 0.1 MB"):
+        export_version(store, ref, "skops")
+    monkeypatch.setenv("MODELSHELF_DEMO_SESSION_MAX_BYTES", str(50 * size))
+    assert len(export_version(store, ref, "skops").data) > size

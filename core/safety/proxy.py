@@ -79,8 +79,14 @@ class WorkerModel:
         return reply
 
     def convert(self, to: str, X: Any = None, feature_names: list[str] | None = None) -> dict[str, Any]:
-        """The model converted by the worker (``onnx``, ``json`` or a file format): see ``core.worker_ops._convert``."""
-        return self._held("convert", dict, "conversion", to=to, X=X, names=feature_names)
+        """The model converted by the worker (``onnx``, ``json`` or a file format): see ``core.worker_ops._convert``.
+
+        In demo mode the result may take at most ``demo_session_max_bytes``: a skops file can be
+        many times its pickle, and the reply is decoded and kept in the server's memory.
+        """
+        settings = load_settings()
+        limit = settings.demo_session_max_bytes if settings.demo else None
+        return self._held("convert", dict, "conversion", to=to, X=X, names=feature_names, max_bytes=limit)
 
     def measure_formats(self, variants: list[tuple[str, int]], repeats: int) -> list[list[float]]:
         """``[size, save_s, load_s]`` per ``(format, compress)``, measured by the worker (the Formats page)."""
