@@ -100,6 +100,8 @@ def test_nothing_a_visitor_asks_of_a_model_unpickles_it_in_the_server(
         raise AssertionError("a model file was loaded in the server process in demo mode")
 
     monkeypatch.setattr(formats, "load_trusted", refuse)
+    # Not a test of the time limit: a worker's first ONNX or skops call imports those packages.
+    monkeypatch.setenv("MODELSHELF_LOAD_TIMEOUT_S", str(GENEROUS_S))
     loaded = store.load(ref)
     assert isinstance(loaded.model, WorkerModel)
     assert store.evaluate(ref, loaded=loaded).reproduced is True
@@ -175,6 +177,7 @@ def test_the_dashboard_stops_a_slow_batch_with_one_line_and_keeps_serving(
         )
         at.run()
         assert not at.exception and not at.error and len(at.dataframe[-1].value) == 4
+        monkeypatch.setenv("MODELSHELF_LOAD_TIMEOUT_S", str(GENEROUS_S))  # as above: imports, not a limit
         at = open_page(DETAIL, model=small_ref)
         at.toggle(key=f"diagram_{small_ref}").set_value(True).run()
         (src,) = _iframes(at)
