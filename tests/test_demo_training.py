@@ -28,7 +28,7 @@ from core.safety import WorkerPool
 from core.settings import Settings
 from core.training import train
 from tests import test_app
-from tests.numbers import same
+from tests.floats import same
 from tests.test_app import MODELS, TRAIN, labels, metric, ok, open_page
 
 # test_app's fixtures: a fresh store and caches per test (autouse), the store the pages use.
@@ -269,7 +269,7 @@ def test_outside_demo_mode_the_fit_stays_in_this_process(monkeypatch):
 
 @pytest.mark.parametrize(("source", "task"), [("builtin:iris", "classification"), ("builtin:diabetes", "regression")])
 def test_every_estimator_fitted_in_a_worker_matches_the_one_fitted_here(source, task):
-    """The same fit, to the last digits (``tests.numbers.same``: the diabetes regression's r2 came
+    """The same fit, to the last digits (``tests.floats.same``: the diabetes regression's r2 came
     out ...311 in the worker and ...31 here on an AMD EPYC)."""
     data = load_dataset(source)
     settings = _settings(demo_train_timeout_s=GENEROUS_S)

@@ -45,7 +45,7 @@ from core.errors import UnsafeModelError
 from core.safety import LoadLimits, WorkerPool, load_in_worker
 from core.safety.loader import _load_untrusted as load_untrusted
 from core.safety.policy import check_model_policy
-from tests.numbers import same
+from tests.floats import same
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = LoadLimits(max_bytes=100_000_000, max_decompressed_bytes=100_000_000, timeout_s=60)
