@@ -192,46 +192,6 @@ def test_the_dashboard_stops_a_slow_batch_with_one_line_and_keeps_serving(
         st.cache_data.clear()
 
 
-def test_a_visitor_waits_for_a_busy_worker_at_most_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Before: with every worker busy (one visitor's slow calls), the next request queued with no
-    end; a demo's pool now answers "busy" after ``load_timeout_s``, and serves again once free."""
-    import threading
-
-    from core.safety import WorkerPool, default_pool
-
-    monkeypatch.setenv("MODELSHELF_DEMO", "1")
-    monkeypatch.setenv("MODELSHELF_LOAD_TIMEOUT_S", "1")
-    assert default_pool().wait_s == 1.0
-    monkeypatch.delenv("MODELSHELF_DEMO")
-    assert default_pool().wait_s is None  # the operator's own tools wait as long as it takes
-
-    pool = WorkerPool(size=1, probes=True, wait_s=1.0)
-    spun: dict[str, str] = {}
-
-    def spin() -> None:
-        try:
-            pool.probe("spin", timeout_s=5)
-        except LimitError as exc:
-            spun["error"] = str(exc)
-
-    try:
-        hanging = threading.Thread(target=spin)
-        hanging.start()
-        deadline = time.monotonic() + GENEROUS_S
-        while pool.started == 0 and time.monotonic() < deadline:  # the spin has the only worker
-            time.sleep(0.05)
-        began = time.monotonic()
-        with pytest.raises(LimitError, match=r"All 1 model workers stayed busy for 1 s: try again") as caught:
-            pool.report()
-        assert caught.value.limit == "busy" and time.monotonic() - began < 3
-        assert hanging.is_alive(), "the spin ended before the second request gave up"
-        hanging.join(GENEROUS_S)
-        assert "took longer than 5 s" in spun.get("error", ""), spun
-        assert pool.report()  # a free worker again
-    finally:
-        pool.close()
-
-
 def test_a_model_with_thousands_of_classes_predicts_without_quadratic_work() -> None:
     """Before: each class's probability column was inserted into the table one at a time, at a cost
     that grew with the columns already there: one row from a 6,000-class GaussianNB (a 0.3 MB

@@ -26,8 +26,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from core import worker_ops
-from core.errors import DatasetError, FormatError, InvalidParameterError, UnsafeModelError
+from core.errors import DatasetError, FormatError, InvalidParameterError, LimitError, UnsafeModelError
 from core.safety import LoadLimits, protocol, proxy, worker, worker_child
+
+#: A bound no stopped request comes near.
+GENEROUS_S = 30
 
 LIMITS = LoadLimits(max_bytes=10_000_000, max_decompressed_bytes=10_000_000, timeout_s=5)
 
@@ -224,6 +227,61 @@ def test_a_malformed_conversion_reply_is_refused() -> None:
     model = proxy.WorkerModel(pool, "abc", lambda: b"", LIMITS, {"estimator": "x"})  # type: ignore[arg-type]
     with pytest.raises(UnsafeModelError, match="malformed conversion: refused"):
         model.convert("onnx")
+
+
+def test_malformed_format_figures_are_refused() -> None:
+    for reply in ([[1, 2]], [["big", 0.1, 0.1]], [[1, 0.1, -1.0]], {"size": 1}):
+        pool = SimpleNamespace(run=lambda *args, reply=reply, **kwargs: reply)
+        model = proxy.WorkerModel(pool, "abc", lambda: b"", LIMITS, {"estimator": "x"})  # type: ignore[arg-type]
+        with pytest.raises(UnsafeModelError, match="malformed format"):
+            model.measure_formats([("pickle", 0)], 1)
+
+
+def test_an_oversized_diagram_is_refused() -> None:
+    pool = SimpleNamespace(run=lambda *args, **kwargs: "<div>" * (proxy._MAX_DIAGRAM // 5 + 1))
+    model = proxy.WorkerModel(pool, "abc", lambda: b"", LIMITS, {"estimator": "x"})  # type: ignore[arg-type]
+    with pytest.raises(UnsafeModelError, match="diagram is over 5,000,000 characters: not drawn"):
+        model.diagram()
+
+
+def test_a_visitor_waits_for_a_busy_worker_at_most_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: with every worker busy (one visitor's slow calls), the next request queued with no
+    end; a demo's pool now answers "busy" after ``load_timeout_s``, and serves again once free."""
+    import threading
+
+    from core.safety import WorkerPool, default_pool
+
+    monkeypatch.setenv("MODELSHELF_DEMO", "1")
+    monkeypatch.setenv("MODELSHELF_LOAD_TIMEOUT_S", "1")
+    assert default_pool().wait_s == 1.0
+    monkeypatch.delenv("MODELSHELF_DEMO")
+    assert default_pool().wait_s is None  # the operator's own tools wait as long as it takes
+
+    pool = WorkerPool(size=1, probes=True, wait_s=1.0)
+    spun: dict[str, str] = {}
+
+    def spin() -> None:
+        try:
+            pool.probe("spin", timeout_s=5)
+        except LimitError as exc:
+            spun["error"] = str(exc)
+
+    try:
+        hanging = threading.Thread(target=spin)
+        hanging.start()
+        deadline = time.monotonic() + GENEROUS_S
+        while pool.started == 0 and time.monotonic() < deadline:  # the spin has the only worker
+            time.sleep(0.05)
+        began = time.monotonic()
+        with pytest.raises(LimitError, match=r"All 1 model workers stayed busy for 1 s: try again") as caught:
+            pool.report()
+        assert caught.value.limit == "busy" and time.monotonic() - began < 3
+        assert hanging.is_alive(), "the spin ended before the second request gave up"
+        hanging.join(GENEROUS_S)
+        assert "took longer than 5 s" in spun.get("error", ""), spun
+        assert pool.report()  # a free worker again
+    finally:
+        pool.close()
 
 
 # -- processes that fail ---------------------------------------------------------------------------
