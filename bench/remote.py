@@ -8,6 +8,7 @@ request pattern and the database round trips, not a network.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -237,7 +238,11 @@ def _writer(settings: dict[str, Any], work_file: str, pipe: Connection) -> None:
         pipe.send("ready")
         while pipe.recv() == "go":
             started = time.perf_counter()
-            record = save_workload(store, work, "bench")
+            try:
+                record = save_workload(store, work, "bench")
+            except Exception as exc:  # noqa: BLE001 - said to the parent, which fails the figure with it
+                pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+                continue
             pipe.send((record["version"], time.perf_counter() - started))
     finally:
         store.close()
@@ -273,6 +278,9 @@ def _rounds(settings: dict[str, Any], work_file: str, repeats: int) -> tuple[Sam
         for pipe in saving:
             pipe.send("go")
         answers = [pipe.recv() for pipe in saving]
+        failed = [str(text) for version, text in answers if version == "error"]
+        if failed:  # a writer's own error, not a broken pipe after it died
+            raise RuntimeError(f"a saving process failed: {failed[0]}")
         numbers.extend(version for version, _ in answers)
         return time.perf_counter() - started
 
@@ -287,7 +295,8 @@ def _rounds(settings: dict[str, Any], work_file: str, repeats: int) -> tuple[Sam
                     walls[size].append(took)
     finally:
         for pipe in pipes:
-            pipe.send("stop")
+            with contextlib.suppress(OSError):  # a process that died already has no pipe to read
+                pipe.send("stop")
         for process in processes:
             process.join(30)
     return Samples(walls[1]), Samples(walls[WRITERS]), numbers
