@@ -26,8 +26,9 @@ from core.errors import FormatError, InvalidParameterError
 Format = Literal["pickle", "joblib", "skops"]
 FORMATS: tuple[str, ...] = ("pickle", "joblib", "skops")
 #: What a public demo's visitor may save as: both are written as they go, while skops builds the
-#: whole file in memory at a cost that grows with the model's objects (a 2 MB pickle of a boosted
-#: model can be a 157 MB skops file). Visitors download skops, converted in the model worker.
+#: whole file in memory at a cost that grows with the model's objects (a boosted model of many
+#: small trees is a small pickle and a skops file many times larger). Visitors download skops,
+#: converted in the model worker.
 VISITOR_FORMATS: tuple[str, ...] = ("pickle", "joblib")
 EXTENSIONS = {"pickle": "pkl", "joblib": "joblib", "skops": "skops"}
 PICKLE_PROTOCOL = 5
