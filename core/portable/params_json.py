@@ -13,13 +13,11 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from core.environment import capture_environment
+from core.environment import capture_environment, package_version
 from core.errors import FormatError
 from core.formats import sha256_bytes
-from core.imported_model import imported_fields, load_upload
 from core.portable.params_checks import read_params
 from core.portable.params_predict import FORMAT
-from core.refs import check_label, check_name, check_note
 from core.safety import LoadLimits, default_pool, require_strong_sandbox
 
 if TYPE_CHECKING:
@@ -61,9 +59,6 @@ def import_params(
     where it came from; it has no evaluation set (the JSON carries none), so score it with
     ``Store.evaluate(ref, data=...)``.
     """
-    check_name(name)
-    check_note(note)
-    tag_list = [check_label(t, "tag") for t in tags]
     params = read_params(data)
     limits = limits or LoadLimits.from_settings()
     require_strong_sandbox()
@@ -72,29 +67,41 @@ def import_params(
         model_file = base64.b64decode(str(reply["model"]), validate=True)
     except (KeyError, TypeError, binascii.Error, ValueError) as exc:
         raise FormatError("The model worker sent a malformed rebuild") from exc
-    loaded = load_upload(model_file, dataclasses.replace(limits, max_bytes=max(limits.max_bytes, len(model_file))))
-    fields, _ = imported_fields(loaded, filename=filename, dataset=None, test_size=0.0, seed=None, stratify=False)
-    # Rebuilt by this scikit-learn, in a worker running this interpreter and these packages.
-    fields["environment"] = capture_environment()
     features = params["features"]
-    fields["dataset"] = {
-        "source": filename or "params.json",
-        "fingerprint": None,
-        "n_rows": None,
-        "n_features": len(features),
-        "feature_names": [f["name"] for f in features],
-        "feature_types": {f["name"]: f["kind"] for f in features},
-        "target": None,
-        "classes": params["classes"],
+    fields = {
+        # Rebuilt by this scikit-learn, in a worker running this interpreter and these packages.
+        "environment": capture_environment(),
+        "dataset": {
+            "source": filename or "params.json",
+            "fingerprint": None,
+            "n_rows": None,
+            "n_features": len(features),
+            "feature_names": [f["name"] for f in features],
+            "feature_types": {f["name"]: f["kind"] for f in features},
+            "target": None,
+            "classes": params["classes"],
+        },
+        "imported": {
+            "filename": filename,
+            "sha256": sha256_bytes(data),
+            "size_bytes": len(data),
+            "from": "json",
+            "schema_version": params["schema_version"],
+            "estimator": params["estimator"],
+            "sklearn_version": package_version("scikit-learn"),
+            "classes": params["classes"],
+            "n_features_in": len(features),
+        },
     }
-    fields["imported"] |= {
-        "filename": filename,
-        "sha256": sha256_bytes(data),
-        "size_bytes": len(data),
-        "from": "json",
-        "schema_version": params["schema_version"],
-        "estimator": params["estimator"],
-    }
-    return store.add_imported(
-        name, model_file, fields, eval_frame=None, tags=tag_list, note=note, owner=owner, on_duplicate=on_duplicate
+    bigger = dataclasses.replace(limits, max_bytes=max(limits.max_bytes, len(model_file)))  # ours, not the upload
+    return store.import_model(
+        model_file,
+        name,
+        filename=filename,
+        tags=tags,
+        note=note,
+        owner=owner,
+        limits=bigger,
+        on_duplicate=on_duplicate,
+        fields=fields,
     )

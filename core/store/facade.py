@@ -209,13 +209,16 @@ class Store:
         owner: str | None = None,
         limits: LoadLimits | None = None,
         on_duplicate: str = "keep",
+        fields: dict[str, Any] | None = None,
     ) -> VersionRecord:
         """Add a model file from outside as the next version of ``name`` (see ``core.importing``).
 
         The bytes are loaded in a sandboxed worker process (``core.safety``, running
         its restricted loader there; ``limits``: a LoadLimits), scored there on a
         held-out split of ``dataset`` when given, and kept as they are (origin "imported").
-        This process never unpickles them. Nothing is stored if any step fails.
+        This process never unpickles them. Nothing is stored if any step fails. ``fields``
+        replace the record's parts the worker's description gives (a JSON rebuild's environment,
+        data set and origin: ``core.portable.params_json``).
         """
         # Deferred: core.importing needs the worker, and calls back into the store's helpers.
         from core.imported_model import imported_fields, load_upload
@@ -224,11 +227,12 @@ class Store:
         check_note(note)
         tag_list = [check_label(t, "tag") for t in tags]
         loaded = load_upload(data, limits)
-        fields, eval_frame = imported_fields(
+        described, eval_frame = imported_fields(
             loaded, filename=filename, dataset=dataset, test_size=test_size, seed=seed, stratify=stratify
         )
+        record = described | (fields or {})
         return self.add_imported(
-            name, data, fields, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner, on_duplicate=on_duplicate
+            name, data, record, eval_frame=eval_frame, tags=tag_list, note=note, owner=owner, on_duplicate=on_duplicate
         )
 
     def add_imported(
